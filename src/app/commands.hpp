@@ -1,0 +1,19 @@
+// Sub-commands of the ntp-monitor executable. Each lives in its own cmd_*.cpp and registers
+// its options on the CLI11 app; main.cpp only wires them and maps errors to exit codes.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace ntpmon::app {
+
+// Exit codes shared by every sub-command.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;  // ran, but a server did not give a valid answer
+inline constexpr int kExitUsage = 2;    // bad arguments or bad configuration
+
+// Each register_* adds a sub-command whose callback stores its exit code in *exit_code.
+void register_query(CLI::App& app, int* exit_code);
+void register_simulate(CLI::App& app, int* exit_code);
+void register_check_config(CLI::App& app, int* exit_code);
+
+}  // namespace ntpmon::app
