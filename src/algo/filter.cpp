@@ -89,10 +89,14 @@ void ClockFilter::recompute(double local_precision_s) {
   }
   const Stage& chosen = sorted[0];
 
+  // Unusable stages sort last, so the first valid_count terms are the measured ones.
   double dispersion_s = 0;
+  double measured_dispersion_s = 0;
   double weight = 0.5;
   for (const Stage& s : sorted) {
-    dispersion_s += std::min(s.dispersion_s, kMaxDispersionS) * weight;
+    const double term_s = std::min(s.dispersion_s, kMaxDispersionS) * weight;
+    dispersion_s += term_s;
+    if (s.valid) measured_dispersion_s += term_s;
     weight /= 2;
   }
 
@@ -112,6 +116,7 @@ void ClockFilter::recompute(double local_precision_s) {
   estimate.offset_s = chosen.offset_s;
   estimate.delay_s = chosen.delay_s;
   estimate.dispersion_s = dispersion_s;
+  estimate.measured_dispersion_s = measured_dispersion_s;
   estimate.jitter_s = jitter_s;
   estimate.time = chosen.time;
   estimate.valid_stages = static_cast<int>(valid_count);

@@ -53,6 +53,10 @@ struct PeerEstimate {
   double delay_s = 0;        // its delay
   double dispersion_s = 0;   // peer dispersion epsilon: sum eps_i / 2^(i+1) over the sorted
                              // stages, each aged to the last add()/add_missed()
+  // The same sum over the valid stages only. A one-shot query that sent 4 requests has 4
+  // empty stages that mean "not measured", not "measured badly": it reports root distance
+  // with this term instead, so a healthy server is not shown as ~1 s away.
+  double measured_dispersion_s = 0;
   double jitter_s = 0;       // RMS of offset differences to the chosen stage, >= precision
   proto::NtpTimestamp time;  // epoch of the chosen stage
   int valid_stages = 0;      // stages with dispersion < MAXDISP

@@ -200,12 +200,29 @@ TEST(ClockFilter, DispersionWeightsOverDelaySortedStages) {
   //     = 0.25 + 0.0625 + 0.125 + 0.125 + 0.00390625 + 0.0625 + 0.0625 + 0.000244140625
   //     = 0.691650390625 (exact in binary)
   EXPECT_EQ(e.dispersion_s, 0.691650390625);
+  // Every stage is valid, so the measured-only sum is the same.
+  EXPECT_EQ(e.measured_dispersion_s, 0.691650390625);
   EXPECT_EQ(e.offset_s, 0.0);
   EXPECT_EQ(e.delay_s, 1 / 16.0);
   EXPECT_EQ(e.valid_stages, 8);
   // Offsets 0, 0.5, ..., 3.5 against 0: sum of (0.5 k)^2 for k = 1..7 = 0.25 * 140 = 35;
   // jitter = sqrt(35 / 7) = sqrt(5).
   EXPECT_DOUBLE_EQ(e.jitter_s, std::sqrt(5.0));
+}
+
+TEST(ClockFilter, MeasuredDispersionLeavesOutEmptyStages) {
+  // Three samples at one instant with dispersions 0.5, 0.25, 1 sorted by delay; five stages
+  // empty (MAXDISP = 16 each, sorted last).
+  ClockFilter filter;
+  filter.add(sample(0.0, 0.2, 0.25, ts(3000)), ts(3000), kPrecisionS);
+  filter.add(sample(0.0, 0.3, 1.0, ts(3000)), ts(3000), kPrecisionS);
+  filter.add(sample(0.0, 0.1, 0.5, ts(3000)), ts(3000), kPrecisionS);
+  ASSERT_TRUE(filter.estimate().has_value());
+  const PeerEstimate& e = *filter.estimate();
+  // measured = 0.5/2 + 0.25/4 + 1/8 = 0.4375
+  EXPECT_EQ(e.measured_dispersion_s, 0.4375);
+  // RFC epsilon adds 16 * (1/16 + 1/32 + 1/64 + 1/128 + 1/256) = 1.9375 for the empty stages.
+  EXPECT_EQ(e.dispersion_s, 0.4375 + 1.9375);
 }
 
 TEST(ClockFilter, HeldStagesAgeByPhi) {
