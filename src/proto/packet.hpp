@@ -96,6 +96,12 @@ struct PacketView {
 // fields are walked per RFC 7822; what remains must be a MAC. Does not look at the mode.
 Result<PacketView, ParseError> parse_packet(std::span<const std::uint8_t> datagram);
 
+// A MAC that is only a zero key id: the server could not authenticate our request (RFC 5905
+// §7.3). parse_packet accepts any 4-byte remainder as a MAC; the auth layer uses this test.
+[[nodiscard]] inline bool is_crypto_nak(std::span<const std::uint8_t> mac) {
+  return mac.size() == kCryptoNakSize && mac[0] == 0 && mac[1] == 0 && mac[2] == 0 && mac[3] == 0;
+}
+
 struct ExtensionField {
   std::uint16_t type = 0;
   std::span<const std::uint8_t> value;  // body after the 4-byte type/length header
@@ -122,8 +128,7 @@ class ExtensionFieldReader {
 // Appends an extension field (type, value, zero padding to a multiple of 4 and to at least
 // min_size bytes). Returns the number of bytes written, or 0 if out is too small.
 std::size_t encode_extension(std::uint16_t type, std::span<const std::uint8_t> value,
-                             std::span<std::uint8_t> out,
-                             std::size_t min_size = kMinExtensionSize);
+                             std::span<std::uint8_t> out, std::size_t min_size = kMinExtensionSize);
 
 // A client request (mode 3): LI 0, the given version, poll and precision 0, every timestamp zero
 // except transmit, which carries the caller's random cookie (RFC 9109 / draft data

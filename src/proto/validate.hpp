@@ -19,18 +19,18 @@
 namespace ntpmon::proto {
 
 enum class RejectReason : std::uint8_t {
-  kBadLength,      // datagram length (parse_packet)
-  kBadVersion,     // version field (parse_packet, or differs from the request's family)
-  kBadExtension,   // trailing bytes that are neither extension fields nor a MAC
-  kBadMode,        // not mode 4 (server)
-  kWrongSource,    // not from the address and port the request went to (engine)
-  kBogusOrigin,    // origin timestamp differs from the transmit timestamp we sent
-  kDuplicate,      // a second reply to a request that was already answered
-  kZeroTimestamp,  // origin, receive or transmit timestamp is zero
-  kUnsynchronized, // LI = 3, or stratum 0 with a non-actionable kiss code (INIT, STEP, ...)
-  kBadStratum,     // stratum 16 or above
-  kBadHeader,      // root distance >= 16 s, or T3 - T2 negative or implausibly long
-  kAuthFailed,     // MAC or NTS authenticator missing or wrong (filled in by the auth layer)
+  kBadLength,       // datagram length (parse_packet)
+  kBadVersion,      // version field (parse_packet, or differs from the request's family)
+  kBadExtension,    // trailing bytes that are neither extension fields nor a MAC
+  kBadMode,         // not mode 4 (server)
+  kWrongSource,     // not from the address and port the request went to (engine)
+  kBogusOrigin,     // origin timestamp differs from the transmit timestamp we sent
+  kDuplicate,       // a second reply to a request that was already answered
+  kZeroTimestamp,   // origin, receive or transmit timestamp is zero
+  kUnsynchronized,  // LI = 3, or stratum 0 with a non-actionable kiss code (INIT, STEP, ...)
+  kBadStratum,      // stratum 16 or above
+  kBadHeader,       // root distance >= 16 s, or T3 - T2 negative or implausibly long
+  kAuthFailed,      // MAC or NTS authenticator missing or wrong (filled in by the auth layer)
 };
 inline constexpr int kRejectReasonCount = 12;
 // Stable snake_case name ("bogus_origin", ...).
@@ -70,7 +70,8 @@ struct ReplyVerdict {
 inline constexpr double kMaxRootDistanceS = 16.0;
 inline constexpr double kMaxServerProcessingS = 4.0;
 
-// Runs the tests in the RFC's order: mode, bogus origin, duplicate, zero timestamps, kiss code
+// Runs the tests in the RFC's order: version family (a v1-v3 reply to a v4 request or the
+// reverse is kBadVersion), mode, bogus origin, duplicate, zero timestamps, kiss code
 // (stratum 0: RATE/DENY/RSTR/NTSN and unknown codes -> kKissOfDeath; INIT/STEP ->
 // kUnsynchronized), LI = 3, stratum >= 16, header sanity. Pure: the caller sets
 // request.answered after an accepted reply or a KoD.
