@@ -1,0 +1,245 @@
+// `ntp-monitor query`: ask servers for the time once and print what each address said.
+//
+// A thin formatter over engine::run_query (the same engine call the client library makes):
+// this file only turns arguments into query targets and AddressResults into text or JSON.
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "app/commands.hpp"
+#include "config/config.hpp"
+#include "engine/address.hpp"
+#include "engine/query.hpp"
+
+namespace ntpmon::app {
+namespace {
+
+struct QueryArgs {
+  bool json = false;
+  int samples = 4;
+  double interval_s = 1.0;
+  double timeout_s = 2.0;
+  int port = 123;
+  int version = 4;
+  std::string config_file;
+  std::vector<std::string> hosts;
+};
+
+std::chrono::nanoseconds to_ns(double seconds) {
+  return std::chrono::nanoseconds(static_cast<std::int64_t>(std::llround(seconds * 1e9)));
+}
+
+std::string fmt(const char* format, double value) {
+  char buffer[64];
+  std::snprintf(buffer, sizeof(buffer), format, value);
+  return buffer;
+}
+
+// Seconds, milliseconds or microseconds by magnitude, three decimals: loopback figures are
+// microseconds, a broken server's offset can be seconds. Offsets can be either sign, so they
+// always carry one; the rest are magnitudes.
+std::string ms(double seconds, bool sign = false) {
+  const double magnitude = std::abs(seconds);
+  if (magnitude >= 1.0) return fmt(sign ? "%+.6f s" : "%.6f s", seconds);
+  if (magnitude >= 1e-3 || magnitude == 0.0) {
+    return fmt(sign ? "%+.3f ms" : "%.3f ms", seconds * 1e3);
+  }
+  return fmt(sign ? "%+.3f us" : "%.3f us", seconds * 1e6);
+}
+
+// Precision and poll are powers of two on the wire; show the value and the exponent.
+std::string power_of_two(double seconds) {
+  const int exponent = static_cast<int>(std::lround(std::log2(seconds)));
+  std::string value;
+  if (seconds >= 1.0) {
+    value = fmt("%.0f s", seconds);
+  } else if (seconds >= 1e-3) {
+    value = fmt("%.3f ms", seconds * 1e3);
+  } else if (seconds >= 1e-6) {
+    value = fmt("%.3f us", seconds * 1e6);
+  } else {
+    value = fmt("%.1f ns", seconds * 1e9);
+  }
+  return value + " (2^" + std::to_string(exponent) + ")";
+}
+
+const char* leap_text(int leap) {
+  switch (leap) {
+    case 0:
+      return "no warning";
+    case 1:
+      return "last minute has 61 s";
+    case 2:
+      return "last minute has 59 s";
+    default:
+      return "unsynchronized";
+  }
+}
+
+std::string endpoint_text(const engine::AddressResult& r) {
+  if (!r.address) return r.host;
+  const bool v6 = r.address->find(':') != std::string::npos;
+  const std::string endpoint =
+      (v6 ? "[" + *r.address + "]" : *r.address) + ":" + std::to_string(r.port);
+  return r.host == *r.address ? endpoint : r.host + " (" + endpoint + ")";
+}
+
+void print_line(const char* label, const std::string& value) {
+  std::printf("  %-16s %s\n", label, value.c_str());
+}
+
+void print_text(const std::vector<engine::AddressResult>& results) {
+  bool first = true;
+  for (const auto& r : results) {
+    if (!first) std::printf("\n");
+    first = false;
+    std::printf("%s\n", endpoint_text(r).c_str());
+    if (!r.ok) {
+      print_line("error", r.error.value_or("no valid reply"));
+    } else {
+      print_line("offset", ms(*r.offset_s, true));
+      print_line("delay", ms(*r.delay_s));
+      print_line("jitter", ms(*r.jitter_s));
+      print_line("stratum", std::to_string(*r.stratum));
+      print_line("refid", *r.refid);
+      print_line("leap", std::to_string(*r.leap) + " (" + leap_text(*r.leap) + ")");
+      print_line("version", std::to_string(*r.version));
+      print_line("root delay", ms(*r.root_delay_s));
+      print_line("root dispersion", ms(*r.root_dispersion_s));
+      print_line("root distance", ms(*r.root_distance_s));
+      print_line("precision", power_of_two(*r.precision_s));
+      print_line("poll", power_of_two(*r.poll_s));
+    }
+    if (r.address) {
+      print_line("samples",
+                 std::to_string(r.samples) + " valid of " + std::to_string(r.requests) + " sent");
+    }
+    if (r.kod) print_line("kiss code", *r.kod);
+    if (r.total_rejections() > 0) {
+      std::string text;
+      for (std::size_t i = 0; i < r.rejections.size(); ++i) {
+        if (r.rejections[i] == 0) continue;
+        if (!text.empty()) text += ", ";
+        text += std::string(proto::to_string(static_cast<proto::RejectReason>(i))) + " " +
+                std::to_string(r.rejections[i]);
+      }
+      print_line("rejected", text);
+    }
+    if (r.late_replies > 0) print_line("late replies", std::to_string(r.late_replies));
+  }
+}
+
+template <typename T>
+nlohmann::ordered_json or_null(const std::optional<T>& value) {
+  return value ? nlohmann::ordered_json(*value) : nlohmann::ordered_json(nullptr);
+}
+
+void print_json(const std::vector<engine::AddressResult>& results) {
+  auto out = nlohmann::ordered_json::array();
+  for (const auto& r : results) {
+    nlohmann::ordered_json o;
+    o["host"] = r.host;
+    o["address"] = or_null(r.address);
+    o["port"] = r.port;
+    o["ok"] = r.ok;
+    o["error"] = or_null(r.error);
+    o["offset"] = or_null(r.offset_s);
+    o["delay"] = or_null(r.delay_s);
+    o["jitter"] = or_null(r.jitter_s);
+    o["stratum"] = or_null(r.stratum);
+    o["refid"] = or_null(r.refid);
+    o["leap"] = or_null(r.leap);
+    o["version"] = or_null(r.version);
+    o["root_delay"] = or_null(r.root_delay_s);
+    o["root_dispersion"] = or_null(r.root_dispersion_s);
+    o["root_distance"] = or_null(r.root_distance_s);
+    o["precision"] = or_null(r.precision_s);
+    o["poll"] = or_null(r.poll_s);
+    o["samples"] = r.samples;
+    o["kod"] = or_null(r.kod);
+    out.push_back(std::move(o));
+  }
+  std::printf("%s\n", out.dump(2).c_str());
+}
+
+int run_query_command(const QueryArgs& args) {
+  std::vector<engine::QueryTarget> targets;
+  if (!args.config_file.empty()) {
+    const auto loaded = config::load_config_file(args.config_file);
+    if (!loaded) {
+      for (const auto& error : loaded.error()) {
+        std::fprintf(stderr, "%s\n", error.to_string().c_str());
+      }
+      return kExitUsage;
+    }
+    for (const auto& server : loaded->servers) {
+      targets.push_back({server.host, server.port, server.version});
+    }
+  }
+  for (const auto& spec : args.hosts) {
+    const auto parsed = engine::parse_host_port(spec);
+    if (!parsed) {
+      std::fprintf(stderr, "ntp-monitor query: %s\n", parsed.error().c_str());
+      return kExitUsage;
+    }
+    targets.push_back({parsed->host, parsed->port.value_or(static_cast<std::uint16_t>(args.port)),
+                       static_cast<std::uint8_t>(args.version)});
+  }
+  if (targets.empty()) {
+    std::fprintf(stderr, "ntp-monitor query: no server given (HOST arguments or --config)\n");
+    return kExitUsage;
+  }
+
+  engine::QueryOptions options;
+  options.samples = args.samples;
+  options.interval = to_ns(args.interval_s);
+  options.timeout = to_ns(args.timeout_s);
+  const auto results = engine::run_query(targets, options);
+
+  if (args.json) {
+    print_json(results);
+  } else {
+    print_text(results);
+  }
+  for (const auto& r : results) {
+    if (!r.ok) return kExitFailure;
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+void register_query(CLI::App& app, int* exit_code) {
+  auto args = std::make_shared<QueryArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "query", "Ask NTP servers for the time once: offset, delay, jitter, stratum, ...");
+  cmd->add_flag("--json", args->json, "Print a JSON array, one object per server address");
+  cmd->add_option("--samples", args->samples, "Requests per server address")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  cmd->add_option("--interval", args->interval_s, "Seconds between requests to one address")
+      ->check(CLI::Range(0.0, 3600.0))
+      ->capture_default_str();
+  cmd->add_option("--timeout", args->timeout_s, "Seconds to wait for each reply")
+      ->check(CLI::Range(0.001, 60.0))
+      ->capture_default_str();
+  cmd->add_option("--port", args->port, "UDP port for HOST arguments without one")
+      ->check(CLI::Range(1, 65535))
+      ->capture_default_str();
+  cmd->add_option("--ntp-version", args->version, "NTP version of the requests")
+      ->check(CLI::IsMember({3, 4}))
+      ->capture_default_str();
+  cmd->add_option("--config", args->config_file,
+                  "Also query every server of this YAML configuration (its port and version)");
+  cmd->add_option("hosts", args->hosts,
+                  "HOST[:PORT]: a name, an IPv4 address, [IPv6]:PORT or a bare IPv6 address");
+  cmd->callback([args, exit_code] { *exit_code = run_query_command(*args); });
+}
+
+}  // namespace ntpmon::app

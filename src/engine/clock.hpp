@@ -1,0 +1,52 @@
+// The real clock of the machine, as the engine sees it.
+//
+// Responsible for: reading CLOCK_REALTIME (as Unix nanoseconds and as an NTP timestamp),
+// converting kernel timespecs (e.g. SO_TIMESTAMPNS receive stamps) into the same units, and
+// estimating the local clock precision the way ntpd does. Not responsible for: disciplining or
+// ever setting the clock (ntp-monitor only observes), or any NTP arithmetic (src/algo).
+//
+// The engine is the only module that reads a clock; everything it hands to the pure core is a
+// value taken here. Clock is an interface so that tests can pin the time and get exact figures.
+#pragma once
+
+#include <cstdint>
+#include <ctime>
+
+#include "proto/ntp_time.hpp"
+
+namespace ntpmon::engine {
+
+// timespec (seconds + nanoseconds since the Unix epoch) -> Unix nanoseconds. Saturates instead
+// of overflowing for absurd values (a timespec from the kernel is trusted, but cheap to guard).
+std::int64_t timespec_to_unix_ns(const timespec& ts);
+// timespec -> NTP timestamp of the era containing it (fraction rounded to the nearest 2^-32 s).
+proto::NtpTimestamp timespec_to_ntp(const timespec& ts);
+
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  // The current real (wall-clock) time in Unix nanoseconds.
+  virtual std::int64_t now_unix_ns() = 0;
+  // The precision of now_unix_ns() in seconds: the smallest step two reads can differ by.
+  [[nodiscard]] virtual double precision_s() const = 0;
+
+  proto::NtpTimestamp now_ntp() { return proto::NtpTimestamp::from_unix_ns(now_unix_ns()); }
+};
+
+// CLOCK_REALTIME. Its precision is measured once, at construction.
+class SystemClock final : public Clock {
+ public:
+  SystemClock();
+  std::int64_t now_unix_ns() override;
+  [[nodiscard]] double precision_s() const override { return precision_s_; }
+
+ private:
+  double precision_s_;
+};
+
+// Like ntpd's default_get_precision(): the smallest nonzero difference between successive
+// CLOCK_REALTIME reads over a short burst, but never finer than clock_getres() reports.
+// Reading cost is part of the precision on purpose: it bounds how exactly T1 can be taken.
+double measure_clock_precision_s();
+
+}  // namespace ntpmon::engine

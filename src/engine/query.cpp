@@ -1,0 +1,279 @@
+#include "engine/query.hpp"
+
+#include <algorithm>
+#include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+#include <functional>
+#include <memory>
+#include <numeric>
+#include <utility>
+
+#include "algo/filter.hpp"
+#include "engine/address.hpp"
+#include "engine/udp_probe.hpp"
+#include "proto/refid.hpp"
+
+namespace ntpmon::engine {
+namespace {
+
+bool ends_polling(proto::Kiss kiss) {
+  // RFC 5905 §7.4: DENY and RSTR mean stop talking to this server. RATE asks for a longer
+  // poll interval; a one-shot query has no longer interval to offer, so it stops as well.
+  return kiss == proto::Kiss::kDeny || kiss == proto::Kiss::kRstr || kiss == proto::Kiss::kRate;
+}
+
+QueryOptions clamped(QueryOptions options) {
+  options.samples = std::max(1, options.samples);
+  return options;
+}
+
+std::string plural(int n, const char* word) {
+  return std::to_string(n) + " " + word + (n == 1 ? "" : "s");
+}
+
+// Probes one address: `samples` requests, one in flight at a time, spaced by `interval`.
+class AddressQuery {
+ public:
+  AddressQuery(asio::io_context& io, const QueryTarget& target, const asio::ip::address& address,
+               const QueryOptions& options, Clock& clock, Rng& rng, std::function<void()> on_done)
+      : options_(clamped(options)),
+        version_(target.version),
+        clock_(clock),
+        timer_(io),
+        probe_(io, asio::ip::udp::endpoint(address, target.port), clock, rng, make_handlers(),
+               ProbeOptions{options.kernel_timestamps}),
+        on_done_(std::move(on_done)) {
+    result_.host = target.host;
+    result_.address = address.to_string();
+    result_.port = target.port;
+  }
+
+  void start() { send(); }
+
+  // Ends the query for good: closes the last request's socket.
+  void close() {
+    timer_.cancel();
+    probe_.close();
+  }
+
+  AddressResult summarise(proto::NtpTimestamp end_time) {
+    const auto& estimate = filter_.estimate();
+    if (result_.samples > 0 && estimate) {
+      result_.ok = true;
+      result_.offset_s = estimate->offset_s;
+      result_.delay_s = estimate->delay_s;
+      result_.jitter_s = estimate->jitter_s;
+      result_.dispersion_s = estimate->dispersion_s;
+      // The header that goes with the filter's figures is the one of the chosen stage.
+      const auto chosen = std::find_if(accepted_.begin(), accepted_.end(),
+                                       [&](const Accepted& a) { return a.t4 == estimate->time; });
+      const proto::Header& h = chosen != accepted_.end() ? chosen->header : accepted_.back().header;
+      result_.stratum = h.stratum;
+      result_.refid = proto::decode_refid(h.refid, h.stratum).text;
+      result_.leap = static_cast<int>(h.leap);
+      result_.version = h.version;
+      result_.root_delay_s = h.root_delay.seconds();
+      result_.root_dispersion_s = h.root_dispersion.seconds();
+      // A one-shot query leaves stages empty; they mean "not measured", so the distance uses
+      // the dispersion of the measured stages (see PeerEstimate::measured_dispersion_s).
+      algo::PeerEstimate measured = *estimate;
+      measured.dispersion_s = estimate->measured_dispersion_s;
+      result_.root_distance_s = algo::root_distance(measured, h.root_delay.seconds(),
+                                                    h.root_dispersion.seconds(), end_time);
+      result_.precision_s = proto::log2_to_seconds(h.precision);
+      result_.poll_s = proto::log2_to_seconds(h.poll);
+    } else {
+      result_.error = failure_reason();
+    }
+    return result_;
+  }
+
+ private:
+  struct Accepted {
+    proto::NtpTimestamp t4;
+    proto::Header header;
+  };
+
+  ProbeHandlers make_handlers() {
+    ProbeHandlers handlers;
+    handlers.on_outcome = [this](const ProbeOutcome& outcome) { on_outcome(outcome); };
+    handlers.on_rejected = [this](proto::RejectReason reason, const proto::Header* header) {
+      on_rejected(reason, header);
+    };
+    handlers.on_late_reply = [this] { ++result_.late_replies; };
+    return handlers;
+  }
+
+  void send() {
+    last_send_ = std::chrono::steady_clock::now();
+    ++result_.requests;
+    probe_.send(version_, options_.timeout);
+  }
+
+  void on_outcome(const ProbeOutcome& outcome) {
+    const double rho_local_s = clock_.precision_s();
+    switch (outcome.kind) {
+      case ProbeOutcome::Kind::kReply: {
+        const algo::Sample sample =
+            algo::make_sample(outcome.header, outcome.t1, outcome.t4, rho_local_s);
+        filter_.add(sample, outcome.t4, rho_local_s);
+        accepted_.push_back({outcome.t4, outcome.header});
+        ++result_.samples;
+        break;
+      }
+      case ProbeOutcome::Kind::kKissOfDeath:
+        result_.kod = outcome.kiss_code;
+        if (ends_polling(outcome.kiss)) stopped_ = true;
+        break;
+      case ProbeOutcome::Kind::kTimeout:
+        ++result_.timeouts;
+        break;
+      case ProbeOutcome::Kind::kError:
+        send_error_ = outcome.error;
+        break;
+    }
+    next();
+  }
+
+  void on_rejected(proto::RejectReason reason, const proto::Header* header) {
+    ++result_.rejections[static_cast<std::size_t>(reason)];
+    if (header == nullptr) return;
+    // These passed the origin test (check_reply runs it first), so the server really said so.
+    if (reason == proto::RejectReason::kUnsynchronized) {
+      if (header->leap == proto::LeapIndicator::kUnsynchronized) {
+        unsynchronized_ = "unsynchronized (LI=3)";
+      } else {
+        const auto code = proto::kiss_code(header->refid);
+        unsynchronized_ = "unsynchronized (stratum 0, " + code.value_or("?") + ")";
+      }
+    } else if (reason == proto::RejectReason::kBadStratum) {
+      unsynchronized_ = "unsynchronized (stratum " + std::to_string(header->stratum) + ")";
+    }
+  }
+
+  void next() {
+    if (stopped_ || result_.requests >= options_.samples) {
+      finish();
+      return;
+    }
+    const auto due = last_send_ + options_.interval;
+    if (due <= std::chrono::steady_clock::now()) {
+      send();
+      return;
+    }
+    timer_.expires_at(due);
+    timer_.async_wait([this](const asio::error_code& ec) {
+      if (!ec && !finished_) send();
+    });
+  }
+
+  void finish() {
+    if (finished_) return;
+    finished_ = true;
+    on_done_();
+  }
+
+  std::string failure_reason() const {
+    if (result_.kod) return "kiss-o'-death " + *result_.kod;
+    if (unsynchronized_) return *unsynchronized_;
+    if (send_error_) return *send_error_;
+    std::string text;
+    if (result_.timeouts > 0 || result_.total_rejections() == 0) {
+      text = "no reply (" + plural(result_.timeouts, "request") + " timed out";
+    } else {
+      text = "no valid reply (";
+    }
+    std::string rejected;
+    for (std::size_t i = 0; i < result_.rejections.size(); ++i) {
+      if (result_.rejections[i] == 0) continue;
+      rejected += rejected.empty() ? "" : ", ";
+      rejected += std::string(proto::to_string(static_cast<proto::RejectReason>(i))) + " " +
+                  std::to_string(result_.rejections[i]);
+    }
+    if (!rejected.empty()) {
+      text += (text.back() == '(' ? "rejected: " : "; rejected: ") + rejected;
+    }
+    return text + ")";
+  }
+
+  QueryOptions options_;
+  std::uint8_t version_;
+  Clock& clock_;
+  asio::steady_timer timer_;
+  UdpProbe probe_;
+  std::function<void()> on_done_;
+  AddressResult result_;
+  algo::ClockFilter filter_;
+  std::vector<Accepted> accepted_;
+  std::chrono::steady_clock::time_point last_send_;
+  std::optional<std::string> unsynchronized_;
+  std::optional<std::string> send_error_;
+  bool stopped_ = false;
+  bool finished_ = false;
+};
+
+}  // namespace
+
+std::uint64_t AddressResult::total_rejections() const {
+  return std::accumulate(rejections.begin(), rejections.end(), std::uint64_t{0});
+}
+
+std::vector<AddressResult> run_query(const std::vector<QueryTarget>& targets,
+                                     const QueryOptions& options, Clock& clock, Rng& rng) {
+  // Declared before the queries: their sockets and timers must go before the io_context.
+  asio::io_context io;
+  // One slot per target: either the resolver error or the indices of its address queries.
+  struct Slot {
+    std::optional<AddressResult> unresolved;
+    std::vector<std::size_t> queries;
+  };
+  std::vector<Slot> slots(targets.size());
+  std::vector<std::unique_ptr<AddressQuery>> queries;
+  std::size_t remaining = 0;
+  auto on_done = [&] {
+    if (--remaining > 0) return;
+    // Every address is finished: close the sockets kept open for late datagrams, which leaves
+    // the io_context without work, so run() returns.
+    for (auto& query : queries) query->close();
+  };
+
+  for (std::size_t i = 0; i < targets.size(); ++i) {
+    const QueryTarget& target = targets[i];
+    auto addresses = resolve_host(target.host);
+    if (!addresses) {
+      AddressResult failed;
+      failed.host = target.host;
+      failed.port = target.port;
+      failed.error = addresses.error();
+      slots[i].unresolved = std::move(failed);
+      continue;
+    }
+    for (const auto& address : *addresses) {
+      slots[i].queries.push_back(queries.size());
+      queries.push_back(
+          std::make_unique<AddressQuery>(io, target, address, options, clock, rng, on_done));
+    }
+  }
+  remaining = queries.size();
+  for (auto& query : queries) query->start();
+  if (!queries.empty()) io.run();
+
+  const proto::NtpTimestamp end_time = clock.now_ntp();
+  std::vector<AddressResult> results;
+  for (auto& slot : slots) {
+    if (slot.unresolved) results.push_back(std::move(*slot.unresolved));
+    for (const std::size_t index : slot.queries) {
+      results.push_back(queries[index]->summarise(end_time));
+    }
+  }
+  return results;
+}
+
+std::vector<AddressResult> run_query(const std::vector<QueryTarget>& targets,
+                                     const QueryOptions& options) {
+  SystemClock clock;
+  SystemRng rng;
+  return run_query(targets, options, clock, rng);
+}
+
+}  // namespace ntpmon::engine

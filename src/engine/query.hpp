@@ -1,0 +1,85 @@
+// The one-shot query: probe every address of every host a few times and summarise each one.
+//
+// Responsible for: resolving hosts, running one UdpProbe per address concurrently on a single
+// io_context thread, spacing requests, feeding accepted samples into the RFC 5905 clock filter,
+// stopping an address on a DENY, RSTR or RATE kiss, and producing one AddressResult per address
+// (or one per unresolvable host) with the figures of the filter's chosen sample and every
+// rejection counted by reason. Not responsible for: formatting (the query command and the
+// client library format the same AddressResult), or continuous polling (the daemon's poll
+// logic drives UdpProbe itself).
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/clock.hpp"
+#include "engine/random.hpp"
+#include "proto/validate.hpp"
+
+namespace ntpmon::engine {
+
+struct QueryTarget {
+  std::string host;  // name or address literal (IPv6 without brackets)
+  std::uint16_t port = 123;
+  std::uint8_t version = 4;  // NTP version of our requests: 3 or 4
+};
+
+struct QueryOptions {
+  int samples = 4;  // requests per address
+  // Minimum spacing between two requests to one address; a request is never sent before the
+  // previous one got its answer or timed out, so there is at most one in flight per address.
+  std::chrono::nanoseconds interval = std::chrono::seconds(1);
+  std::chrono::nanoseconds timeout = std::chrono::seconds(2);
+  bool kernel_timestamps = true;  // see ProbeOptions
+};
+
+using RejectionCounts = std::array<std::uint64_t, proto::kRejectReasonCount>;
+
+// The summary of one server address. Optional fields are empty when unknown (no valid reply).
+struct AddressResult {
+  std::string host;
+  std::optional<std::string> address;  // empty when the host did not resolve
+  std::uint16_t port = 123;
+  bool ok = false;                   // at least one valid sample
+  std::optional<std::string> error;  // why ok is false
+
+  // Clock filter (RFC 5905 §10) over the valid samples.
+  std::optional<double> offset_s;  // server clock minus local clock
+  std::optional<double> delay_s;
+  std::optional<double> jitter_s;
+  std::optional<double> dispersion_s;
+  // From the reply header of the sample the filter chose.
+  std::optional<int> stratum;
+  std::optional<std::string> refid;
+  std::optional<int> leap;  // 0..3
+  std::optional<int> version;
+  std::optional<double> root_delay_s;
+  std::optional<double> root_dispersion_s;
+  std::optional<double> root_distance_s;  // RFC 5905 §11.2.1, at the end of the query
+  std::optional<double> precision_s;
+  std::optional<double> poll_s;
+
+  int requests = 0;                // requests sent
+  int samples = 0;                 // valid samples fed to the filter
+  int timeouts = 0;                // requests without an acceptable answer in time
+  int late_replies = 0;            // acceptable answers that came after their timeout
+  std::optional<std::string> kod;  // last kiss code received ("RATE", "DENY", ...)
+  RejectionCounts rejections{};
+
+  [[nodiscard]] std::uint64_t total_rejections() const;
+};
+
+// Resolves every target (blocking getaddrinfo), probes all addresses concurrently and returns
+// one result per address in target order, then resolver order. Never throws for network or
+// DNS trouble: that is in each result's error.
+std::vector<AddressResult> run_query(const std::vector<QueryTarget>& targets,
+                                     const QueryOptions& options, Clock& clock, Rng& rng);
+// Same with the real clock and the kernel CSPRNG.
+std::vector<AddressResult> run_query(const std::vector<QueryTarget>& targets,
+                                     const QueryOptions& options);
+
+}  // namespace ntpmon::engine

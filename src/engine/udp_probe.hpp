@@ -1,0 +1,93 @@
+// One NTP server address, probed over UDP on an Asio io_context: the socket layer of the engine.
+//
+// Responsible for: sending client requests (a FRESH unconnected socket per request, bound to an
+// ephemeral port the kernel picks at random, RFC 9109), the real T1 (clock read just before
+// sendto) and T4 (the kernel's SO_TIMESTAMPNS receive stamp, read with recvmsg), the
+// source-address test, parsing and the RFC 5905 acceptance tests (proto::check_reply), the
+// per-request timeout, and reporting every rejected datagram by reason. Not responsible for:
+// when to poll, how many samples to take, what to do about a Kiss-o'-Death, or any arithmetic:
+// the owner decides that from the events it gets.
+//
+// Driven by callbacks, never blocking, so the future daemon can run thousands of these on one
+// thread. Each request's socket stays open until the next send() or close(), so late
+// duplicates and spoofs still arrive and are counted instead of vanishing into a closed port.
+#pragma once
+
+#include <asio/io_context.hpp>
+#include <asio/ip/udp.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "engine/clock.hpp"
+#include "engine/random.hpp"
+#include "proto/packet.hpp"
+#include "proto/validate.hpp"
+
+namespace ntpmon::engine {
+
+// The single result of one send(): exactly one per request.
+struct ProbeOutcome {
+  enum class Kind : std::uint8_t {
+    kReply,        // accepted reply: header, t1 and t4 are set
+    kKissOfDeath,  // authentic KoD (passed the origin test): header, kiss, kiss_code are set
+    kTimeout,      // nothing acceptable within the timeout
+    kError,        // the request could not be sent: error is set
+  };
+  Kind kind = Kind::kTimeout;
+  proto::Header header;
+  proto::NtpTimestamp t1;  // real local time the request left
+  proto::NtpTimestamp t4;  // real local time the reply arrived (kernel stamp when available)
+  proto::Kiss kiss = proto::Kiss::kOther;
+  std::string kiss_code;
+  std::string error;
+};
+
+struct ProbeHandlers {
+  // Called once per send(), on the io_context thread, never from inside send() itself.
+  std::function<void(const ProbeOutcome&)> on_outcome;
+  // Every dropped datagram, while any request socket is open, with its header when it parsed
+  // (nullptr for wrong_source and parse failures).
+  std::function<void(proto::RejectReason, const proto::Header*)> on_rejected;
+  // An otherwise acceptable reply that came after its request had timed out.
+  std::function<void()> on_late_reply;
+};
+
+struct ProbeOptions {
+  // Use SO_TIMESTAMPNS for T4. Off: T4 is a clock read right after recvmsg (tests that pin the
+  // clock use this to get exact figures).
+  bool kernel_timestamps = true;
+};
+
+class UdpProbe {
+ public:
+  // clock and rng must outlive the probe and every handler it has queued on io.
+  UdpProbe(asio::io_context& io, asio::ip::udp::endpoint server, Clock& clock, Rng& rng,
+           ProbeHandlers handlers, ProbeOptions options = {});
+  ~UdpProbe();
+  UdpProbe(const UdpProbe&) = delete;
+  UdpProbe& operator=(const UdpProbe&) = delete;
+
+  // Closes the previous request's socket and sends a new request with a fresh random cookie.
+  // Its outcome arrives through on_outcome after at most `timeout`.
+  void send(std::uint8_t version, std::chrono::nanoseconds timeout);
+  // Closes the socket of the last request; no handler is called afterwards.
+  void close();
+
+  [[nodiscard]] const asio::ip::udp::endpoint& server() const { return server_; }
+
+  class Exchange;  // one request and its socket; public only for the implementation file
+
+ private:
+  asio::io_context& io_;
+  asio::ip::udp::endpoint server_;
+  Clock& clock_;
+  Rng& rng_;
+  std::shared_ptr<const ProbeHandlers> handlers_;
+  ProbeOptions options_;
+  std::shared_ptr<Exchange> current_;
+};
+
+}  // namespace ntpmon::engine
