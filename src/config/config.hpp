@@ -29,7 +29,9 @@ struct ServerConfig {
   std::uint8_t version = 4;               // NTP version of our requests: 3 or 4
   std::optional<int> expected_stratum;    // alert when the observed stratum is higher
   std::optional<double> poll_s;           // fixed poll interval for this server, seconds
-  std::optional<AlertThresholds> alert_thresholds;  // per-server override of the global one
+  // Per-server override of the global thresholds, already complete: a key the entry leaves out
+  // holds the global value, so callers use `alert_thresholds.value_or(config.alert_thresholds)`.
+  std::optional<AlertThresholds> alert_thresholds;
   int line = 0;                           // where the entry starts in the file (1-based)
 };
 
