@@ -1,0 +1,78 @@
+// Alert rules with hysteresis, per monitored address.
+//
+// Responsible for: judging, after each poll outcome, every alert condition of one source
+// (offset, delay, stratum, unreachable, falseticker, Kiss-o'-Death, leap, unsynchronized) and
+// turning the verdicts into firing / resolved transitions with hysteresis: an alert fires after
+// `hold` consecutive bad evaluations and clears after `hold` consecutive good ones, so one bad
+// sample never pages anybody and one good sample never hides a persistent problem. Not
+// responsible for: deciding the facts (the Monitor passes them in), delivering notifications
+// (the engine / exporters), or authentication and certificate alerts (kinds reserved in
+// snapshot.hpp for the NTS layer).
+//
+// A condition that an outcome says nothing about is not evaluated at all, so it neither builds
+// up nor clears: a timeout carries no offset, so it leaves the offset alert as it was. The one
+// exception to the hold is a terminal condition (KoD DENY/RSTR): the source will never be polled
+// again, so there would be no further evaluation to wait for, and it fires at once.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "monitor/snapshot.hpp"
+
+namespace ntpmon::monitor {
+
+// The facts about one source after one poll outcome.
+struct AlertFacts {
+  // From a reply (all unset on a timeout, a send error or a KoD): the clock filter's offset and
+  // delay (what the snapshot shows), and the header's stratum and leap indicator.
+  std::optional<double> offset_s;
+  std::optional<double> delay_s;
+  std::optional<int> stratum;
+  std::optional<int> leap;
+  // Always known.
+  bool unreachable = false;         // 3 missed polls in a row (or the host does not resolve)
+  std::string unreachable_message;  // "" = "unreachable"
+  bool falseticker = false;         // class of the latest selection run
+  bool kod = false;                 // slowed (RATE, until the next good reply) or stopped by a KoD
+  bool kod_terminal = false;        // stopped by DENY / RSTR: fire without waiting for the hold
+  std::string kod_code;             // for the message
+  bool unsynchronized = false;      // the server says so (LI 3, stratum 0 INIT/STEP, stratum 16)
+  // Configuration.
+  config::AlertThresholds thresholds;
+  std::optional<int> expected_stratum;
+};
+
+struct AlertChange {
+  AlertKind kind = AlertKind::kOffset;
+  bool firing = false;
+  std::string message;
+};
+
+class AlertState {
+ public:
+  // Evaluates every condition the facts speak about; appends the transitions to `changes`.
+  // Returns true when anything visible changed (a transition or an active alert's message).
+  bool evaluate(const AlertFacts& facts, int hold, std::int64_t now_unix_ns,
+                std::vector<AlertChange>& changes);
+  // Resolves every firing alert (the source is going away); appends the transitions.
+  void resolve_all(std::vector<AlertChange>& changes);
+
+  [[nodiscard]] const std::vector<ActiveAlert>& active() const { return active_; }
+  [[nodiscard]] bool firing(AlertKind kind) const;
+
+ private:
+  // nullopt: not evaluated; "" : fine; otherwise: bad, with the message.
+  void apply(AlertKind kind, const std::optional<std::string>& verdict, bool immediate, int hold,
+             std::int64_t now_unix_ns, std::vector<AlertChange>& changes, bool& changed);
+
+  std::array<std::uint8_t, kAlertKindCount> bad_{};   // consecutive bad evaluations (saturating)
+  std::array<std::uint8_t, kAlertKindCount> good_{};  // consecutive good evaluations
+  std::vector<ActiveAlert> active_;                   // firing alerts, in firing order
+};
+
+}  // namespace ntpmon::monitor

@@ -1,0 +1,931 @@
+#include "monitor/monitor.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <map>
+#include <queue>
+#include <unordered_map>
+
+#include "algo/filter.hpp"
+#include "monitor/alerts.hpp"
+#include "monitor/poll.hpp"
+#include "proto/refid.hpp"
+
+namespace ntpmon::monitor {
+
+namespace {
+
+constexpr double kNsPerS = 1e9;
+// A selection needs a few valid stages before a TooFar verdict means "too far" rather than "the
+// filter is still filling" (with RFC epsilon, 4 stages bring a healthy server below MAXDIST).
+constexpr int kStagesBeforeVerdict = 4;
+
+std::int64_t after(std::int64_t mono_ns, double seconds) {
+  // Clamped so that a nonsensical interval cannot overflow the schedule.
+  const double ns = std::clamp(seconds * kNsPerS, 0.0, 1e17);
+  return mono_ns + static_cast<std::int64_t>(std::llround(ns));
+}
+
+std::string format_double(const char* pattern, double value) {
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, pattern, value);
+  return buffer;
+}
+
+// The combined offset moves by rounding noise whenever any weight changes; rebuilding every
+// survivor's snapshot entry for a sub-nanosecond change is not worth it.
+bool consensus_moved(const std::optional<double>& before, const std::optional<double>& after) {
+  if (before.has_value() != after.has_value()) return true;
+  return before && !(std::fabs(*before - *after) < 1e-9);
+}
+
+bool same_identity(const config::ServerConfig& a, const config::ServerConfig& b) {
+  return a.name == b.name && a.host == b.host && a.port == b.port && a.version == b.version;
+}
+
+enum class TimerKind : std::uint8_t { kPoll, kResolve };
+
+struct Timer {
+  std::int64_t due_mono_ns = 0;
+  std::uint64_t id = 0;  // SourceId or ServerKey
+  std::uint32_t generation = 0;
+  TimerKind kind = TimerKind::kPoll;
+  // Earliest first; ties in insertion-independent order so runs are reproducible.
+  friend bool operator>(const Timer& a, const Timer& b) {
+    if (a.due_mono_ns != b.due_mono_ns) return a.due_mono_ns > b.due_mono_ns;
+    if (a.kind != b.kind) return a.kind > b.kind;
+    return a.id > b.id;
+  }
+};
+
+// Everything one monitored address needs. Kept compact: one of these per address, possibly a
+// million of them.
+struct Source {
+  SourceId id = 0;
+  ServerKey server = 0;
+  std::string address;
+  std::uint16_t port = 123;
+  bool loopback = false;
+
+  PollState poll;
+  std::uint32_t timer_generation = 0;  // timers carrying an older generation are stale
+  algo::ClockFilter filter;
+  std::optional<proto::Header> header;  // of the last accepted reply
+  std::int64_t last_sample_unix_ns = 0;
+  std::optional<double> root_distance_s;
+
+  std::uint64_t requests = 0;
+  std::uint64_t responses = 0;
+  std::array<std::uint64_t, proto::kRejectReasonCount> rejected{};
+  std::map<std::string, std::uint64_t> kod;  // empty (no allocation) for nearly every source
+  std::string last_kod_code;
+  std::string error;
+
+  bool up = false;
+  bool rate_limited = false;     // RATE seen since the last accepted reply
+  bool unsync_reported = false;  // rejected as unsynchronized since the last accepted reply
+  std::optional<algo::ServerClass> selection_class;
+  std::optional<double> consensus_offset_s;
+
+  AlertState alerts;
+  bool dirty = true;
+  std::shared_ptr<const ServerSnapshot> cached;
+};
+
+// Budget: the goal is a million addresses in under 4 KiB each. A Source (~0.9 KiB, most of it
+// the 8-stage filter) plus its cached ServerSnapshot (~0.55 KiB and a control block) plus a timer
+// entry stays well inside; this catches a careless member before a benchmark does.
+static_assert(sizeof(Source) <= 1024, "per-source state outgrew its memory budget");
+
+struct Server {
+  ServerKey key = 0;
+  config::ServerConfig config;
+  std::vector<SourceId> sources;  // in the order the addresses first appeared
+
+  std::uint32_t timer_generation = 0;
+  std::int64_t next_resolve_mono_ns = 0;
+  bool resolve_in_flight = false;
+  bool resolved_once = false;
+  std::uint32_t resolve_failures = 0;
+  std::string error;
+
+  AlertState alerts;  // of the server itself while it has no address (cannot resolve)
+  bool dirty = true;
+  std::shared_ptr<const ServerSnapshot> cached;  // the placeholder entry while unresolved
+};
+
+}  // namespace
+
+struct Monitor::Impl {
+  config::AlertThresholds alert_thresholds;
+  config::PollSettings poll_settings;
+  MonitorOptions options;
+
+  std::vector<std::unique_ptr<Server>> servers;  // configuration order
+  std::unordered_map<ServerKey, Server*> by_key;
+  std::unordered_map<std::string, Server*> by_name;
+  ServerKey next_key = 0;
+
+  std::vector<std::unique_ptr<Source>> sources;  // index = SourceId; null once removed; [0] unused
+  std::size_t live_sources = 0;
+
+  std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers;
+
+  bool started = false;
+  std::int64_t started_unix_ns = 0;
+
+  // Selection.
+  bool selection_dirty = false;
+  std::int64_t selection_due_mono_ns = 0;
+  std::optional<std::int64_t> last_selection_mono_ns;
+  std::optional<SourceId> system_peer;
+  std::string system_peer_name;
+  std::string system_peer_address;
+  std::optional<double> system_offset_s;
+  std::optional<double> system_jitter_s;
+  int truechimers = 0;
+  bool majority = false;
+  std::uint64_t selection_changes = 0;
+  std::vector<SelectionEvent> recent_selection_changes;
+
+  std::uint64_t config_reloads = 0;
+  std::uint64_t config_reload_failures = 0;
+
+  Impl(const config::Config& config, MonitorOptions opts) : options(std::move(opts)) {
+    apply_globals(config);
+    sources.emplace_back();  // SourceId 0 is never handed out
+    for (const auto& server_config : config.servers) add_server(server_config);
+  }
+
+  void apply_globals(const config::Config& config) {
+    alert_thresholds = config.alert_thresholds;
+    poll_settings = config.poll;
+  }
+
+  Server& add_server(const config::ServerConfig& server_config) {
+    auto server = std::make_unique<Server>();
+    server->key = next_key++;
+    server->config = server_config;
+    Server& ref = *server;
+    by_key[ref.key] = &ref;
+    by_name[ref.config.name] = &ref;
+    servers.push_back(std::move(server));
+    return ref;
+  }
+
+  Source* source(SourceId id) {
+    if (id == 0 || id >= sources.size()) return nullptr;
+    return sources[id].get();
+  }
+  Server* server(ServerKey key) {
+    const auto it = by_key.find(key);
+    return it == by_key.end() ? nullptr : it->second;
+  }
+
+  // ---- Poll limits -------------------------------------------------------------------------
+
+  PollLimits limits_for(const Server& server, bool loopback) const {
+    double requested_s = poll_settings.min_poll_s;
+    bool is_explicit =
+        options.poll_min_explicit || poll_settings.min_poll_s < options.good_citizen_min_poll_s;
+    if (server.config.poll_s) {
+      requested_s = *server.config.poll_s;
+      is_explicit = true;
+    } else if (!is_explicit && options.default_poll_s) {
+      requested_s = *options.default_poll_s;
+    }
+    PollLimits limits;
+    limits.min_poll_s = min_poll_for(requested_s, is_explicit, loopback,
+                                     options.good_citizen_min_poll_s, options.loopback_min_poll_s);
+    limits.max_poll_s = std::max(poll_settings.max_poll_s, limits.min_poll_s);
+    limits.burst_count = options.iburst_count;
+    limits.burst_spacing_s = options.iburst_spacing_s;
+    return limits;
+  }
+
+  // ---- Timers --------------------------------------------------------------------------------
+
+  void schedule_poll(Source& s, std::int64_t due_mono_ns) {
+    ++s.timer_generation;
+    timers.push(Timer{due_mono_ns, s.id, s.timer_generation, TimerKind::kPoll});
+  }
+  void cancel_poll(Source& s) { ++s.timer_generation; }
+  void schedule_resolve(Server& server, std::int64_t due_mono_ns) {
+    ++server.timer_generation;
+    server.next_resolve_mono_ns = due_mono_ns;
+    timers.push(Timer{due_mono_ns, server.key, server.timer_generation, TimerKind::kResolve});
+  }
+
+  void mark_selection(const Now& now) {
+    if (selection_dirty) return;
+    selection_dirty = true;
+    selection_due_mono_ns = now.mono_ns;
+    if (last_selection_mono_ns) {
+      selection_due_mono_ns =
+          std::max(now.mono_ns, after(*last_selection_mono_ns, options.selection_interval_s));
+    }
+  }
+
+  // ---- Logging and alerts --------------------------------------------------------------------
+
+  static void log(Actions& out, LogEvent::Level level, std::string event,
+                  std::vector<std::pair<std::string, std::string>> fields) {
+    out.logs.push_back(LogEvent{level, std::move(event), std::move(fields)});
+  }
+
+  std::string name_of(const Source& s) {
+    const Server* srv = server(s.server);
+    return srv ? srv->config.name : std::string();
+  }
+
+  void emit_alerts(const std::string& name, const std::string& address,
+                   std::vector<AlertChange>& changes, const Now& now, Actions& out) {
+    for (AlertChange& change : changes) {
+      out.alerts.push_back(AlertTransition{name, address, change.kind, change.firing,
+                                           std::move(change.message), now.unix_ns});
+    }
+    changes.clear();
+  }
+
+  AlertFacts facts_for(const Source& s, const Server& srv, bool measured) const {
+    AlertFacts facts;
+    facts.thresholds = srv.config.alert_thresholds.value_or(alert_thresholds);
+    facts.expected_stratum = srv.config.expected_stratum;
+    const auto& estimate = s.filter.estimate();
+    if (measured && estimate && s.header) {
+      facts.offset_s = estimate->offset_s;
+      facts.delay_s = estimate->delay_s;
+      facts.stratum = s.header->stratum;
+      facts.leap = static_cast<int>(s.header->leap);
+    }
+    facts.unreachable = s.poll.unreachable();
+    facts.falseticker = s.selection_class == algo::ServerClass::kFalseticker;
+    facts.kod = s.poll.stopped() || s.rate_limited;
+    facts.kod_terminal = s.poll.stopped();
+    facts.kod_code = s.last_kod_code;
+    facts.unsynchronized = s.unsync_reported;
+    return facts;
+  }
+
+  void evaluate_alerts(Source& s, bool measured, const Now& now, Actions& out) {
+    Server* srv = server(s.server);
+    if (srv == nullptr) return;
+    std::vector<AlertChange> changes;
+    if (s.alerts.evaluate(facts_for(s, *srv, measured), options.alert_hold, now.unix_ns, changes)) {
+      s.dirty = true;
+    }
+    emit_alerts(srv->config.name, s.address, changes, now, out);
+  }
+
+  // ---- Sources -------------------------------------------------------------------------------
+
+  void add_source(Server& srv, const ResolvedAddress& address, const Now& now, Actions& out) {
+    auto s = std::make_unique<Source>();
+    s->id = static_cast<SourceId>(sources.size());
+    s->server = srv.key;
+    s->address = address.address;
+    s->port = address.port;
+    s->loopback = address.loopback;
+    s->poll.set_limits(limits_for(srv, address.loopback));
+    s->poll.start();
+    Source& ref = *s;
+    sources.push_back(std::move(s));
+    ++live_sources;
+    srv.sources.push_back(ref.id);
+    schedule_poll(ref, now.mono_ns);
+    log(out, LogEvent::info, "source_added",
+        {{"server", srv.config.name},
+         {"address", ref.address},
+         {"poll_s", format_double("%g", ref.poll.interval_s())}});
+  }
+
+  // Forgets a source: cancels its socket and resolves its alerts. The caller removes the id
+  // from its server's list.
+  void remove_source(SourceId id, const std::string& reason, const Now& now, Actions& out) {
+    Source* s = source(id);
+    if (s == nullptr) return;
+    const std::string name = name_of(*s);
+    std::vector<AlertChange> changes;
+    s->alerts.resolve_all(changes);
+    emit_alerts(name, s->address, changes, now, out);
+    out.cancels.push_back(id);
+    log(out, LogEvent::info, "source_removed",
+        {{"server", name}, {"address", s->address}, {"reason", reason}});
+    sources[id].reset();
+    --live_sources;
+    mark_selection(now);
+  }
+
+  void send(Source& s, const Now& now, RandomSource& random, Actions& out) {
+    if (s.poll.stopped()) return;
+    if (s.poll.outstanding()) miss(s, now, out);  // the engine never reported an outcome
+    // Draw only for normal polls, so a scripted RandomSource maps one value to one poll.
+    const double u = s.poll.burst_left() > 0 ? 0.0 : random.uniform01();
+    const double next_s = s.poll.on_send(u);
+    ++s.requests;
+    s.dirty = true;
+    const Server* srv = server(s.server);
+    const std::uint8_t version = srv ? srv->config.version : std::uint8_t{4};
+    // Half the gap to the next request at most, so this request's outcome always comes first.
+    const double timeout_s = std::min(options.request_timeout_s, next_s / 2);
+    out.sends.push_back(SendAction{s.id, s.address, s.port, version, timeout_s});
+    schedule_poll(s, after(now.mono_ns, next_s));
+  }
+
+  void miss(Source& s, const Now& now, Actions& out) {
+    const MissOutcome outcome = s.poll.on_miss();
+    s.up = false;
+    s.dirty = true;
+    if (outcome.add_dummy_stage) {
+      s.filter.add_missed(now.ntp, options.local_precision_s);
+      mark_selection(now);
+    }
+    if (outcome.became_unreachable) {
+      log(out, LogEvent::warning, "unreachable",
+          {{"server", name_of(s)}, {"address", s.address}, {"reach", format_reach(s)}});
+      mark_selection(now);
+      maybe_reresolve(s.server, now);
+    }
+    evaluate_alerts(s, false, now, out);
+  }
+
+  static std::string format_reach(const Source& s) {
+    char buffer[8];
+    std::snprintf(buffer, sizeof buffer, "%03o", static_cast<unsigned>(s.poll.reach()));
+    return buffer;
+  }
+
+  // All addresses of a server unreachable: the name may point elsewhere now. Resolve again soon
+  // rather than waiting for the hourly refresh.
+  void maybe_reresolve(ServerKey key, const Now& now) {
+    Server* srv = server(key);
+    if (srv == nullptr || srv->resolve_in_flight) return;
+    for (SourceId id : srv->sources) {
+      const Source* s = source(id);
+      if (s != nullptr && !s->poll.unreachable() && !s->poll.stopped()) return;
+    }
+    const std::int64_t due = after(now.mono_ns, options.unreachable_resolve_delay_s);
+    if (due < srv->next_resolve_mono_ns) schedule_resolve(*srv, due);
+  }
+
+  // ---- Selection -----------------------------------------------------------------------------
+
+  void run_selection(const Now& now, Actions& out) {
+    selection_dirty = false;
+    last_selection_mono_ns = now.mono_ns;
+
+    std::vector<algo::Candidate> candidates;
+    std::vector<Source*> order;
+    candidates.reserve(live_sources);
+    order.reserve(live_sources);
+    for (const auto& srv : servers) {
+      for (SourceId id : srv->sources) {
+        Source* s = source(id);
+        if (s == nullptr) continue;
+        algo::Candidate c;
+        c.id = std::to_string(id);
+        const auto& estimate = s->filter.estimate();
+        if (estimate && s->header) {
+          c.offset_s = estimate->offset_s;
+          c.jitter_s = estimate->jitter_s;
+          const double lambda = algo::root_distance(*estimate, s->header->root_delay.seconds(),
+                                                    s->header->root_dispersion.seconds(), now.ntp);
+          // The snapshot keeps the distance as of the last sample: storing this aged value
+          // would dirty every source on every run and defeat the shared snapshot entries.
+          c.root_distance_s = lambda;
+          c.stratum = s->header->stratum;
+          c.synchronized = s->header->leap != proto::LeapIndicator::kUnsynchronized &&
+                           s->header->stratum > 0 && s->header->stratum < 16;
+          c.reachable = s->poll.reach() != 0 && !s->poll.unreachable();
+        }
+        c.kod = s->poll.stopped();
+        candidates.push_back(std::move(c));
+        order.push_back(s);
+      }
+    }
+    std::optional<std::string> previous;
+    if (system_peer) previous = std::to_string(*system_peer);
+    const algo::SelectionResult result =
+        algo::select_system_peer(candidates, previous, options.selection);
+
+    for (std::size_t i = 0; i < order.size(); ++i) {
+      Source& s = *order[i];
+      const algo::ServerVerdict& verdict = result.servers[i];
+      if (s.selection_class != verdict.server_class ||
+          consensus_moved(s.consensus_offset_s, verdict.offset_from_system_s)) {
+        s.selection_class = verdict.server_class;
+        s.consensus_offset_s = verdict.offset_from_system_s;
+        s.dirty = true;
+      }
+    }
+    system_offset_s = result.system_offset_s;
+    system_jitter_s = result.system_jitter_s;
+    truechimers = static_cast<int>(result.truechimers);
+    majority = result.majority_found;
+
+    std::optional<SourceId> next_peer;
+    if (result.system_peer_id) {
+      next_peer = static_cast<SourceId>(std::stoul(*result.system_peer_id));
+    }
+    if (next_peer == system_peer) return;
+
+    std::string reason = "start";
+    if (system_peer) {
+      const Source* old = source(*system_peer);
+      if (old == nullptr) {
+        reason = "removed";
+      } else if (old->poll.stopped()) {
+        reason = "kod";
+      } else if (old->selection_class) {
+        reason = old->selection_class == algo::ServerClass::kCandidate
+                     ? "better_candidate"
+                     : std::string(algo::to_string(*old->selection_class));
+      }
+    } else if (!next_peer) {
+      reason = "no_majority";
+    }
+    SelectionEvent event;
+    event.at_unix_ns = now.unix_ns;
+    event.from = system_peer_name;
+    event.from_address = system_peer_address;
+    if (next_peer) {
+      const Source* s = source(*next_peer);
+      event.to = s ? name_of(*s) : std::string();
+      event.to_address = s ? s->address : std::string();
+    }
+    event.reason = reason;
+    log(out, next_peer ? LogEvent::info : LogEvent::warning, "selection_change",
+        {{"from", event.from},
+         {"from_address", event.from_address},
+         {"to", event.to},
+         {"to_address", event.to_address},
+         {"reason", reason}});
+    system_peer = next_peer;
+    system_peer_name = event.to;
+    system_peer_address = event.to_address;
+    ++selection_changes;
+    recent_selection_changes.push_back(std::move(event));
+    if (recent_selection_changes.size() > options.max_selection_events) {
+      recent_selection_changes.erase(
+          recent_selection_changes.begin(),
+          recent_selection_changes.begin() +
+              static_cast<std::ptrdiff_t>(recent_selection_changes.size() -
+                                          options.max_selection_events));
+    }
+  }
+
+  // ---- Snapshot ------------------------------------------------------------------------------
+
+  static ServerState state_of(const Source& s) {
+    if (s.poll.stopped() || s.rate_limited) return ServerState::kKod;
+    if (s.unsync_reported) return ServerState::kUnsynchronized;
+    if (s.poll.unreachable()) return ServerState::kUnreachable;
+    if (!s.selection_class) return ServerState::kPending;
+    switch (*s.selection_class) {
+      case algo::ServerClass::kSelected:
+        return ServerState::kSelected;
+      case algo::ServerClass::kCandidate:
+        return ServerState::kCandidate;
+      case algo::ServerClass::kFalseticker:
+        return ServerState::kFalseticker;
+      case algo::ServerClass::kNoMajority:
+        return ServerState::kPending;
+      case algo::ServerClass::kKod:
+        return ServerState::kKod;
+      case algo::ServerClass::kUnreachable:
+        // Not unreachable by the 3-miss rule (checked above): no reply yet.
+        return ServerState::kPending;
+      case algo::ServerClass::kUnsynchronized:
+      case algo::ServerClass::kInvalidEstimate:
+        return ServerState::kUnsynchronized;
+      case algo::ServerClass::kTooFar: {
+        const auto& estimate = s.filter.estimate();
+        if (estimate && estimate->valid_stages < kStagesBeforeVerdict) return ServerState::kPending;
+        return ServerState::kUnsynchronized;
+      }
+    }
+    return ServerState::kPending;
+  }
+
+  std::shared_ptr<const ServerSnapshot> build(const Source& s, const Server& srv) const {
+    auto out = std::make_shared<ServerSnapshot>();
+    out->name = srv.config.name;
+    out->host = srv.config.host;
+    out->address = s.address;
+    out->port = s.port;
+    out->request_version = srv.config.version;
+    out->state = state_of(s);
+    out->up = s.up;
+    out->reach = s.poll.reach();
+    out->poll_interval_s = s.poll.interval_s();
+    if (const auto& estimate = s.filter.estimate()) {
+      out->offset_s = estimate->offset_s;
+      out->delay_s = estimate->delay_s;
+      out->jitter_s = estimate->jitter_s;
+    }
+    if (s.header) {
+      out->root_delay_s = s.header->root_delay.seconds();
+      out->root_dispersion_s = s.header->root_dispersion.seconds();
+      out->stratum = s.header->stratum;
+      out->leap = static_cast<int>(s.header->leap);
+      out->version = s.header->version;
+      out->refid = proto::decode_refid(s.header->refid, s.header->stratum).text;
+    }
+    out->root_distance_s = s.root_distance_s;
+    out->consensus_offset_s = s.consensus_offset_s;
+    out->last_sample_unix_ns = s.last_sample_unix_ns;
+    out->requests = s.requests;
+    out->responses = s.responses;
+    out->rejected = s.rejected;
+    out->kod = s.kod;
+    if (!s.error.empty()) {
+      out->error = s.error;
+    } else if (!srv.error.empty()) {
+      out->error = srv.error;
+    }
+    out->alerts = s.alerts.active();
+    return out;
+  }
+
+  static std::shared_ptr<const ServerSnapshot> build_placeholder(const Server& srv) {
+    auto out = std::make_shared<ServerSnapshot>();
+    out->name = srv.config.name;
+    out->host = srv.config.host;
+    out->port = srv.config.port;
+    out->request_version = srv.config.version;
+    out->state = srv.resolve_failures > 0 || srv.resolved_once ? ServerState::kUnreachable
+                                                               : ServerState::kPending;
+    if (!srv.error.empty()) out->error = srv.error;
+    out->alerts = srv.alerts.active();
+    return out;
+  }
+};
+
+// ---- Public interface ----------------------------------------------------------------------
+
+Monitor::Monitor(const config::Config& config, MonitorOptions options)
+    : impl_(std::make_unique<Impl>(config, std::move(options))) {}
+Monitor::~Monitor() = default;
+
+void Monitor::start(const Now& now, Actions& out) {
+  Impl& m = *impl_;
+  if (m.started) return;
+  m.started = true;
+  m.started_unix_ns = now.unix_ns;
+  for (const auto& srv : m.servers) {
+    srv->resolve_in_flight = true;
+    srv->next_resolve_mono_ns = INT64_MAX;
+    out.resolves.push_back(ResolveAction{srv->key, srv->config.host, srv->config.port});
+  }
+  Impl::log(out, LogEvent::info, "monitor_started",
+            {{"servers", std::to_string(m.servers.size())}});
+}
+
+void Monitor::on_resolved(ServerKey key, std::vector<ResolvedAddress> addresses, const Now& now,
+                          Actions& out) {
+  Impl& m = *impl_;
+  Server* srv = m.server(key);
+  if (srv == nullptr) return;
+  if (addresses.empty()) {
+    on_resolve_failed(key, "no addresses", now, out);
+    return;
+  }
+  srv->resolve_in_flight = false;
+  srv->resolve_failures = 0;
+  srv->resolved_once = true;
+  srv->error.clear();
+  srv->dirty = true;
+
+  // Duplicates in one answer (A records listed twice) become one source.
+  std::vector<ResolvedAddress> unique;
+  for (auto& a : addresses) {
+    const bool seen = std::any_of(unique.begin(), unique.end(), [&](const ResolvedAddress& u) {
+      return u.address == a.address && u.port == a.port;
+    });
+    if (!seen) unique.push_back(std::move(a));
+  }
+
+  std::vector<SourceId> kept;
+  for (SourceId id : srv->sources) {
+    Source* s = m.source(id);
+    if (s == nullptr) continue;
+    const bool still = std::any_of(unique.begin(), unique.end(), [&](const ResolvedAddress& a) {
+      return a.address == s->address && a.port == s->port;
+    });
+    if (still) {
+      s->dirty = true;  // the server-level error may have cleared
+      kept.push_back(id);
+    } else {
+      m.remove_source(id, "address no longer resolved", now, out);
+    }
+  }
+  srv->sources = std::move(kept);
+  for (const ResolvedAddress& a : unique) {
+    const bool known = std::any_of(srv->sources.begin(), srv->sources.end(), [&](SourceId id) {
+      const Source* s = m.source(id);
+      return s != nullptr && s->address == a.address && s->port == a.port;
+    });
+    if (!known) m.add_source(*srv, a, now, out);
+  }
+  // The server-level alerts (cannot resolve) no longer apply once it has addresses.
+  std::vector<AlertChange> changes;
+  srv->alerts.resolve_all(changes);
+  for (AlertChange& change : changes) change.message = "resolved: host resolves again";
+  m.emit_alerts(srv->config.name, "", changes, now, out);
+  m.schedule_resolve(*srv, after(now.mono_ns, m.options.resolve_refresh_s));
+  m.mark_selection(now);
+}
+
+void Monitor::on_resolve_failed(ServerKey key, std::string error, const Now& now, Actions& out) {
+  Impl& m = *impl_;
+  Server* srv = m.server(key);
+  if (srv == nullptr) return;
+  srv->resolve_in_flight = false;
+  if (srv->resolve_failures < 64) ++srv->resolve_failures;
+  srv->error = "cannot resolve host " + srv->config.host + ": " + error;
+  srv->dirty = true;
+  for (SourceId id : srv->sources) {
+    if (Source* s = m.source(id)) s->dirty = true;
+  }
+  const double retry_s =
+      std::min(std::ldexp(m.options.resolve_retry_min_s,
+                          static_cast<int>(std::min<std::uint32_t>(srv->resolve_failures - 1, 30))),
+               m.options.resolve_retry_max_s);
+  Impl::log(out, LogEvent::warning, "resolve_failed",
+            {{"server", srv->config.name},
+             {"host", srv->config.host},
+             {"error", error},
+             {"retry_s", format_double("%g", retry_s)}});
+  m.schedule_resolve(*srv, after(now.mono_ns, retry_s));
+  // Addresses already known keep being polled: a DNS hiccup does not make a server go away.
+  if (srv->sources.empty()) {
+    AlertFacts facts;
+    facts.unreachable = true;
+    facts.unreachable_message = srv->error;
+    std::vector<AlertChange> changes;
+    srv->alerts.evaluate(facts, m.options.alert_hold, now.unix_ns, changes);
+    m.emit_alerts(srv->config.name, "", changes, now, out);
+  }
+}
+
+void Monitor::on_reply(SourceId id, const Reply& reply, const Now& now, Actions& out) {
+  Impl& m = *impl_;
+  Source* s = m.source(id);
+  if (s == nullptr || s->poll.stopped()) return;
+  const double precision_s = m.options.local_precision_s;
+  s->filter.add(algo::make_sample(reply.header, reply.t1, reply.t4, precision_s), now.ntp,
+                precision_s);
+  s->header = reply.header;
+  ++s->responses;
+  s->last_sample_unix_ns = now.unix_ns;
+  s->up = true;
+  s->rate_limited = false;
+  s->unsync_reported = false;
+  s->error.clear();
+  s->dirty = true;
+  if (const auto& estimate = s->filter.estimate()) {
+    s->root_distance_s = algo::root_distance(*estimate, reply.header.root_delay.seconds(),
+                                             reply.header.root_dispersion.seconds(), now.ntp);
+  }
+  if (s->poll.on_reply()) {
+    Impl::log(out, LogEvent::info, "reachable",
+              {{"server", m.name_of(*s)}, {"address", s->address}});
+    // A new burst refills the filter, which holds only dummy stages by now.
+    m.schedule_poll(*s, after(now.mono_ns, s->poll.recovery_delay_s()));
+  }
+  m.mark_selection(now);
+  m.evaluate_alerts(*s, true, now, out);
+}
+
+void Monitor::on_kod(SourceId id, proto::Kiss kiss, const std::string& code, const Now& now,
+                     Actions& out) {
+  Impl& m = *impl_;
+  Source* s = m.source(id);
+  if (s == nullptr || s->poll.stopped()) return;
+  ++s->kod[code];
+  s->last_kod_code = code;
+  s->dirty = true;
+  const std::string name = m.name_of(*s);
+  switch (kiss) {
+    case proto::Kiss::kDeny:
+    case proto::Kiss::kRstr:
+      s->poll.on_stop();
+      (void)s->poll.on_miss();
+      s->up = false;
+      s->error = "stopped by kiss-o'-death " + code;
+      m.cancel_poll(*s);
+      out.cancels.push_back(id);
+      Impl::log(out, LogEvent::error, "kod_stop",
+                {{"server", name}, {"address", s->address}, {"code", code}});
+      m.mark_selection(now);
+      m.evaluate_alerts(*s, false, now, out);
+      return;
+    case proto::Kiss::kRate: {
+      s->rate_limited = true;
+      s->poll.on_rate();
+      Impl::log(out, LogEvent::warning, "kod_rate",
+                {{"server", name},
+                 {"address", s->address},
+                 {"poll_s", format_double("%g", s->poll.interval_s())}});
+      if (s->poll.outstanding()) {
+        m.miss(*s, now, out);
+      } else {
+        m.evaluate_alerts(*s, false, now, out);
+      }
+      // The next request waits a whole new interval, whatever was scheduled.
+      m.schedule_poll(*s, after(now.mono_ns, s->poll.interval_s()));
+      return;
+    }
+    case proto::Kiss::kNtsn:
+    case proto::Kiss::kOther:
+      Impl::log(out, LogEvent::warning, "kod",
+                {{"server", name}, {"address", s->address}, {"code", code}});
+      if (s->poll.outstanding()) {
+        m.miss(*s, now, out);
+      } else {
+        m.evaluate_alerts(*s, false, now, out);
+      }
+      return;
+  }
+}
+
+void Monitor::on_timeout(SourceId id, const Now& now, Actions& out) {
+  Impl& m = *impl_;
+  Source* s = m.source(id);
+  if (s == nullptr || s->poll.stopped() || !s->poll.outstanding()) return;
+  m.miss(*s, now, out);
+}
+
+void Monitor::on_send_error(SourceId id, const std::string& error, const Now& now, Actions& out) {
+  Impl& m = *impl_;
+  Source* s = m.source(id);
+  if (s == nullptr || s->poll.stopped()) return;
+  s->error = "send failed: " + error;
+  s->dirty = true;
+  Impl::log(out, LogEvent::warning, "send_error",
+            {{"server", m.name_of(*s)}, {"address", s->address}, {"error", error}});
+  if (s->poll.outstanding()) m.miss(*s, now, out);
+}
+
+void Monitor::on_rejected(SourceId id, proto::RejectReason reason) {
+  Source* s = impl_->source(id);
+  if (s == nullptr) return;
+  const auto i = static_cast<std::size_t>(reason);
+  if (i < s->rejected.size()) ++s->rejected[i];
+  if (reason == proto::RejectReason::kUnsynchronized ||
+      reason == proto::RejectReason::kBadStratum) {
+    s->unsync_reported = true;
+  }
+  s->dirty = true;
+}
+
+void Monitor::on_tick(const Now& now, RandomSource& random, Actions& out) {
+  Impl& m = *impl_;
+  while (!m.timers.empty() && m.timers.top().due_mono_ns <= now.mono_ns) {
+    const Timer timer = m.timers.top();
+    m.timers.pop();
+    if (timer.kind == TimerKind::kPoll) {
+      Source* s = m.source(static_cast<SourceId>(timer.id));
+      if (s == nullptr || s->timer_generation != timer.generation) continue;
+      m.send(*s, now, random, out);
+    } else {
+      Server* srv = m.server(static_cast<ServerKey>(timer.id));
+      if (srv == nullptr || srv->timer_generation != timer.generation) continue;
+      srv->resolve_in_flight = true;
+      srv->next_resolve_mono_ns = INT64_MAX;
+      out.resolves.push_back(ResolveAction{srv->key, srv->config.host, srv->config.port});
+    }
+  }
+  if (m.selection_dirty && now.mono_ns >= m.selection_due_mono_ns) m.run_selection(now, out);
+}
+
+std::optional<std::int64_t> Monitor::next_wakeup_mono_ns() const {
+  const Impl& m = *impl_;
+  std::optional<std::int64_t> next;
+  if (!m.timers.empty()) next = m.timers.top().due_mono_ns;
+  if (m.selection_dirty && (!next || m.selection_due_mono_ns < *next)) {
+    next = m.selection_due_mono_ns;
+  }
+  return next;
+}
+
+ReloadResult Monitor::reload(const config::Config& config, const Now& now, Actions& out) {
+  Impl& m = *impl_;
+  ReloadResult result;
+  m.apply_globals(config);
+
+  std::vector<std::unique_ptr<Server>> old = std::move(m.servers);
+  m.servers.clear();
+  std::unordered_map<std::string, std::size_t> old_by_name;
+  for (std::size_t i = 0; i < old.size(); ++i) old_by_name[old[i]->config.name] = i;
+  m.by_name.clear();
+
+  for (const config::ServerConfig& server_config : config.servers) {
+    const auto it = old_by_name.find(server_config.name);
+    if (it != old_by_name.end() && old[it->second] &&
+        same_identity(old[it->second]->config, server_config)) {
+      std::unique_ptr<Server> srv = std::move(old[it->second]);
+      srv->config = server_config;
+      srv->dirty = true;
+      for (SourceId id : srv->sources) {
+        if (Source* s = m.source(id)) {
+          // New poll settings take effect from the next scheduled request.
+          s->poll.set_limits(m.limits_for(*srv, s->loopback));
+          s->dirty = true;
+        }
+      }
+      m.by_name[srv->config.name] = srv.get();
+      m.servers.push_back(std::move(srv));
+      ++result.kept;
+    } else {
+      Server& srv = m.add_server(server_config);
+      ++result.added;
+      if (m.started) {
+        srv.resolve_in_flight = true;
+        srv.next_resolve_mono_ns = INT64_MAX;
+        out.resolves.push_back(ResolveAction{srv.key, srv.config.host, srv.config.port});
+      }
+    }
+  }
+  for (auto& srv : old) {
+    if (!srv) continue;
+    for (SourceId id : srv->sources) m.remove_source(id, "removed from configuration", now, out);
+    std::vector<AlertChange> changes;
+    srv->alerts.resolve_all(changes);
+    m.emit_alerts(srv->config.name, "", changes, now, out);
+    m.by_key.erase(srv->key);
+    ++result.removed;
+  }
+  ++m.config_reloads;
+  m.mark_selection(now);
+  Impl::log(out, LogEvent::info, "config_reloaded",
+            {{"added", std::to_string(result.added)},
+             {"removed", std::to_string(result.removed)},
+             {"kept", std::to_string(result.kept)}});
+  return result;
+}
+
+void Monitor::on_reload_failed() { ++impl_->config_reload_failures; }
+
+std::shared_ptr<const Snapshot> Monitor::snapshot(const Now& now) {
+  Impl& m = *impl_;
+  auto snap = std::make_shared<Snapshot>();
+  snap->generated_unix_ns = now.unix_ns;
+  snap->started_unix_ns = m.started_unix_ns;
+  snap->servers.reserve(m.live_sources + m.servers.size());
+  for (const auto& srv : m.servers) {
+    bool any = false;
+    for (SourceId id : srv->sources) {
+      Source* s = m.source(id);
+      if (s == nullptr) continue;
+      any = true;
+      if (s->dirty || !s->cached) {
+        s->cached = m.build(*s, *srv);
+        s->dirty = false;
+      }
+      snap->servers.push_back(s->cached);
+    }
+    if (!any) {
+      if (srv->dirty || !srv->cached) {
+        srv->cached = Impl::build_placeholder(*srv);
+        srv->dirty = false;
+      }
+      snap->servers.push_back(srv->cached);
+    }
+  }
+  snap->system_offset_s = m.system_offset_s;
+  snap->system_jitter_s = m.system_jitter_s;
+  if (m.system_peer) {
+    snap->selected = m.system_peer_name;
+    snap->selected_address = m.system_peer_address;
+  }
+  snap->truechimers = m.truechimers;
+  snap->majority = m.majority;
+  snap->selection_changes = m.selection_changes;
+  snap->recent_selection_changes = m.recent_selection_changes;
+  snap->config_reloads = m.config_reloads;
+  snap->config_reload_failures = m.config_reload_failures;
+  return snap;
+}
+
+std::size_t Monitor::source_count() const { return impl_->live_sources; }
+
+std::vector<SourceId> Monitor::sources_of(ServerKey key) const {
+  const auto it = impl_->by_key.find(key);
+  if (it == impl_->by_key.end()) return {};
+  std::vector<SourceId> out;
+  for (SourceId id : it->second->sources) {
+    if (impl_->sources[id]) out.push_back(id);
+  }
+  return out;
+}
+
+std::optional<ServerKey> Monitor::server_key(const std::string& name) const {
+  const auto it = impl_->by_name.find(name);
+  if (it == impl_->by_name.end()) return std::nullopt;
+  return it->second->key;
+}
+
+}  // namespace ntpmon::monitor

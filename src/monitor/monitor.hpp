@@ -1,0 +1,236 @@
+// The monitoring state machine: every configured server, every address it resolves to, when to
+// poll each one, what each reply means, which server the ensemble follows, and which alerts fire.
+//
+// Responsible for: turning events (start, DNS answers, replies, Kiss-o'-Death, timeouts, send
+// errors, timer ticks, reloads) into actions (send a request, resolve a host, cancel a source's
+// socket, log a line, raise or clear an alert), and for building the immutable Snapshot that the
+// exporters read. Pure, in the style of ntpd-rs's ntp-proto: no sockets, no clock reads, no
+// threads, no hidden randomness. Every time is a `Now` argument, every random draw comes through
+// RandomSource, so a scripted sequence of events always yields the same actions. Not responsible
+// for: carrying the actions out, matching a datagram to its request or validating it
+// (proto::check_reply; the engine reports the verdict through on_reply / on_kod / on_rejected),
+// formatting (src/export), or parsing configuration (src/config).
+//
+// Threading: one thread (the event loop) calls everything. The Snapshot it returns is immutable
+// and may be handed to any number of readers.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "algo/selection.hpp"
+#include "config/config.hpp"
+#include "monitor/snapshot.hpp"
+#include "proto/ntp_time.hpp"
+#include "proto/packet.hpp"
+#include "proto/validate.hpp"
+
+namespace ntpmon::monitor {
+
+// The current time, read once by the engine per event. mono_ns (CLOCK_MONOTONIC or any clock
+// that never steps) schedules polls; ntp and unix_ns (the wall clock) stamp samples and
+// alerts. They are separate because a stepped wall clock must not bunch or stall the polls.
+struct Now {
+  std::int64_t mono_ns = 0;
+  proto::NtpTimestamp ntp;
+  std::int64_t unix_ns = 0;
+};
+
+// Where the timer jitter comes from. Production uses any decent generator (the values are not
+// secret: they only spread polls in time); tests script the sequence.
+class RandomSource {
+ public:
+  virtual ~RandomSource() = default;
+  // A value in [0, 1).
+  virtual double uniform01() = 0;
+};
+
+// One monitored address of one configured server. Stable for the life of that address (it
+// survives reloads that keep the server) and never reused, so a late event for a source that
+// is gone is recognised and ignored.
+using SourceId = std::uint32_t;
+
+// A configured server as the engine sees it in ResolveAction / on_resolved. Stable across
+// reloads for a kept server and never reused (unlike its position in the configuration), so a
+// DNS answer that arrives after a reload still reaches the right server or is ignored.
+using ServerKey = std::size_t;
+
+struct ResolvedAddress {
+  std::string address;  // numeric, IPv6 unbracketed ("::1", "192.0.2.1")
+  std::uint16_t port = 123;
+  bool loopback = false;  // 127.0.0.0/8 or ::1: exempt from the good-citizen minimum poll
+};
+
+// Send one client request to `address`. The engine draws the transmit cookie, takes T1, and
+// later reports exactly one of on_reply / on_kod / on_timeout / on_send_error for it (replies
+// that fail validation are reported with on_rejected and do not end the wait). timeout_s is
+// always shorter than the time until this source's next request, so outcomes never overlap.
+struct SendAction {
+  SourceId source = 0;
+  std::string address;
+  std::uint16_t port = 123;
+  std::uint8_t version = 4;
+  double timeout_s = 1.0;
+};
+
+// Resolve `host` (a name or an address literal) and answer with on_resolved or
+// on_resolve_failed for the same key.
+struct ResolveAction {
+  ServerKey server = 0;
+  std::string host;
+  std::uint16_t port = 123;
+};
+
+// A structured log line; the engine renders it (text or JSON). `event` is a stable snake_case
+// word ("selection_change", "unreachable", ...), fields are key/value pairs.
+struct LogEvent {
+  enum Level : std::uint8_t { debug, info, warning, error };
+  Level level = info;
+  std::string event;
+  std::vector<std::pair<std::string, std::string>> fields;
+};
+
+// An alert starting (firing = true) or ending (firing = false) for one source.
+struct AlertTransition {
+  std::string server;   // configured name
+  std::string address;  // "" for a server that never resolved
+  AlertKind kind = AlertKind::kUnreachable;
+  bool firing = false;
+  std::string message;
+  std::int64_t at_unix_ns = 0;
+};
+
+// What the caller must do after an event, in order within each list. The caller clears it
+// (or passes a fresh one) before each event; the monitor only appends.
+struct Actions {
+  std::vector<SendAction> sends;
+  std::vector<ResolveAction> resolves;
+  std::vector<LogEvent> logs;
+  std::vector<AlertTransition> alerts;
+  std::vector<SourceId> cancels;  // forget these sources: close sockets, drop pending requests
+  void clear() {
+    sends.clear();
+    resolves.clear();
+    logs.clear();
+    alerts.clear();
+    cancels.clear();
+  }
+  [[nodiscard]] bool empty() const {
+    return sends.empty() && resolves.empty() && logs.empty() && alerts.empty() && cancels.empty();
+  }
+};
+
+// An accepted reply (proto::check_reply said kAccepted, authentication passed). t1 is the
+// local time the request left, t4 the local receive time (kernel timestamp when available).
+struct Reply {
+  proto::Header header;
+  proto::NtpTimestamp t1;
+  proto::NtpTimestamp t4;
+};
+
+// Knobs that are not (yet) in the configuration file. Each maps one-to-one onto a future
+// daemon key; the defaults are what the daemon runs with when the key is absent.
+struct MonitorOptions {
+  // Precision of the local clock (engine::Clock::precision_s()); floors delay and jitter.
+  double local_precision_s = 1e-6;
+  // How long to wait for a reply before counting the poll as missed (capped, see SendAction).
+  double request_timeout_s = 1.0;
+  // The selection (intersection, cluster, combine) runs at most this often, and only when
+  // something changed: with many servers, running it per reply would dominate the CPU.
+  double selection_interval_s = 1.0;
+  algo::SelectionOptions selection;
+  // Alert hysteresis: an alert fires after `alert_hold` consecutive bad evaluations and clears
+  // after `alert_hold` consecutive good ones (minimum 1).
+  int alert_hold = 3;
+  // iburst: on start and when a source answers again after being unreachable, send this many
+  // requests `iburst_spacing_s` apart (or one poll interval apart if that is shorter), so the
+  // clock filter fills in seconds instead of minutes. 1 disables the burst.
+  int iburst_count = 4;
+  double iburst_spacing_s = 2.0;
+  // Good citizenship (NTP-NOTES §5): a non-loopback address is never polled more often than
+  // this unless the configuration explicitly asks (a per-server `poll`, or a global poll.min
+  // below this value).
+  double good_citizen_min_poll_s = 64.0;
+  // Loopback addresses may be polled this often.
+  double loopback_min_poll_s = 1.0;
+  // A minimum poll that does not come from the configuration file (a command-line flag, a demo,
+  // a test harness). Not explicit: non-loopback addresses still get the good-citizen floor.
+  // When set it replaces config.poll.min_poll_s as the base interval.
+  std::optional<double> default_poll_s;
+  // The configuration file set poll.min explicitly (even at or above the floor). Lets a future
+  // config key say "I mean it" for values the floor would not touch anyway.
+  bool poll_min_explicit = false;
+  // DNS: re-resolve every host this often; sooner (after unreachable_resolve_delay_s) when all
+  // of a server's addresses are unreachable; after a failure retry with exponential back-off
+  // from resolve_retry_min_s to resolve_retry_max_s.
+  double resolve_refresh_s = 3600.0;
+  double unreachable_resolve_delay_s = 60.0;
+  double resolve_retry_min_s = 10.0;
+  double resolve_retry_max_s = 3600.0;
+  // How many selection changes the snapshot keeps.
+  std::size_t max_selection_events = 20;
+};
+
+struct ReloadResult {
+  std::size_t added = 0;
+  std::size_t removed = 0;
+  std::size_t kept = 0;
+};
+
+class Monitor {
+ public:
+  Monitor(const config::Config& config, MonitorOptions options);
+  ~Monitor();
+  Monitor(const Monitor&) = delete;
+  Monitor& operator=(const Monitor&) = delete;
+
+  // Emits a ResolveAction for every configured server. Call once.
+  void start(const Now& now, Actions& out);
+  // DNS answers. Each address becomes a source; addresses no longer listed are cancelled.
+  // An empty list counts as a failure. Unknown keys (a server removed by a reload) are ignored.
+  void on_resolved(ServerKey server, std::vector<ResolvedAddress> addresses, const Now& now,
+                   Actions& out);
+  void on_resolve_failed(ServerKey server, std::string error, const Now& now, Actions& out);
+
+  // Outcomes of the request most recently sent to `source`. Unknown ids are ignored.
+  void on_reply(SourceId source, const Reply& reply, const Now& now, Actions& out);
+  void on_kod(SourceId source, proto::Kiss kiss, const std::string& code, const Now& now,
+              Actions& out);
+  void on_timeout(SourceId source, const Now& now, Actions& out);
+  void on_send_error(SourceId source, const std::string& error, const Now& now, Actions& out);
+  // A datagram that failed validation; counted only (the wait for a real reply goes on).
+  void on_rejected(SourceId source, proto::RejectReason reason);
+
+  // Runs everything due at now.mono_ns: polls, DNS refreshes, the selection.
+  void on_tick(const Now& now, RandomSource& random, Actions& out);
+  // When on_tick must run next (monotonic ns), or nullopt when nothing is scheduled. May be
+  // earlier than needed (a stale timer), never later.
+  [[nodiscard]] std::optional<std::int64_t> next_wakeup_mono_ns() const;
+
+  // Applies a new configuration. Servers are matched by name, host, port and version; matched
+  // ones keep their sources, filters, counters and alerts (other fields, e.g. thresholds and
+  // poll, take effect); removed ones are cancelled; new ones are resolved.
+  ReloadResult reload(const config::Config& config, const Now& now, Actions& out);
+  // A reload the engine could not apply (the file did not parse); counted in the snapshot.
+  void on_reload_failed();
+
+  // The current state. Only sources that changed since the previous call are rebuilt; the
+  // others share their ServerSnapshot with the previous Snapshot.
+  std::shared_ptr<const Snapshot> snapshot(const Now& now);
+
+  // Introspection for the engine and tests.
+  [[nodiscard]] std::size_t source_count() const;
+  [[nodiscard]] std::vector<SourceId> sources_of(ServerKey server) const;
+  [[nodiscard]] std::optional<ServerKey> server_key(const std::string& name) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ntpmon::monitor

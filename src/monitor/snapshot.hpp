@@ -1,0 +1,123 @@
+// The immutable picture of the monitor's state that every reader outside the event loop sees.
+//
+// Responsible for: carrying, per monitored address and for the whole ensemble, everything the
+// exporters (Prometheus text, JSON API, dashboard, logs) need, as plain values. The event loop
+// builds a new Snapshot after each batch of changes and publishes it with an atomic
+// shared_ptr swap; readers hold a shared_ptr<const Snapshot> and never lock. Not responsible
+// for: formatting (src/export) or deciding anything (src/monitor's state machines do).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "proto/validate.hpp"
+
+namespace ntpmon::monitor {
+
+// How the ensemble sees one server (RFC 5905 §11.2 classes plus why a server is not voting).
+enum class ServerState : std::uint8_t {
+  kSelected,        // the system peer
+  kCandidate,       // truechimer (survivor or not)
+  kFalseticker,     // outside the majority's intersection
+  kUnreachable,     // no valid reply within the reach window, or cannot resolve
+  kUnsynchronized,  // LI = 3, stratum 16, INIT/STEP, or too far (root distance >= MAXDIST)
+  kKod,             // stopped or slowed by a Kiss-o'-Death (DENY, RSTR, RATE)
+  kPending,         // started, no verdict yet
+};
+const char* to_string(ServerState state);  // "selected", "candidate", ...
+
+enum class AlertKind : std::uint8_t {
+  kOffset,          // |offset| above offset_ms
+  kDelay,           // delay above delay_ms
+  kStratum,         // observed stratum higher than the expected one
+  kUnreachable,
+  kFalseticker,
+  kKod,
+  kLeap,            // leap indicator 1 or 2 announced
+  kUnsynchronized,
+  kAuthentication,  // MAC / NTS failing (authenticated time)
+  kCertificate,     // NTS certificate expiring soon
+};
+inline constexpr int kAlertKindCount = 10;
+const char* to_string(AlertKind kind);  // "offset", "delay", ...
+
+struct ActiveAlert {
+  AlertKind kind;
+  std::int64_t since_unix_ns = 0;  // when it fired
+  std::string message;             // one line for people: "offset +83.1 ms above 50 ms"
+};
+
+struct ServerSnapshot {
+  // Identity.
+  std::string name;     // configured name (label `server`)
+  std::string host;     // configured host
+  std::string address;  // resolved address ("" while unresolved); label `address`
+  std::uint16_t port = 123;
+  std::uint8_t request_version = 4;
+
+  ServerState state = ServerState::kPending;
+  bool up = false;        // the last poll got a valid reply
+  std::uint8_t reach = 0; // 8-bit reach register (RFC 5905 §9.2)
+  double poll_interval_s = 0;
+
+  // Last known measurement (kept while the server is down; time says how old it is).
+  std::optional<double> offset_s;
+  std::optional<double> delay_s;
+  std::optional<double> jitter_s;
+  std::optional<double> root_delay_s;
+  std::optional<double> root_dispersion_s;
+  std::optional<double> root_distance_s;
+  std::optional<double> consensus_offset_s;  // offset relative to the combined estimate
+  std::optional<int> stratum;
+  std::optional<int> leap;
+  std::optional<int> version;  // of the server's replies
+  std::string refid;           // decoded
+  std::int64_t last_sample_unix_ns = 0;  // 0 = never
+
+  // Authentication ("none", "nts", "key").
+  std::string authenticated = "none";
+
+  // Counters since start (survive reloads for unchanged servers).
+  std::uint64_t requests = 0;
+  std::uint64_t responses = 0;  // accepted replies
+  std::array<std::uint64_t, proto::kRejectReasonCount> rejected{};
+  std::map<std::string, std::uint64_t> kod;  // by kiss code
+
+  std::optional<std::string> error;  // last error for people ("cannot resolve host: ...")
+  std::vector<ActiveAlert> alerts;
+};
+
+struct SelectionEvent {
+  std::int64_t at_unix_ns = 0;
+  std::string from;  // previous system peer name ("" if none)
+  std::string to;    // new system peer name ("" if none)
+  // The addresses, because one name can resolve to several sources.
+  std::string from_address;
+  std::string to_address;
+  std::string reason;
+};
+
+struct Snapshot {
+  std::int64_t generated_unix_ns = 0;
+  std::int64_t started_unix_ns = 0;
+  // In configuration order. Entries are shared between successive snapshots: the event loop
+  // rebuilds only the servers that changed, so publishing stays cheap with many servers.
+  std::vector<std::shared_ptr<const ServerSnapshot>> servers;
+  std::optional<double> system_offset_s;
+  std::optional<double> system_jitter_s;
+  std::optional<std::string> selected;  // system peer's name
+  std::optional<std::string> selected_address;  // and its address (a name can have several)
+  int truechimers = 0;
+  bool majority = false;
+  std::uint64_t selection_changes = 0;
+  std::vector<SelectionEvent> recent_selection_changes;  // newest last, bounded
+  std::uint64_t config_reloads = 0;
+  std::uint64_t config_reload_failures = 0;
+};
+
+}  // namespace ntpmon::monitor

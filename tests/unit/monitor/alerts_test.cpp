@@ -1,0 +1,126 @@
+// AlertState: hysteresis (hold 1 and 3), no fire on one bad sample, conditions that an outcome
+// does not speak about, terminal KoD, messages.
+#include "monitor/alerts.hpp"
+
+#include <gtest/gtest.h>
+
+namespace ntpmon::monitor {
+namespace {
+
+AlertFacts with_offset(double offset_s) {
+  AlertFacts f;
+  f.offset_s = offset_s;
+  f.delay_s = 0.010;
+  f.stratum = 2;
+  f.leap = 0;
+  return f;
+}
+
+TEST(AlertState, FiresAfterThreeBadAndClearsAfterThreeGood) {
+  AlertState a;
+  std::vector<AlertChange> changes;
+  EXPECT_FALSE(a.evaluate(with_offset(0.0831), 3, 100, changes));
+  EXPECT_FALSE(a.evaluate(with_offset(0.0831), 3, 200, changes));
+  EXPECT_TRUE(changes.empty());
+  EXPECT_TRUE(a.evaluate(with_offset(0.0831), 3, 300, changes));
+  ASSERT_EQ(changes.size(), 1U);
+  EXPECT_EQ(changes[0].kind, AlertKind::kOffset);
+  EXPECT_TRUE(changes[0].firing);
+  EXPECT_EQ(changes[0].message, "offset +83.1 ms above 50 ms");
+  ASSERT_EQ(a.active().size(), 1U);
+  EXPECT_EQ(a.active()[0].since_unix_ns, 300);
+  changes.clear();
+
+  a.evaluate(with_offset(0.001), 3, 400, changes);
+  a.evaluate(with_offset(0.001), 3, 500, changes);
+  EXPECT_TRUE(changes.empty());
+  EXPECT_TRUE(a.firing(AlertKind::kOffset));
+  a.evaluate(with_offset(0.001), 3, 600, changes);
+  ASSERT_EQ(changes.size(), 1U);
+  EXPECT_FALSE(changes[0].firing);
+  EXPECT_EQ(changes[0].message, "resolved: offset +83.1 ms above 50 ms");
+  EXPECT_TRUE(a.active().empty());
+}
+
+TEST(AlertState, FewerBadSamplesInARowThanTheHoldNeverFire) {
+  AlertState a;
+  std::vector<AlertChange> changes;
+  for (int i = 0; i < 20; ++i) {
+    a.evaluate(with_offset(i % 2 == 0 ? 0.5 : 0.0), 3, i, changes);
+    a.evaluate(with_offset(i % 3 == 0 ? -0.5 : 0.0), 3, i, changes);
+  }
+  EXPECT_TRUE(changes.empty());
+  EXPECT_TRUE(a.active().empty());
+}
+
+TEST(AlertState, HoldOneFiresAndClearsAtOnce) {
+  AlertState a;
+  std::vector<AlertChange> changes;
+  a.evaluate(with_offset(-0.2), 1, 1, changes);
+  ASSERT_EQ(changes.size(), 1U);
+  EXPECT_EQ(changes[0].message, "offset -200.0 ms above 50 ms");
+  a.evaluate(with_offset(0.0), 1, 2, changes);
+  ASSERT_EQ(changes.size(), 2U);
+  EXPECT_FALSE(changes[1].firing);
+}
+
+TEST(AlertState, AnOutcomeWithoutAMeasurementNeitherBuildsUpNorClearsTheOffsetAlert) {
+  AlertState a;
+  std::vector<AlertChange> changes;
+  AlertFacts timeout;  // no offset, reachable
+  a.evaluate(with_offset(0.1), 3, 1, changes);
+  a.evaluate(with_offset(0.1), 3, 2, changes);
+  a.evaluate(timeout, 3, 3, changes);
+  EXPECT_TRUE(changes.empty());
+  a.evaluate(with_offset(0.1), 3, 4, changes);
+  ASSERT_EQ(changes.size(), 1U);
+  EXPECT_EQ(changes[0].kind, AlertKind::kOffset);
+}
+
+TEST(AlertState, PerKindMessagesAndThresholds) {
+  AlertState a;
+  std::vector<AlertChange> changes;
+  AlertFacts f = with_offset(0.0);
+  f.delay_s = 0.25;
+  f.stratum = 4;
+  f.expected_stratum = 2;
+  f.leap = 1;
+  f.thresholds.offset_ms = 10;
+  a.evaluate(f, 1, 7, changes);
+  ASSERT_EQ(changes.size(), 3U);
+  EXPECT_EQ(changes[0].message, "delay 250.0 ms above 200 ms");
+  EXPECT_EQ(changes[1].message, "stratum 4 above expected 2");
+  EXPECT_EQ(changes[2].message, "leap second insertion announced (LI 1)");
+}
+
+TEST(AlertState, TerminalKodFiresWithoutWaitingForTheHold) {
+  AlertState a;
+  std::vector<AlertChange> changes;
+  AlertFacts f;
+  f.kod = true;
+  f.kod_terminal = true;
+  f.kod_code = "DENY";
+  a.evaluate(f, 3, 5, changes);
+  ASSERT_EQ(changes.size(), 1U);
+  EXPECT_EQ(changes[0].kind, AlertKind::kKod);
+  EXPECT_EQ(changes[0].message, "kiss-o'-death DENY");
+}
+
+TEST(AlertState, ResolveAllEndsEveryFiringAlert) {
+  AlertState a;
+  std::vector<AlertChange> changes;
+  AlertFacts f;
+  f.unreachable = true;
+  f.falseticker = true;
+  a.evaluate(f, 1, 5, changes);
+  ASSERT_EQ(changes.size(), 2U);
+  changes.clear();
+  a.resolve_all(changes);
+  ASSERT_EQ(changes.size(), 2U);
+  EXPECT_FALSE(changes[0].firing);
+  EXPECT_FALSE(changes[1].firing);
+  EXPECT_TRUE(a.active().empty());
+}
+
+}  // namespace
+}  // namespace ntpmon::monitor
