@@ -1,0 +1,240 @@
+// The measurement history of the daemon: every accepted sample and every alert transition, kept
+// in memory for the live view and in an SQLite database so that charts over 1 h / 24 h / 7 d
+// survive a restart.
+//
+// Responsible for: taking records from the event loop without ever making it wait on disk
+// (record_* copy into a per-server ring and push into a bounded queue; a full queue drops and
+// counts), writing them from one writer thread in batched transactions, enforcing retention by
+// age and by size on that thread, answering queries (downsampled series computed in SQL, alert
+// transitions, known servers) from HTTP threads on a separate read connection (WAL mode lets
+// them run while the writer writes), and turning itself off with a clear error, counted and
+// logged, when the database cannot be opened or a write fails, so the caller keeps monitoring
+// without history. Not responsible for: deciding what is a sample or an alert (src/monitor),
+// formatting JSON (src/export), or where the file lives (config). Own plain record structs keep
+// this module free of the monitor's types: the daemon converts enums with to_string.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <variant>
+#include <vector>
+
+#include "proto/result.hpp"
+
+namespace ntpmon::history {
+
+namespace detail {
+struct Db;  // an SQLite connection with its prepared statements (history_store.cpp)
+}  // namespace detail
+
+// One accepted measurement of one server address.
+struct SampleRecord {
+  std::int64_t time_unix_ns = 0;  // when the sample was taken (the daemon's wall clock)
+  std::string server;             // configured name
+  std::string address;            // resolved address the sample came from
+  double offset_s = 0;
+  double delay_s = 0;
+  std::optional<double> jitter_s;  // absent until the filter has enough samples
+  int stratum = 0;
+  std::string state;  // monitor::to_string(ServerState): "selected", "candidate", ...
+};
+
+// One alert transition (an alert fired or resolved).
+struct AlertRecord {
+  std::int64_t time_unix_ns = 0;
+  std::string server;
+  std::string address;
+  std::string kind;    // monitor::to_string(AlertKind): "offset", "unreachable", ...
+  bool firing = true;  // false: resolved
+  std::string message;
+};
+
+// One downsampled point: the samples of one server whose time falls in
+// [bucket_start_unix_s, bucket_start_unix_s + step_s). Buckets are aligned to multiples of the
+// step since the Unix epoch (not to `since`), so a chart that is refreshed every few seconds
+// keeps the same buckets; buckets without samples are absent (a gap in the chart).
+struct SampleBucket {
+  std::int64_t bucket_start_unix_s = 0;
+  double offset_avg_s = 0;
+  double offset_min_s = 0;
+  double offset_max_s = 0;
+  double delay_avg_s = 0;
+  std::optional<double> jitter_avg_s;  // absent when no sample in the bucket had one
+  int stratum_last = 0;                // stratum of the latest sample in the bucket
+  std::int64_t count = 0;
+  std::int64_t first_unix_ns = 0;  // time of the first and last sample in the bucket
+  std::int64_t last_unix_ns = 0;
+};
+
+struct ServerInfo {
+  std::string name;
+  std::int64_t first_unix_ns = 0;  // oldest sample still stored (0 when none is left)
+  std::int64_t last_unix_ns = 0;   // newest sample
+};
+
+enum class HistoryLogLevel : std::uint8_t { kInfo, kWarning, kError };
+
+struct HistoryOptions {
+  // Records waiting for the writer; the event loop never waits, a full queue drops. The writer
+  // takes the whole queue at once, so up to twice this many rows can be in flight.
+  std::size_t queue_capacity = 100'000;
+  // The writer commits when this many rows are waiting or flush_interval has passed.
+  std::size_t batch_rows = 1000;
+  std::chrono::milliseconds flush_interval{1000};
+  // Retention, enforced by the writer at open and then every retention_interval.
+  std::chrono::seconds max_age{std::chrono::hours(24 * 7)};  // 0 = keep forever
+  std::int64_t max_rows = 10'000'000;                        // samples; 0 = no limit
+  std::int64_t max_bytes = 1'000'000'000;                    // database file; 0 = no limit
+  std::chrono::milliseconds retention_interval{std::chrono::minutes(1)};
+  // Latest samples kept in memory per server for the live view.
+  std::size_t ring_capacity = 600;
+  // Longest series a query may return, so one request cannot make the read thread work on
+  // millions of buckets.
+  std::int64_t max_query_buckets = 20'000;
+  std::int64_t max_query_alerts = 10'000;
+  // How long a statement waits for a lock another connection or process holds before it fails
+  // (a failed write turns history off).
+  std::chrono::milliseconds busy_timeout{5000};
+  // The wall clock for retention by age; injectable so tests use fixed timestamps.
+  std::function<std::int64_t()> now_unix_ns;
+  // Called from the writer thread and from open()/close(); must be thread-safe.
+  std::function<void(HistoryLogLevel, std::string_view message)> log;
+};
+
+struct HistoryCounters {
+  bool enabled = false;  // the database is open and healthy
+  std::string error;     // why history is off ("" when enabled or never opened)
+  std::uint64_t samples_written = 0;
+  std::uint64_t alerts_written = 0;
+  std::uint64_t dropped_queue_full = 0;  // record_* found the queue full
+  std::uint64_t dropped_disabled = 0;    // history was off, or the batch's write failed
+  std::uint64_t write_errors = 0;        // failed transactions (each turns history off)
+  std::uint64_t retention_deleted = 0;   // samples and alerts removed by retention
+  std::uint64_t queue_depth = 0;         // records waiting now
+  std::int64_t db_size_bytes = 0;        // the main database file (pages in use)
+  std::int64_t stored_samples = 0;
+};
+
+struct RetentionResult {
+  std::int64_t deleted_by_age = 0;
+  std::int64_t deleted_by_rows = 0;
+  std::int64_t deleted_by_bytes = 0;
+};
+
+// Empty success for open(); the error is one line for people.
+struct Opened {};
+
+class HistoryStore {
+ public:
+  explicit HistoryStore(HistoryOptions options = {});
+  ~HistoryStore();  // close()
+  HistoryStore(const HistoryStore&) = delete;
+  HistoryStore& operator=(const HistoryStore&) = delete;
+
+  // Opens or creates the database at `path` (WAL mode), checks its schema version, loads the
+  // latest samples of each server into the rings and starts the writer thread. Blocking disk
+  // I/O: call it before the event loop runs (or from a worker). Never throws: a file that is not
+  // a database, a newer schema or an unwritable directory give a one-line error, history stays
+  // off and the rings keep working.
+  Result<Opened, std::string> open(const std::string& path);
+  // Writes everything queued, stops the writer and closes the database. Idempotent. Call it
+  // after the event loop has stopped recording.
+  void close();
+
+  // Event-loop calls: O(1), never wait on disk. The sample goes into the server's ring (always)
+  // and into the queue (when history is enabled and the queue has room; otherwise counted).
+  void record_sample(SampleRecord sample);
+  void record_alert(AlertRecord alert);
+
+  // Thread-safe reads for HTTP threads.
+  [[nodiscard]] bool enabled() const { return enabled_.load(std::memory_order_relaxed); }
+  [[nodiscard]] HistoryCounters counters() const;
+  // The latest ring_capacity samples of a server, oldest first (empty for an unknown server).
+  [[nodiscard]] std::vector<SampleRecord> recent_samples(const std::string& server) const;
+  // Downsampled samples of `server` with since <= time < until (Unix ns), step in seconds.
+  // Errors: history off, since >= until, step < 1, too many buckets, or a database error.
+  [[nodiscard]] Result<std::vector<SampleBucket>, std::string> query_samples(
+      const std::string& server, std::int64_t since_unix_ns, std::int64_t until_unix_ns,
+      std::int64_t step_s) const;
+  // Alert transitions with since <= time < until, oldest first; `server` empty = all servers.
+  [[nodiscard]] Result<std::vector<AlertRecord>, std::string> query_alerts(
+      std::int64_t since_unix_ns, std::int64_t until_unix_ns, const std::string& server = {}) const;
+  // Servers that have stored samples, by name.
+  [[nodiscard]] Result<std::vector<ServerInfo>, std::string> servers() const;
+
+  // Blocks until every record queued before the call is written (or dropped because history
+  // turned off). For tests and for an orderly shutdown; never call it on the event loop, nor
+  // while the writer is paused.
+  void flush();
+  // Runs retention now on the writer thread and waits for it. For tests and operators.
+  Result<RetentionResult, std::string> run_retention();
+  // Test hook: a paused writer takes nothing from the queue, so the queue fills up.
+  void pause_writer_for_test(bool paused);
+
+ private:
+  using Entry = std::variant<SampleRecord, AlertRecord>;
+  struct Ring;
+
+  void enqueue(Entry entry);
+  Ring& ring_for(const std::string& server);
+  void writer_loop();
+  void fail(const std::string& error);
+  void log(HistoryLogLevel level, const std::string& message) const;
+  [[nodiscard]] std::int64_t now_unix_ns() const;
+
+  HistoryOptions options_;
+  std::string path_;
+
+  std::atomic<bool> enabled_{false};
+  mutable std::mutex error_mutex_;
+  std::string error_;
+
+  // Rings: only the event loop inserts servers (exclusive lock, once per server); readers and
+  // the event loop find a ring under the shared lock and then lock only that ring. Rings are
+  // never removed while the store lives, so a found pointer stays valid.
+  mutable std::shared_mutex rings_mutex_;
+  std::unordered_map<std::string, std::unique_ptr<Ring>> rings_;
+
+  // The queue. Held only for a push or for swapping the whole vector out, never across I/O.
+  mutable std::mutex queue_mutex_;
+  std::condition_variable queue_cv_;  // wakes the writer
+  std::condition_variable done_cv_;   // wakes flush() and run_retention()
+  std::vector<Entry> queue_;
+  std::uint64_t enqueued_ = 0;      // records accepted into the queue, ever
+  std::uint64_t processed_ = 0;     // records the writer finished with (written or dropped)
+  std::uint64_t flush_target_ = 0;  // flush() waits for processed_ to reach this
+  bool writer_running_ = false;
+  bool stop_ = false;
+  bool paused_ = false;
+  std::uint64_t retention_requests_ = 0;
+  std::uint64_t retention_done_ = 0;
+  std::optional<Result<RetentionResult, std::string>> retention_result_;
+
+  std::atomic<std::uint64_t> samples_written_{0};
+  std::atomic<std::uint64_t> alerts_written_{0};
+  std::atomic<std::uint64_t> dropped_queue_full_{0};
+  std::atomic<std::uint64_t> dropped_disabled_{0};
+  std::atomic<std::uint64_t> write_errors_{0};
+  std::atomic<std::uint64_t> retention_deleted_{0};
+  std::atomic<std::int64_t> db_size_bytes_{0};
+  std::atomic<std::int64_t> stored_samples_{0};
+
+  std::unique_ptr<detail::Db> writer_db_;  // used only by the writer thread after open()
+  mutable std::mutex reader_mutex_;        // one query at a time on the read connection
+  std::unique_ptr<detail::Db> reader_db_;
+  std::thread writer_;
+};
+
+}  // namespace ntpmon::history
