@@ -1,0 +1,122 @@
+// The monitoring daemon's HTTP endpoint: /metrics, /healthz, /readyz and routes added later.
+//
+// Responsible for: listening on one address and port with its own accept thread and worker
+// pool (never the event-loop thread), answering /metrics by streaming the serializer's chunks
+// from the latest published Snapshot, liveness and readiness probes, rejecting bad requests
+// with 4xx and counting them by reason, and bounding what a slow or silent client can hold
+// (read timeout, request size limit). The server only reads the Snapshot through the source
+// callback (which returns the published shared_ptr): it shares no lock with the event loop.
+// Not responsible for: TLS or authentication (put a reverse proxy in front), the JSON API and
+// dashboard (they register their routes with add_route), or producing snapshots.
+//
+// The HTTP library stays private to this module: routes see HttpRequest / HttpResponse only.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "export/prometheus.hpp"
+#include "monitor/snapshot.hpp"
+
+namespace ntpmon::exporter {
+
+struct HttpServerOptions {
+  // "0.0.0.0" listens on every IPv4 address; "::" on every IPv6 and, where the system allows
+  // dual-stack sockets (Linux by default), IPv4 as well; "127.0.0.1" keeps it local.
+  std::string bind_address = "0.0.0.0";
+  std::uint16_t port = 9650;  // 0 = an ephemeral port, see HttpServer::port()
+  // Longest wait for the next bytes of a request that has started. A real client sends its
+  // request at once; this bounds what a stalled client holds (a worker) and how long stop()
+  // can wait for it.
+  std::chrono::milliseconds read_timeout{1000};
+  // Longest wait for a request on an open connection (the first or a keep-alive one). Whole
+  // seconds: the HTTP library counts this one in seconds.
+  std::chrono::seconds idle_timeout{1};
+  // Longest wait for a client to accept more response bytes.
+  std::chrono::milliseconds write_timeout{5000};
+  // Request line + headers + body; larger requests get 413/414/431 and are counted too_large.
+  std::size_t max_request_bytes = 8192;
+  // Connections are served by this many threads; an idle or slow client holds one of them for
+  // at most the timeouts above, so a few silent clients cannot starve Prometheus.
+  std::size_t worker_threads = 8;
+  // Compress responses with gzip when the client accepts it (Prometheus does). Costs a
+  // worker's CPU, never the event loop's; see docs/metrics.md for the figures. No other
+  // encoding is ever used.
+  bool gzip = true;
+  BuildInfo build;  // rendered as ntp_monitor_build_info
+};
+
+struct HttpRequest {
+  std::string method;                                        // "GET", "HEAD", ...
+  std::string path;                                          // without the query string
+  std::vector<std::pair<std::string, std::string>> query;    // decoded parameters, in order
+  std::vector<std::pair<std::string, std::string>> headers;  // as received
+  // No body: routes run before the library reads one (that is where the size limit is
+  // enforced), and no route needs one yet. A route taking a body needs a change here.
+
+  // First value of a header (case-insensitive name), "" if absent.
+  [[nodiscard]] std::string header(std::string_view name) const;
+  // First value of a query parameter, "" if absent.
+  [[nodiscard]] std::string param(std::string_view name) const;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+  // When set, the body is produced by this function instead of `body`, sent with chunked
+  // transfer encoding while it is being produced. It runs on a server worker; the sink
+  // returns false once the client is gone or the server is stopping.
+  std::function<void(const ChunkSink& sink)> stream;
+};
+
+using RouteHandler = std::function<void(const HttpRequest&, HttpResponse&)>;
+using SnapshotSource = std::function<std::shared_ptr<const monitor::Snapshot>()>;
+
+class HttpServer {
+ public:
+  explicit HttpServer(HttpServerOptions options);
+  ~HttpServer();  // stops
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Where /metrics reads from. Called once per scrape on a worker thread; must be cheap and
+  // thread-safe (an atomic load of the published snapshot). Without a source, or while it
+  // returns null, /metrics answers 503.
+  void set_snapshot_source(SnapshotSource source);
+
+  // Registers a handler for `method` ("GET" also answers HEAD) and `path`: an exact path, or
+  // a prefix when it ends with '*' ("/api/servers/*"). Routes are matched in the order added;
+  // the built-in routes come first. Only before start(). A path that matches with another
+  // method gets 405 with an Allow header.
+  void add_route(std::string method, std::string path, RouteHandler handler);
+
+  // /readyz answers 200 while set (configuration loaded, engine running), 503 otherwise.
+  void set_ready(bool ready);
+
+  // Binds (throws std::runtime_error with the address if it cannot: a start-up failure) and
+  // starts the accept thread and workers. Returns once the server accepts connections.
+  void start();
+  // Stops accepting, aborts streaming responses at their next chunk and waits for the workers.
+  // Idempotent. Returns within the read/idle timeouts (1 s by default) unless a client has
+  // stopped reading a response (then up to write_timeout).
+  void stop();
+
+  // The bound port (the ephemeral one when options.port was 0); 0 before start().
+  [[nodiscard]] std::uint16_t port() const;
+  [[nodiscard]] HttpCounters counters() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ntpmon::exporter

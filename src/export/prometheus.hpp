@@ -1,0 +1,75 @@
+// Prometheus text exposition (format 0.0.4) of a monitor Snapshot.
+//
+// Responsible for: turning one immutable Snapshot (plus build information and the HTTP
+// server's own counters) into the ntp_monitor_* metric families documented in
+// docs/metrics.md, written through a sink in bounded chunks so that a scrape of a million
+// servers never holds more than one chunk in memory. Pure: no I/O, no clock, no locks; the
+// same input always gives the same bytes. Not responsible for: HTTP (http_server.hpp), deciding
+// anything about the servers (src/monitor), or metric values that are not in the Snapshot.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "monitor/snapshot.hpp"
+
+namespace ntpmon::exporter {
+
+// Receives the text in chunks, in order. Returns false when the reader is gone (client
+// disconnected, server stopping): the serializer then stops early instead of rendering the
+// rest for nobody.
+using ChunkSink = std::function<bool(std::string_view chunk)>;
+
+// Labels of ntp_monitor_build_info. Filled in by the application at start-up.
+struct BuildInfo {
+  std::string version;   // project version, "0.1.0"
+  std::string revision;  // source revision ("" when unknown)
+  std::string compiler;  // compiler id and version, "GNU 12.2.0"
+};
+
+// Why the HTTP server answered a request with 4xx; every name is a value of the `reason`
+// label of ntp_monitor_http_bad_requests_total.
+enum class HttpBadRequest : std::uint8_t {
+  kMalformed,         // 400: unparsable request line or headers, unknown method
+  kNotFound,          // 404: no route for the path
+  kMethodNotAllowed,  // 405: a route exists, but not for this method
+  kTooLarge,          // 413 / 414 / 431: request line, headers or body above the limits
+  kOther,             // any other 4xx
+};
+inline constexpr int kHttpBadRequestCount = 5;
+std::string_view to_string(HttpBadRequest reason);  // "malformed", "not_found", ...
+
+// The HTTP server's own counters, rendered beside the monitor's families when given.
+struct HttpCounters {
+  std::uint64_t requests = 0;  // responses written, any status
+  std::array<std::uint64_t, kHttpBadRequestCount> bad_requests{};
+};
+
+// The serializer flushes its buffer to the sink whenever it holds at least this many bytes;
+// a chunk is at most this plus one sample line.
+inline constexpr std::size_t kDefaultChunkBytes = 32 * 1024;
+
+// Writes the whole exposition of `snapshot` to `sink`. `http` may be null (no HTTP families).
+// Returns false if the sink asked to stop. Families appear in a fixed order with HELP and TYPE
+// even when they have no samples; per-server samples appear in the snapshot's server order.
+bool write_prometheus(const monitor::Snapshot& snapshot, const BuildInfo& build,
+                      const HttpCounters* http, const ChunkSink& sink,
+                      std::size_t chunk_bytes = kDefaultChunkBytes);
+
+// Convenience for tests and small outputs: the whole exposition as one string.
+std::string render_prometheus(const monitor::Snapshot& snapshot, const BuildInfo& build,
+                              const HttpCounters* http = nullptr);
+
+// Appends `value` escaped for a label value: backslash, double quote and line feed become
+// \\, \" and \n; bytes that are not valid UTF-8 (names from config files and kiss codes from
+// the network are untrusted) become U+FFFD so the exposition stays parsable.
+void append_escaped_label_value(std::string& out, std::string_view value);
+
+// Appends a sample value: shortest text that reads back as the same double, NaN, +Inf, -Inf.
+void append_sample_value(std::string& out, double value);
+
+}  // namespace ntpmon::exporter

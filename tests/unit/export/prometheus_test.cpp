@@ -1,0 +1,476 @@
+#include "export/prometheus.hpp"
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "sample_snapshots.hpp"
+
+namespace ntpmon::exporter {
+namespace {
+
+using testing::many_servers;
+using testing::one_server_snapshot;
+using testing::sample_build;
+using testing::selected_server;
+using testing::three_server_snapshot;
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+std::vector<std::string> lines_starting_with(const std::string& text, const std::string& prefix) {
+  std::vector<std::string> out;
+  for (auto& line : lines_of(text)) {
+    if (line.rfind(prefix, 0) == 0) out.push_back(line);
+  }
+  return out;
+}
+
+// The complete exposition of one server, written out by hand from the values in
+// sample_snapshots.hpp: shortest round-trip decimals (2e-04 is shorter than 0.0002; on a tie
+// the fixed form wins), reach 0b11110111 -> 7/8, 1700000000.25 s from nanoseconds, every
+// rejection reason and alert kind present, the four well-known kiss codes present.
+constexpr const char* kOneServerText =
+    R"(# HELP ntp_monitor_build_info Always 1; the labels describe the running build.
+# TYPE ntp_monitor_build_info gauge
+ntp_monitor_build_info{version="0.1.0",revision="abc123",compiler="GNU 12.2.0"} 1
+# HELP ntp_monitor_servers Number of configured server addresses being monitored.
+# TYPE ntp_monitor_servers gauge
+ntp_monitor_servers 1
+# HELP ntp_monitor_server_up 1 if the last poll of the server got a valid reply, else 0.
+# TYPE ntp_monitor_server_up gauge
+ntp_monitor_server_up{server="ntp-a",address="192.0.2.1"} 1
+# HELP ntp_monitor_server_info Always 1; the labels carry the server's refid, reply version, selection state, configured host and authentication.
+# TYPE ntp_monitor_server_info gauge
+ntp_monitor_server_info{server="ntp-a",address="192.0.2.1",refid="192.0.2.10",version="4",state="selected",host="ntp-a.example.test",authenticated="nts"} 1
+# HELP ntp_monitor_server_offset_seconds Last filtered clock offset of the server relative to this host (positive: the server is ahead).
+# TYPE ntp_monitor_server_offset_seconds gauge
+ntp_monitor_server_offset_seconds{server="ntp-a",address="192.0.2.1"} 0.00125
+# HELP ntp_monitor_server_consensus_offset_seconds Last offset of the server relative to the combined estimate of all selected servers.
+# TYPE ntp_monitor_server_consensus_offset_seconds gauge
+ntp_monitor_server_consensus_offset_seconds{server="ntp-a",address="192.0.2.1"} -0.00025
+# HELP ntp_monitor_server_delay_seconds Last filtered round-trip delay to the server.
+# TYPE ntp_monitor_server_delay_seconds gauge
+ntp_monitor_server_delay_seconds{server="ntp-a",address="192.0.2.1"} 0.0185
+# HELP ntp_monitor_server_jitter_seconds RMS jitter of the server's offsets in the clock filter.
+# TYPE ntp_monitor_server_jitter_seconds gauge
+ntp_monitor_server_jitter_seconds{server="ntp-a",address="192.0.2.1"} 2e-04
+# HELP ntp_monitor_server_stratum Stratum announced in the server's last accepted reply.
+# TYPE ntp_monitor_server_stratum gauge
+ntp_monitor_server_stratum{server="ntp-a",address="192.0.2.1"} 2
+# HELP ntp_monitor_server_root_delay_seconds Root delay announced by the server.
+# TYPE ntp_monitor_server_root_delay_seconds gauge
+ntp_monitor_server_root_delay_seconds{server="ntp-a",address="192.0.2.1"} 0.001
+# HELP ntp_monitor_server_root_dispersion_seconds Root dispersion announced by the server.
+# TYPE ntp_monitor_server_root_dispersion_seconds gauge
+ntp_monitor_server_root_dispersion_seconds{server="ntp-a",address="192.0.2.1"} 5e-04
+# HELP ntp_monitor_server_root_distance_seconds Root synchronization distance of the server (RFC 5905).
+# TYPE ntp_monitor_server_root_distance_seconds gauge
+ntp_monitor_server_root_distance_seconds{server="ntp-a",address="192.0.2.1"} 0.0105
+# HELP ntp_monitor_server_reachability_ratio Fraction of the last 8 polls that got a valid reply (reach register).
+# TYPE ntp_monitor_server_reachability_ratio gauge
+ntp_monitor_server_reachability_ratio{server="ntp-a",address="192.0.2.1"} 0.875
+# HELP ntp_monitor_server_leap Leap indicator of the last accepted reply (0 none, 1 insert, 2 delete, 3 unsynchronized).
+# TYPE ntp_monitor_server_leap gauge
+ntp_monitor_server_leap{server="ntp-a",address="192.0.2.1"} 0
+# HELP ntp_monitor_server_poll_interval_seconds Current poll interval for the server.
+# TYPE ntp_monitor_server_poll_interval_seconds gauge
+ntp_monitor_server_poll_interval_seconds{server="ntp-a",address="192.0.2.1"} 64
+# HELP ntp_monitor_server_selected 1 if the server is the system peer chosen by selection, else 0.
+# TYPE ntp_monitor_server_selected gauge
+ntp_monitor_server_selected{server="ntp-a",address="192.0.2.1"} 1
+# HELP ntp_monitor_server_last_sample_timestamp_seconds Unix time of the server's last accepted sample.
+# TYPE ntp_monitor_server_last_sample_timestamp_seconds gauge
+ntp_monitor_server_last_sample_timestamp_seconds{server="ntp-a",address="192.0.2.1"} 1700000000.25
+# HELP ntp_monitor_requests_total Requests sent to the server.
+# TYPE ntp_monitor_requests_total counter
+ntp_monitor_requests_total{server="ntp-a",address="192.0.2.1"} 10
+# HELP ntp_monitor_responses_total Replies from the server that passed every check.
+# TYPE ntp_monitor_responses_total counter
+ntp_monitor_responses_total{server="ntp-a",address="192.0.2.1"} 8
+# HELP ntp_monitor_rejected_total Replies from the server dropped, by the check that failed.
+# TYPE ntp_monitor_rejected_total counter
+ntp_monitor_rejected_total{server="ntp-a",address="192.0.2.1",reason="bad_length"} 0
+ntp_monitor_rejected_total{server="ntp-a",address="192.0.2.1",reason="bad_version"} 0
+ntp_monitor_rejected_total{server="ntp-a",address="192.0.2.1",reason="bad_extension"} 0
+ntp_monitor_rejected_total{server="ntp-a",address="192.0.2.1",reason="bad_mode"} 0
+ntp_monitor_rejected_total{server="ntp-a",address="192.0.2.1",reason="wrong_source"} 0
+ntp_monitor_rejected_total{server="ntp-a",address="192.0.2.1",reason="bogus_origin"} 1
+ntp_monitor_rejected_total{server="ntp-a",address="192.0.2.1",reason="duplicate"} 0
+ntp_monitor_rejected_total{server="ntp-a",address="192.0.2.1",reason="zero_timestamp"} 0
+ntp_monitor_rejected_total{server="ntp-a",address="192.0.2.1",reason="unsynchronized"} 0
+ntp_monitor_rejected_total{server="ntp-a",address="192.0.2.1",reason="bad_stratum"} 0
+ntp_monitor_rejected_total{server="ntp-a",address="192.0.2.1",reason="bad_header"} 0
+ntp_monitor_rejected_total{server="ntp-a",address="192.0.2.1",reason="auth_failed"} 0
+# HELP ntp_monitor_kod_total Kiss-o'-Death replies from the server, by kiss code.
+# TYPE ntp_monitor_kod_total counter
+ntp_monitor_kod_total{server="ntp-a",address="192.0.2.1",code="DENY"} 0
+ntp_monitor_kod_total{server="ntp-a",address="192.0.2.1",code="NTSN"} 0
+ntp_monitor_kod_total{server="ntp-a",address="192.0.2.1",code="RATE"} 1
+ntp_monitor_kod_total{server="ntp-a",address="192.0.2.1",code="RSTR"} 0
+# HELP ntp_monitor_alert_active 1 while the alert of this kind is firing for the server, else 0.
+# TYPE ntp_monitor_alert_active gauge
+ntp_monitor_alert_active{server="ntp-a",address="192.0.2.1",alert="offset"} 1
+ntp_monitor_alert_active{server="ntp-a",address="192.0.2.1",alert="delay"} 0
+ntp_monitor_alert_active{server="ntp-a",address="192.0.2.1",alert="stratum"} 0
+ntp_monitor_alert_active{server="ntp-a",address="192.0.2.1",alert="unreachable"} 0
+ntp_monitor_alert_active{server="ntp-a",address="192.0.2.1",alert="falseticker"} 0
+ntp_monitor_alert_active{server="ntp-a",address="192.0.2.1",alert="kod"} 0
+ntp_monitor_alert_active{server="ntp-a",address="192.0.2.1",alert="leap"} 0
+ntp_monitor_alert_active{server="ntp-a",address="192.0.2.1",alert="unsynchronized"} 0
+ntp_monitor_alert_active{server="ntp-a",address="192.0.2.1",alert="authentication"} 0
+ntp_monitor_alert_active{server="ntp-a",address="192.0.2.1",alert="certificate"} 0
+# HELP ntp_monitor_system_offset_seconds Combined offset of the selected servers relative to this host.
+# TYPE ntp_monitor_system_offset_seconds gauge
+ntp_monitor_system_offset_seconds 0.00125
+# HELP ntp_monitor_system_jitter_seconds Jitter of the combined offset of the selected servers.
+# TYPE ntp_monitor_system_jitter_seconds gauge
+ntp_monitor_system_jitter_seconds 1e-04
+# HELP ntp_monitor_truechimers Servers inside the majority's intersection interval.
+# TYPE ntp_monitor_truechimers gauge
+ntp_monitor_truechimers 1
+# HELP ntp_monitor_majority 1 if more than half of the servers agree on the time, else 0.
+# TYPE ntp_monitor_majority gauge
+ntp_monitor_majority 1
+# HELP ntp_monitor_selection_changes_total Changes of the system peer.
+# TYPE ntp_monitor_selection_changes_total counter
+ntp_monitor_selection_changes_total 1
+# HELP ntp_monitor_config_reloads_total Configuration reloads applied.
+# TYPE ntp_monitor_config_reloads_total counter
+ntp_monitor_config_reloads_total 2
+# HELP ntp_monitor_config_reload_failures_total Configuration reloads rejected (the old configuration stays).
+# TYPE ntp_monitor_config_reload_failures_total counter
+ntp_monitor_config_reload_failures_total 0
+)";
+
+constexpr const char* kHttpText =
+    R"(# HELP ntp_monitor_http_requests_total HTTP requests answered by the exporter, any status.
+# TYPE ntp_monitor_http_requests_total counter
+ntp_monitor_http_requests_total 42
+# HELP ntp_monitor_http_bad_requests_total HTTP requests answered with 4xx, by reason.
+# TYPE ntp_monitor_http_bad_requests_total counter
+ntp_monitor_http_bad_requests_total{reason="malformed"} 3
+ntp_monitor_http_bad_requests_total{reason="not_found"} 0
+ntp_monitor_http_bad_requests_total{reason="method_not_allowed"} 1
+ntp_monitor_http_bad_requests_total{reason="too_large"} 0
+ntp_monitor_http_bad_requests_total{reason="other"} 0
+)";
+
+TEST(Prometheus, OneServerFullText) {
+  EXPECT_EQ(render_prometheus(one_server_snapshot(), sample_build()), kOneServerText);
+}
+
+TEST(Prometheus, HttpCountersAppendedAtTheEnd) {
+  HttpCounters http;
+  http.requests = 42;
+  http.bad_requests[static_cast<std::size_t>(HttpBadRequest::kMalformed)] = 3;
+  http.bad_requests[static_cast<std::size_t>(HttpBadRequest::kMethodNotAllowed)] = 1;
+  EXPECT_EQ(render_prometheus(one_server_snapshot(), sample_build(), &http),
+            std::string(kOneServerText) + kHttpText);
+}
+
+TEST(Prometheus, EscapesLabelValues) {
+  std::string out;
+  append_escaped_label_value(out, "a\\b\"c\nd");
+  EXPECT_EQ(out, "a\\\\b\\\"c\\nd");
+
+  // Valid multi-byte UTF-8 passes through; a stray byte, a truncated sequence, an overlong
+  // form and a UTF-16 surrogate each become U+FFFD.
+  out.clear();
+  append_escaped_label_value(out, "Z\xC3\xBCrich \xE2\x82\xAC \xF0\x9F\x95\x90");
+  EXPECT_EQ(out, "Z\xC3\xBCrich \xE2\x82\xAC \xF0\x9F\x95\x90");
+  out.clear();
+  append_escaped_label_value(out, std::string("x\xFFy\xC3") + "z\xC0\xAF\xED\xA0\x80");
+  EXPECT_EQ(out,
+            "x\xEF\xBF\xBDy\xEF\xBF\xBDz\xEF\xBF\xBD\xEF\xBF\xBD"
+            "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
+
+  // In context: server name, host and a kiss code from the network.
+  auto snap = one_server_snapshot();
+  auto s = selected_server();
+  s.name = "lab \"east\"\\1\n";
+  s.kod.clear();
+  s.kod[std::string("\x01\"\xFF", 3)] = 7;
+  snap.servers[0] = std::make_shared<monitor::ServerSnapshot>(s);
+  const auto text = render_prometheus(snap, sample_build());
+  EXPECT_NE(
+      text.find(
+          "ntp_monitor_server_up{server=\"lab \\\"east\\\"\\\\1\\n\",address=\"192.0.2.1\"} 1\n"),
+      std::string::npos);
+  EXPECT_NE(text.find("code=\"\x01\\\"\xEF\xBF\xBD\"} 7\n"), std::string::npos);
+  // No raw newline escaped into the middle of a sample: every line is a comment or a sample.
+  for (const auto& line : lines_of(text)) {
+    ASSERT_TRUE(line.rfind("# ", 0) == 0 || line.rfind("ntp_monitor_", 0) == 0) << line;
+  }
+  std::string build_out = render_prometheus(monitor::Snapshot{}, BuildInfo{"1\"2", "", ""});
+  EXPECT_NE(
+      build_out.find("ntp_monitor_build_info{version=\"1\\\"2\",revision=\"\",compiler=\"\"} 1"),
+      std::string::npos);
+}
+
+TEST(Prometheus, DownServerKeepsLastValuesWithUpZero) {
+  auto snap = one_server_snapshot();
+  auto s = selected_server();
+  s.up = false;
+  s.reach = 0;
+  s.state = monitor::ServerState::kUnreachable;
+  s.alerts = {{monitor::AlertKind::kUnreachable, 1'700'000'100'000'000'000, "no reply"}};
+  snap.servers[0] = std::make_shared<monitor::ServerSnapshot>(s);
+  const auto text = render_prometheus(snap, sample_build());
+  const std::string labels = "{server=\"ntp-a\",address=\"192.0.2.1\"} ";
+  EXPECT_NE(text.find("ntp_monitor_server_up" + labels + "0\n"), std::string::npos);
+  EXPECT_NE(text.find("ntp_monitor_server_reachability_ratio" + labels + "0\n"), std::string::npos);
+  EXPECT_NE(text.find("ntp_monitor_server_selected" + labels + "0\n"), std::string::npos);
+  // The last measurement is still there, unchanged.
+  EXPECT_NE(text.find("ntp_monitor_server_offset_seconds" + labels + "0.00125\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("ntp_monitor_server_delay_seconds" + labels + "0.0185\n"), std::string::npos);
+  EXPECT_NE(text.find("ntp_monitor_server_stratum" + labels + "2\n"), std::string::npos);
+  EXPECT_NE(
+      text.find("ntp_monitor_server_last_sample_timestamp_seconds" + labels + "1700000000.25\n"),
+      std::string::npos);
+  EXPECT_NE(text.find("state=\"unreachable\""), std::string::npos);
+  EXPECT_NE(text.find("alert=\"unreachable\"} 1\n"), std::string::npos);
+  EXPECT_NE(text.find("alert=\"offset\"} 0\n"), std::string::npos);
+}
+
+TEST(Prometheus, NeverMeasuredGaugesAreOmittedButFamiliesStay) {
+  monitor::Snapshot snap;
+  monitor::ServerSnapshot s;
+  s.name = "new";
+  s.host = "new.example.test";
+  snap.servers.push_back(std::make_shared<monitor::ServerSnapshot>(s));
+  const auto text = render_prometheus(snap, sample_build());
+  for (const char* family :
+       {"ntp_monitor_server_offset_seconds", "ntp_monitor_server_delay_seconds",
+        "ntp_monitor_server_stratum", "ntp_monitor_server_leap",
+        "ntp_monitor_server_poll_interval_seconds",
+        "ntp_monitor_server_last_sample_timestamp_seconds", "ntp_monitor_system_offset_seconds"}) {
+    EXPECT_EQ(lines_starting_with(text, std::string(family) + "{").size(), 0U) << family;
+    EXPECT_EQ(lines_starting_with(text, std::string(family) + " ").size(), 0U) << family;
+    EXPECT_EQ(lines_starting_with(text, std::string("# TYPE ") + family + " gauge").size(), 1U)
+        << family;
+  }
+  // Always-present series for a server that has not even resolved: address is "".
+  EXPECT_NE(text.find("ntp_monitor_server_up{server=\"new\",address=\"\"} 0\n"), std::string::npos);
+  EXPECT_NE(text.find("ntp_monitor_server_info{server=\"new\",address=\"\",refid=\"\",version=\"\","
+                      "state=\"pending\",host=\"new.example.test\",authenticated=\"none\"} 1\n"),
+            std::string::npos);
+  EXPECT_EQ(lines_starting_with(text, "ntp_monitor_rejected_total{server=\"new\"").size(),
+            static_cast<std::size_t>(proto::kRejectReasonCount));
+  EXPECT_EQ(lines_starting_with(text, "ntp_monitor_alert_active{server=\"new\"").size(),
+            static_cast<std::size_t>(monitor::kAlertKindCount));
+  EXPECT_EQ(lines_starting_with(text, "ntp_monitor_kod_total{server=\"new\"").size(), 4U);
+}
+
+TEST(Prometheus, EveryFamilyHasHelpAndTypeBeforeItsSamples) {
+  HttpCounters http;
+  const auto text = render_prometheus(three_server_snapshot(), sample_build(), &http);
+  std::map<std::string, std::string> type_of;
+  std::set<std::string> helped;
+  std::string current;  // family of the last TYPE line
+  std::set<std::string> sampled;
+  for (const auto& line : lines_of(text)) {
+    if (line.rfind("# HELP ", 0) == 0) {
+      auto name = line.substr(7, line.find(' ', 7) - 7);
+      EXPECT_TRUE(helped.insert(name).second) << "HELP twice for " << name;
+    } else if (line.rfind("# TYPE ", 0) == 0) {
+      auto rest = line.substr(7);
+      auto name = rest.substr(0, rest.find(' '));
+      auto type = rest.substr(rest.find(' ') + 1);
+      EXPECT_TRUE(helped.count(name)) << "TYPE before HELP for " << name;
+      EXPECT_TRUE(type == "gauge" || type == "counter") << line;
+      EXPECT_TRUE(type_of.emplace(name, type).second) << "TYPE twice for " << name;
+      current = name;
+    } else {
+      auto name = line.substr(0, line.find_first_of("{ "));
+      // Samples of a family are contiguous and follow its own TYPE line.
+      EXPECT_EQ(name, current) << line;
+      sampled.insert(name);
+    }
+  }
+  for (const auto& [name, type] : type_of) {
+    EXPECT_EQ(type == "counter", name.size() > 6 && name.ends_with("_total")) << name;
+  }
+  const std::vector<std::string> expected_families = {
+      "ntp_monitor_build_info",
+      "ntp_monitor_servers",
+      "ntp_monitor_server_up",
+      "ntp_monitor_server_info",
+      "ntp_monitor_server_offset_seconds",
+      "ntp_monitor_server_consensus_offset_seconds",
+      "ntp_monitor_server_delay_seconds",
+      "ntp_monitor_server_jitter_seconds",
+      "ntp_monitor_server_stratum",
+      "ntp_monitor_server_root_delay_seconds",
+      "ntp_monitor_server_root_dispersion_seconds",
+      "ntp_monitor_server_root_distance_seconds",
+      "ntp_monitor_server_reachability_ratio",
+      "ntp_monitor_server_leap",
+      "ntp_monitor_server_poll_interval_seconds",
+      "ntp_monitor_server_selected",
+      "ntp_monitor_server_last_sample_timestamp_seconds",
+      "ntp_monitor_requests_total",
+      "ntp_monitor_responses_total",
+      "ntp_monitor_rejected_total",
+      "ntp_monitor_kod_total",
+      "ntp_monitor_alert_active",
+      "ntp_monitor_system_offset_seconds",
+      "ntp_monitor_system_jitter_seconds",
+      "ntp_monitor_truechimers",
+      "ntp_monitor_majority",
+      "ntp_monitor_selection_changes_total",
+      "ntp_monitor_config_reloads_total",
+      "ntp_monitor_config_reload_failures_total",
+      "ntp_monitor_http_requests_total",
+      "ntp_monitor_http_bad_requests_total",
+  };
+  EXPECT_EQ(type_of.size(), expected_families.size());
+  for (const auto& family : expected_families) {
+    EXPECT_TRUE(type_of.count(family)) << family;
+    EXPECT_TRUE(sampled.count(family)) << family;
+  }
+  EXPECT_NE(text.find("ntp_monitor_servers 3\n"), std::string::npos);
+}
+
+TEST(Prometheus, KissCodesMergeWellKnownAndSeenInOrder) {
+  auto snap = one_server_snapshot();
+  auto s = selected_server();
+  s.kod = {{"ABCD", 3}, {"RATE", 5}, {"ZZZZ", 1}};
+  snap.servers[0] = std::make_shared<monitor::ServerSnapshot>(s);
+  const auto lines =
+      lines_starting_with(render_prometheus(snap, sample_build()), "ntp_monitor_kod_total{");
+  const std::string p = "ntp_monitor_kod_total{server=\"ntp-a\",address=\"192.0.2.1\",code=";
+  EXPECT_EQ(lines,
+            (std::vector<std::string>{p + "\"ABCD\"} 3", p + "\"DENY\"} 0", p + "\"NTSN\"} 0",
+                                      p + "\"RATE\"} 5", p + "\"RSTR\"} 0", p + "\"ZZZZ\"} 1"}));
+}
+
+TEST(Prometheus, ReachabilityRatioIsPopcountOverEight) {
+  for (auto [reach, expected] : std::vector<std::pair<std::uint8_t, std::string>>{
+           {0x00, "0"}, {0x01, "0.125"}, {0x05, "0.25"}, {0x80, "0.125"}, {0xFF, "1"}}) {
+    auto snap = one_server_snapshot();
+    auto s = selected_server();
+    s.reach = reach;
+    snap.servers[0] = std::make_shared<monitor::ServerSnapshot>(s);
+    EXPECT_EQ(lines_starting_with(render_prometheus(snap, sample_build()),
+                                  "ntp_monitor_server_reachability_ratio{"),
+              std::vector<std::string>{"ntp_monitor_server_reachability_ratio{server=\"ntp-a\","
+                                       "address=\"192.0.2.1\"} " +
+                                       expected});
+  }
+}
+
+TEST(Prometheus, SampleValues) {
+  auto text = [](double v) {
+    std::string out;
+    append_sample_value(out, v);
+    return out;
+  };
+  EXPECT_EQ(text(std::numeric_limits<double>::quiet_NaN()), "NaN");
+  EXPECT_EQ(text(std::numeric_limits<double>::infinity()), "+Inf");
+  EXPECT_EQ(text(-std::numeric_limits<double>::infinity()), "-Inf");
+  EXPECT_EQ(text(0.1), "0.1");
+  EXPECT_EQ(text(-1.5e-9), "-1.5e-09");
+  EXPECT_EQ(text(1024), "1024");
+  // Shortest form that reads back as the same double.
+  const double third = 1.0 / 3.0;
+  EXPECT_EQ(std::stod(text(third)), third);
+}
+
+TEST(Prometheus, LastSampleTimestampIsExactFromNanoseconds) {
+  auto timestamp_text = [](std::int64_t ns) {
+    auto snap = one_server_snapshot();
+    auto s = selected_server();
+    s.last_sample_unix_ns = ns;
+    snap.servers[0] = std::make_shared<monitor::ServerSnapshot>(s);
+    auto lines = lines_starting_with(render_prometheus(snap, sample_build()),
+                                     "ntp_monitor_server_last_sample_timestamp_seconds{");
+    return lines.size() == 1 ? lines[0].substr(lines[0].rfind(' ') + 1) : std::string("?");
+  };
+  EXPECT_EQ(timestamp_text(1'700'000'000'000'000'001), "1700000000.000000001");
+  EXPECT_EQ(timestamp_text(1'700'000'000'000'000'000), "1700000000");
+  EXPECT_EQ(timestamp_text(1'700'000'000'123'456'780), "1700000000.12345678");
+  EXPECT_EQ(timestamp_text(1), "0.000000001");
+}
+
+TEST(Prometheus, StreamsInBoundedChunks) {
+  const auto snap = many_servers(1000);
+  const auto whole = render_prometheus(snap, sample_build());
+  std::string joined;
+  std::size_t chunks = 0;
+  std::size_t largest = 0;
+  constexpr std::size_t kChunk = 4096;
+  const bool complete = write_prometheus(
+      snap, sample_build(), nullptr,
+      [&](std::string_view chunk) {
+        ++chunks;
+        largest = std::max(largest, chunk.size());
+        joined.append(chunk);
+        return true;
+      },
+      kChunk);
+  EXPECT_TRUE(complete);
+  EXPECT_EQ(joined, whole);
+  // At most one line (and one family header) past the threshold.
+  EXPECT_LE(largest, kChunk + 1024);
+  EXPECT_GE(chunks, whole.size() / (kChunk + 1024));
+  EXPECT_GT(whole.size(), 1000U * 40U * 60U);  // about 45 series of 60+ bytes per server
+}
+
+TEST(Prometheus, SinkRefusalStopsRendering) {
+  const auto snap = many_servers(1000);
+  int calls = 0;
+  const bool complete = write_prometheus(
+      snap, sample_build(), nullptr,
+      [&](std::string_view) {
+        ++calls;
+        return calls < 3;
+      },
+      4096);
+  EXPECT_FALSE(complete);
+  EXPECT_EQ(calls, 3);
+}
+
+// promtool parses the exposition the way Prometheus does and lints names, units and HELP.
+TEST(Prometheus, PromtoolAcceptsThreeServersWithoutLintProblems) {
+  const char* promtool = "/usr/bin/promtool";
+  if (access(promtool, X_OK) != 0) GTEST_SKIP() << "promtool not installed";
+  HttpCounters http;
+  http.requests = 3;
+  const auto text = render_prometheus(three_server_snapshot(), sample_build(), &http);
+
+  char path[] = "/tmp/ntpmon-export-metrics-XXXXXX";
+  const int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  close(fd);
+  const std::string command = std::string(promtool) + " check metrics < " + path + " 2>&1";
+  FILE* pipe = popen(command.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  std::string output;
+  char buf[512];
+  while (auto n = fread(buf, 1, sizeof buf, pipe)) output.append(buf, n);
+  const int status = pclose(pipe);
+  unlink(path);
+  EXPECT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << output;
+  EXPECT_EQ(output, "") << "promtool reported problems";
+}
+
+}  // namespace
+}  // namespace ntpmon::exporter
