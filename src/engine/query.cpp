@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
+#include <cstdio>
+#include <ctime>
 #include <functional>
 #include <memory>
 #include <numeric>
@@ -10,6 +12,7 @@
 
 #include "algo/filter.hpp"
 #include "engine/address.hpp"
+#include "engine/nts_ke_client.hpp"
 #include "engine/udp_probe.hpp"
 #include "proto/refid.hpp"
 
@@ -27,6 +30,15 @@ QueryOptions clamped(QueryOptions options) {
   return options;
 }
 
+std::string rfc3339_utc(std::int64_t unix_s) {
+  const auto t = static_cast<std::time_t>(unix_s);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buffer[32];
+  std::strftime(buffer, sizeof(buffer), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buffer;
+}
+
 std::string plural(int n, const char* word) {
   return std::to_string(n) + " " + word + (n == 1 ? "" : "s");
 }
@@ -37,23 +49,40 @@ class AddressQuery {
   AddressQuery(asio::io_context& io, const QueryTarget& target, const asio::ip::address& address,
                const QueryOptions& options, Clock& clock, Rng& rng, std::function<void()> on_done)
       : options_(clamped(options)),
-        version_(target.version),
+        target_(target),
+        address_(address),
+        version_(options.auth == QueryOptions::Auth::kNts ? std::uint8_t{4} : target.version),
+        io_(io),
         clock_(clock),
+        rng_(rng),
         timer_(io),
-        probe_(io, asio::ip::udp::endpoint(address, target.port), clock, rng, make_handlers(),
-               ProbeOptions{options.kernel_timestamps}),
+        ke_(io),
         on_done_(std::move(on_done)) {
     result_.host = target.host;
     result_.address = address.to_string();
     result_.port = target.port;
+    result_.authenticated = std::string(to_string(options.auth));
   }
 
-  void start() { send(); }
+  void start() {
+    if (options_.auth == QueryOptions::Auth::kNts) {
+      nts_ = std::make_shared<NtsState>();
+      start_nts_ke();
+      return;
+    }
+    ProbeOptions probe_options;
+    probe_options.kernel_timestamps = options_.kernel_timestamps;
+    if (options_.auth == QueryOptions::Auth::kKey) probe_options.key = options_.key;
+    probe_ = std::make_unique<UdpProbe>(io_, asio::ip::udp::endpoint(address_, target_.port),
+                                        clock_, rng_, make_handlers(), probe_options);
+    send();
+  }
 
   // Ends the query for good: closes the last request's socket.
   void close() {
     timer_.cancel();
-    probe_.close();
+    ke_.cancel();
+    if (probe_) probe_->close();
   }
 
   AddressResult summarise(proto::NtpTimestamp end_time) {
@@ -85,6 +114,7 @@ class AddressQuery {
     } else {
       result_.error = failure_reason();
     }
+    if (nts_) result_.cookies = static_cast<int>(nts_->cookies.size());
     return result_;
   }
 
@@ -101,13 +131,82 @@ class AddressQuery {
       on_rejected(reason, header);
     };
     handlers.on_late_reply = [this] { ++result_.late_replies; };
+    handlers.on_auth_failed = [this](std::string_view detail) {
+      result_.auth_error = std::string(detail);
+    };
     return handlers;
   }
 
+  // NTS-KE with the address we resolved, verifying the certificate against the host name the
+  // user gave (RFC 8915 §3).
+  void start_nts_ke() {
+    NtsKeConfig config;
+    config.host = target_.host;
+    config.endpoint = asio::ip::tcp::endpoint(address_, options_.ntske_port);
+    config.ca_file = options_.ca_file;
+    config.timeout = options_.ntske_timeout;
+    ke_.start(std::move(config), [this](const NtsKeResult& result) { on_nts_ke(result); });
+  }
+
+  void on_nts_ke(const NtsKeResult& result) {
+    if (!result) {
+      ke_error_ = "NTS-KE failed: " + result.error().text();
+      finish();
+      return;
+    }
+    const NtsKeSession& session = *result;
+    ++result_.nts_ke_exchanges;
+    result_.nts_ke_s = session.duration_s;
+    result_.aead = aead_name(session.aead);
+    if (session.certificate_not_after_unix_s) {
+      result_.certificate_expiry = rfc3339_utc(*session.certificate_not_after_unix_s);
+    }
+    nts_->c2s_key = session.c2s_key;
+    nts_->s2c_key = session.s2c_key;
+    nts_->cookies.assign(session.cookies.begin(), session.cookies.end());
+
+    // §4.1.7 / §4.1.8: the negotiated server and port, else the NTS-KE server's address and
+    // the target's NTP port.
+    asio::ip::address ntp_address = address_;
+    std::uint16_t ntp_port = session.port.value_or(target_.port);
+    std::optional<std::string> ntp_host = session.server;
+    if (options_.nts_ntp_host) ntp_host = options_.nts_ntp_host;
+    if (options_.nts_ntp_port) ntp_port = *options_.nts_ntp_port;
+    if (ntp_host) {
+      const auto resolved = resolve_host(*ntp_host);
+      if (!resolved || resolved->empty()) {
+        ke_error_ = "cannot resolve the negotiated NTP server " + *ntp_host + ": " +
+                    (resolved ? std::string("no address") : resolved.error());
+        finish();
+        return;
+      }
+      // Prefer the family of the address NTS-KE ran over.
+      const auto same_family = std::find_if(resolved->begin(), resolved->end(), [&](const auto& a) {
+        return a.is_v4() == address_.is_v4();
+      });
+      ntp_address = same_family != resolved->end() ? *same_family : resolved->front();
+    }
+    const asio::ip::udp::endpoint endpoint(ntp_address, ntp_port);
+    result_.nts_ntp_server = format_endpoint(ntp_address, ntp_port);
+    if (!probe_ || probe_->server() != endpoint) {
+      ProbeOptions probe_options;
+      probe_options.kernel_timestamps = options_.kernel_timestamps;
+      probe_options.nts = nts_;
+      probe_ =
+          std::make_unique<UdpProbe>(io_, endpoint, clock_, rng_, make_handlers(), probe_options);
+    }
+    next();
+  }
+
   void send() {
+    if (nts_ && nts_->cookies.empty()) {
+      // Out of cookies (every reply lost, or an NTSN): a fresh NTS-KE refills the jar.
+      start_nts_ke();
+      return;
+    }
     last_send_ = std::chrono::steady_clock::now();
     ++result_.requests;
-    probe_.send(version_, options_.timeout);
+    probe_->send(version_, options_.timeout);
   }
 
   void on_outcome(const ProbeOutcome& outcome) {
@@ -119,11 +218,13 @@ class AddressQuery {
         filter_.add(sample, outcome.t4, rho_local_s);
         accepted_.push_back({outcome.t4, outcome.header});
         ++result_.samples;
+        if (outcome.authenticated) ++result_.authenticated_samples;
         break;
       }
       case ProbeOutcome::Kind::kKissOfDeath:
         result_.kod = outcome.kiss_code;
         if (ends_polling(outcome.kiss)) stopped_ = true;
+        // An NTSN has emptied the cookie jar; send() redoes NTS-KE before the next request.
         break;
       case ProbeOutcome::Kind::kTimeout:
         ++result_.timeouts;
@@ -174,6 +275,7 @@ class AddressQuery {
   }
 
   std::string failure_reason() const {
+    if (ke_error_) return *ke_error_;
     if (result_.kod) return "kiss-o'-death " + *result_.kod;
     if (unsynchronized_) return *unsynchronized_;
     if (send_error_) return *send_error_;
@@ -193,14 +295,23 @@ class AddressQuery {
     if (!rejected.empty()) {
       text += (text.back() == '(' ? "rejected: " : "; rejected: ") + rejected;
     }
-    return text + ")";
+    text += ")";
+    if (result_.auth_error) text = "authentication failed: " + *result_.auth_error + "; " + text;
+    return text;
   }
 
   QueryOptions options_;
+  QueryTarget target_;
+  asio::ip::address address_;
   std::uint8_t version_;
+  asio::io_context& io_;
   Clock& clock_;
+  Rng& rng_;
   asio::steady_timer timer_;
-  UdpProbe probe_;
+  NtsKeClient ke_;
+  std::shared_ptr<NtsState> nts_;
+  std::unique_ptr<UdpProbe> probe_;
+  std::optional<std::string> ke_error_;
   std::function<void()> on_done_;
   AddressResult result_;
   algo::ClockFilter filter_;
@@ -213,6 +324,18 @@ class AddressQuery {
 };
 
 }  // namespace
+
+std::string_view to_string(QueryOptions::Auth auth) {
+  switch (auth) {
+    case QueryOptions::Auth::kNts:
+      return "nts";
+    case QueryOptions::Auth::kKey:
+      return "key";
+    case QueryOptions::Auth::kNone:
+      break;
+  }
+  return "none";
+}
 
 std::uint64_t AddressResult::total_rejections() const {
   return std::accumulate(rejections.begin(), rejections.end(), std::uint64_t{0});

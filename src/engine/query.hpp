@@ -7,6 +7,11 @@
 // rejection counted by reason. Not responsible for: formatting (the query command and the
 // client library format the same AddressResult), or continuous polling (the daemon's poll
 // logic drives UdpProbe itself).
+//
+// Authentication: with NTS each address first runs NTS-KE (the target's host name is what the
+// certificate must name), then probes the negotiated server and port with the cookies; an NTSN
+// kiss drops the cookies and redoes NTS-KE. With a symmetric key every request carries a MAC
+// and only replies with a valid MAC count.
 #pragma once
 
 #include <array>
@@ -18,6 +23,7 @@
 
 #include "engine/clock.hpp"
 #include "engine/random.hpp"
+#include "proto/keys.hpp"
 #include "proto/validate.hpp"
 
 namespace ntpmon::engine {
@@ -35,7 +41,23 @@ struct QueryOptions {
   std::chrono::nanoseconds interval = std::chrono::seconds(1);
   std::chrono::nanoseconds timeout = std::chrono::seconds(2);
   bool kernel_timestamps = true;  // see ProbeOptions
+
+  enum class Auth : std::uint8_t { kNone, kNts, kKey };
+  Auth auth = Auth::kNone;
+  // NTS: the NTS-KE port, a PEM CA bundle to trust instead of the system store, and the
+  // time limit of one NTS-KE exchange.
+  std::uint16_t ntske_port = 4460;
+  std::string ca_file;
+  std::chrono::nanoseconds ntske_timeout = std::chrono::seconds(5);
+  // NTS: send NTP here instead of the negotiated server/port (a proxy in tests, debugging).
+  std::optional<std::string> nts_ntp_host;
+  std::optional<std::uint16_t> nts_ntp_port;
+  // kKey: the key every request is authenticated with.
+  std::optional<proto::SymmetricKey> key;
 };
+
+// "none", "nts" or "key": the JSON spelling.
+std::string_view to_string(QueryOptions::Auth auth);
 
 using RejectionCounts = std::array<std::uint64_t, proto::kRejectReasonCount>;
 
@@ -69,6 +91,17 @@ struct AddressResult {
   int late_replies = 0;            // acceptable answers that came after their timeout
   std::optional<std::string> kod;  // last kiss code received ("RATE", "DENY", ...)
   RejectionCounts rejections{};
+
+  // Authentication: "none", "nts" or "key"; the NTS fields are empty without NTS.
+  std::string authenticated = "none";
+  int authenticated_samples = 0;                  // valid samples that passed NTS / MAC checks
+  std::optional<std::string> auth_error;          // last auth_failed detail ("crypto-NAK", ...)
+  std::optional<double> nts_ke_s;                 // duration of the last successful NTS-KE
+  int nts_ke_exchanges = 0;                       // successful NTS-KE exchanges (1 + one per NTSN)
+  std::optional<int> cookies;                     // cookies held at the end
+  std::optional<std::string> aead;                // "AEAD_AES_SIV_CMAC_256"
+  std::optional<std::string> certificate_expiry;  // notAfter, RFC 3339 UTC
+  std::optional<std::string> nts_ntp_server;      // where NTP went after NTS-KE ("addr:port")
 
   [[nodiscard]] std::uint64_t total_rejections() const;
 };

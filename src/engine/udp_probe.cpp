@@ -14,6 +14,9 @@
 #include <system_error>
 #include <utility>
 
+#include "proto/mac.hpp"
+#include "proto/nts_ef.hpp"
+
 namespace ntpmon::engine {
 
 // Large enough to see (and reject by length) anything bigger than kMaxPacketSize instead of
@@ -22,13 +25,14 @@ constexpr std::size_t kReceiveBufferSize = 2048;
 
 class UdpProbe::Exchange : public std::enable_shared_from_this<UdpProbe::Exchange> {
  public:
-  Exchange(asio::io_context& io, asio::ip::udp::endpoint server, Clock& clock,
+  Exchange(asio::io_context& io, asio::ip::udp::endpoint server, Clock& clock, Rng& rng,
            std::shared_ptr<const ProbeHandlers> handlers, ProbeOptions options)
       : io_(io),
         socket_(io),
         timer_(io),
         server_(std::move(server)),
         clock_(clock),
+        rng_(rng),
         handlers_(std::move(handlers)),
         options_(options) {}
 
@@ -54,14 +58,28 @@ class UdpProbe::Exchange : public std::enable_shared_from_this<UdpProbe::Exchang
       // so T1 does not include the system call's way down (several microseconds on loopback,
       // which would bias the offset by half that). OPT_TSONLY: the error queue carries only
       // the stamp, not a copy of the request.
-      const unsigned flags = SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE |
-                             SOF_TIMESTAMPING_OPT_TSONLY;
+      const unsigned flags =
+          SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_OPT_TSONLY;
       tx_timestamps_ = setsockopt(socket_.native_handle(), SOL_SOCKET, SO_TIMESTAMPING, &flags,
                                   sizeof(flags)) == 0;
     }
 
-    std::array<std::uint8_t, proto::kHeaderSize> request{};
-    proto::encode_client_request(version, pending_.transmit_cookie, request);
+    std::array<std::uint8_t, proto::kHeaderSize> header{};
+    proto::encode_client_request(version, pending_.transmit_cookie, header);
+    std::vector<std::uint8_t> request(header.begin(), header.end());
+    if (options_.nts) {
+      if (auto problem = add_nts(version, header, request)) {
+        fail(std::move(*problem));
+        return;
+      }
+    } else if (options_.key) {
+      const proto::SymmetricKey& key = *options_.key;
+      const auto appended = proto::append_mac(request, key.type, key.id, key.secret);
+      if (!appended) {
+        fail("cannot authenticate the request: " + std::string(proto::to_string(appended.error())));
+        return;
+      }
+    }
 
     // T1 as late as possible: nothing but the system call between the clock read and the send.
     pending_.t1_local = clock_.now_ntp();
@@ -83,6 +101,7 @@ class UdpProbe::Exchange : public std::enable_shared_from_this<UdpProbe::Exchang
 
   void close() {
     closed_ = true;
+    unique_id_.clear();
     asio::error_code ignored;
     timer_.cancel();
     socket_.close(ignored);
@@ -90,6 +109,94 @@ class UdpProbe::Exchange : public std::enable_shared_from_this<UdpProbe::Exchang
 
  private:
   enum class State : std::uint8_t { kWaiting, kAnswered, kTimedOut };
+
+  std::vector<std::uint8_t> random_bytes(std::size_t size) {
+    std::vector<std::uint8_t> out;
+    out.reserve(size + 8);
+    while (out.size() < size) {
+      const std::uint64_t word = rng_.next_u64();
+      for (int i = 0; i < 8; ++i) out.push_back(static_cast<std::uint8_t>(word >> (8 * i)));
+    }
+    out.resize(size);
+    return out;
+  }
+
+  // RFC 8915 §5.7: one cookie (never reused), placeholders so that the reply brings the jar
+  // back to kNtsCookieTarget, a fresh unique id to match the reply and a fresh nonce.
+  std::optional<std::string> add_nts(std::uint8_t version,
+                                     const std::array<std::uint8_t, proto::kHeaderSize>& header,
+                                     std::vector<std::uint8_t>& request) {
+    NtsState& nts = *options_.nts;
+    if (version != 4) return "NTS needs NTPv4";
+    if (nts.cookies.empty()) return "no NTS cookie";
+    const std::vector<std::uint8_t> cookie = std::move(nts.cookies.front());
+    nts.cookies.pop_front();
+    const std::size_t held = nts.cookies.size() + 1;  // the reply replaces the one we send
+    const std::size_t placeholders =
+        held >= kNtsCookieTarget ? 0
+                                 : std::min(kNtsCookieTarget - held, proto::kNtsMaxPlaceholders);
+    unique_id_ = random_bytes(proto::kNtsMinUniqueIdSize);
+    const std::vector<std::uint8_t> nonce = random_bytes(proto::kNtsNonceSize);
+    proto::NtsRequest nts_request{std::span<const std::uint8_t, proto::kHeaderSize>(header),
+                                  unique_id_,
+                                  cookie,
+                                  placeholders,
+                                  nts.c2s_key,
+                                  nonce};
+    auto built = proto::build_nts_request(nts_request);
+    if (!built)
+      return "cannot build the NTS request: " + std::string(proto::to_string(built.error()));
+    request = std::move(*built);
+    return std::nullopt;
+  }
+
+  // The authentication test (RFC 5905 §8 test 5, RFC 8915 §5.6-5.7) for a reply that passed
+  // check_reply. Returns false after reporting auth_failed; may turn the reply into an NTSN.
+  bool authenticate(const proto::PacketView& view, proto::ReplyVerdict& verdict,
+                    ProbeOutcome& outcome) {
+    if (options_.nts) {
+      NtsState& nts = *options_.nts;
+      const auto verified = proto::verify_nts_reply(view, unique_id_, nts.s2c_key);
+      if (verified) {
+        for (const auto& cookie : verified->cookies) {
+          if (nts.cookies.size() < 2 * kNtsCookieTarget) nts.cookies.push_back(cookie);
+        }
+        outcome.authenticated = true;
+        outcome.new_cookies = verified->cookies.size();
+        return true;
+      }
+      if (verified.error() == proto::NtsError::kNtsNak &&
+          verdict.kind == proto::ReplyVerdict::Kind::kKissOfDeath &&
+          verdict.kiss == proto::Kiss::kNtsn) {
+        // The server no longer accepts our cookies (key rotation, restart): they are useless.
+        nts.cookies.clear();
+        ++nts.naks;
+        return true;
+      }
+      reject_auth(proto::to_string(verified.error()), &view.header);
+      return false;
+    }
+    if (options_.key) {
+      const proto::SymmetricKey& key = *options_.key;
+      if (proto::is_crypto_nak(view.mac)) {
+        reject_auth("crypto-NAK", &view.header);
+        return false;
+      }
+      const auto verified =
+          proto::verify_mac(key.type, key.id, key.secret, view.authenticated(), view.mac);
+      if (!verified) {
+        reject_auth(proto::to_string(verified.error()), &view.header);
+        return false;
+      }
+      outcome.authenticated = true;
+    }
+    return true;
+  }
+
+  void reject_auth(std::string_view detail, const proto::Header* header) {
+    if (handlers_->on_auth_failed) handlers_->on_auth_failed(detail);
+    reject(proto::RejectReason::kAuthFailed, header);
+  }
 
   void arm_read() {
     auto self = shared_from_this();
@@ -226,11 +333,13 @@ class UdpProbe::Exchange : public std::enable_shared_from_this<UdpProbe::Exchang
       return;
     }
     const proto::PacketView& view = *parsed;
-    const proto::ReplyVerdict verdict = proto::check_reply(view, pending_);
+    proto::ReplyVerdict verdict = proto::check_reply(view, pending_);
     if (verdict.kind == proto::ReplyVerdict::Kind::kRejected) {
       reject(verdict.reason, &view.header);
       return;
     }
+    ProbeOutcome outcome;
+    if (!authenticate(view, verdict, outcome)) return;
     // Accepted or KoD: the request is answered; anything after it is a duplicate.
     pending_.answered = true;
     if (state_ == State::kTimedOut) {
@@ -239,7 +348,6 @@ class UdpProbe::Exchange : public std::enable_shared_from_this<UdpProbe::Exchang
     }
     state_ = State::kAnswered;
     timer_.cancel();
-    ProbeOutcome outcome;
     outcome.header = view.header;
     outcome.t1 = pending_.t1_local;
     outcome.t4 = t4;
@@ -258,9 +366,11 @@ class UdpProbe::Exchange : public std::enable_shared_from_this<UdpProbe::Exchang
   asio::steady_timer timer_;
   asio::ip::udp::endpoint server_;
   Clock& clock_;
+  Rng& rng_;
   std::shared_ptr<const ProbeHandlers> handlers_;
   ProbeOptions options_;
   proto::PendingRequest pending_;
+  std::vector<std::uint8_t> unique_id_;  // NTS: the id our request carried
   State state_ = State::kWaiting;
   bool kernel_timestamps_ = false;
   bool tx_timestamps_ = false;
@@ -280,7 +390,7 @@ UdpProbe::~UdpProbe() { close(); }
 
 void UdpProbe::send(std::uint8_t version, std::chrono::nanoseconds timeout) {
   close();
-  current_ = std::make_shared<Exchange>(io_, server_, clock_, handlers_, options_);
+  current_ = std::make_shared<Exchange>(io_, server_, clock_, rng_, handlers_, options_);
   // A zero transmit field means "unknown" and would fail the server's and our own zero test.
   std::uint64_t cookie = 0;
   while (cookie == 0) cookie = rng_.next_u64();

@@ -8,6 +8,12 @@
 // when to poll, how many samples to take, what to do about a Kiss-o'-Death, or any arithmetic:
 // the owner decides that from the events it gets.
 //
+// Authentication (optional, per probe): NTS (RFC 8915 §5) builds each request from one cookie of
+// a shared NtsState, verifies the reply's Unique Identifier and AEAD authenticator, and puts the
+// fresh cookies back; symmetric keys (RFC 5905 §7.3, RFC 8573) append a MAC and verify the
+// reply's. A reply that fails is dropped as auth_failed like any other bad datagram, so a forger
+// cannot end an exchange early. Not responsible for NTS-KE (nts_ke_client.hpp).
+//
 // Driven by callbacks, never blocking, so the future daemon can run thousands of these on one
 // thread. Each request's socket stays open until the next send() or close(), so late
 // duplicates and spoofs still arrive and are counted instead of vanishing into a closed port.
@@ -17,12 +23,17 @@
 #include <asio/ip/udp.hpp>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "engine/clock.hpp"
 #include "engine/random.hpp"
+#include "proto/keys.hpp"
 #include "proto/packet.hpp"
 #include "proto/validate.hpp"
 
@@ -43,7 +54,22 @@ struct ProbeOutcome {
   proto::Kiss kiss = proto::Kiss::kOther;
   std::string kiss_code;
   std::string error;
+  // The reply (or NTSN KoD) passed NTS or MAC authentication. Always false without auth.
+  bool authenticated = false;
+  std::size_t new_cookies = 0;  // NTS: cookies the reply carried (already in NtsState)
 };
+
+// The NTS state of one association after NTS-KE: keys and the cookie jar. Shared between the
+// probe (which takes one cookie per request and stores the reply's) and its owner (which
+// refills it with NTS-KE when it runs dry or after an NTSN).
+struct NtsState {
+  std::vector<std::uint8_t> c2s_key;
+  std::vector<std::uint8_t> s2c_key;
+  std::deque<std::vector<std::uint8_t>> cookies;  // each used once, oldest first
+  std::uint64_t naks = 0;  // NTSN kisses received: the probe empties `cookies` on each
+};
+// RFC 8915 §5.7: keep about eight cookies; ask for the missing ones with placeholders.
+inline constexpr std::size_t kNtsCookieTarget = 8;
 
 struct ProbeHandlers {
   // Called once per send(), on the io_context thread, never from inside send() itself.
@@ -53,12 +79,18 @@ struct ProbeHandlers {
   std::function<void(proto::RejectReason, const proto::Header*)> on_rejected;
   // An otherwise acceptable reply that came after its request had timed out.
   std::function<void()> on_late_reply;
+  // Why a datagram was rejected as auth_failed ("crypto-NAK", "digest_mismatch",
+  // "unique_id_mismatch", ...); called just before on_rejected(kAuthFailed, ...).
+  std::function<void(std::string_view detail)> on_auth_failed;
 };
 
 struct ProbeOptions {
   // Use SO_TIMESTAMPNS for T4. Off: T4 is a clock read right after recvmsg (tests that pin the
   // clock use this to get exact figures).
   bool kernel_timestamps = true;
+  // At most one of these: NTS requests with cookies from this state, or a MAC with this key.
+  std::shared_ptr<NtsState> nts;
+  std::optional<proto::SymmetricKey> key;
 };
 
 class UdpProbe {
@@ -71,7 +103,8 @@ class UdpProbe {
   UdpProbe& operator=(const UdpProbe&) = delete;
 
   // Closes the previous request's socket and sends a new request with a fresh random cookie.
-  // Its outcome arrives through on_outcome after at most `timeout`.
+  // Its outcome arrives through on_outcome after at most `timeout`. With NTS and no cookie
+  // left, the outcome is kError "no NTS cookie" (the owner redoes NTS-KE).
   void send(std::uint8_t version, std::chrono::nanoseconds timeout);
   // Closes the socket of the last request; no handler is called afterwards.
   void close();

@@ -44,6 +44,8 @@ QUERY_KEYS = frozenset(
         "host", "address", "port", "ok", "error", "offset", "delay", "jitter", "stratum",
         "refid", "leap", "version", "root_delay", "root_dispersion", "root_distance",
         "precision", "poll", "samples", "kod",
+        # authentication (docs/authentication.md)
+        "authenticated", "nts_ke_seconds", "cookies", "aead", "certificate_expiry",
     }
 )
 
@@ -508,3 +510,125 @@ def query_json(targets: Sequence[str], *options: str, timeout_s: float = 60.0,
             f"query --json printed no JSON ({e}); exit {out.returncode}\n"
             f"stdout: {out.stdout!r}\nstderr: {out.stderr!r}") from None
     return out.returncode, parsed, out
+
+
+# ----------------------------------------------------------------------------------------
+# NTS: a throw-away PKI and NTS servers (chronyd, ntpsec's ntpd)
+
+
+def free_tcp_port() -> int:
+    """A TCP port free on 127.0.0.1 that this process has not handed out before."""
+    with _port_lock:
+        for _ in range(100):
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            if port not in _handed_out:
+                _handed_out.add(port)
+                return port
+    raise RuntimeError("no free TCP port")
+
+
+def _openssl(args: Sequence[str], cwd: Path, prefix: Sequence[str] = ()) -> None:
+    out = subprocess.run(list(prefix) + ["openssl", *args], cwd=cwd, capture_output=True,
+                         text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"openssl {' '.join(args)} failed:\n{out.stderr}")
+
+
+def make_test_ca(workdir: Path, name: str = "ca") -> tuple[Path, Path]:
+    """A self-signed P-256 CA generated now; returns (certificate, key)."""
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    cert, key = workdir / f"{name}.pem", workdir / f"{name}.key"
+    _openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+              "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "30",
+              "-subj", f"/CN=ntp-monitor test {name}"], workdir)
+    return cert, key
+
+
+def make_server_cert(workdir: Path, ca: tuple[Path, Path], name: str,
+                     dns: Sequence[str] = ("localhost",), ips: Sequence[str] = ("127.0.0.1",),
+                     days: int = 10, backdate_days: int = 0) -> tuple[Path, Path]:
+    """A server certificate signed by `ca` for the given names; returns (certificate, key).
+    backdate_days > days makes an expired certificate: openssl runs under libfaketime with
+    the clock moved back, so only the certificate's dates are affected."""
+    workdir = Path(workdir)
+    cert, key, csr = (workdir / f"{name}.pem", workdir / f"{name}.key",
+                      workdir / f"{name}.csr")
+    ext = workdir / f"{name}.ext"
+    sans = [f"DNS:{d}" for d in dns] + [f"IP:{i}" for i in ips]
+    ext.write_text(f"subjectAltName={','.join(sans)}\nbasicConstraints=CA:FALSE\n"
+                   "extendedKeyUsage=serverAuth\n")
+    _openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+              "-keyout", str(key), "-out", str(csr), "-subj", f"/CN={(list(dns) or ips)[0]}"],
+             workdir)
+    prefix: list[str] = []
+    if backdate_days:
+        prefix = ["faketime", "-f", f"-{backdate_days}d"]
+    _openssl(["x509", "-req", "-in", str(csr), "-CA", str(ca[0]), "-CAkey", str(ca[1]),
+              "-CAcreateserial", "-out", str(cert), "-days", str(days), "-extfile", str(ext)],
+             workdir, prefix=prefix)
+    return cert, key
+
+
+def certificate_not_after(cert: Path) -> str:
+    """notAfter of a PEM certificate as RFC 3339 UTC (the query's certificate_expiry)."""
+    out = subprocess.run(["openssl", "x509", "-in", str(cert), "-noout", "-enddate",
+                          "-dateopt", "iso_8601"], capture_output=True, text=True, check=True)
+    # "notAfter=2025-01-31 12:00:00Z"
+    value = out.stdout.strip().split("=", 1)[1]
+    return value.replace(" ", "T")
+
+
+class NtsChronyServer(ChronyServer):
+    """ChronyServer that also serves NTS-KE (TLS on 127.0.0.1:ntsport) with the given
+    certificate and key; NTP on `port` as usual. ntsdumpdir keeps its cookie keys in workdir."""
+
+    name = "chronyd-nts"
+
+    def __init__(self, workdir: Path, cert: Path, key: Path, **kwargs):
+        kwargs.setdefault("ipv6", False)
+        super().__init__(workdir, **kwargs)
+        self.nts_port = free_tcp_port()
+        dump = self.workdir / "ntsdump"
+        dump.mkdir(exist_ok=True)
+        with open(self.conf_path, "a") as conf:
+            conf.write(f"ntsserverkey {key}\nntsservercert {cert}\nntsport {self.nts_port}\n"
+                       f"ntsdumpdir {dump}\n")
+
+    def start(self, deadline_s: float = 10.0) -> "NtsChronyServer":
+        super().start(deadline_s)
+        end = time.monotonic() + deadline_s
+        while time.monotonic() < end:
+            try:
+                with socket.create_connection(("127.0.0.1", self.nts_port), timeout=0.5):
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"chronyd NTS-KE port {self.nts_port} not open:\n{self.log()}")
+
+
+class KeyChronyServer(ChronyServer):
+    """ChronyServer with a symmetric key file (`keyfile`)."""
+
+    name = "chronyd-keys"
+
+    def __init__(self, workdir: Path, keys_text: str, **kwargs):
+        kwargs.setdefault("ipv6", False)
+        super().__init__(workdir, **kwargs)
+        self.keys_path = self.workdir / "chrony.keys"
+        self.keys_path.write_text(keys_text)
+        self.keys_path.chmod(0o600)
+        with open(self.conf_path, "a") as conf:
+            conf.write(f"keyfile {self.keys_path}\n")
+
+
+class ConfiguredNtpsecServer(NtpsecServer):
+    """NtpsecServer with extra configuration lines (keys, NTS) appended."""
+
+    def __init__(self, workdir: Path, netns: NetNamespace, extra_lines: Sequence[str]):
+        super().__init__(workdir, netns)
+        with open(self.conf_path, "a") as conf:
+            conf.write("\n".join(extra_lines) + "\n")
