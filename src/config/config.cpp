@@ -52,9 +52,25 @@ constexpr double kMaxPollS = 131072.0;
 // Long values are cut in messages so that one error stays one readable line.
 constexpr std::size_t kMaxQuotedChars = 40;
 
-constexpr std::array<std::string_view, 3> kTopKeys = {"servers", "alert_thresholds", "poll"};
-constexpr std::array<std::string_view, 7> kServerKeys = {
-    "host", "name", "port", "version", "stratum", "poll", "alert_thresholds"};
+constexpr std::array<std::string_view, 6> kTopKeys = {"servers", "alert_thresholds", "poll",
+                                                      "alerts",  "selection",        "dns"};
+constexpr std::array<std::string_view, 9> kServerKeys = {
+    "host",         "pool", "name", "port", "version", "stratum", "poll", "alert_thresholds",
+    "max_addresses"};
+constexpr std::array<std::string_view, 2> kAlertsKeys = {"hold", "webhook"};
+constexpr std::array<std::string_view, 3> kWebhookKeys = {"url", "timeout_s", "queue_size"};
+constexpr std::array<std::string_view, 1> kSelectionKeys = {"interval_s"};
+constexpr std::array<std::string_view, 1> kDnsKeys = {"refresh_s"};
+
+// Bounds of the daemon keys. Generous, but they catch unit mix-ups (milliseconds written as
+// seconds) and values that would make the daemon useless (a selection once a day).
+constexpr int kMaxAlertHold = 100;
+constexpr double kMaxWebhookTimeoutS = 300.0;
+constexpr int kMaxWebhookQueue = 100000;
+constexpr double kMaxSelectionIntervalS = 3600.0;
+constexpr double kMinDnsRefreshS = 1.0;
+constexpr double kMaxDnsRefreshS = 7.0 * 86400.0;
+constexpr int kMaxPoolAddresses = 64;
 constexpr std::array<std::string_view, 2> kThresholdKeys = {"offset_ms", "delay_ms"};
 constexpr std::array<std::string_view, 2> kPollKeys = {"min", "max"};
 
@@ -256,6 +272,57 @@ Result<std::string, std::string> check_host(std::string_view raw) {
              " is not a valid host name (letters, digits, '-' and '_' in dot-separated labels)"};
 }
 
+// Accepts http://HOST[:PORT][/PATH] and https://...; returns why not otherwise. The daemon's
+// HTTP client takes exactly this form, so anything else would fail only when an alert fires.
+std::optional<std::string> check_webhook_url(std::string_view url) {
+  const std::string shown = "'" + printable(url) + "'";
+  std::string_view rest = url;
+  if (rest.starts_with("http://")) {
+    rest.remove_prefix(7);
+  } else if (rest.starts_with("https://")) {
+    rest.remove_prefix(8);
+  } else {
+    return "'url' " + shown + " must start with http:// or https://";
+  }
+  if (std::any_of(url.begin(), url.end(),
+                  [](char c) { return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f; })) {
+    return "'url' " + shown + " contains spaces or control characters";
+  }
+  const std::string_view authority = rest.substr(0, rest.find('/'));
+  if (authority.find('@') != std::string_view::npos) {
+    return "'url' " + shown + " contains user information, which is not supported";
+  }
+  std::string_view host = authority;
+  std::string_view port;
+  if (host.starts_with('[')) {
+    const std::size_t close = host.find(']');
+    if (close == std::string_view::npos) return "'url' " + shown + " has an unclosed '['";
+    port = host.substr(close + 1);
+    host = host.substr(1, close - 1);
+    if (!is_ipv6(host)) return "'url' " + shown + " has an invalid IPv6 address";
+    if (!port.empty() && !port.starts_with(':')) return "'url' " + shown + " is malformed";
+    if (!port.empty()) port.remove_prefix(1);
+  } else {
+    const std::size_t colon = host.find(':');
+    if (colon != std::string_view::npos) {
+      port = host.substr(colon + 1);
+      host = host.substr(0, colon);
+    }
+    if (host.empty() || !check_host(host).ok()) {
+      return "'url' " + shown + " has no valid host";
+    }
+  }
+  if (authority.find(':') != std::string_view::npos && !authority.starts_with('[') &&
+      port.empty()) {
+    return "'url' " + shown + " has an empty port";
+  }
+  if (!port.empty()) {
+    const auto value = all_digits(port) && port.size() <= 5 ? std::stoi(std::string(port)) : 0;
+    if (value < 1 || value > 65535) return "'url' " + shown + " has an invalid port";
+  }
+  return std::nullopt;
+}
+
 // An alert_thresholds block as written: a key left out inherits from the enclosing level.
 struct ThresholdOverrides {
   std::optional<double> offset_ms;
@@ -329,7 +396,11 @@ class Checker {
   bool is_mapping(const Field& field, std::string_view expected);
 
   std::optional<ThresholdOverrides> thresholds(const Field& field);
-  PollSettings poll_settings(const Field& field);
+  PollSettings poll_settings(const Field& field, bool* min_written);
+  AlertSettings alert_settings(const Field& field);
+  std::optional<WebhookConfig> webhook(const Field& field);
+  SelectionSettings selection_settings(const Field& field);
+  DnsSettings dns_settings(const Field& field);
   struct ParsedServer {
     ServerConfig config;
     std::optional<ThresholdOverrides> own_thresholds;
@@ -445,12 +516,13 @@ std::optional<ThresholdOverrides> Checker::thresholds(const Field& field) {
 constexpr std::string_view kPollExpected =
     "a number of seconds greater than 0 and at most 131072 (2^17)";
 
-PollSettings Checker::poll_settings(const Field& field) {
+PollSettings Checker::poll_settings(const Field& field, bool* min_written) {
   PollSettings out;
   if (!is_mapping(field, "a mapping with min and/or max (seconds)")) return out;
   const auto fields = fields_of(field.value, "in poll", kPollKeys);
   const Field* min = find(fields, "min");
   const Field* max = find(fields, "max");
+  *min_written = min != nullptr;
   std::optional<double> min_s = out.min_poll_s;
   std::optional<double> max_s = out.max_poll_s;
   if (min) min_s = number(*min, 0.0, kMaxPollS, kPollExpected);
@@ -464,6 +536,79 @@ PollSettings Checker::poll_settings(const Field& field) {
   }
   if (min_s) out.min_poll_s = *min_s;
   if (max_s) out.max_poll_s = *max_s;
+  return out;
+}
+
+AlertSettings Checker::alert_settings(const Field& field) {
+  AlertSettings out;
+  if (!is_mapping(field, "a mapping with hold and/or webhook")) return out;
+  const auto fields = fields_of(field.value, "in alerts", kAlertsKeys);
+  if (const Field* f = find(fields, "hold")) {
+    if (auto v = integer(*f, 1, kMaxAlertHold, "an integer from 1 to 100 (polls)")) {
+      out.hold = static_cast<int>(*v);
+    }
+  }
+  if (const Field* f = find(fields, "webhook")) out.webhook = webhook(*f);
+  return out;
+}
+
+std::optional<WebhookConfig> Checker::webhook(const Field& field) {
+  if (!is_mapping(field, "a mapping with url, timeout_s and queue_size")) return std::nullopt;
+  const auto fields = fields_of(field.value, "in webhook", kWebhookKeys);
+  WebhookConfig out;
+  const Field* url = find(fields, "url");
+  if (url == nullptr) {
+    error_at(field.key_node.Mark(), "'webhook' has no 'url' (where to POST alerts)");
+  } else if (auto text = string(*url)) {
+    if (auto why = check_webhook_url(*text)) {
+      error_at(url->value.Mark(), std::move(*why));
+    } else {
+      out.url = std::move(*text);
+    }
+  }
+  if (const Field* f = find(fields, "timeout_s")) {
+    if (auto v = number(*f, 0.0, kMaxWebhookTimeoutS,
+                        "a number of seconds greater than 0 and at most 300")) {
+      out.timeout_s = *v;
+    }
+  }
+  if (const Field* f = find(fields, "queue_size")) {
+    if (auto v = integer(*f, 1, kMaxWebhookQueue, "an integer from 1 to 100000")) {
+      out.queue_size = static_cast<int>(*v);
+    }
+  }
+  return out;
+}
+
+SelectionSettings Checker::selection_settings(const Field& field) {
+  SelectionSettings out;
+  if (!is_mapping(field, "a mapping with interval_s")) return out;
+  const auto fields = fields_of(field.value, "in selection", kSelectionKeys);
+  if (const Field* f = find(fields, "interval_s")) {
+    if (auto v = number(*f, 0.0, kMaxSelectionIntervalS,
+                        "a number of seconds greater than 0 and at most 3600")) {
+      out.interval_s = *v;
+    }
+  }
+  return out;
+}
+
+DnsSettings Checker::dns_settings(const Field& field) {
+  DnsSettings out;
+  if (!is_mapping(field, "a mapping with refresh_s")) return out;
+  const auto fields = fields_of(field.value, "in dns", kDnsKeys);
+  if (const Field* f = find(fields, "refresh_s")) {
+    constexpr std::string_view kExpected = "a number of seconds from 1 to 604800 (7 days)";
+    // number() takes an exclusive lower bound; 1 s itself is allowed, so check it here.
+    if (auto v = number(*f, 0.0, kMaxDnsRefreshS, kExpected)) {
+      if (*v < kMinDnsRefreshS) {
+        error_at(f->value.Mark(),
+                 "'refresh_s' must be " + std::string(kExpected) + ", got " + describe(f->value));
+      } else {
+        out.refresh_s = *v;
+      }
+    }
+  }
   return out;
 }
 
@@ -483,18 +628,38 @@ std::optional<Checker::ParsedServer> Checker::server(const YAML::Node& entry) {
   const std::size_t errors_before = errors_.size();
   const auto fields = fields_of(entry, "in server entry", kServerKeys);
 
-  if (const Field* f = find(fields, "host")) {
+  const Field* host_field = find(fields, "host");
+  const Field* pool_field = find(fields, "pool");
+  if (host_field != nullptr && pool_field != nullptr) {
+    error_at(pool_field->key_node.Mark(),
+             "a server entry has either 'host' or 'pool', not both (first is at line " +
+                 std::to_string(host_field->key_node.Mark().line + 1) + ")");
+  } else if (const Field* f = host_field != nullptr ? host_field : pool_field) {
     if (auto raw = string(*f)) {
       auto host = check_host(*raw);
       if (host) {
         out.host = std::move(*host);
         parsed.name_mark = f->value.Mark();
       } else {
-        error_at(f->value.Mark(), host.error());
+        std::string message = host.error();
+        // check_host speaks of 'host'; say which key the operator wrote.
+        if (f == pool_field) message.replace(0, 6, "'pool'");
+        error_at(f->value.Mark(), std::move(message));
       }
     }
+    out.pool = f == pool_field;
+    if (out.pool) out.max_addresses = kDefaultPoolAddresses;
   } else {
     error_at(entry.Mark(), "server entry has no 'host' (the name or address to monitor)");
+  }
+  if (const Field* f = find(fields, "max_addresses")) {
+    if (pool_field == nullptr) {
+      error_at(f->key_node.Mark(),
+               "'max_addresses' applies to 'pool' entries only (a 'host' entry monitors every "
+               "address of the host)");
+    } else if (auto v = integer(*f, 1, kMaxPoolAddresses, "an integer from 1 to 64")) {
+      out.max_addresses = static_cast<int>(*v);
+    }
   }
   if (const Field* f = find(fields, "name")) {
     if (auto name = string(*f)) {
@@ -553,7 +718,12 @@ Config Checker::parse_document(const YAML::Node& root) {
   if (const Field* f = find(fields, "alert_thresholds")) {
     if (auto t = thresholds(*f)) config.alert_thresholds = t->over(AlertThresholds{});
   }
-  if (const Field* f = find(fields, "poll")) config.poll = poll_settings(*f);
+  if (const Field* f = find(fields, "poll")) {
+    config.poll = poll_settings(*f, &config.poll_min_explicit);
+  }
+  if (const Field* f = find(fields, "alerts")) config.alerts = alert_settings(*f);
+  if (const Field* f = find(fields, "selection")) config.selection = selection_settings(*f);
+  if (const Field* f = find(fields, "dns")) config.dns = dns_settings(*f);
 
   const Field* servers = find(fields, "servers");
   if (servers == nullptr) {

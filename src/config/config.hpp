@@ -25,6 +25,11 @@ struct AlertThresholds {
 struct ServerConfig {
   std::string name;                       // label in metrics and output; defaults to host
   std::string host;                       // host name or address literal (IPv6 unbracketed)
+  // A `pool:` entry (like chrony's `pool`): `host` names a pool whose DNS answer is several
+  // servers; up to `max_addresses` of them are monitored, each as a source of this entry.
+  bool pool = false;
+  // How many of the resolved addresses to monitor; 0 = all of them (a `host:` entry).
+  int max_addresses = 0;
   std::uint16_t port = 123;
   std::uint8_t version = 4;               // NTP version of our requests: 3 or 4
   std::optional<int> expected_stratum;    // alert when the observed stratum is higher
@@ -40,10 +45,39 @@ struct PollSettings {
   double max_poll_s = 1024.0;  // back-off limit
 };
 
+// Where alert transitions are POSTed (Alertmanager webhook format).
+struct WebhookConfig {
+  std::string url;         // http:// or https://
+  double timeout_s = 5.0;  // per attempt: connect, send and wait for the answer
+  int queue_size = 256;    // transitions waiting to be sent; the oldest is dropped when full
+};
+
+struct AlertSettings {
+  // Hysteresis: an alert fires after `hold` consecutive bad polls and clears after `hold` good.
+  int hold = 3;
+  std::optional<WebhookConfig> webhook;
+};
+
+struct SelectionSettings {
+  double interval_s = 1.0;  // the selection runs at most this often (and only after a change)
+};
+
+struct DnsSettings {
+  double refresh_s = 3600.0;  // re-resolve every host this often
+};
+
+// How many addresses of a `pool:` entry are monitored when max_addresses is not given.
+inline constexpr int kDefaultPoolAddresses = 4;
+
 struct Config {
   std::vector<ServerConfig> servers;
   AlertThresholds alert_thresholds;
   PollSettings poll;
+  // The file set poll.min itself (the poll logic then lets it go below the good-citizen floor).
+  bool poll_min_explicit = false;
+  AlertSettings alerts;
+  SelectionSettings selection;
+  DnsSettings dns;
   std::string source;  // file name the config came from ("<string>" when parsed from text)
 };
 

@@ -258,13 +258,13 @@ TEST(ConfigErrors, UnknownKeyMessageFromTheDocs) {
                      "  - host: time.google.com\n"
                      "    stratm: 1\n"),
             "servers.yaml:7:5: unknown key 'stratm' in server entry (expected one of: host, "
-            "name, port, version, stratum, poll, alert_thresholds)");
+            "pool, name, port, version, stratum, poll, alert_thresholds, max_addresses)");
 }
 
 TEST(ConfigErrors, UnknownKeysAtEveryLevel) {
-  EXPECT_EQ(error_of("servers: [{host: a}]\nalerts: {}\n"),
-            "servers.yaml:2:1: unknown key 'alerts' at the top level (expected one of: "
-            "servers, alert_thresholds, poll)");
+  EXPECT_EQ(error_of("servers: [{host: a}]\nalert: {}\n"),
+            "servers.yaml:2:1: unknown key 'alert' at the top level (expected one of: "
+            "servers, alert_thresholds, poll, alerts, selection, dns)");
   EXPECT_EQ(error_of("servers: [{host: a}]\nalert_thresholds:\n  offset: 3\n"),
             "servers.yaml:3:3: unknown key 'offset' in alert_thresholds (expected one of: "
             "offset_ms, delay_ms)");
@@ -435,8 +435,8 @@ TEST(ConfigErrors, EveryErrorIsReportedInFileOrder) {
       "alert_thresholds:\n"      // 14
       "  offset_ms: fifty\n");   // 15
   const std::vector<std::string> expected = {
-      "servers.yaml:3:5: unknown key 'stratm' in server entry (expected one of: host, name, "
-      "port, version, stratum, poll, alert_thresholds)",
+      "servers.yaml:3:5: unknown key 'stratm' in server entry (expected one of: host, pool, "
+      "name, port, version, stratum, poll, alert_thresholds, max_addresses)",
       "servers.yaml:4:11: 'port' must be an integer from 1 to 65535, got '70000'",
       "servers.yaml:5:5: server entry has no 'host' (the name or address to monitor)",
       "servers.yaml:6:11: duplicate server name 'a.example' (also used by the entry at line 2); "
@@ -473,8 +473,8 @@ TEST(ConfigErrors, ValuesInMessagesStayOnOneLine) {
             "\"1\\x0a2\\x0a\"");
   EXPECT_EQ(error_of("servers:\n  - host: a\n    " + std::string(60, 'k') + ": 1\n"),
             "servers.yaml:3:5: unknown key '" + std::string(40, 'k') +
-                "...' in server entry (expected one of: host, name, port, version, stratum, "
-                "poll, alert_thresholds)");
+                "...' in server entry (expected one of: host, pool, name, port, version, "
+                "stratum, poll, alert_thresholds, max_addresses)");
 }
 
 TEST(ConfigRobustness, HostileInputNeverThrows) {
@@ -548,6 +548,122 @@ TEST(ConfigFiles, FileErrorsCarryThePath) {
   EXPECT_EQ(messages(result),
             std::vector<std::string>{path.string() +
                                      ":3:11: 'port' must be an integer from 1 to 65535, got '0'"});
+}
+
+// ---- Daemon keys: alerts, selection, dns, pool ----------------------------------------------
+
+TEST(ConfigDaemon, DefaultsWhenTheKeysAreAbsent) {
+  const auto result = parse_config(kSeed);
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result->alerts.hold, 3);
+  EXPECT_FALSE(result->alerts.webhook.has_value());
+  EXPECT_EQ(result->selection.interval_s, 1.0);
+  EXPECT_EQ(result->dns.refresh_s, 3600.0);
+  EXPECT_FALSE(result->poll_min_explicit);
+  EXPECT_FALSE(result->servers[0].pool);
+  EXPECT_EQ(result->servers[0].max_addresses, 0);
+}
+
+TEST(ConfigDaemon, EveryKeyParsed) {
+  const auto result = parse_config(
+      "servers:\n"
+      "  - pool: pool.ntp.org\n"
+      "    max_addresses: 6\n"
+      "  - pool: 2.debian.pool.ntp.org\n"
+      "  - host: ntp1.example\n"
+      "alerts:\n"
+      "  hold: 5\n"
+      "  webhook:\n"
+      "    url: http://127.0.0.1:9093/api/v1/alerts\n"
+      "    timeout_s: 2.5\n"
+      "    queue_size: 10\n"
+      "selection: {interval_s: 0.5}\n"
+      "dns: {refresh_s: 600}\n"
+      "poll: {min: 16}\n");
+  ASSERT_TRUE(result.ok()) << messages(result).front();
+  const Config& c = *result;
+  ASSERT_EQ(c.servers.size(), 3u);
+  EXPECT_TRUE(c.servers[0].pool);
+  EXPECT_EQ(c.servers[0].host, "pool.ntp.org");
+  EXPECT_EQ(c.servers[0].name, "pool.ntp.org");
+  EXPECT_EQ(c.servers[0].max_addresses, 6);
+  EXPECT_TRUE(c.servers[1].pool);
+  EXPECT_EQ(c.servers[1].max_addresses, kDefaultPoolAddresses);
+  EXPECT_EQ(kDefaultPoolAddresses, 4);
+  EXPECT_FALSE(c.servers[2].pool);
+  EXPECT_EQ(c.servers[2].max_addresses, 0);
+  EXPECT_EQ(c.alerts.hold, 5);
+  ASSERT_TRUE(c.alerts.webhook.has_value());
+  EXPECT_EQ(c.alerts.webhook->url, "http://127.0.0.1:9093/api/v1/alerts");
+  EXPECT_EQ(c.alerts.webhook->timeout_s, 2.5);
+  EXPECT_EQ(c.alerts.webhook->queue_size, 10);
+  EXPECT_EQ(c.selection.interval_s, 0.5);
+  EXPECT_EQ(c.dns.refresh_s, 600.0);
+  EXPECT_TRUE(c.poll_min_explicit);
+  EXPECT_EQ(c.poll.min_poll_s, 16.0);
+}
+
+TEST(ConfigDaemon, WebhookDefaults) {
+  const auto result =
+      parse_config("servers: [{host: a}]\nalerts: {webhook: {url: 'https://[::1]/hook'}}\n");
+  ASSERT_TRUE(result.ok()) << messages(result).front();
+  ASSERT_TRUE(result->alerts.webhook.has_value());
+  EXPECT_EQ(result->alerts.webhook->url, "https://[::1]/hook");
+  EXPECT_EQ(result->alerts.webhook->timeout_s, 5.0);
+  EXPECT_EQ(result->alerts.webhook->queue_size, 256);
+  EXPECT_EQ(result->alerts.hold, 3);
+}
+
+TEST(ConfigDaemon, PollMaxAloneIsNotAnExplicitMinimum) {
+  const auto result = parse_config("servers: [{host: a}]\npoll: {max: 2048}\n");
+  ASSERT_TRUE(result.ok());
+  EXPECT_FALSE(result->poll_min_explicit);
+}
+
+TEST(ConfigDaemon, Errors) {
+  EXPECT_EQ(error_of("servers: [{host: a}]\nalerts: {hold: 0}\n"),
+            "servers.yaml:2:16: 'hold' must be an integer from 1 to 100 (polls), got '0'");
+  EXPECT_EQ(error_of("servers: [{host: a}]\nalerts: {holdd: 2}\n"),
+            "servers.yaml:2:10: unknown key 'holdd' in alerts (expected one of: hold, webhook)");
+  EXPECT_EQ(error_of("servers: [{host: a}]\nalerts:\n  webhook: {timeout_s: 1}\n"),
+            "servers.yaml:3:3: 'webhook' has no 'url' (where to POST alerts)");
+  EXPECT_EQ(error_of("servers: [{host: a}]\nalerts:\n  webhook: {url: ftp://x/}\n"),
+            "servers.yaml:3:18: 'url' 'ftp://x/' must start with http:// or https://");
+  EXPECT_EQ(error_of("servers: [{host: a}]\nalerts:\n  webhook: {url: 'http://h:99999/'}\n"),
+            "servers.yaml:3:18: 'url' 'http://h:99999/' has an invalid port");
+  EXPECT_EQ(error_of("servers: [{host: a}]\nalerts:\n  webhook: {url: 'http:///x'}\n"),
+            "servers.yaml:3:18: 'url' 'http:///x' has no valid host");
+  EXPECT_EQ(error_of("servers: [{host: a}]\nalerts:\n  webhook: {url: http://h, queue_size: 0}\n"),
+            "servers.yaml:3:40: 'queue_size' must be an integer from 1 to 100000, got '0'");
+  EXPECT_EQ(error_of("servers: [{host: a}]\nalerts:\n  webhook: {url: http://h, timeout_s: 0}\n"),
+            "servers.yaml:3:39: 'timeout_s' must be a number of seconds greater than 0 and at "
+            "most 300, got '0'");
+  EXPECT_EQ(error_of("servers: [{host: a}]\nselection: {interval_s: -1}\n"),
+            "servers.yaml:2:25: 'interval_s' must be a number of seconds greater than 0 and at "
+            "most 3600, got '-1'");
+  EXPECT_EQ(error_of("servers: [{host: a}]\ndns: {refresh_s: 0.5}\n"),
+            "servers.yaml:2:18: 'refresh_s' must be a number of seconds from 1 to 604800 (7 "
+            "days), got '0.5'");
+  EXPECT_EQ(error_of("servers: [{host: a}]\ndns: 5\n"),
+            "servers.yaml:2:6: 'dns' must be a mapping with refresh_s, got '5'");
+}
+
+TEST(ConfigDaemon, PoolErrors) {
+  EXPECT_EQ(error_of("servers:\n  - host: a\n    pool: b\n"),
+            "servers.yaml:3:5: a server entry has either 'host' or 'pool', not both (first is at "
+            "line 2)");
+  EXPECT_EQ(error_of("servers:\n  - host: a\n    max_addresses: 2\n"),
+            "servers.yaml:3:5: 'max_addresses' applies to 'pool' entries only (a 'host' entry "
+            "monitors every address of the host)");
+  EXPECT_EQ(error_of("servers:\n  - pool: a\n    max_addresses: 0\n"),
+            "servers.yaml:3:20: 'max_addresses' must be an integer from 1 to 64, got '0'");
+  EXPECT_EQ(error_of("servers:\n  - pool: a:123\n"),
+            "servers.yaml:2:11: 'pool' 'a:123' looks like host:port; put the port in the 'port' "
+            "key");
+  // A pool's name defaults to the pool host, so it collides with a host entry of that name.
+  EXPECT_EQ(error_of("servers:\n  - pool: p.example\n  - host: p.example\n"),
+            "servers.yaml:3:11: duplicate server name 'p.example' (also used by the entry at "
+            "line 2); give each entry a distinct 'name'");
 }
 
 }  // namespace

@@ -1,0 +1,67 @@
+// The monitoring daemon's engine: one event loop that carries out what the Monitor decides.
+//
+// Responsible for: the single asio::io_context thread that owns every socket and timer (one
+// steady_timer for the Monitor's next wakeup, one UdpProbe per monitored address, created
+// when the Monitor first asks to send to it and closed when it cancels the address), DNS
+// through asio's asynchronous resolver (getaddrinfo on asio's helper thread, so the loop never
+// blocks), reading the clocks once per event into monitor::Now, feeding probe outcomes back as
+// Monitor events, turning LogEvents and alert transitions into log lines and webhook
+// notifications, publishing the Monitor's Snapshot after each batch of events through an
+// atomic shared_ptr that HTTP threads read without locks, and the signals: SIGHUP reloads the
+// configuration file (a file that does not load is logged and counted, the running
+// configuration stays), SIGTERM and SIGINT stop the loop. Not responsible for: any decision
+// (src/monitor), HTTP serving (src/export; the application wires it to snapshot()), or parsing
+// the command line (src/app).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "config/config.hpp"
+#include "engine/logging.hpp"
+#include "monitor/monitor.hpp"
+#include "monitor/snapshot.hpp"
+
+namespace ntpmon::engine {
+
+// The Monitor's knobs for a configuration: alerts.hold, selection.interval_s, dns.refresh_s
+// and whether poll.min was written. local_precision_s is the clock's measured precision.
+monitor::MonitorOptions monitor_options(const config::Config& config, double local_precision_s);
+
+// The Alertmanager alertname and severity of an alert kind ("NtpServerUnreachable",
+// "critical").
+const char* alert_name(monitor::AlertKind kind);
+const char* alert_severity(monitor::AlertKind kind);
+
+struct DaemonOptions {
+  std::string config_path;  // re-read on SIGHUP
+  bool handle_signals = true;
+};
+
+class Daemon {
+ public:
+  // Sets up the loop, the Monitor and (when configured) the webhook sender, and installs the
+  // signal handlers; nothing is sent before run(). The logger must outlive the daemon.
+  Daemon(config::Config config, DaemonOptions options, Logger& logger);
+  ~Daemon();
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  // Runs the event loop on the calling thread until SIGTERM, SIGINT or stop(); closes every
+  // socket and stops the webhook sender before returning.
+  void run();
+  // Thread-safe: asks the loop to stop (as SIGTERM does).
+  void stop();
+
+  // The latest published Snapshot (null before run() publishes the first one). Thread-safe and
+  // lock-free: this is the HTTP server's snapshot source.
+  [[nodiscard]] std::shared_ptr<const monitor::Snapshot> snapshot() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ntpmon::engine

@@ -1,0 +1,498 @@
+"""The monitoring daemon (`ntp-monitor` without a sub-command) against a fleet on loopback.
+
+Real binary, real sockets: simulators (`ntp-monitor simulate`) and one chronyd on unique
+loopback ports, the daemon polling them every second, its /metrics and JSON API read over
+HTTP, signals sent to it, and a webhook receiver (python http.server) in the test. Every
+wait is a poll with a deadline, so a slow machine makes a test slower, not flaky.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Callable, Optional
+
+import pytest
+
+import peers
+
+POLL_S = 1.0
+
+_SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+\d+)?$')
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def parse_metrics(text: str) -> dict:
+    """{(name, frozenset(labels.items())): value} of a Prometheus text exposition."""
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        match = _SAMPLE.match(line)
+        assert match, f"unparsable sample line: {line!r}"
+        labels = frozenset(_LABEL.findall(match.group(2) or ""))
+        out[(match.group(1), labels)] = float(match.group(3))
+    return out
+
+
+def metric(metrics: dict, name: str, **labels) -> Optional[float]:
+    """The value of the one sample of `name` whose labels include `labels`."""
+    want = set(labels.items())
+    found = [v for (n, ls), v in metrics.items() if n == name and want <= set(ls)]
+    assert len(found) <= 1, f"{name}{labels} matches {len(found)} samples"
+    return found[0] if found else None
+
+
+def wait_for(what: str, predicate: Callable[[], object], deadline_s: float,
+             interval_s: float = 0.2):
+    end = time.monotonic() + deadline_s
+    last = None
+    while time.monotonic() < end:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval_s)
+    raise AssertionError(f"not within {deadline_s} s: {what} (last: {last!r})")
+
+
+class Daemon:
+    """`ntp-monitor --config FILE` on loopback ports, stderr captured to a file."""
+
+    def __init__(self, workdir: Path, config_text: str, extra_args=()):
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.config_path = self.workdir / "servers.yaml"
+        self.config_path.write_text(config_text)
+        self.log_path = self.workdir / "daemon.log"
+        self.metrics_port = peers.free_tcp_port()
+        self.api_port = peers.free_tcp_port()
+        self.extra_args = list(extra_args)
+        self.proc: Optional[subprocess.Popen] = None
+
+    def argv(self) -> list[str]:
+        return [str(peers.monitor_binary()), "--config", str(self.config_path),
+                "--prometheus-port", str(self.metrics_port),
+                "--web-dashboard", str(self.api_port), "--listen-address", "127.0.0.1",
+                ] + self.extra_args
+
+    def start(self) -> "Daemon":
+        self.proc = peers.spawn(self.argv(), self.log_path)
+        wait_for("daemon ready", lambda: self.proc.poll() is not None or self._ready(), 10)
+        assert self.proc.poll() is None, f"daemon exited:\n{self.log()}"
+        return self
+
+    def _ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(self._url(self.metrics_port, "/readyz"), timeout=2) as r:
+                return r.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def _url(self, port: int, path: str) -> str:
+        return f"http://127.0.0.1:{port}{path}"
+
+    def get(self, port: int, path: str) -> bytes:
+        with urllib.request.urlopen(self._url(port, path), timeout=5) as r:
+            assert r.status == 200
+            return r.read()
+
+    def metrics_text(self) -> str:
+        return self.get(self.metrics_port, "/metrics").decode()
+
+    def metrics(self) -> dict:
+        return parse_metrics(self.metrics_text())
+
+    def api(self, path: str):
+        return json.loads(self.get(self.api_port, path))
+
+    def servers(self) -> dict:
+        return {s["name"]: s for s in self.api("/api/v1/servers")["servers"]}
+
+    def signal(self, signum: int) -> None:
+        self.proc.send_signal(signum)
+
+    def terminate(self) -> tuple[int, float]:
+        """SIGTERM; returns (exit status, seconds until exit)."""
+        start = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            peers.stop_process(self.proc)
+            raise AssertionError(f"daemon ignored SIGTERM:\n{self.log()}")
+        return rc, time.monotonic() - start
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def log_events(self, event: str) -> list[str]:
+        return [line for line in self.log().splitlines() if f"event={event}" in line]
+
+    def stop(self) -> None:
+        peers.stop_process(self.proc)
+
+
+@pytest.fixture
+def daemon(tmp_path, monitor):
+    """Factory: daemon(config_text, *args) starts a daemon; all are stopped in teardown."""
+    started: list[Daemon] = []
+
+    def make(config_text: str, *args: str) -> Daemon:
+        d = Daemon(tmp_path / f"daemon{len(started)}", config_text, args)
+        started.append(d)
+        return d.start()
+
+    yield make
+    for d in started:
+        d.stop()
+
+
+def server_entries(**targets) -> str:
+    """YAML server entries, one per name=(host, port)."""
+    return "".join(f"  - {{name: {name}, host: '{host}', port: {port}}}\n"
+                   for name, (host, port) in targets.items())
+
+
+def fleet_config(targets: dict, extra: str = "", poll_max: float = 1) -> str:
+    return ("servers:\n" + server_entries(**targets) +
+            f"poll: {{min: {POLL_S:g}, max: {poll_max:g}}}\n" + extra)
+
+
+class WebhookReceiver:
+    """A python http.server that records every POSTed JSON body (or never answers)."""
+
+    def __init__(self, hang: bool = False):
+        self.bodies: list[dict] = []
+        self.hang = hang
+        self._release = threading.Event()
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 (http.server's naming)
+                length = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(length)
+                if receiver.hang:
+                    receiver._release.wait(60)
+                    return
+                receiver.bodies.append(json.loads(body))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def alerts(self, status: str, alertname: str) -> list[dict]:
+        return [a for b in list(self.bodies) for a in b["alerts"]
+                if a["status"] == status and a["labels"]["alertname"] == alertname]
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+# ----------------------------------------------------------------------------------------
+# Start-up
+
+
+def test_bad_config_prints_every_error_and_exits_2(tmp_path, monitor):
+    config = tmp_path / "bad.yaml"
+    config.write_text("servers:\n  - host: a\n    port: 0\nalerts: {hold: 0}\n")
+    result = peers.run_monitor(["--config", str(config), "--prometheus-port", "0",
+                                "--web-dashboard", "0", "--listen-address", "127.0.0.1"],
+                               timeout_s=10)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"{config}:3:11: 'port' must be an integer from 1 to 65535, got '0'",
+        f"{config}:4:16: 'hold' must be an integer from 1 to 100 (polls), got '0'",
+    ]
+
+
+def test_port_in_use_is_one_line_and_exit_2(tmp_path, monitor):
+    config = tmp_path / "ok.yaml"
+    config.write_text("servers:\n  - host: 127.0.0.1\n    port: 9\n")
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        result = peers.run_monitor(["--config", str(config), "--prometheus-port", str(port),
+                                    "--web-dashboard", str(peers.free_tcp_port()),
+                                    "--listen-address", "127.0.0.1"], timeout_s=10)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("ntp-monitor: cannot listen: ") and str(port) in lines[0]
+
+
+def test_sub_commands_still_work(tmp_path, monitor):
+    config = tmp_path / "ok.yaml"
+    config.write_text("servers:\n  - pool: localhost\n    max_addresses: 2\n")
+    result = peers.run_monitor(["check-config", str(config)], timeout_s=10)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"{config}: ok (1 server)\n"
+
+
+# ----------------------------------------------------------------------------------------
+# The fleet
+
+
+def test_fleet_metrics_falseticker_api_and_promtool(daemon, simulator, chrony):
+    sims = {name: simulator() for name in ("a", "b", "c")}
+    sims["liar"] = simulator("--offset", "0.5")
+    targets = {name: (s.address, s.port) for name, s in sims.items()}
+    targets["chrony"] = ("127.0.0.1", chrony.port)
+    d = daemon(fleet_config(targets))
+
+    def settled():
+        m = d.metrics()
+        up = {n: metric(m, "ntp_monitor_server_up", server=n) for n in targets}
+        return m if all(v == 1 for v in up.values()) and \
+            metric(m, "ntp_monitor_server_info", server="liar", state="falseticker") == 1 \
+            else None
+
+    m = wait_for("every server up and the liar a falseticker", settled, 20)
+    # The liar's offset is the simulator's +0.5 s (loopback: microseconds of error).
+    assert metric(m, "ntp_monitor_server_offset_seconds", server="liar") == \
+        pytest.approx(0.5, abs=0.01)
+    for name in ("a", "b", "c", "chrony"):
+        assert abs(metric(m, "ntp_monitor_server_offset_seconds", server=name)) < 0.01
+        assert metric(m, "ntp_monitor_server_info", server=name, state="falseticker") is None
+    assert metric(m, "ntp_monitor_server_stratum", server="chrony") == chrony.stratum
+    assert metric(m, "ntp_monitor_servers") == 5
+    assert sum(metric(m, "ntp_monitor_server_selected", server=n) for n in targets) == 1
+    assert metric(m, "ntp_monitor_server_selected", server="liar") == 0
+    assert metric(m, "ntp_monitor_truechimers") == 4
+    assert metric(m, "ntp_monitor_requests_total", server="a") >= 3
+
+    # The JSON API speaks the query command's field names plus the daemon's view.
+    servers = d.servers()
+    assert set(servers) == set(targets)
+    liar = servers["liar"]
+    assert liar["state"] == "falseticker" and liar["selected"] is False
+    assert liar["offset"] == pytest.approx(0.5, abs=0.01)
+    assert liar["consensus_offset"] == pytest.approx(0.5, abs=0.01)
+    assert liar["ok"] is True and liar["port"] == sims["liar"].port
+    assert liar["address"] == "127.0.0.1" and liar["stratum"] == 2
+    assert "offset" in {a["kind"] for a in liar["alerts"]}  # +500 ms > 50 ms
+    for key in ("delay", "jitter", "refid", "leap", "version", "root_delay", "root_dispersion",
+                "root_distance", "poll", "error", "host", "authenticated"):
+        assert key in liar
+    selection = d.api("/api/v1/selection")
+    assert selection["selected"] in {"a", "b", "c", "chrony"}
+    assert selection["truechimers"] == 4 and selection["majority"] is True
+    assert abs(selection["consensus_offset"]) < 0.01
+
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool not installed")
+    check = subprocess.run([promtool, "check", "metrics"], input=d.metrics_text(),
+                           capture_output=True, text=True, timeout=30)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+    rc, took_s = d.terminate()
+    assert rc == 0
+    assert took_s < 2.0
+
+
+def test_failover_unreachable_alert_and_webhook(daemon, simulator, tmp_path):
+    ports = [peers.free_udp_port() for _ in range(3)]
+    sims = {name: simulator(listen=f"127.0.0.1:{port}")
+            for name, port in zip(("a", "b", "c"), ports)}
+    with WebhookReceiver() as hook:
+        extra = f"alerts:\n  hold: 2\n  webhook: {{url: '{hook.url}', timeout_s: 2}}\n"
+        targets = {name: ("127.0.0.1", s.port) for name, s in sims.items()}
+        d = daemon(fleet_config(targets, extra, poll_max=2))
+        first = wait_for("a server selected",
+                         lambda: d.api("/api/v1/selection")["selected"], 20)
+        sims[first].stop()
+        killed_at = time.monotonic()
+        # Within 4 polls (plus the reply timeout and one selection interval).
+        deadline_s = 4 * POLL_S + 2.0
+        other = wait_for("another server selected",
+                         lambda: (lambda s: s if s not in (None, first) else None)(
+                             d.api("/api/v1/selection")["selected"]),
+                         deadline_s, interval_s=0.1)
+        assert time.monotonic() - killed_at <= deadline_s
+        assert other in set(sims) - {first}
+
+        wait_for("unreachable alert active", lambda: metric(
+            d.metrics(), "ntp_monitor_alert_active", server=first,
+            alert="unreachable") == 1, 15)
+        assert d.servers()[first]["state"] == "unreachable"
+        fired = wait_for("webhook got the firing alert",
+                         lambda: hook.alerts("firing", "NtpServerUnreachable"), 10)
+        body = next(b for b in hook.bodies if b["alerts"][0] is fired[0])
+        assert body["version"] == "4" and body["status"] == "firing"
+        assert fired[0]["labels"] == {"alertname": "NtpServerUnreachable", "server": first,
+                                      "address": "127.0.0.1", "severity": "critical"}
+        assert fired[0]["annotations"]["summary"]
+        assert fired[0]["endsAt"] == "0001-01-01T00:00:00Z"
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z", fired[0]["startsAt"])
+
+        # Back on the same port: the alert clears and a resolved notification follows.
+        restarted = simulator(listen=f"127.0.0.1:{sims[first].port}")
+        assert restarted.port == sims[first].port
+        wait_for("unreachable alert cleared", lambda: metric(
+            d.metrics(), "ntp_monitor_alert_active", server=first,
+            alert="unreachable") in (None, 0), 20)
+        resolved = wait_for("webhook got the resolved alert",
+                            lambda: hook.alerts("resolved", "NtpServerUnreachable"), 10)
+        assert resolved[0]["labels"]["server"] == first
+        assert resolved[0]["startsAt"] == fired[0]["startsAt"]
+        assert resolved[0]["endsAt"] > resolved[0]["startsAt"]
+        assert d.log_events("alert_firing") and d.log_events("alert_resolved")
+        rc, took_s = d.terminate()
+        assert rc == 0 and took_s < 2.0
+
+
+def test_kiss_of_death_rate_slows_and_deny_stops(daemon, simulator):
+    sims = {"a": simulator(), "b": simulator(), "rate": simulator("--kiss", "RATE"),
+            "deny": simulator("--kiss", "DENY")}
+    targets = {name: (s.address, s.port) for name, s in sims.items()}
+    d = daemon(fleet_config(targets, poll_max=16))
+
+    def deny_stopped():
+        m = d.metrics()
+        return m if metric(m, "ntp_monitor_kod_total", server="deny", code="DENY") else None
+
+    m = wait_for("DENY counted", deny_stopped, 15)
+    deny_requests = metric(m, "ntp_monitor_requests_total", server="deny")
+    wait_for("RATE poll interval above the 1 s minimum", lambda: (metric(
+        d.metrics(), "ntp_monitor_server_poll_interval_seconds", server="rate") or 0) > POLL_S,
+        15)
+    time.sleep(4 * POLL_S)
+    m = d.metrics()
+    assert metric(m, "ntp_monitor_requests_total", server="deny") == deny_requests
+    assert metric(m, "ntp_monitor_server_poll_interval_seconds", server="rate") > POLL_S
+    assert metric(m, "ntp_monitor_kod_total", server="rate", code="RATE") >= 1
+    assert d.servers()["deny"]["state"] == "kod"
+    # The others go on at the 1 s poll.
+    a_before = metric(m, "ntp_monitor_requests_total", server="a")
+    time.sleep(3 * POLL_S)
+    assert metric(d.metrics(), "ntp_monitor_requests_total", server="a") >= a_before + 2
+
+
+# ----------------------------------------------------------------------------------------
+# Signals
+
+
+def test_sighup_reload_keeps_counters_and_adds_servers(daemon, simulator):
+    sims = {name: simulator() for name in ("a", "b", "c")}
+    targets = {name: (s.address, s.port) for name, s in sims.items()}
+    d = daemon(fleet_config({k: targets[k] for k in ("a", "b")}))
+    before = wait_for("a polled a few times", lambda: (lambda v: v if v and v >= 4 else None)(
+        metric(d.metrics(), "ntp_monitor_requests_total", server="a")), 15)
+
+    d.config_path.write_text(fleet_config(targets, "alert_thresholds: {offset_ms: 20}\n"))
+    d.signal(signal.SIGHUP)
+    m = wait_for("c added", lambda: (lambda m: m if metric(
+        m, "ntp_monitor_requests_total", server="c") else None)(d.metrics()), 10)
+    assert metric(m, "ntp_monitor_config_reloads_total") == 1
+    # Counters of the unchanged server continue from where they were, not from zero.
+    assert metric(m, "ntp_monitor_requests_total", server="a") >= before
+    time.sleep(2 * POLL_S)
+    assert metric(d.metrics(), "ntp_monitor_requests_total", server="a") > before
+    assert len(d.log_events("config_reloaded")) == 1
+
+    # A broken file: logged on one line, counted, the old configuration keeps running.
+    d.config_path.write_text("servers:\n  - host: a\n    port: 0\n")
+    d.signal(signal.SIGHUP)
+    wait_for("reload failure counted", lambda: metric(
+        d.metrics(), "ntp_monitor_config_reload_failures_total") == 1, 10)
+    failures = d.log_events("config_reload_failed")
+    assert len(failures) == 1
+    assert "'port' must be an integer from 1 to 65535" in failures[0]
+    assert "keeping the running configuration" in failures[0]
+    c_before = metric(d.metrics(), "ntp_monitor_requests_total", server="c")
+    time.sleep(2 * POLL_S)
+    m = d.metrics()
+    assert metric(m, "ntp_monitor_requests_total", server="c") > c_before
+    assert metric(m, "ntp_monitor_servers") == 3
+    assert d.proc.poll() is None
+
+    rc, took_s = d.terminate()
+    assert rc == 0 and took_s < 2.0
+    assert d.log_events("daemon_stopped")
+
+
+def test_sigint_also_stops(daemon, simulator):
+    s = simulator()
+    d = daemon(fleet_config({"a": (s.address, s.port)}))
+    start = time.monotonic()
+    d.signal(signal.SIGINT)
+    assert d.proc.wait(timeout=10) == 0
+    assert time.monotonic() - start < 2.0
+
+
+# ----------------------------------------------------------------------------------------
+# Webhook robustness, pools, logging
+
+
+def test_hanging_webhook_never_stops_polling(daemon, simulator):
+    s = simulator("--offset", "0.5")
+    ok = simulator()
+    with WebhookReceiver(hang=True) as hook:
+        extra = (f"alerts:\n  hold: 1\n  webhook: {{url: '{hook.url}', timeout_s: 30, "
+                 "queue_size: 2}\n")
+        d = daemon(fleet_config({"liar": (s.address, s.port), "ok": (ok.address, ok.port)},
+                                extra))
+        wait_for("offset alert fired", lambda: metric(
+            d.metrics(), "ntp_monitor_alert_active", server="liar", alert="offset") == 1, 15)
+        before = metric(d.metrics(), "ntp_monitor_requests_total", server="ok")
+        time.sleep(3 * POLL_S)
+        assert metric(d.metrics(), "ntp_monitor_requests_total", server="ok") >= before + 2
+        # The sender is stuck in a 30 s request; SIGTERM still ends the daemon at once.
+        rc, took_s = d.terminate()
+        assert rc == 0 and took_s < 2.0
+
+
+def test_pool_monitors_at_most_max_addresses(daemon):
+    # localhost has 127.0.0.1 and ::1 on Debian; nothing listens on port 9 (discard): the
+    # sources exist, unanswered, which is all this test needs.
+    d = daemon("servers:\n  - pool: localhost\n    port: 9\n    max_addresses: 1\n"
+               "poll: {min: 1, max: 1}\n")
+    rows = wait_for("the pool resolved", lambda: [
+        s for s in d.api("/api/v1/servers")["servers"] if s["address"]], 10)
+    assert len(rows) == 1
+    assert rows[0]["name"] == "localhost" and rows[0]["address"] in ("127.0.0.1", "::1")
+    assert rows[0]["port"] == 9
+
+
+def test_json_log_format(daemon, simulator):
+    s = simulator()
+    d = daemon(fleet_config({"a": (s.address, s.port)}), "--log-format", "json",
+               "--log-level", "debug")
+    wait_for("a polled", lambda: metric(d.metrics(), "ntp_monitor_responses_total",
+                                        server="a"), 10)
+    d.terminate()
+    lines = [json.loads(line) for line in d.log().splitlines() if line.startswith("{")]
+    events = [line["event"] for line in lines]
+    assert "daemon_started" in events and "source_added" in events
+    assert "daemon_stopped" in events
+    for line in lines:
+        assert list(line)[:3] == ["ts", "level", "event"]
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", line["ts"])
+        assert line["level"] in ("debug", "info", "warning", "error")
