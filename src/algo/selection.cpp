@@ -229,6 +229,9 @@ SelectionResult select_system_peer(const std::vector<Candidate>& candidates,
   // input order so the outcome never depends on sort internals.
   std::stable_sort(survivors.begin(), survivors.end(),
                    [](const Voter& a, const Voter& b) { return a.merit < b.merit; });
+  if (survivors.size() > std::max<std::size_t>(options.max_cluster_candidates, 1)) {
+    survivors.resize(std::max<std::size_t>(options.max_cluster_candidates, 1));
+  }
   cluster(candidates, survivors, std::max<std::size_t>(options.min_survivors, 1));
   result.survivors = survivors.size();
 

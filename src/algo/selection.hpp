@@ -25,6 +25,8 @@
 
 namespace ntpmon::algo {
 
+// How many truechimers may enter the cluster algorithm (see SelectionOptions).
+inline constexpr std::size_t kMaxClusterCandidates = 10;
 // NMIN (RFC 5905 §11.2.2): the cluster algorithm never prunes below this many survivors.
 inline constexpr std::size_t kMinClusterSurvivors = 3;
 
@@ -71,6 +73,10 @@ struct SelectionOptions {
   double max_distance_s = kMaxDistanceS;
   // NMIN: the cluster algorithm stops pruning at this many survivors.
   std::size_t min_survivors = kMinClusterSurvivors;
+  // At most this many truechimers, best merit first, enter the cluster algorithm (ntpd's
+  // "maxclock", 10). Clustering costs O(n^3) in the survivors; a monitor watching thousands of
+  // servers must not pay that on every selection run. The others stay truechimers (kCandidate).
+  std::size_t max_cluster_candidates = kMaxClusterCandidates;
 };
 
 // The verdict on one server, in the same order as the input.

@@ -212,6 +212,26 @@ TEST(Selection, ClusterStopsAtNmin) {
   EXPECT_NEAR(*r.system_offset_s, 1 * kMs, 1e-15);
 }
 
+// Only the best max_cluster_candidates truechimers by merit enter the cluster step; the others
+// stay truechimers that do not survive. 12 agreeing voters with growing root distance: the 2 with
+// the largest lambda are cut before clustering.
+TEST(Selection, OnlyTheBestByMeritEnterTheClusterStep) {
+  std::vector<Candidate> in;
+  for (int i = 0; i < 12; ++i) {
+    in.push_back(voter(std::string(1, static_cast<char>('A' + i)), 0, (10 + i) * kMs, 1 * kMs));
+  }
+  const SelectionResult r = select_system_peer(in, std::nullopt);
+  EXPECT_EQ(r.truechimers, 12u);
+  // Identical offsets: selection jitter 0 < peer jitter, so clustering prunes nothing more.
+  EXPECT_EQ(r.survivors, 10u);
+  EXPECT_TRUE(verdict(r, "A").survivor);
+  EXPECT_TRUE(verdict(r, "J").survivor);
+  EXPECT_FALSE(verdict(r, "K").survivor);
+  EXPECT_FALSE(verdict(r, "L").survivor);
+  EXPECT_EQ(verdict(r, "L").server_class, ServerClass::kCandidate);
+  EXPECT_EQ(r.system_peer_id, "A");
+}
+
 // Dyadic offsets (units of 2^-10 s) make the tie exact: 0, 1, 2, 3 units with zero peer jitter.
 // A and D both have selection jitter sqrt(14 / 3) units; D has the worse merit (equal stratum
 // and lambda, later in the input) and is the one pruned, leaving A, B, C.
