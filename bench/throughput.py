@@ -1,0 +1,251 @@
+#!/usr/bin/python3
+"""Probe throughput of the daemon against a minimal raw UDP loop, in the same run.
+
+Prints figures; asserts nothing about them (a benchmark, not a timed test):
+
+(a) the daemon (`ntp-monitor --config FILE`) polling N sources (default 2,000), each on its
+    own loopback address 127.A.B.C, every second (the daemon never polls an address more
+    often than once per second, even on loopback, so throughput comes from many sources),
+    all answered by ONE `ntp-monitor simulate --listen 0.0.0.0:P`. After a warm-up, probes/s
+    from the sum of ntp_monitor_requests_total / ntp_monitor_responses_total over a window,
+    and the daemon's CPU per probe (utime + stime from /proc/PID/stat).
+(b) bench/raw_udp_loop (C++, one socket, no event library) against the same simulator and
+    the same address list: exchanges/s with 64 requests in flight (the simulator's and
+    kernel's ceiling on this machine) and in lock-step (one in flight), and its CPU per
+    exchange.
+
+Ratios printed: daemon probes/s / raw probes/s (the daemon's rate is capped at N/s by the
+1 s loopback poll floor, so this compares offered load with a ceiling), and the
+efficiency ratio raw CPU per exchange / daemon CPU per probe (1.0 = the daemon costs no
+more CPU per probe than the minimal loop; its reciprocal bounds how many probes/s one core
+could sustain).
+
+The peers come from tests/integration/peers.py (loopback only, killed with this process).
+scale.py and scrape_load.py import the helpers below.
+
+Usage: python3 bench/throughput.py --build-dir build [--sources 2000] [--window 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Optional
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
+
+import peers  # noqa: E402
+
+CLOCK_TICK_S = 1.0 / os.sysconf("SC_CLK_TCK")
+PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+def address(i: int) -> str:
+    """Address i of the benchmark fleet: 127.A.B.C with C in 1..250 (as raw_udp_loop.cpp)."""
+    return f"127.{1 + i // (250 * 256)}.{(i // 250) % 256}.{1 + i % 250}"
+
+
+def fleet_config(port: int, n: int, poll_s: float, extra: str = "") -> str:
+    """N servers at address(0..N-1):port, one flow-style line each (the loader refuses files
+    above 1 MiB: this form fits about 28,000 servers)."""
+    lines = ["servers:"]
+    lines += [f"- {{host: {address(i)}, port: {port}}}" for i in range(n)]
+    lines += [f"poll: {{min: {poll_s:g}, max: {poll_s:g}}}", extra]
+    return "\n".join(lines) + "\n"
+
+
+def max_sources() -> int:
+    """The daemon holds one UDP socket per address: its file descriptor limit bounds N."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return max(soft, hard) - 100
+
+
+def raise_fd_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+class MonitorDaemon(peers.Peer):
+    """The daemon on a configuration file, metrics on a free loopback port."""
+
+    name = "daemon"
+
+    def __init__(self, workdir: Path, binary: Path, config_text: str,
+                 log_level: str = "warning"):
+        super().__init__(workdir)
+        self.binary = binary
+        self.config_path = self.workdir / "servers.yaml"
+        self.config_path.write_text(config_text)
+        self.metrics_port = peers.free_tcp_port()
+        self.api_port = peers.free_tcp_port()
+        self.log_level = log_level
+        self.started_at = 0.0
+
+    def start(self) -> "MonitorDaemon":
+        raise_fd_limit()  # inherited by the child
+        argv = [str(self.binary), "--config", str(self.config_path),
+                "--prometheus-port", str(self.metrics_port),
+                "--web-dashboard", str(self.api_port), "--listen-address", "127.0.0.1",
+                "--log-level", self.log_level]
+        self.started_at = time.monotonic()
+        self.proc = peers.spawn(argv, self.log_path)
+        return self
+
+    def metrics(self, timeout_s: float = 60.0) -> Optional[str]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics",
+                                        timeout=timeout_s) as r:
+                return r.read().decode()
+        except OSError:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"daemon exited with {self.proc.returncode}:\n{self.log()}")
+            return None
+
+    def cpu_s(self) -> float:
+        """utime + stime of the daemon so far (/proc/PID/stat fields 14 and 15)."""
+        stat = Path(f"/proc/{self.proc.pid}/stat").read_text()
+        fields = stat[stat.rindex(")") + 2:].split()
+        return (int(fields[11]) + int(fields[12])) * CLOCK_TICK_S
+
+    def rss_kib(self) -> int:
+        match = re.search(r"^VmRSS:\s+(\d+) kB", Path(f"/proc/{self.proc.pid}/status").read_text(),
+                          re.M)
+        return int(match.group(1))
+
+
+def metric_sum(text: str, name: str) -> float:
+    """Sum of every sample of `name` (all label sets)."""
+    total = 0.0
+    prefix = name + "{"
+    for line in text.splitlines():
+        if line.startswith(prefix) or line.startswith(name + " "):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def metric_value(text: str, name: str) -> Optional[float]:
+    match = re.search(rf"^{re.escape(name)} (\S+)$", text, re.M)
+    return float(match.group(1)) if match else None
+
+
+def wait_until(what: str, predicate, deadline_s: float, interval_s: float = 0.5):
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval_s)
+    raise RuntimeError(f"not within {deadline_s} s: {what}")
+
+
+def raw_loop(build_dir: Path, port: int, n: int, window: int, seconds: float) -> dict:
+    binary = build_dir / "bench" / "raw_udp_loop"
+    out = subprocess.run([str(binary), str(port), str(n), str(window), f"{seconds:g}"],
+                         capture_output=True, text=True, timeout=seconds + 30, check=True,
+                         preexec_fn=peers._child_setup)
+    return json.loads(out.stdout)
+
+
+def simulator_cpu_s(sim: peers.Simulator) -> float:
+    stat = Path(f"/proc/{sim.proc.pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) * CLOCK_TICK_S
+
+
+def measure_daemon(workdir: Path, binary: Path, sim: peers.Simulator, n: int,
+                   selection_interval_s: float, warmup_s: float, window_s: float) -> dict:
+    """Probes/s and CPU per probe of a daemon polling N sources every second."""
+    extra = f"selection: {{interval_s: {selection_interval_s:g}}}"
+    daemon = MonitorDaemon(workdir, binary, fleet_config(sim.port, n, 1.0, extra))
+    with daemon.start():
+        wait_until("/metrics lists every source",
+                   lambda: (t := daemon.metrics()) and
+                   metric_value(t, "ntp_monitor_servers") == n, 120)
+        time.sleep(warmup_s)
+
+        def sample():
+            t0 = time.monotonic()
+            text = daemon.metrics()
+            t1 = time.monotonic()
+            return ((t0 + t1) / 2, metric_sum(text, "ntp_monitor_requests_total"),
+                    metric_sum(text, "ntp_monitor_responses_total"), daemon.cpu_s(),
+                    simulator_cpu_s(sim))
+
+        a = sample()
+        time.sleep(window_s)
+        b = sample()
+        rss = daemon.rss_kib()
+    elapsed = b[0] - a[0]
+    return {
+        "elapsed_s": elapsed,
+        "requests_ps": (b[1] - a[1]) / elapsed,
+        "responses_ps": (b[2] - a[2]) / elapsed,
+        "cpu_per_probe_us": (b[3] - a[3]) / max(1.0, b[1] - a[1]) * 1e6,
+        "cpu_share": (b[3] - a[3]) / elapsed,
+        "sim_cpu_share": (b[4] - a[4]) / elapsed,
+        "rss_kib": rss,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--build-dir", type=Path, default=peers.build_dir())
+    parser.add_argument("--sources", type=int, default=2000)
+    parser.add_argument("--warmup", type=float, default=10.0, help="seconds before measuring")
+    parser.add_argument("--window", type=float, default=20.0, help="measurement window, s")
+    args = parser.parse_args()
+    binary = args.build_dir / "ntp-monitor"
+    raise_fd_limit()
+    n = min(args.sources, max_sources())
+    if n < args.sources:
+        print(f"note: {args.sources} sources need as many sockets; the fd limit allows {n}")
+
+    with tempfile.TemporaryDirectory(prefix="ntpmon-throughput-") as tmp:
+        tmp = Path(tmp)
+        sim = peers.Simulator(tmp / "sim", listen="0.0.0.0:0", binary=binary,
+                              max_runtime_s=2 * args.warmup + 5 * args.window + 600).start()
+        with sim:
+            # (a) the daemon with the default selection interval (1 s), and with the selection
+            # held off (interval 3600 s), which isolates the probe path.
+            runs = {interval: measure_daemon(tmp / f"daemon-{interval:g}", binary, sim, n,
+                                             interval, args.warmup, args.window)
+                    for interval in (1.0, 3600.0)}
+            # (b) the raw loop: same simulator, same addresses.
+            raw_fast = raw_loop(args.build_dir, sim.port, n, 64, args.window)
+            raw_step = raw_loop(args.build_dir, sim.port, n, 1, args.window)
+
+    raw_cpu_per_exchange_us = raw_fast["cpu_s"] / max(1, raw_fast["exchanges"]) * 1e6
+    print(f"machine: {os.cpu_count()} CPUs; sources: {n} on 127.x.y.z, poll 1 s, one "
+          f"wildcard simulator")
+    print(f"raw loop: {raw_fast['per_second']:10.1f} exchanges/s with 64 in flight "
+          f"({raw_cpu_per_exchange_us:.2f} us CPU per exchange, {raw_fast['timeouts']} lost)")
+    print(f"          {raw_step['per_second']:10.1f} exchanges/s in lock-step (1 in flight)")
+    for interval, r in runs.items():
+        label = ("selection every 1 s (default)" if interval == 1.0
+                 else f"selection held off (selection.interval_s {interval:g})")
+        print(f"daemon, {label}:")
+        print(f"          {r['requests_ps']:10.1f} requests/s  {r['responses_ps']:10.1f} "
+              f"responses/s  (window {r['elapsed_s']:.1f} s; ideal {n}/s)")
+        print(f"          {r['cpu_per_probe_us']:10.2f} us CPU per probe (utime+stime), "
+              f"{r['cpu_share'] * 100:.0f} % of a CPU; RSS {r['rss_kib'] / 1024:.1f} MiB; "
+              f"simulator {r['sim_cpu_share'] * 100:.0f} % of a CPU")
+        print(f"          ratio daemon / raw: {r['responses_ps'] / raw_fast['per_second']:.3f} "
+              f"(64 in flight), {r['responses_ps'] / raw_step['per_second']:.3f} (lock-step)")
+        print(f"          CPU efficiency raw / daemon: "
+              f"{raw_cpu_per_exchange_us / r['cpu_per_probe_us']:.3f} (target >= 0.5); "
+              f"one core at the daemon's cost: {1e6 / r['cpu_per_probe_us']:.0f} probes/s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
