@@ -4,12 +4,17 @@
 // pool (never the event-loop thread), answering /metrics by streaming the serializer's chunks
 // from the latest published Snapshot, liveness and readiness probes, rejecting bad requests
 // with 4xx and counting them by reason, and bounding what a slow or silent client can hold
-// (read timeout, request size limit). The server only reads the Snapshot through the source
-// callback (which returns the published shared_ptr): it shares no lock with the event loop.
-// Not responsible for: TLS or authentication (put a reverse proxy in front), the JSON API and
-// dashboard (they register their routes with add_route), or producing snapshots.
+// (read timeout, request size limit, TLS handshake time). The server only reads the Snapshot
+// through the source callback (which returns the published shared_ptr): it shares no lock with
+// the event loop. It applies the web security settings (export/web_config.hpp) to every path,
+// the built-in ones and the added ones alike: TLS when configured, HTTP basic authentication
+// (401 before any route runs, /healthz and /readyz included, as exporter-toolkit does) and the
+// configured security headers.
+// Not responsible for: parsing the web configuration, the JSON API and dashboard (they
+// register their routes with add_route), or producing snapshots.
 //
-// The HTTP library stays private to this module: routes see HttpRequest / HttpResponse only.
+// The HTTP and TLS libraries stay private to this module: routes see HttpRequest /
+// HttpResponse only.
 #pragma once
 
 #include <chrono>
@@ -23,15 +28,17 @@
 #include <vector>
 
 #include "export/prometheus.hpp"
+#include "export/web_config.hpp"
 #include "monitor/snapshot.hpp"
 
 namespace ntpmon::exporter {
 
 struct HttpServerOptions {
   // "0.0.0.0" listens on every IPv4 address; "::" on every IPv6 and, where the system allows
-  // dual-stack sockets (Linux by default), IPv4 as well; "127.0.0.1" keeps it local.
+  // dual-stack sockets (Linux by default), IPv4 as well; "127.0.0.1" keeps it local. An IPv6
+  // address may be written in brackets ("[::1]"); a host name binds its first address.
   std::string bind_address = "0.0.0.0";
-  std::uint16_t port = 9650;  // 0 = an ephemeral port, see HttpServer::port()
+  std::uint16_t port = 9100;  // 0 = an ephemeral port, see HttpServer::port()
   // Longest wait for the next bytes of a request that has started. A real client sends its
   // request at once; this bounds what a stalled client holds (a worker) and how long stop()
   // can wait for it.
@@ -51,6 +58,10 @@ struct HttpServerOptions {
   // encoding is ever used.
   bool gzip = true;
   BuildInfo build;  // rendered as ntp_monitor_build_info
+  // TLS, basic-auth users and extra headers (--web-config). The default enables none of them.
+  // With TLS, read_timeout also bounds each wait of the handshake, so a client that opens a
+  // connection and stalls its handshake holds a worker no longer than a silent plain client.
+  WebConfig web;
 };
 
 struct HttpRequest {
@@ -102,8 +113,9 @@ class HttpServer {
   // /readyz answers 200 while set (configuration loaded, engine running), 503 otherwise.
   void set_ready(bool ready);
 
-  // Binds (throws std::runtime_error with the address if it cannot: a start-up failure) and
-  // starts the accept thread and workers. Returns once the server accepts connections.
+  // Sets up TLS and binds (throws std::runtime_error with the reason, e.g. the address or the
+  // certificate that failed: a start-up failure), then starts the accept thread and workers.
+  // Returns once the server accepts connections.
   void start();
   // Stops accepting, aborts streaming responses at their next chunk and waits for the workers.
   // Idempotent. Returns within the read/idle timeouts (1 s by default) unless a client has

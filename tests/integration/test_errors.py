@@ -94,7 +94,8 @@ def test_check_config_missing_file(monitor, tmp_path):
 @pytest.mark.parametrize(
     "args",
     [
-        [],
+        # No sub-command runs the daemon; never let it read config/servers.yaml (public servers).
+        ["--config", "/nonexistent/servers.yaml"],
         ["no-such-command"],
         ["query"],
         ["query", "--samples", "many", "127.0.0.1"],
@@ -104,7 +105,7 @@ def test_check_config_missing_file(monitor, tmp_path):
         ["check-config"],
         ["simulate"],
     ],
-    ids=["nothing", "unknown-command", "query-no-host", "samples-not-a-number",
+    ids=["daemon-missing-config", "unknown-command", "query-no-host", "samples-not-a-number",
          "ntp-version-5", "unknown-option", "port-out-of-range", "check-config-no-file",
          "simulate-no-listen"],
 )
