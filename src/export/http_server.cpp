@@ -17,6 +17,8 @@ namespace ntpmon::exporter {
 namespace {
 
 constexpr std::string_view kMetricsContentType = "text/plain; version=0.0.4; charset=utf-8";
+// RFC 7617 challenge; the realm names the service so a browser's password prompt says what for.
+constexpr std::string_view kAuthChallenge = "Basic realm=\"ntp-monitor\"";
 
 bool iequals(std::string_view a, std::string_view b) {
   return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
@@ -88,6 +90,15 @@ void set_plain(httplib::Response& res, int status, std::string body) {
   res.set_content(std::move(body), "text/plain; charset=utf-8");
 }
 
+// "[::1]" -> "::1": the bracketed form is how IPv6 addresses are written next to a port, and
+// operators copy it from URLs; getaddrinfo wants the bare address.
+std::string bare_address(const std::string& address) {
+  if (address.size() >= 2 && address.front() == '[' && address.back() == ']') {
+    return address.substr(1, address.size() - 2);
+  }
+  return address;
+}
+
 }  // namespace
 
 std::string HttpRequest::header(std::string_view name) const {
@@ -105,10 +116,16 @@ std::string HttpRequest::param(std::string_view name) const {
 }
 
 struct HttpServer::Impl {
-  explicit Impl(HttpServerOptions opts) : options(std::move(opts)) {}
+  explicit Impl(HttpServerOptions opts) : options(std::move(opts)) {
+    if (options.web.auth_enabled()) {
+      auth = std::make_unique<BasicAuthVerifier>(options.web.basic_auth_users);
+    }
+  }
 
   HttpServerOptions options;
-  httplib::Server server;
+  // Created by start(): a TLS server when the web configuration asks for one.
+  std::unique_ptr<httplib::Server> server;
+  std::unique_ptr<BasicAuthVerifier> auth;
   std::vector<Route> routes;
   SnapshotSource source;
   std::atomic<bool> ready{false};
@@ -154,8 +171,20 @@ struct HttpServer::Impl {
   // Every request goes through here (the library's own regex router is not used: matching
   // long hostile paths with std::regex recurses per character).
   void dispatch(const httplib::Request& req, httplib::Response& res) {
+    route_request(req, res);
+    for (const auto& [name, value] : options.web.headers) res.set_header(name, value);
+  }
+
+  void route_request(const httplib::Request& req, httplib::Response& res) {
     if (request_size(req) > options.max_request_bytes) {
       set_plain(res, req.has_header("Content-Length") ? 413 : 431, "request too large\n");
+      return;
+    }
+    // Before routing, so that an unauthenticated client learns nothing, not even which paths
+    // exist (404 vs 405), and after the size check, so an oversized request costs no bcrypt.
+    if (auth && !auth->check_authorization(req.get_header_value("Authorization"))) {
+      set_plain(res, 401, "unauthorized\n");
+      res.set_header("WWW-Authenticate", std::string(kAuthChallenge));
       return;
     }
     const Route* route = nullptr;
@@ -248,8 +277,27 @@ void HttpServer::set_ready(bool ready) { impl_->ready.store(ready, std::memory_o
 void HttpServer::start() {
   auto& impl = *impl_;
   if (impl.started) throw std::logic_error("HttpServer::start called twice");
-  auto& server = impl.server;
   const auto& opts = impl.options;
+  if (opts.web.tls) {
+    std::string tls_error;
+    // The library passes its fresh context to this callback and marks the server invalid when
+    // it returns false; the handshake itself runs on a worker, bounded by the read timeout.
+    auto tls_server = std::make_unique<httplib::SSLServer>([&](SSL_CTX& ctx) {
+      if (auto error = configure_tls_context(ctx, *opts.web.tls)) {
+        tls_error = std::move(*error);
+        return false;
+      }
+      return true;
+    });
+    if (!tls_server->is_valid()) {
+      throw std::runtime_error("TLS set-up failed: " +
+                               (tls_error.empty() ? "cannot create a TLS context" : tls_error));
+    }
+    impl.server = std::move(tls_server);
+  } else {
+    impl.server = std::make_unique<httplib::Server>();
+  }
+  auto& server = *impl.server;
 
   server.set_read_timeout(opts.read_timeout);
   server.set_write_timeout(opts.write_timeout);
@@ -289,9 +337,10 @@ void HttpServer::start() {
       [&impl](const httplib::Request&, const httplib::Response& res) { impl.count(res.status); });
 
   int port = -1;
+  const std::string address = bare_address(opts.bind_address);
   if (opts.port == 0) {
-    port = server.bind_to_any_port(opts.bind_address);
-  } else if (server.bind_to_port(opts.bind_address, opts.port)) {
+    port = server.bind_to_any_port(address);
+  } else if (server.bind_to_port(address, opts.port)) {
     port = opts.port;
   }
   if (port <= 0) {
@@ -311,7 +360,7 @@ void HttpServer::start() {
     sigemptyset(&pipe_only);
     sigaddset(&pipe_only, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &pipe_only, nullptr);
-    impl.server.listen_after_bind();
+    impl.server->listen_after_bind();
     impl.listener_done.store(true);
   });
   // stop() right after start() must find the server running, or the library ignores it.
@@ -324,7 +373,7 @@ void HttpServer::stop() {
   auto& impl = *impl_;
   if (!impl.listener.joinable()) return;
   impl.stopping.store(true);
-  impl.server.stop();
+  impl.server->stop();
   impl.listener.join();
 }
 
