@@ -106,6 +106,9 @@ class NtsKeClient::Exchange : public std::enable_shared_from_this<NtsKeClient::E
       finish(Err(NtsKeFailure{"connect", ec.message()}));
       return;
     }
+    // The exchange is a few small writes each waiting for an answer: with Nagle's algorithm
+    // and the peer's delayed ACK every round trip stalls ~40 ms. A failure only costs speed.
+    socket_.set_option(asio::ip::tcp::no_delay(true), ec);
     if (auto problem = setup_tls()) {
       finish(Err(std::move(*problem)));
       return;
