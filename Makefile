@@ -5,7 +5,7 @@ CMAKE_FLAGS ?=
 PYTHON ?= /usr/bin/python3
 FUZZ_SECONDS ?= 20
 
-.PHONY: all deps build run test unit asan fuzz integration bench format clean
+.PHONY: all deps build run demo test unit asan fuzz integration bench format format-check clean
 
 all: build
 
@@ -16,9 +16,13 @@ build: deps
 	cmake -S . -B build -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DNTPMON_WERROR=ON $(CMAKE_FLAGS)
 	cmake --build build -j$(JOBS)
 
-# Until the monitoring daemon lands, `make run` queries every server of config/servers.yaml.
+# The monitoring daemon on the seed configuration: metrics on :9100, dashboard on :8000.
 run: build
-	./build/ntp-monitor query --config config/servers.yaml
+	./build/ntp-monitor --config config/servers.yaml --prometheus-port 9100 --web-dashboard 8000
+
+# A simulated fleet on loopback, monitored with metrics and dashboard: no internet needed.
+demo: build
+	./build/ntp-monitor demo --prometheus-port 9100 --web-dashboard 8000
 
 unit: build
 	cd build && ctest --output-on-failure -j$(JOBS)
@@ -37,17 +41,24 @@ fuzz: deps
 	cmake --build build-fuzz -j$(JOBS) --target fuzz_all
 	./fuzz/run-fuzzers build-fuzz $(FUZZ_SECONDS)
 
+# The dashboard test drives headless Chromium with playwright-core, installed into the build.
 integration: build
+	cmake --build build -j$(JOBS) --target ntpmon_web_test_driver
 	$(PYTHON) -m pytest -q tests/integration
 
-test: unit asan fuzz integration
+test: format-check unit asan fuzz integration
 
 bench: build
 	./build/bench/ntpmon_bench
 	$(PYTHON) bench/accuracy.py --binary build/ntp-monitor
 
+CXX_SOURCES = git ls-files '*.cpp' '*.hpp'
+
 format:
-	find src tests fuzz bench examples -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i
+	$(CXX_SOURCES) | xargs clang-format -i
+
+format-check: deps
+	$(CXX_SOURCES) | xargs clang-format --dry-run --Werror
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -49,10 +49,10 @@ Sample make_sample(const proto::Header& reply, proto::NtpTimestamp t1, proto::Nt
 
 // The filter's current peer variables (RFC 5905 §10).
 struct PeerEstimate {
-  double offset_s = 0;       // offset of the minimum-delay stage
-  double delay_s = 0;        // its delay
-  double dispersion_s = 0;   // peer dispersion epsilon: sum eps_i / 2^(i+1) over the sorted
-                             // stages, each aged to the last add()/add_missed()
+  double offset_s = 0;      // offset of the minimum-delay stage
+  double delay_s = 0;       // its delay
+  double dispersion_s = 0;  // peer dispersion epsilon: sum eps_i / 2^(i+1) over the sorted
+                            // stages, each aged to the last add()/add_missed()
   // The same sum over the valid stages only. A one-shot query that sent 4 requests has 4
   // empty stages that mean "not measured", not "measured badly": it reports root distance
   // with this term instead, so a healthy server is not shown as ~1 s away.

@@ -6,6 +6,7 @@
 #include "config/config.hpp"
 
 #include <arpa/inet.h>
+#include <unistd.h>
 #include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
@@ -52,15 +53,27 @@ constexpr double kMaxPollS = 131072.0;
 // Long values are cut in messages so that one error stays one readable line.
 constexpr std::size_t kMaxQuotedChars = 40;
 
-constexpr std::array<std::string_view, 6> kTopKeys = {"servers", "alert_thresholds", "poll",
-                                                      "alerts",  "selection",        "dns"};
-constexpr std::array<std::string_view, 9> kServerKeys = {
-    "host",         "pool", "name", "port", "version", "stratum", "poll", "alert_thresholds",
-    "max_addresses"};
-constexpr std::array<std::string_view, 2> kAlertsKeys = {"hold", "webhook"};
+constexpr std::array<std::string_view, 9> kTopKeys = {"servers", "alert_thresholds", "poll",
+                                                      "alerts",  "selection",        "dns",
+                                                      "history", "key_file",         "key_format"};
+constexpr std::array<std::string_view, 13> kServerKeys = {"host", "pool", "name", "port", "version",
+                                                          "stratum", "poll", "alert_thresholds",
+                                                          "max_addresses",
+                                                          // authenticated time
+                                                          "nts", "ntske_port", "ca_file", "key"};
+constexpr std::array<std::string_view, 3> kAlertsKeys = {"hold", "webhook",
+                                                         "certificate_expiry_days"};
+// Ten years: a longer warning period than any certificate's lifetime is a unit mix-up.
+constexpr int kMaxCertificateExpiryDays = 3650;
 constexpr std::array<std::string_view, 3> kWebhookKeys = {"url", "timeout_s", "queue_size"};
 constexpr std::array<std::string_view, 1> kSelectionKeys = {"interval_s"};
 constexpr std::array<std::string_view, 1> kDnsKeys = {"refresh_s"};
+constexpr std::array<std::string_view, 4> kHistoryKeys = {"path", "max_age_days", "max_rows",
+                                                          "max_bytes"};
+// History bounds: ten years of age, and limits far above any disk, catch unit mix-ups.
+constexpr double kMaxHistoryAgeDays = 3650.0;
+constexpr long long kMaxHistoryRows = 1'000'000'000'000LL;
+constexpr long long kMaxHistoryBytes = 1LL << 50;
 
 // Bounds of the daemon keys. Generous, but they catch unit mix-ups (milliseconds written as
 // seconds) and values that would make the daemon useless (a selection once a day).
@@ -396,11 +409,16 @@ class Checker {
   bool is_mapping(const Field& field, std::string_view expected);
 
   std::optional<ThresholdOverrides> thresholds(const Field& field);
+  std::optional<bool> boolean(const Field& field);
+  std::optional<std::string> readable_path(const Field& field);
+  void server_auth(const std::vector<Field>& fields, ServerConfig& out);
+  void auth_settings(const std::vector<Field>& fields, Config& config);
   PollSettings poll_settings(const Field& field, bool* min_written);
   AlertSettings alert_settings(const Field& field);
   std::optional<WebhookConfig> webhook(const Field& field);
   SelectionSettings selection_settings(const Field& field);
   DnsSettings dns_settings(const Field& field);
+  HistorySettings history_settings(const Field& field);
   struct ParsedServer {
     ServerConfig config;
     std::optional<ThresholdOverrides> own_thresholds;
@@ -549,6 +567,11 @@ AlertSettings Checker::alert_settings(const Field& field) {
     }
   }
   if (const Field* f = find(fields, "webhook")) out.webhook = webhook(*f);
+  if (const Field* f = find(fields, "certificate_expiry_days")) {
+    if (auto v = integer(*f, 0, kMaxCertificateExpiryDays, "an integer from 0 (off) to 3650")) {
+      out.certificate_expiry_days = static_cast<int>(*v);
+    }
+  }
   return out;
 }
 
@@ -610,6 +633,148 @@ DnsSettings Checker::dns_settings(const Field& field) {
     }
   }
   return out;
+}
+
+HistorySettings Checker::history_settings(const Field& field) {
+  HistorySettings out;
+  if (!is_mapping(field, "a mapping with path, max_age_days, max_rows and/or max_bytes")) {
+    return out;
+  }
+  const auto fields = fields_of(field.value, "in history", kHistoryKeys);
+  if (const Field* f = find(fields, "path")) {
+    if (auto text = string(*f)) {
+      if (text->empty()) {
+        error_at(f->value.Mark(),
+                 "'path' is empty (leave 'path' out to keep history in memory only)");
+      } else if (text->find('\0') != std::string::npos) {
+        error_at(f->value.Mark(), "'path' contains a NUL byte");
+      } else {
+        out.path = std::move(*text);
+      }
+    }
+  }
+  // The limits accept 0 ("no limit"); number() takes an exclusive lower bound, so -1 here.
+  if (const Field* f = find(fields, "max_age_days")) {
+    if (auto v = number(*f, -1.0, kMaxHistoryAgeDays,
+                        "a number of days from 0 (keep forever) to 3650")) {
+      if (*v < 0) {
+        error_at(f->value.Mark(),
+                 "'max_age_days' must be a number of days from 0 (keep forever) to 3650, got " +
+                     describe(f->value));
+      } else {
+        out.max_age_days = *v;
+      }
+    }
+  }
+  if (const Field* f = find(fields, "max_rows")) {
+    if (auto v = integer(*f, 0, kMaxHistoryRows, "an integer from 0 (no limit) to 10^12")) {
+      out.max_rows = *v;
+    }
+  }
+  if (const Field* f = find(fields, "max_bytes")) {
+    if (auto v = integer(*f, 0, kMaxHistoryBytes,
+                         "an integer number of bytes from 0 (no limit) to 2^50")) {
+      out.max_bytes = *v;
+    }
+  }
+  return out;
+}
+
+// YAML 1.2 core schema booleans, plain only: a quoted "true" is a string, and YAML 1.1's
+// yes/no/on/off are refused because the two versions disagree on them.
+std::optional<bool> Checker::boolean(const Field& field) {
+  if (!has_value(field, "true or false")) return std::nullopt;
+  if (field.value.IsScalar() && is_plain(field.value)) {
+    const std::string& v = field.value.Scalar();
+    if (v == "true" || v == "True" || v == "TRUE") return true;
+    if (v == "false" || v == "False" || v == "FALSE") return false;
+  }
+  error_at(field.value.Mark(),
+           "'" + field.key + "' must be true or false, got " + describe(field.value));
+  return std::nullopt;
+}
+
+// A file the daemon reads later (a CA bundle, a key file). Relative paths are taken from the
+// configuration file's directory, so a file that sits beside the configuration is found
+// whatever the daemon's working directory. It must be readable now: a typo then shows up in
+// check-config instead of as a failing handshake hours later.
+std::optional<std::string> Checker::readable_path(const Field& field) {
+  auto text = string(field);
+  if (!text) return std::nullopt;
+  if (text->empty()) {
+    error_at(field.value.Mark(), "'" + field.key + "' is empty");
+    return std::nullopt;
+  }
+  std::string path = *text;
+  if (path.front() != '/' && file_ != "<string>") {
+    const std::size_t slash = file_.rfind('/');
+    if (slash != std::string_view::npos) path = std::string(file_.substr(0, slash + 1)) + path;
+  }
+  if (::access(path.c_str(), R_OK) != 0) {
+    error_at(field.value.Mark(), "'" + field.key + "' '" + printable(path) +
+                                     "' cannot be read: " + std::strerror(errno));
+    return std::nullopt;
+  }
+  return path;
+}
+
+void Checker::server_auth(const std::vector<Field>& fields, ServerConfig& out) {
+  const Field* nts = find(fields, "nts");
+  const Field* key = find(fields, "key");
+  if (nts) out.nts = boolean(*nts).value_or(false);
+  if (key) {
+    constexpr long long kMaxKeyId = 4294967295LL;  // chrony's range; ntpsec's is 1..65535
+    if (auto v = integer(*key, 1, kMaxKeyId, "a key id from 1 to 4294967295 (in 'key_file')")) {
+      out.key_id = static_cast<std::uint32_t>(*v);
+      out.key_line = key->value.Mark().line + 1;
+      out.key_column = key->value.Mark().column + 1;
+    }
+  }
+  if (out.nts && key) {
+    error_at(key->key_node.Mark(),
+             "a server entry authenticates with either 'nts: true' or 'key', not both");
+  }
+  const auto nts_only = [&](const Field* f) {
+    if (out.nts) return true;
+    error_at(f->key_node.Mark(), "'" + f->key + "' applies only with 'nts: true'");
+    return false;
+  };
+  if (const Field* f = find(fields, "ntske_port")) {
+    if (nts_only(f)) {
+      if (auto v = integer(*f, 1, 65535, "an integer from 1 to 65535")) {
+        out.ntske_port = static_cast<std::uint16_t>(*v);
+      }
+    }
+  }
+  if (const Field* f = find(fields, "ca_file")) {
+    if (nts_only(f)) {
+      if (auto path = readable_path(*f)) out.ca_file = std::move(*path);
+    }
+  }
+  // RFC 8915 §5: NTS extension fields exist only in NTPv4.
+  if (const Field* f = find(fields, "version"); f != nullptr && out.nts && out.version == 3) {
+    error_at(f->value.Mark(), "'version' 3 cannot carry NTS ('nts: true' needs version 4)");
+  }
+}
+
+void Checker::auth_settings(const std::vector<Field>& fields, Config& config) {
+  if (const Field* f = find(fields, "key_file")) {
+    if (auto path = readable_path(*f)) config.key_file = std::move(*path);
+  }
+  if (const Field* f = find(fields, "key_format")) {
+    if (auto text = string(*f)) {
+      if (*text == "auto") {
+        config.key_format = KeyFormat::kAuto;
+      } else if (*text == "chrony") {
+        config.key_format = KeyFormat::kChrony;
+      } else if (*text == "ntpsec") {
+        config.key_format = KeyFormat::kNtpsec;
+      } else {
+        error_at(f->value.Mark(),
+                 "'key_format' must be auto, chrony or ntpsec, got " + describe(f->value));
+      }
+    }
+  }
 }
 
 // Parses one entry of `servers`. Its thresholds are completed from the global block by the
@@ -695,6 +860,7 @@ std::optional<Checker::ParsedServer> Checker::server(const YAML::Node& entry) {
   if (const Field* f = find(fields, "poll")) {
     out.poll_s = number(*f, 0.0, kMaxPollS, kPollExpected);
   }
+  server_auth(fields, out);
   if (const Field* f = find(fields, "alert_thresholds")) {
     parsed.own_thresholds = thresholds(*f);
   }
@@ -724,6 +890,8 @@ Config Checker::parse_document(const YAML::Node& root) {
   if (const Field* f = find(fields, "alerts")) config.alerts = alert_settings(*f);
   if (const Field* f = find(fields, "selection")) config.selection = selection_settings(*f);
   if (const Field* f = find(fields, "dns")) config.dns = dns_settings(*f);
+  auth_settings(fields, config);
+  if (const Field* f = find(fields, "history")) config.history = history_settings(*f);
 
   const Field* servers = find(fields, "servers");
   if (servers == nullptr) {
@@ -777,6 +945,13 @@ Config Checker::parse_document(const YAML::Node& root) {
     // A per-server block overrides only the keys it sets.
     if (parsed->own_thresholds) {
       server.alert_thresholds = parsed->own_thresholds->over(config.alert_thresholds);
+    }
+    // A key id means nothing without the file that holds the key.
+    if (server.key_id && find(fields, "key_file") == nullptr) {
+      errors_.push_back(
+          ConfigError{std::string(file_), server.key_line, server.key_column,
+                      "'key' " + std::to_string(*server.key_id) +
+                          " needs a top-level 'key_file' (the file holding the key)"});
     }
     config.servers.push_back(std::move(server));
   }

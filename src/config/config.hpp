@@ -18,27 +18,42 @@
 namespace ntpmon::config {
 
 struct AlertThresholds {
-  double offset_ms = 50.0;   // alert when |offset| exceeds this
-  double delay_ms = 200.0;   // alert when the round-trip delay exceeds this
+  double offset_ms = 50.0;  // alert when |offset| exceeds this
+  double delay_ms = 200.0;  // alert when the round-trip delay exceeds this
 };
 
 struct ServerConfig {
-  std::string name;                       // label in metrics and output; defaults to host
-  std::string host;                       // host name or address literal (IPv6 unbracketed)
+  std::string name;  // label in metrics and output; defaults to host
+  std::string host;  // host name or address literal (IPv6 unbracketed)
   // A `pool:` entry (like chrony's `pool`): `host` names a pool whose DNS answer is several
   // servers; up to `max_addresses` of them are monitored, each as a source of this entry.
   bool pool = false;
   // How many of the resolved addresses to monitor; 0 = all of them (a `host:` entry).
   int max_addresses = 0;
   std::uint16_t port = 123;
-  std::uint8_t version = 4;               // NTP version of our requests: 3 or 4
-  std::optional<int> expected_stratum;    // alert when the observed stratum is higher
-  std::optional<double> poll_s;           // fixed poll interval for this server, seconds
+  std::uint8_t version = 4;             // NTP version of our requests: 3 or 4
+  std::optional<int> expected_stratum;  // alert when the observed stratum is higher
+  std::optional<double> poll_s;         // fixed poll interval for this server, seconds
   // Per-server override of the global thresholds, already complete: a key the entry leaves out
   // holds the global value, so callers use `alert_thresholds.value_or(config.alert_thresholds)`.
   std::optional<AlertThresholds> alert_thresholds;
-  int line = 0;                           // where the entry starts in the file (1-based)
+  int line = 0;  // where the entry starts in the file (1-based)
+  // Authentication (docs/authentication.md), at most one of the two. NTS (RFC 8915): NTS-KE
+  // over TLS to `host`:`ntske_port`, the certificate checked against `ca_file` (a PEM bundle;
+  // "" = the system trust store); NTS forces NTPv4. A symmetric key: `key_id` names a key of
+  // Config::key_file; key_line/key_column point at the `key:` value for errors about the key
+  // file that only the engine can detect (the id is missing from the file).
+  bool nts = false;
+  std::uint16_t ntske_port = 4460;
+  std::string ca_file;
+  std::optional<std::uint32_t> key_id;
+  int key_line = 0;
+  int key_column = 0;
 };
+
+// How to read Config::key_file: chrony.keys, ntpsec's ntp.keys, or detected from the text
+// (the rule of `ntp-monitor query --key-format auto`).
+enum class KeyFormat : std::uint8_t { kAuto, kChrony, kNtpsec };
 
 struct PollSettings {
   double min_poll_s = 64.0;    // never poll a server more often than this by default
@@ -56,6 +71,9 @@ struct AlertSettings {
   // Hysteresis: an alert fires after `hold` consecutive bad polls and clears after `hold` good.
   int hold = 3;
   std::optional<WebhookConfig> webhook;
+  // The certificate alert fires while an NTS-KE server's certificate expires within this
+  // many days; 0 turns it off.
+  int certificate_expiry_days = 14;
 };
 
 struct SelectionSettings {
@@ -64,6 +82,17 @@ struct SelectionSettings {
 
 struct DnsSettings {
   double refresh_s = 3600.0;  // re-resolve every host this often
+};
+
+// The measurement history (src/history). Without a path the daemon keeps only the latest
+// samples of each server in memory (the live view and the history API still answer from them);
+// with a path it also stores every sample and alert transition in that SQLite file, so charts
+// over days survive a restart. Retention limits apply to the file.
+struct HistorySettings {
+  std::string path;                        // "" = memory only
+  double max_age_days = 7.0;               // 0 = keep forever
+  std::int64_t max_rows = 10'000'000;      // samples; 0 = no limit
+  std::int64_t max_bytes = 1'000'000'000;  // database file; 0 = no limit
 };
 
 // How many addresses of a `pool:` entry are monitored when max_addresses is not given.
@@ -78,6 +107,11 @@ struct Config {
   AlertSettings alerts;
   SelectionSettings selection;
   DnsSettings dns;
+  HistorySettings history;
+  // Symmetric keys for the servers' `key:` ids; "" = none. Relative paths are taken from the
+  // directory of the configuration file. The engine reads it at start and on every reload.
+  std::string key_file;
+  KeyFormat key_format = KeyFormat::kAuto;
   std::string source;  // file name the config came from ("<string>" when parsed from text)
 };
 

@@ -11,9 +11,13 @@
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
+#include <deque>
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <random>
+#include <stdexcept>
+#include <string_view>
 #include <system_error>
 #include <tuple>
 #include <unordered_map>
@@ -21,9 +25,12 @@
 #include <vector>
 
 #include "engine/clock.hpp"
+#include "engine/key_file.hpp"
+#include "engine/nts_ke_client.hpp"
 #include "engine/random.hpp"
 #include "engine/udp_probe.hpp"
 #include "engine/webhook.hpp"
+#include "history/history_store.hpp"
 
 namespace ntpmon::engine {
 
@@ -118,6 +125,38 @@ std::string format_seconds(double s) {
   return buf.data();
 }
 
+// How many alert transitions the snapshot carries for /api/v1/alerts.
+constexpr std::size_t kRecentAlerts = 100;
+// How often the loop looks at the history store's counters (written on its own thread) and
+// republishes when they changed, so /metrics sees a failed write within seconds even when every
+// server is polled every 17 minutes.
+constexpr auto kHistoryCheckInterval = std::chrono::seconds(5);
+
+// A relative history path is taken from the configuration file's directory, as key_file is, so
+// the daemon finds the same file whatever its working directory.
+std::string history_path(const config::Config& config) {
+  const std::filesystem::path path(config.history.path);
+  if (path.empty() || path.is_absolute() || config.source.empty() || config.source == "<string>") {
+    return config.history.path;
+  }
+  return (std::filesystem::path(config.source).parent_path() / path).lexically_normal().string();
+}
+
+history::HistoryOptions history_options(const config::Config& config, Logger& logger) {
+  history::HistoryOptions o;
+  o.max_age =
+      std::chrono::seconds(static_cast<std::int64_t>(config.history.max_age_days * 86400.0));
+  o.max_rows = config.history.max_rows;
+  o.max_bytes = config.history.max_bytes;
+  o.log = [&logger](history::HistoryLogLevel level, std::string_view message) {
+    const LogLevel l = level == history::HistoryLogLevel::kError     ? LogLevel::kError
+                       : level == history::HistoryLogLevel::kWarning ? LogLevel::kWarning
+                                                                     : LogLevel::kInfo;
+    logger.log(l, "history", {{"message", std::string(message)}});
+  };
+  return o;
+}
+
 bool same_webhook(const std::optional<config::WebhookConfig>& a,
                   const std::optional<config::WebhookConfig>& b) {
   if (a.has_value() != b.has_value()) return false;
@@ -136,14 +175,144 @@ struct Daemon::Impl {
         signals(io),
         resolver(io),
         jitter(rng.next_u64()),
-        monitor(config, monitor_options(config, clock.precision_s())) {
+        monitor(config, monitor_options(config, clock.precision_s())),
+        history_timer(io),
+        history(history_options(config, logger)) {
     if (options.handle_signals) {
       signals.add(SIGHUP);
       signals.add(SIGTERM);
       signals.add(SIGINT);
     }
+    // A key file that does not load, or lacks a server's key, stops the start (main prints the
+    // line and exits 2), like any other configuration error.
+    auto loaded_keys = load_config_keys(config);
+    if (!loaded_keys) throw std::runtime_error(loaded_keys.error());
+    keys = std::move(*loaded_keys);
     start_webhook();
     remember_limits();
+  }
+
+  // ---- History -------------------------------------------------------------------------------
+
+  // Blocking disk I/O at the start of run(), before the loop and after the application has
+  // bound its ports (a start that fails there prints only its own line). A file that cannot be
+  // used costs the history only: the store logs one line, the daemon monitors on, /metrics and
+  // /api/v1/alerts say why. HTTP readers see no snapshot, hence no history, before this.
+  void open_history() {
+    recent_alerts_ptr = std::make_shared<const std::vector<monitor::AlertEvent>>();
+    history_status.persistent = !config.history.path.empty();
+    if (!history_status.persistent) {
+      logger.log(LogLevel::kInfo, "history_memory_only",
+                 {{"reason", "no history.path in the configuration"},
+                  {"kept", "the latest samples of each server, in memory"}});
+      return;
+    }
+    const std::string path = history_path(config);
+    auto opened = history.open(path);
+    if (!opened.ok()) {
+      history_status.error = opened.error();
+      history_off_alert(opened.error(), clock.now_unix_ns());
+      return;
+    }
+    // Transitions from before this start, so /api/v1/alerts shows them after a restart. The
+    // query returns the oldest first and is capped: try a day, then an hour if the day is full.
+    const std::int64_t now_ns = clock.now_unix_ns();
+    constexpr std::int64_t kHourNs = 3600LL * 1'000'000'000LL;
+    for (const std::int64_t span_ns : {24 * kHourNs, kHourNs}) {
+      auto stored = history.query_alerts(now_ns - span_ns, now_ns + 1);
+      if (!stored.ok()) break;
+      const auto cap = static_cast<std::size_t>(history::HistoryOptions{}.max_query_alerts);
+      if (stored->size() >= cap && span_ns != kHourNs) {
+        continue;
+      }
+      for (const history::AlertRecord& a : *stored) {
+        monitor::AlertEvent e;
+        e.at_unix_ns = a.time_unix_ns;
+        e.server = a.server;
+        e.address = a.address;
+        e.firing = a.firing;
+        e.message = a.message;
+        const auto kind = alert_kind_from_string(a.kind);
+        if (!kind) continue;
+        e.kind = *kind;
+        recent_alerts.push_back(std::move(e));
+        if (recent_alerts.size() > kRecentAlerts) recent_alerts.pop_front();
+      }
+      break;
+    }
+    recent_alerts_ptr = std::make_shared<const std::vector<monitor::AlertEvent>>(
+        recent_alerts.begin(), recent_alerts.end());
+  }
+
+  static std::optional<monitor::AlertKind> alert_kind_from_string(const std::string& text) {
+    for (int i = 0; i < monitor::kAlertKindCount; ++i) {
+      const auto kind = static_cast<monitor::AlertKind>(i);
+      if (text == monitor::to_string(kind)) return kind;
+    }
+    return std::nullopt;
+  }
+
+  // History that was configured and is off is an operator problem: say it on the webhook too.
+  void history_off_alert(const std::string& error, std::int64_t now_ns) {
+    if (!webhook) return;
+    WebhookAlert w;
+    w.firing = true;
+    w.alertname = "NtpMonitorHistoryDisabled";
+    w.severity = "warning";
+    w.summary = error;
+    w.starts_unix_ns = now_ns;
+    webhook->push(std::move(w));
+  }
+
+  void refresh_history_status(std::int64_t now_ns) {
+    const history::HistoryCounters c = history.counters();
+    const bool was_enabled = history_status.enabled;
+    history_status.enabled = c.enabled;
+    if (!c.error.empty()) history_status.error = c.error;
+    history_status.samples_written = c.samples_written;
+    history_status.write_errors = c.write_errors;
+    history_status.dropped = c.dropped_queue_full + c.dropped_disabled;
+    if (was_enabled && !c.enabled) history_off_alert(history_status.error, now_ns);
+  }
+
+  void arm_history_check() {
+    history_timer.expires_after(kHistoryCheckInterval);
+    history_timer.async_wait([this](const std::error_code& ec) {
+      if (ec || stopping) return;
+      const history::HistoryCounters c = history.counters();
+      if (c.enabled != history_status.enabled || c.write_errors != history_status.write_errors ||
+          c.dropped_queue_full + c.dropped_disabled != history_status.dropped) {
+        schedule_publish();
+      }
+      arm_history_check();
+    });
+  }
+
+  // One record per accepted sample: a ServerSnapshot whose last_sample time moved since the
+  // last publish. Publishes follow every reply (the poll floor is 1 s), so no sample is missed;
+  // unchanged servers share their ServerSnapshot with the previous snapshot and are skipped by
+  // pointer.
+  void record_samples(const monitor::Snapshot& snap) {
+    const monitor::Snapshot* prev = previous_snapshot.get();
+    const bool aligned = prev != nullptr && prev->servers.size() == snap.servers.size();
+    for (std::size_t i = 0; i < snap.servers.size(); ++i) {
+      const monitor::ServerSnapshot& s = *snap.servers[i];
+      if (aligned && prev->servers[i].get() == &s) continue;
+      if (s.last_sample_unix_ns == 0 || !s.offset_s || !s.delay_s) continue;
+      std::int64_t& last = last_recorded[{s.name, s.address}];
+      if (s.last_sample_unix_ns <= last) continue;
+      last = s.last_sample_unix_ns;
+      history::SampleRecord r;
+      r.time_unix_ns = s.last_sample_unix_ns;
+      r.server = s.name;
+      r.address = s.address;
+      r.offset_s = *s.offset_s;
+      r.delay_s = *s.delay_s;
+      r.jitter_s = s.jitter_s;
+      r.stratum = s.stratum.value_or(0);
+      r.state = monitor::to_string(s.state);
+      history.record_sample(std::move(r));
+    }
   }
 
   // ---- Time ----------------------------------------------------------------------------------
@@ -160,6 +329,7 @@ struct Daemon::Impl {
   // ---- Running and stopping -------------------------------------------------------------------
 
   void run() {
+    open_history();
     if (options.handle_signals) wait_signal();
     const monitor::Now n = now();
     actions.clear();
@@ -170,6 +340,7 @@ struct Daemon::Impl {
                 {"precision_s", format_seconds(clock.precision_s())}});
     carry_out(n);
     publish(n);
+    arm_history_check();
     io.run();
     shutdown();
   }
@@ -179,9 +350,11 @@ struct Daemon::Impl {
     stopping = true;
     logger.log(LogLevel::kInfo, "daemon_stopping", {{"reason", why}});
     timer.cancel();
+    history_timer.cancel();
     signals.cancel();
     resolver.cancel();
     for (auto& [id, probe] : probes) probe->close();
+    for (auto& [id, state] : nts) state.ke->cancel();
     // Resolver callbacks (getaddrinfo cannot be interrupted) are not waited for.
     io.stop();
   }
@@ -189,6 +362,10 @@ struct Daemon::Impl {
   void shutdown() {
     probes.clear();
     graveyard.clear();
+    nts.clear();
+    nts_graveyard.clear();
+    // Writes what is queued (blocking, the loop has stopped) so a restart loses nothing.
+    history.close();
     if (webhook) {
       webhook->stop();
       const WebhookCounters c = webhook->counters();
@@ -250,6 +427,23 @@ struct Daemon::Impl {
       return;
     }
     config::Config fresh = std::move(*loaded);
+    // The key file is part of the configuration: re-read on every reload (keys get rotated),
+    // and a file that does not load keeps the running configuration and keys.
+    auto fresh_keys = load_config_keys(fresh);
+    if (!fresh_keys) {
+      monitor.on_reload_failed();
+      logger.log(LogLevel::kError, "config_reload_failed",
+                 {{"file", options.config_path},
+                  {"errors", "1"},
+                  {"error", fresh_keys.error()},
+                  {"action", "keeping the running configuration"}});
+      schedule_publish();
+      return;
+    }
+    if (*fresh_keys != keys) {
+      keys = std::move(*fresh_keys);
+      ++keys_generation;  // probes with a key are rebuilt at their next request
+    }
     // These are Monitor construction options; say so instead of silently ignoring a change.
     if (fresh.alerts.hold != config.alerts.hold ||
         fresh.selection.interval_s != config.selection.interval_s ||
@@ -269,6 +463,16 @@ struct Daemon::Impl {
     fresh.selection = config.selection;
     fresh.dns = config.dns;
     fresh.poll_min_explicit = config.poll_min_explicit;
+    // The store is opened once, before the loop: a new file or new limits need a restart.
+    if (fresh.history.path != config.history.path ||
+        fresh.history.max_age_days != config.history.max_age_days ||
+        fresh.history.max_rows != config.history.max_rows ||
+        fresh.history.max_bytes != config.history.max_bytes) {
+      logger.log(LogLevel::kWarning, "config_restart_required",
+                 {{"keys", "history"},
+                  {"action", "the running history settings stay until the daemon restarts"}});
+    }
+    fresh.history = config.history;
     config = std::move(fresh);
     actions.clear();
     monitor.reload(config, n, actions);
@@ -289,6 +493,7 @@ struct Daemon::Impl {
     for (const monitor::AlertTransition& alert : batch.alerts) on_alert(alert, n);
     for (const monitor::SourceId id : batch.cancels) cancel(id);
     for (const monitor::ResolveAction& resolve : batch.resolves) start_resolve(resolve);
+    for (const monitor::NtsKeAction& ke : batch.nts_ke) start_nts_ke(ke);
     for (const monitor::SendAction& send : batch.sends) start_send(send);
   }
 
@@ -307,6 +512,16 @@ struct Daemon::Impl {
                 {"server", alert.server},
                 {"address", alert.address},
                 {"message", alert.message}});
+    const std::int64_t at_ns = alert.at_unix_ns != 0 ? alert.at_unix_ns : n.unix_ns;
+    history.record_alert(history::AlertRecord{at_ns, alert.server, alert.address,
+                                              monitor::to_string(alert.kind), alert.firing,
+                                              alert.message});
+    recent_alerts.push_back(monitor::AlertEvent{at_ns, alert.server, alert.address, alert.kind,
+                                                alert.firing, alert.message});
+    if (recent_alerts.size() > kRecentAlerts) recent_alerts.pop_front();
+    // Rebuilt per transition (rare), shared by every snapshot until the next one.
+    recent_alerts_ptr = std::make_shared<const std::vector<monitor::AlertEvent>>(
+        recent_alerts.begin(), recent_alerts.end());
     if (!webhook) return;
     WebhookAlert w;
     w.firing = alert.firing;
@@ -321,6 +536,13 @@ struct Daemon::Impl {
   }
 
   void cancel(monitor::SourceId id) {
+    drop_probe(id);
+    cancel_nts(id);
+  }
+
+  // Closes a source's probe (it is cancelled, or its endpoint or authentication changed).
+  void drop_probe(monitor::SourceId id) {
+    probe_auth.erase(id);
     const auto it = probes.find(id);
     if (it == probes.end()) return;
     it->second->close();
@@ -329,6 +551,131 @@ struct Daemon::Impl {
     probes.erase(it);
     asio::post(io, [this] { graveyard.clear(); });
   }
+
+  // ---- Authenticated time ----------------------------------------------------------------------
+
+  void cancel_nts(monitor::SourceId id) {
+    const auto it = nts.find(id);
+    if (it == nts.end()) return;
+    it->second.ke->cancel();
+    // Its callback may be the one running: destroy it after this batch.
+    nts_graveyard.push_back(std::move(it->second));
+    nts.erase(it);
+    asio::post(io, [this] { nts_graveyard.clear(); });
+  }
+
+  void start_nts_ke(const monitor::NtsKeAction& action) {
+    std::error_code ec;
+    const asio::ip::address address = asio::ip::make_address(action.address, ec);
+    auto [it, inserted] = nts.try_emplace(action.source);
+    SourceNts& state = it->second;
+    if (inserted) {
+      state.state = std::make_shared<NtsState>();
+      state.ke = std::make_unique<NtsKeClient>(io);
+    }
+    if (ec) {
+      // Reported from the loop, never inline: the Monitor is in the middle of a batch.
+      asio::post(io, [this, id = action.source, a = action.address] {
+        if (!stopping) nts_ke_failed(id, "connect", "bad address " + a);
+      });
+      return;
+    }
+    NtsKeConfig ke;
+    ke.host = action.host;
+    ke.endpoint = asio::ip::tcp::endpoint(address, action.port);
+    ke.ca_file = action.ca_file;
+    ke.timeout = std::chrono::duration_cast<std::chrono::nanoseconds>(
+        std::chrono::duration<double>(action.timeout_s));
+    state.ke->start(std::move(ke), [this, id = action.source, address,
+                                    ntp_port = action.ntp_port](const NtsKeResult& result) {
+      if (stopping) return;
+      if (!result) {
+        nts_ke_failed(id, result.error().reason, result.error().detail);
+        return;
+      }
+      on_nts_ke_session(id, address, ntp_port, *result);
+    });
+  }
+
+  void nts_ke_failed(monitor::SourceId id, const std::string& reason, const std::string& detail) {
+    const monitor::Now n = now();
+    actions.clear();
+    monitor.on_nts_ke_failed(id, reason, detail, n, actions);
+    carry_out(n);
+    after_event();
+  }
+
+  // RFC 8915 §4.1.7-8: NTP goes to the negotiated server and port, else to the NTS-KE server's
+  // address and the configured NTP port. A Server record naming a host is resolved on asio's
+  // resolver thread, like every other name.
+  void on_nts_ke_session(monitor::SourceId id, const asio::ip::address& ke_address,
+                         std::uint16_t ntp_port, const NtsKeSession& session) {
+    const std::uint16_t port = session.port.value_or(ntp_port);
+    if (!session.server) {
+      install_nts_session(id, asio::ip::udp::endpoint(ke_address, port), session);
+      return;
+    }
+    std::error_code ec;
+    const asio::ip::address literal = asio::ip::make_address(*session.server, ec);
+    if (!ec) {
+      install_nts_session(id, asio::ip::udp::endpoint(literal, port), session);
+      return;
+    }
+    resolver.async_resolve(
+        *session.server, std::to_string(port), asio::ip::resolver_base::numeric_service,
+        [this, id, ke_address, session](const std::error_code& rec,
+                                        const asio::ip::udp::resolver::results_type& results) {
+          if (stopping || rec == asio::error::operation_aborted) return;
+          if (rec || results.empty()) {
+            nts_ke_failed(id, "resolve",
+                          "cannot resolve the negotiated NTP server " + *session.server +
+                              (rec ? ": " + rec.message() : std::string()));
+            return;
+          }
+          // Prefer the family NTS-KE ran over.
+          asio::ip::udp::endpoint chosen = results.begin()->endpoint();
+          for (const auto& entry : results) {
+            if (entry.endpoint().address().is_v4() == ke_address.is_v4()) {
+              chosen = entry.endpoint();
+              break;
+            }
+          }
+          install_nts_session(id, chosen, session);
+        });
+  }
+
+  void install_nts_session(monitor::SourceId id, const asio::ip::udp::endpoint& endpoint,
+                           const NtsKeSession& session) {
+    const auto it = nts.find(id);
+    if (it == nts.end()) return;  // cancelled meanwhile
+    SourceNts& state = it->second;
+    // The same NtsState object stays shared with the source's probe: only its contents change.
+    state.state->c2s_key = session.c2s_key;
+    state.state->s2c_key = session.s2c_key;
+    state.state->cookies.assign(session.cookies.begin(), session.cookies.end());
+    state.endpoint = endpoint;
+    logger.log(
+        LogLevel::kDebug, "nts_session",
+        {{"ntp_server", endpoint.address().to_string() + ":" + std::to_string(endpoint.port())},
+         {"aead", aead_name(session.aead)}});
+    const monitor::Now n = now();
+    actions.clear();
+    monitor::NtsKeInfo info;
+    info.duration_s = session.duration_s;
+    info.cookies = session.cookies.size();
+    info.certificate_not_after_unix_s = session.certificate_not_after_unix_s;
+    monitor.on_nts_ke_done(id, info, n, actions);
+    carry_out(n);
+    after_event();
+  }
+
+  // How a source's probe authenticates; a send that wants something else rebuilds the probe.
+  struct ProbeAuth {
+    monitor::AuthMode mode = monitor::AuthMode::kNone;
+    std::uint32_t key_id = 0;
+    std::uint64_t keys_generation = 0;
+    friend bool operator==(const ProbeAuth&, const ProbeAuth&) = default;
+  };
 
   void start_resolve(const monitor::ResolveAction& action) {
     // No AI_ADDRCONFIG: it hides ::1 on hosts whose only IPv6 address is loopback.
@@ -387,10 +734,31 @@ struct Daemon::Impl {
       carry_out(n);
       return;
     }
-    const asio::ip::udp::endpoint endpoint(address, action.port);
+    asio::ip::udp::endpoint endpoint(address, action.port);
+    ProbeOptions probe_options;
+    ProbeAuth auth{action.auth, action.key_id, 0};
+    if (action.auth == monitor::AuthMode::kNts) {
+      const auto state = nts.find(action.source);
+      if (state == nts.end() || !state->second.endpoint) {
+        // The Monitor sends only after NTS-KE succeeded; this is a cancelled-and-reused race.
+        fail_send(action.source, "no NTS session");
+        return;
+      }
+      endpoint = *state->second.endpoint;
+      probe_options.nts = state->second.state;
+    } else if (action.auth == monitor::AuthMode::kKey) {
+      const proto::SymmetricKey* key = proto::find_key(keys, action.key_id);
+      if (key == nullptr) {
+        fail_send(action.source, "key " + std::to_string(action.key_id) + " not in the key file");
+        return;
+      }
+      probe_options.key = *key;
+      auth.keys_generation = keys_generation;
+    }
     auto it = probes.find(action.source);
-    if (it != probes.end() && it->second->server() != endpoint) {
-      cancel(action.source);
+    if (it != probes.end() &&
+        (it->second->server() != endpoint || probe_auth[action.source] != auth)) {
+      drop_probe(action.source);
       it = probes.end();
     }
     if (it == probes.end()) {
@@ -402,20 +770,37 @@ struct Daemon::Impl {
         monitor.on_rejected(id, reason);
         schedule_publish();
       };
+      handlers.on_auth_failed = [this, id](std::string_view detail) {
+        if (stopping) return;
+        logger.log(LogLevel::kDebug, "auth_failed",
+                   {{"source", std::to_string(id)}, {"detail", std::string(detail)}});
+      };
       it = probes
-               .emplace(id,
-                        std::make_unique<UdpProbe>(io, endpoint, clock, rng, std::move(handlers)))
+               .emplace(id, std::make_unique<UdpProbe>(io, endpoint, clock, rng,
+                                                       std::move(handlers), probe_options))
                .first;
+      probe_auth[id] = auth;
     }
     const auto timeout = std::chrono::duration_cast<std::chrono::nanoseconds>(
         std::chrono::duration<double>(action.timeout_s));
     it->second->send(action.version, timeout);
   }
 
+  void fail_send(monitor::SourceId id, const std::string& error) {
+    const monitor::Now n = now();
+    actions.clear();
+    monitor.on_send_error(id, error, n, actions);
+    carry_out(n);
+  }
+
   void on_outcome(monitor::SourceId id, const ProbeOutcome& outcome) {
     if (stopping) return;
     const monitor::Now n = now();
     actions.clear();
+    // Cookies first: the outcome event may decide the next request, which needs one.
+    if (const auto state = nts.find(id); state != nts.end()) {
+      monitor.on_nts_cookies(id, state->second.state->cookies.size());
+    }
     switch (outcome.kind) {
       case ProbeOutcome::Kind::kReply:
         monitor.on_reply(id, monitor::Reply{outcome.header, outcome.t1, outcome.t4}, n, actions);
@@ -479,7 +864,16 @@ struct Daemon::Impl {
   }
 
   void publish(const monitor::Now& n) {
-    published.store(monitor.snapshot(n), std::memory_order_release);
+    std::shared_ptr<const monitor::Snapshot> base = monitor.snapshot(n);
+    record_samples(*base);
+    refresh_history_status(n.unix_ns);
+    // The engine's part of the snapshot (alert transitions, history health). Copying the
+    // servers vector costs one reference count per server, the same order as building it.
+    auto snap = std::make_shared<monitor::Snapshot>(*base);
+    snap->recent_alerts = recent_alerts_ptr;
+    snap->history = history_status;
+    previous_snapshot = snap;
+    published.store(std::move(snap), std::memory_order_release);
   }
 
   Logger& logger;
@@ -500,6 +894,26 @@ struct Daemon::Impl {
   std::map<std::tuple<std::string, std::string, monitor::AlertKind>, std::int64_t> firing_since;
   std::unique_ptr<AlertWebhook> webhook;
   std::atomic<std::shared_ptr<const monitor::Snapshot>> published;
+  // Authenticated time: the keys of config.key_file (generation bumped when a reload changes
+  // them), per NTS source its NTS state (shared with its probe), NTS-KE client and negotiated
+  // NTP endpoint, and how each probe authenticates.
+  std::vector<proto::SymmetricKey> keys;
+  std::uint64_t keys_generation = 0;
+  struct SourceNts {
+    std::shared_ptr<NtsState> state;
+    std::unique_ptr<NtsKeClient> ke;
+    std::optional<asio::ip::udp::endpoint> endpoint;
+  };
+  std::unordered_map<monitor::SourceId, SourceNts> nts;
+  std::vector<SourceNts> nts_graveyard;
+  std::unordered_map<monitor::SourceId, ProbeAuth> probe_auth;
+  asio::steady_timer history_timer;
+  history::HistoryStore history;
+  monitor::HistoryStatus history_status;
+  std::deque<monitor::AlertEvent> recent_alerts;
+  std::shared_ptr<const std::vector<monitor::AlertEvent>> recent_alerts_ptr;
+  std::shared_ptr<const monitor::Snapshot> previous_snapshot;
+  std::map<std::pair<std::string, std::string>, std::int64_t> last_recorded;
   std::optional<std::int64_t> armed_ns;
   std::uint64_t timer_generation = 0;
   bool publish_pending = false;
@@ -520,5 +934,7 @@ void Daemon::stop() {
 std::shared_ptr<const monitor::Snapshot> Daemon::snapshot() const {
   return impl_->published.load(std::memory_order_acquire);
 }
+
+const history::HistoryStore& Daemon::history() const { return impl_->history; }
 
 }  // namespace ntpmon::engine

@@ -5,9 +5,13 @@
 // when the Monitor first asks to send to it and closed when it cancels the address), DNS
 // through asio's asynchronous resolver (getaddrinfo on asio's helper thread, so the loop never
 // blocks), reading the clocks once per event into monitor::Now, feeding probe outcomes back as
-// Monitor events, turning LogEvents and alert transitions into log lines and webhook
+// Monitor events, authenticated time (NTS-KE through NtsKeClient when the Monitor asks, each NTS
+// source's keys, cookies and negotiated NTP endpoint kept across polls, the key file read at
+// start and on reload), turning LogEvents and alert transitions into log lines and webhook
 // notifications, publishing the Monitor's Snapshot after each batch of events through an
-// atomic shared_ptr that HTTP threads read without locks, and the signals: SIGHUP reloads the
+// atomic shared_ptr that HTTP threads read without locks, the history store (recording samples
+// and alert transitions, its health and the latest transitions carried in the Snapshot), and
+// the signals: SIGHUP reloads the
 // configuration file (a file that does not load is logged and counted, the running
 // configuration stays), SIGTERM and SIGINT stop the loop. Not responsible for: any decision
 // (src/monitor), HTTP serving (src/export; the application wires it to snapshot()), or parsing
@@ -21,6 +25,7 @@
 
 #include "config/config.hpp"
 #include "engine/logging.hpp"
+#include "history/history_store.hpp"
 #include "monitor/monitor.hpp"
 #include "monitor/snapshot.hpp"
 
@@ -58,6 +63,12 @@ class Daemon {
   // The latest published Snapshot (null before run() publishes the first one). Thread-safe and
   // lock-free: this is the HTTP server's snapshot source.
   [[nodiscard]] std::shared_ptr<const monitor::Snapshot> snapshot() const;
+
+  // The measurement history (config `history`): opened when run() starts (memory only without
+  // a path, off with a logged error when the file is unusable), fed by the loop with every
+  // accepted sample and alert transition, closed when run() returns. Its query functions are
+  // thread-safe: HTTP threads call them directly.
+  [[nodiscard]] const history::HistoryStore& history() const;
 
  private:
   struct Impl;

@@ -147,6 +147,11 @@ void append_server_series(std::string& out, std::string_view metric, const Serve
   out.append("} ");
 }
 
+// NTS-KE failure reasons (engine/nts_ke_client.hpp) that every NTS server shows from the start
+// (zero until seen). `protocol:<error>` reasons appear when first seen. Sorted.
+constexpr std::array<std::string_view, 8> kWellKnownNtsKeReasons = {
+    "alpn", "certificate", "connect", "io", "key_export", "timeout", "tls_handshake", "tls_setup"};
+
 // Kiss codes that always get a series (zero until seen), so rate() works from the first scrape.
 // Sorted, because they are merged with the snapshot's sorted map of seen codes.
 constexpr std::array<std::string_view, 4> kWellKnownKissCodes = {"DENY", "NTSN", "RATE", "RSTR"};
@@ -237,6 +242,45 @@ class Renderer {
         append_server_series(w_.buf(), family.name, *server, {{"code", code}});
         append_uint(w_.buf(), count);
         if (!end_line()) return false;
+      }
+    }
+    return w_.ok();
+  }
+
+  // Merges a sorted list of names that always get a series with a sorted map of counts.
+  template <std::size_t N>
+  bool labelled_counts(const Family& family, const ServerSnapshot& server, std::string_view label,
+                       const std::array<std::string_view, N>& always,
+                       const std::map<std::string, std::uint64_t>& seen_counts) {
+    auto known = always.begin();
+    auto seen = seen_counts.begin();
+    while (known != always.end() || seen != seen_counts.end()) {
+      std::string_view name;
+      std::uint64_t count = 0;
+      if (seen == seen_counts.end() ||
+          (known != always.end() && *known < std::string_view(seen->first))) {
+        name = *known++;
+      } else {
+        name = seen->first;
+        count = seen->second;
+        if (known != always.end() && *known == name) ++known;
+        ++seen;
+      }
+      append_server_series(w_.buf(), family.name, server, {{label, name}});
+      append_uint(w_.buf(), count);
+      if (!end_line()) return false;
+    }
+    return w_.ok();
+  }
+
+  // Only NTS servers (the ones with a cookie count) have NTS-KE failure series.
+  bool nts_ke_failures(const Family& family) {
+    append_header(w_.buf(), family);
+    for (const auto& server : snap_.servers) {
+      if (!server || !server->nts_cookies) continue;
+      if (!labelled_counts(family, *server, "reason", kWellKnownNtsKeReasons,
+                           server->nts_ke_failures)) {
+        return false;
       }
     }
     return w_.ok();
@@ -337,6 +381,22 @@ constexpr Family kKod{"ntp_monitor_kod_total", "counter",
                       "Kiss-o'-Death replies from the server, by kiss code."};
 constexpr Family kAlert{"ntp_monitor_alert_active", "gauge",
                         "1 while the alert of this kind is firing for the server, else 0."};
+constexpr Family kAuthenticated{"ntp_monitor_server_authenticated", "gauge",
+                                "1 if the last poll of a server configured for NTS or a symmetric "
+                                "key got an authenticated reply, else 0."};
+constexpr Family kNtsKeDuration{"ntp_monitor_nts_ke_duration_seconds", "gauge",
+                                "Duration of the last successful NTS-KE (connect, TLS handshake, "
+                                "records)."};
+constexpr Family kNtsCookies{"ntp_monitor_nts_cookies", "gauge",
+                             "NTS cookies held for the server (8 after NTS-KE)."};
+constexpr Family kNtsCertificateExpiry{"ntp_monitor_nts_certificate_expiry_timestamp_seconds",
+                                       "gauge",
+                                       "Unix time at which the NTS-KE server's TLS certificate "
+                                       "expires (its notAfter)."};
+constexpr Family kNtsKeExchanges{"ntp_monitor_nts_ke_exchanges_total", "counter",
+                                 "Successful NTS-KE handshakes with the server."};
+constexpr Family kNtsKeFailures{"ntp_monitor_nts_ke_failures_total", "counter",
+                                "Failed NTS-KE handshakes with the server, by reason."};
 constexpr Family kSystemOffset{"ntp_monitor_system_offset_seconds", "gauge",
                                "Combined offset of the selected servers relative to this host."};
 constexpr Family kSystemJitter{"ntp_monitor_system_jitter_seconds", "gauge",
@@ -351,6 +411,14 @@ constexpr Family kReloads{"ntp_monitor_config_reloads_total", "counter",
                           "Configuration reloads applied."};
 constexpr Family kReloadFailures{"ntp_monitor_config_reload_failures_total", "counter",
                                  "Configuration reloads rejected (the old configuration stays)."};
+constexpr Family kHistoryEnabled{
+    "ntp_monitor_history_enabled", "gauge",
+    "1 while the history database is open and healthy, 0 when off or memory only."};
+constexpr Family kHistoryWriteErrors{"ntp_monitor_history_write_errors_total", "counter",
+                                     "Failed history transactions (each turns history off)."};
+constexpr Family kHistoryDropped{
+    "ntp_monitor_history_dropped_total", "counter",
+    "Samples and alert transitions not stored: queue full or history off."};
 constexpr Family kHttpRequests{"ntp_monitor_http_requests_total", "counter",
                                "HTTP requests answered by the exporter, any status."};
 constexpr Family kHttpBadRequests{"ntp_monitor_http_bad_requests_total", "counter",
@@ -493,13 +561,35 @@ bool write_prometheus(const monitor::Snapshot& snapshot, const BuildInfo& build,
       r.per_server(kResponses,
                    [](const S& s) { return std::optional<std::uint64_t>(s.responses); }) &&
       r.rejected(kRejected) && r.kod(kKod) && r.alerts(kAlert) &&
-      r.single(kSystemOffset, snapshot.system_offset_s) &&
+      r.per_server(kAuthenticated, [](const S& s) { return s.authenticated_ok; }) &&
+      r.optional_double(kNtsKeDuration, &S::nts_ke_duration_s) &&
+      r.optional_int(kNtsCookies, &S::nts_cookies) &&
+      r.per_server(kNtsCertificateExpiry,
+                   [](const S& s) {
+                     // A double holds every second up to 2^53 exactly (notAfter 9999-12-31 too).
+                     return s.nts_certificate_not_after_unix_s
+                                ? std::optional<double>(
+                                      static_cast<double>(*s.nts_certificate_not_after_unix_s))
+                                : std::nullopt;
+                   }) &&
+      r.per_server(kNtsKeExchanges,
+                   [](const S& s) {
+                     return s.nts_cookies ? std::optional<std::uint64_t>(s.nts_ke_exchanges)
+                                          : std::nullopt;
+                   }) &&
+      r.nts_ke_failures(kNtsKeFailures) && r.single(kSystemOffset, snapshot.system_offset_s) &&
       r.single(kSystemJitter, snapshot.system_jitter_s) &&
       r.single(kTruechimers, std::optional<int>(snapshot.truechimers)) &&
       r.single(kMajority, std::optional<bool>(snapshot.majority)) &&
       r.single(kSelectionChanges, std::optional<std::uint64_t>(snapshot.selection_changes)) &&
       r.single(kReloads, std::optional<std::uint64_t>(snapshot.config_reloads)) &&
       r.single(kReloadFailures, std::optional<std::uint64_t>(snapshot.config_reload_failures)) &&
+      // Only a daemon with a history store fills snapshot.history.
+      (!snapshot.history ||
+       (r.single(kHistoryEnabled, std::optional<bool>(snapshot.history->enabled)) &&
+        r.single(kHistoryWriteErrors,
+                 std::optional<std::uint64_t>(snapshot.history->write_errors)) &&
+        r.single(kHistoryDropped, std::optional<std::uint64_t>(snapshot.history->dropped)))) &&
       (http == nullptr || write_http(w, *http));
   return w.finish() && complete;
 }

@@ -46,6 +46,21 @@ std::optional<std::string> flag_verdict(bool bad, const char* message) {
   return bad ? std::string(message) : std::string();
 }
 
+std::optional<std::string> certificate_verdict(const AlertFacts& f, std::int64_t now_unix_ns) {
+  if (!f.certificate_not_after_unix_s) return std::nullopt;
+  if (f.certificate_expiry_days <= 0) return std::string();
+  constexpr double kSecondsPerDay = 86400.0;
+  const double left_days = (static_cast<double>(*f.certificate_not_after_unix_s) -
+                            static_cast<double>(now_unix_ns) / 1e9) /
+                           kSecondsPerDay;
+  if (left_days >= f.certificate_expiry_days) return std::string();
+  if (left_days <= 0) return std::string("NTS-KE certificate has expired");
+  // Whole tenths of a day: the message (and so the snapshot) changes a few times a day, not
+  // at every poll.
+  return format("NTS-KE certificate expires in %.1f days (warning below %g days)",
+                std::floor(left_days * 10.0) / 10.0, f.certificate_expiry_days);
+}
+
 }  // namespace
 
 bool AlertState::firing(AlertKind kind) const {
@@ -107,6 +122,17 @@ bool AlertState::evaluate(const AlertFacts& facts, int hold, std::int64_t now_un
   apply(AlertKind::kUnsynchronized,
         flag_verdict(facts.unsynchronized, "server reports it is unsynchronized"), false, hold,
         now_unix_ns, changes, changed);
+  changed = evaluate_auth(facts, hold, now_unix_ns, changes) || changed;
+  return changed;
+}
+
+bool AlertState::evaluate_auth(const AlertFacts& facts, int hold, std::int64_t now_unix_ns,
+                               std::vector<AlertChange>& changes) {
+  bool changed = false;
+  apply(AlertKind::kAuthentication, facts.authentication, false, hold, now_unix_ns, changes,
+        changed);
+  apply(AlertKind::kCertificate, certificate_verdict(facts, now_unix_ns), true, hold, now_unix_ns,
+        changes, changed);
   return changed;
 }
 

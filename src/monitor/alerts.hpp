@@ -1,18 +1,20 @@
 // Alert rules with hysteresis, per monitored address.
 //
 // Responsible for: judging, after each poll outcome, every alert condition of one source
-// (offset, delay, stratum, unreachable, falseticker, Kiss-o'-Death, leap, unsynchronized) and
+// (offset, delay, stratum, unreachable, falseticker, Kiss-o'-Death, leap, unsynchronized,
+// authentication, NTS certificate expiry) and
 // turning the verdicts into firing / resolved transitions with hysteresis: an alert fires after
 // `hold` consecutive bad evaluations and clears after `hold` consecutive good ones, so one bad
 // sample never pages anybody and one good sample never hides a persistent problem. Not
 // responsible for: deciding the facts (the Monitor passes them in), delivering notifications
-// (the engine / exporters), or authentication and certificate alerts (kinds reserved in
-// snapshot.hpp for the NTS layer).
+// (the engine / exporters).
 //
 // A condition that an outcome says nothing about is not evaluated at all, so it neither builds
 // up nor clears: a timeout carries no offset, so it leaves the offset alert as it was. The one
 // exception to the hold is a terminal condition (KoD DENY/RSTR): the source will never be polled
-// again, so there would be no further evaluation to wait for, and it fires at once.
+// again, so there would be no further evaluation to wait for, and it fires at once. The
+// certificate alert does not wait either: an expiry date is a fact read from one handshake, not a
+// noisy measurement, and NTS-KE may not run again for hours.
 #pragma once
 
 #include <array>
@@ -42,6 +44,14 @@ struct AlertFacts {
   bool kod_terminal = false;        // stopped by DENY / RSTR: fire without waiting for the hold
   std::string kod_code;             // for the message
   bool unsynchronized = false;      // the server says so (LI 3, stratum 0 INIT/STEP, stratum 16)
+  // Authentication, for servers with NTS or a key: nullopt when this outcome says nothing about
+  // it (a plain timeout), "" after an authenticated reply, else why it fails ("NTS-KE failed:
+  // certificate: ...", "2 replies failed authentication").
+  std::optional<std::string> authentication;
+  // NTS: the NTS-KE server certificate's notAfter (Unix seconds), when one is known; checked
+  // against now with certificate_expiry_days (0 = never alert).
+  std::optional<std::int64_t> certificate_not_after_unix_s;
+  int certificate_expiry_days = 14;
   // Configuration.
   config::AlertThresholds thresholds;
   std::optional<int> expected_stratum;
@@ -59,6 +69,10 @@ class AlertState {
   // Returns true when anything visible changed (a transition or an active alert's message).
   bool evaluate(const AlertFacts& facts, int hold, std::int64_t now_unix_ns,
                 std::vector<AlertChange>& changes);
+  // Evaluates only the authentication and certificate conditions: for NTS-KE outcomes, which
+  // say nothing about reachability, offsets or the rest.
+  bool evaluate_auth(const AlertFacts& facts, int hold, std::int64_t now_unix_ns,
+                     std::vector<AlertChange>& changes);
   // Resolves every firing alert (the source is going away); appends the transitions.
   void resolve_all(std::vector<AlertChange>& changes);
 

@@ -60,6 +60,47 @@ struct Timer {
   }
 };
 
+AuthMode auth_mode_of(const config::ServerConfig& c) {
+  if (c.nts) return AuthMode::kNts;
+  if (c.key_id) return AuthMode::kKey;
+  return AuthMode::kNone;
+}
+
+const char* auth_name(AuthMode mode) {
+  switch (mode) {
+    case AuthMode::kNts:
+      return "nts";
+    case AuthMode::kKey:
+      return "key";
+    case AuthMode::kNone:
+      break;
+  }
+  return "none";
+}
+
+// The settings whose change must restart a source's authentication on reload.
+bool same_auth(const config::ServerConfig& a, const config::ServerConfig& b) {
+  return a.nts == b.nts && a.ntske_port == b.ntske_port && a.ca_file == b.ca_file &&
+         a.key_id == b.key_id;
+}
+
+// Authentication state of one source with NTS or a key. Allocated only for those sources, so
+// the million plain sources of a large deployment do not pay for it.
+struct AuthState {
+  explicit AuthState(AuthMode m) : mode(m) {}
+  AuthMode mode;
+  // NTS-KE: the Monitor asks for it when the jar is empty and no handshake runs.
+  bool ke_running = false;
+  std::size_t cookies = 0;
+  std::uint32_t ke_failures_in_row = 0;
+  std::uint64_t ke_exchanges = 0;
+  std::map<std::string, std::uint64_t> ke_failures;  // by reason
+  std::optional<double> ke_duration_s;
+  std::optional<std::int64_t> certificate_not_after_unix_s;
+  // auth_failed datagrams since the last request left.
+  std::uint32_t rejects_since_send = 0;
+};
+
 // Everything one monitored address needs. Kept compact: one of these per address, possibly a
 // million of them.
 struct Source {
@@ -92,6 +133,7 @@ struct Source {
   AlertState alerts;
   bool dirty = true;
   std::shared_ptr<const ServerSnapshot> cached;
+  std::unique_ptr<AuthState> auth;  // null for a source without NTS or a key
 };
 
 // Budget: the goal is a million addresses in under 4 KiB each. A Source (~0.9 KiB, most of it
@@ -162,7 +204,10 @@ struct Monitor::Impl {
   void apply_globals(const config::Config& config) {
     alert_thresholds = config.alert_thresholds;
     poll_settings = config.poll;
+    certificate_expiry_days = config.alerts.certificate_expiry_days;
   }
+
+  int certificate_expiry_days = 14;
 
   Server& add_server(const config::ServerConfig& server_config) {
     auto server = std::make_unique<Server>();
@@ -249,8 +294,18 @@ struct Monitor::Impl {
     changes.clear();
   }
 
-  AlertFacts facts_for(const Source& s, const Server& srv, bool measured) const {
+  AlertFacts facts_for(const Source& s, const Server& srv, bool measured,
+                       std::optional<std::string> auth_verdict) const {
     AlertFacts facts;
+    if (s.auth) {
+      // An accepted reply of an authenticated source passed NTS / MAC verification (the
+      // engine drops the others), so it is the good verdict.
+      facts.authentication = auth_verdict ? std::move(auth_verdict)
+                             : measured   ? std::optional<std::string>(std::string())
+                                          : std::nullopt;
+      facts.certificate_not_after_unix_s = s.auth->certificate_not_after_unix_s;
+      facts.certificate_expiry_days = certificate_expiry_days;
+    }
     facts.thresholds = srv.config.alert_thresholds.value_or(alert_thresholds);
     facts.expected_stratum = srv.config.expected_stratum;
     const auto& estimate = s.filter.estimate();
@@ -269,11 +324,15 @@ struct Monitor::Impl {
     return facts;
   }
 
-  void evaluate_alerts(Source& s, bool measured, const Now& now, Actions& out) {
+  void evaluate_alerts(Source& s, bool measured, const Now& now, Actions& out,
+                       std::optional<std::string> auth_verdict = std::nullopt,
+                       bool auth_only = false) {
     Server* srv = server(s.server);
     if (srv == nullptr) return;
     std::vector<AlertChange> changes;
-    if (s.alerts.evaluate(facts_for(s, *srv, measured), options.alert_hold, now.unix_ns, changes)) {
+    const AlertFacts facts = facts_for(s, *srv, measured, std::move(auth_verdict));
+    if (auth_only ? s.alerts.evaluate_auth(facts, options.alert_hold, now.unix_ns, changes)
+                  : s.alerts.evaluate(facts, options.alert_hold, now.unix_ns, changes)) {
       s.dirty = true;
     }
     emit_alerts(srv->config.name, s.address, changes, now, out);
@@ -290,6 +349,9 @@ struct Monitor::Impl {
     s->loopback = address.loopback;
     s->poll.set_limits(limits_for(srv, address.loopback));
     s->poll.start();
+    if (const AuthMode mode = auth_mode_of(srv.config); mode != AuthMode::kNone) {
+      s->auth = std::make_unique<AuthState>(mode);
+    }
     Source& ref = *s;
     sources.push_back(std::move(s));
     ++live_sources;
@@ -321,6 +383,11 @@ struct Monitor::Impl {
   void send(Source& s, const Now& now, RandomSource& random, Actions& out) {
     if (s.poll.stopped()) return;
     if (s.poll.outstanding()) miss(s, now, out);  // the engine never reported an outcome
+    if (s.auth && s.auth->mode == AuthMode::kNts && s.auth->cookies == 0) {
+      // RFC 8915 §5.7: no cookie, no request. NTS-KE first; its outcome schedules the poll.
+      if (!s.auth->ke_running) start_nts_ke(s, out);
+      return;
+    }
     // Draw only for normal polls, so a scripted RandomSource maps one value to one poll.
     const double u = s.poll.burst_left() > 0 ? 0.0 : random.uniform01();
     const double next_s = s.poll.on_send(u);
@@ -330,8 +397,23 @@ struct Monitor::Impl {
     const std::uint8_t version = srv ? srv->config.version : std::uint8_t{4};
     // Half the gap to the next request at most, so this request's outcome always comes first.
     const double timeout_s = std::min(options.request_timeout_s, next_s / 2);
-    out.sends.push_back(SendAction{s.id, s.address, s.port, version, timeout_s});
+    SendAction action{s.id, s.address, s.port, version, timeout_s};
+    if (s.auth) {
+      action.auth = s.auth->mode;
+      if (srv != nullptr && srv->config.key_id) action.key_id = *srv->config.key_id;
+      s.auth->rejects_since_send = 0;
+    }
+    out.sends.push_back(std::move(action));
     schedule_poll(s, after(now.mono_ns, next_s));
+  }
+
+  void start_nts_ke(Source& s, Actions& out) {
+    const Server* srv = server(s.server);
+    if (srv == nullptr) return;
+    s.auth->ke_running = true;
+    cancel_poll(s);
+    out.nts_ke.push_back(NtsKeAction{s.id, srv->config.host, s.address, srv->config.ntske_port,
+                                     srv->config.ca_file, options.nts_ke_timeout_s, s.port});
   }
 
   void miss(Source& s, const Now& now, Actions& out) {
@@ -348,7 +430,13 @@ struct Monitor::Impl {
       mark_selection(now);
       maybe_reresolve(s.server, now);
     }
-    evaluate_alerts(s, false, now, out);
+    std::optional<std::string> auth_verdict;
+    if (s.auth && s.auth->rejects_since_send > 0) {
+      const std::uint32_t n = s.auth->rejects_since_send;
+      auth_verdict = std::to_string(n) + (n == 1 ? " reply" : " replies") +
+                     " failed authentication, none passed";
+    }
+    evaluate_alerts(s, false, now, out, std::move(auth_verdict));
   }
 
   static std::string format_reach(const Source& s) {
@@ -480,6 +568,8 @@ struct Monitor::Impl {
 
   static ServerState state_of(const Source& s) {
     if (s.poll.stopped() || s.rate_limited) return ServerState::kKod;
+    // NTS-KE failing: no cookies, so no request can be sent and no time comes from it.
+    if (s.auth && s.auth->ke_failures_in_row > 0) return ServerState::kUnreachable;
     if (s.unsync_reported) return ServerState::kUnsynchronized;
     if (s.poll.unreachable()) return ServerState::kUnreachable;
     if (!s.selection_class) return ServerState::kPending;
@@ -517,6 +607,18 @@ struct Monitor::Impl {
     out->port = s.port;
     out->request_version = srv.config.version;
     out->state = state_of(s);
+    if (s.auth) {
+      const AuthState& a = *s.auth;
+      out->authenticated = auth_name(a.mode);
+      out->authenticated_ok = s.up;
+      if (a.mode == AuthMode::kNts) {
+        out->nts_ke_duration_s = a.ke_duration_s;
+        out->nts_cookies = static_cast<int>(a.cookies);
+        out->nts_certificate_not_after_unix_s = a.certificate_not_after_unix_s;
+        out->nts_ke_exchanges = a.ke_exchanges;
+        out->nts_ke_failures = a.ke_failures;
+      }
+    }
     out->up = s.up;
     out->reach = s.poll.reach();
     out->poll_interval_s = s.poll.interval_s();
@@ -774,10 +876,78 @@ void Monitor::on_rejected(SourceId id, proto::RejectReason reason) {
   if (s == nullptr) return;
   const auto i = static_cast<std::size_t>(reason);
   if (i < s->rejected.size()) ++s->rejected[i];
+  if (reason == proto::RejectReason::kAuthFailed && s->auth) ++s->auth->rejects_since_send;
   if (reason == proto::RejectReason::kUnsynchronized ||
       reason == proto::RejectReason::kBadStratum) {
     s->unsync_reported = true;
   }
+  s->dirty = true;
+}
+
+void Monitor::on_nts_ke_done(SourceId id, const NtsKeInfo& info, const Now& now, Actions& out) {
+  Impl& m = *impl_;
+  Source* s = m.source(id);
+  if (s == nullptr || !s->auth || !s->auth->ke_running) return;
+  if (info.cookies == 0) {
+    // Would make the next poll ask for NTS-KE again at once, forever.
+    on_nts_ke_failed(id, "protocol:no_cookies", "NTS-KE gave no cookie", now, out);
+    return;
+  }
+  AuthState& a = *s->auth;
+  a.ke_running = false;
+  a.ke_failures_in_row = 0;
+  ++a.ke_exchanges;
+  a.cookies = info.cookies;
+  a.ke_duration_s = info.duration_s;
+  a.certificate_not_after_unix_s = info.certificate_not_after_unix_s;
+  if (s->error.rfind("NTS-KE failed", 0) == 0) s->error.clear();
+  s->dirty = true;
+  Impl::log(out, LogEvent::info, "nts_ke_done",
+            {{"server", m.name_of(*s)},
+             {"address", s->address},
+             {"duration_s", format_double("%.6f", info.duration_s)},
+             {"cookies", std::to_string(info.cookies)},
+             {"exchanges", std::to_string(a.ke_exchanges)}});
+  // The request NTS-KE was run for leaves now (on the next tick).
+  m.schedule_poll(*s, now.mono_ns);
+  m.evaluate_alerts(*s, false, now, out, std::nullopt, true);
+}
+
+void Monitor::on_nts_ke_failed(SourceId id, const std::string& reason, const std::string& detail,
+                               const Now& now, Actions& out) {
+  Impl& m = *impl_;
+  Source* s = m.source(id);
+  if (s == nullptr || !s->auth || !s->auth->ke_running) return;
+  AuthState& a = *s->auth;
+  a.ke_running = false;
+  a.cookies = 0;
+  if (a.ke_failures_in_row < 64) ++a.ke_failures_in_row;
+  ++a.ke_failures[reason];
+  const std::string text = "NTS-KE failed: " + (detail.empty() ? reason : reason + ": " + detail);
+  s->error = text;
+  s->up = false;
+  s->dirty = true;
+  const double base_s = s->poll.interval_s();
+  const double retry_s = std::min(
+      std::ldexp(base_s, static_cast<int>(std::min<std::uint32_t>(a.ke_failures_in_row - 1, 30))),
+      std::max(m.options.nts_ke_retry_max_s, base_s));
+  Impl::log(out, LogEvent::warning, "nts_ke_failed",
+            {{"server", m.name_of(*s)},
+             {"address", s->address},
+             {"reason", reason},
+             {"detail", detail},
+             {"failures_in_row", std::to_string(a.ke_failures_in_row)},
+             {"retry_s", format_double("%g", retry_s)}});
+  m.schedule_poll(*s, after(now.mono_ns, retry_s));
+  m.mark_selection(now);
+  m.evaluate_alerts(*s, false, now, out, text, true);
+}
+
+void Monitor::on_nts_cookies(SourceId id, std::size_t cookies) {
+  Source* s = impl_->source(id);
+  if (s == nullptr || !s->auth || s->auth->mode != AuthMode::kNts) return;
+  if (s->auth->cookies == cookies) return;
+  s->auth->cookies = cookies;
   s->dirty = true;
 }
 
@@ -827,10 +997,18 @@ ReloadResult Monitor::reload(const config::Config& config, const Now& now, Actio
     if (it != old_by_name.end() && old[it->second] &&
         same_identity(old[it->second]->config, server_config)) {
       std::unique_ptr<Server> srv = std::move(old[it->second]);
+      const bool auth_changed = !same_auth(srv->config, server_config);
       srv->config = server_config;
       srv->dirty = true;
       for (SourceId id : srv->sources) {
         if (Source* s = m.source(id)) {
+          if (auth_changed) {
+            // Start authentication afresh: a running NTS-KE's answer is ignored (ke_running
+            // is false in the new state) and the next poll does NTS-KE if needed.
+            const AuthMode mode = auth_mode_of(srv->config);
+            s->auth = mode == AuthMode::kNone ? nullptr : std::make_unique<AuthState>(mode);
+            if (mode == AuthMode::kNts) m.schedule_poll(*s, now.mono_ns);
+          }
           // New poll settings take effect from the next scheduled request.
           s->poll.set_limits(m.limits_for(*srv, s->loopback));
           s->dirty = true;

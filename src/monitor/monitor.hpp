@@ -2,12 +2,13 @@
 // poll each one, what each reply means, which server the ensemble follows, and which alerts fire.
 //
 // Responsible for: turning events (start, DNS answers, replies, Kiss-o'-Death, timeouts, send
-// errors, timer ticks, reloads) into actions (send a request, resolve a host, cancel a source's
-// socket, log a line, raise or clear an alert), and for building the immutable Snapshot that the
-// exporters read. Pure, in the style of ntpd-rs's ntp-proto: no sockets, no clock reads, no
-// threads, no hidden randomness. Every time is a `Now` argument, every random draw comes through
-// RandomSource, so a scripted sequence of events always yields the same actions. Not responsible
-// for: carrying the actions out, matching a datagram to its request or validating it
+// errors, NTS-KE outcomes, timer ticks, reloads) into actions (send a request, run NTS-KE, resolve
+// a host, cancel a source's socket, log a line, raise or clear an alert), deciding when an NTS
+// source needs NTS-KE and how long to back off after failures, and for building the immutable
+// Snapshot that the exporters read. Pure, in the style of ntpd-rs's ntp-proto: no sockets, no clock
+// reads, no threads, no hidden randomness. Every time is a `Now` argument, every random draw comes
+// through RandomSource, so a scripted sequence of events always yields the same actions. Not
+// responsible for: carrying the actions out, matching a datagram to its request or validating it
 // (proto::check_reply; the engine reports the verdict through on_reply / on_kod / on_rejected),
 // formatting (src/export), or parsing configuration (src/config).
 //
@@ -66,6 +67,9 @@ struct ResolvedAddress {
   bool loopback = false;  // 127.0.0.0/8 or ::1: exempt from the good-citizen minimum poll
 };
 
+// How a source's requests are authenticated (its server's `nts` / `key` configuration).
+enum class AuthMode : std::uint8_t { kNone, kNts, kKey };
+
 // Send one client request to `address`. The engine draws the transmit cookie, takes T1, and
 // later reports exactly one of on_reply / on_kod / on_timeout / on_send_error for it (replies
 // that fail validation are reported with on_rejected and do not end the wait). timeout_s is
@@ -76,6 +80,34 @@ struct SendAction {
   std::uint16_t port = 123;
   std::uint8_t version = 4;
   double timeout_s = 1.0;
+  // kNts: protect the request with the source's NTS state (one cookie) and send it where the
+  // last NTS-KE said (RFC 8915 §4.1.7-8), which may differ from address/port. kKey: append a
+  // MAC with key `key_id` of the key file. Replies that fail are on_rejected(kAuthFailed).
+  AuthMode auth = AuthMode::kNone;
+  std::uint32_t key_id = 0;
+};
+
+// Run NTS-KE (RFC 8915 §4) for `source`: TLS 1.3 to address:port, the certificate checked
+// against `host` and `ca_file` ("" = system store). The engine replaces the source's NTS state
+// (keys, cookies, NTP endpoint) with the result and answers with exactly one
+// on_nts_ke_done / on_nts_ke_failed for the same source (unless the source is cancelled).
+// The Monitor asks for it when an NTS source has no cookie left: at start, after an NTSN, or
+// when every reply was lost.
+struct NtsKeAction {
+  SourceId source = 0;
+  std::string host;
+  std::string address;
+  std::uint16_t port = 4460;
+  std::string ca_file;
+  double timeout_s = 5.0;
+  std::uint16_t ntp_port = 123;  // where NTP goes when NTS-KE sends no Port record (§4.1.8)
+};
+
+// What a successful NTS-KE gave the engine (the keys stay in the engine).
+struct NtsKeInfo {
+  double duration_s = 0.0;
+  std::size_t cookies = 0;
+  std::optional<std::int64_t> certificate_not_after_unix_s;
 };
 
 // Resolve `host` (a name or an address literal) and answer with on_resolved or
@@ -113,7 +145,9 @@ struct Actions {
   std::vector<LogEvent> logs;
   std::vector<AlertTransition> alerts;
   std::vector<SourceId> cancels;  // forget these sources: close sockets, drop pending requests
+  std::vector<NtsKeAction> nts_ke;
   void clear() {
+    nts_ke.clear();
     sends.clear();
     resolves.clear();
     logs.clear();
@@ -121,7 +155,8 @@ struct Actions {
     cancels.clear();
   }
   [[nodiscard]] bool empty() const {
-    return sends.empty() && resolves.empty() && logs.empty() && alerts.empty() && cancels.empty();
+    return sends.empty() && resolves.empty() && logs.empty() && alerts.empty() && cancels.empty() &&
+           nts_ke.empty();
   }
 };
 
@@ -174,6 +209,11 @@ struct MonitorOptions {
   double resolve_retry_max_s = 3600.0;
   // How many selection changes the snapshot keeps.
   std::size_t max_selection_events = 20;
+  // NTS-KE: time allowed for one handshake, and the back-off after failures: the n-th failure
+  // in a row waits the source's poll interval times 2^(n-1), at most nts_ke_retry_max_s, so
+  // a broken NTS-KE server gets a handshake per poll at first and then fewer and fewer.
+  double nts_ke_timeout_s = 5.0;
+  double nts_ke_retry_max_s = 3600.0;
 };
 
 struct ReloadResult {
@@ -204,7 +244,19 @@ class Monitor {
   void on_timeout(SourceId source, const Now& now, Actions& out);
   void on_send_error(SourceId source, const std::string& error, const Now& now, Actions& out);
   // A datagram that failed validation; counted only (the wait for a real reply goes on).
+  // kAuthFailed replies also make the poll they belong to count against the authentication
+  // alert when it ends without an authenticated reply.
   void on_rejected(SourceId source, proto::RejectReason reason);
+
+  // Authenticated time. NTS-KE outcomes for the NtsKeAction of `source`; a failure is
+  // counted by `reason`, backs off exponentially and counts against the authentication alert.
+  // Events for a source that is not waiting for NTS-KE are ignored.
+  void on_nts_ke_done(SourceId source, const NtsKeInfo& info, const Now& now, Actions& out);
+  void on_nts_ke_failed(SourceId source, const std::string& reason, const std::string& detail,
+                        const Now& now, Actions& out);
+  // The cookies an NTS source holds, reported by the engine before each outcome event (the
+  // probe spends one per request, takes the reply's, and drops them all on an NTSN).
+  void on_nts_cookies(SourceId source, std::size_t cookies);
 
   // Runs everything due at now.mono_ns: polls, DNS refreshes, the selection.
   void on_tick(const Now& now, RandomSource& random, Actions& out);

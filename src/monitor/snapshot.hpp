@@ -32,13 +32,13 @@ enum class ServerState : std::uint8_t {
 const char* to_string(ServerState state);  // "selected", "candidate", ...
 
 enum class AlertKind : std::uint8_t {
-  kOffset,          // |offset| above offset_ms
-  kDelay,           // delay above delay_ms
-  kStratum,         // observed stratum higher than the expected one
+  kOffset,   // |offset| above offset_ms
+  kDelay,    // delay above delay_ms
+  kStratum,  // observed stratum higher than the expected one
   kUnreachable,
   kFalseticker,
   kKod,
-  kLeap,            // leap indicator 1 or 2 announced
+  kLeap,  // leap indicator 1 or 2 announced
   kUnsynchronized,
   kAuthentication,  // MAC / NTS failing (authenticated time)
   kCertificate,     // NTS certificate expiring soon
@@ -61,8 +61,8 @@ struct ServerSnapshot {
   std::uint8_t request_version = 4;
 
   ServerState state = ServerState::kPending;
-  bool up = false;        // the last poll got a valid reply
-  std::uint8_t reach = 0; // 8-bit reach register (RFC 5905 §9.2)
+  bool up = false;         // the last poll got a valid reply
+  std::uint8_t reach = 0;  // 8-bit reach register (RFC 5905 §9.2)
   double poll_interval_s = 0;
 
   // Last known measurement (kept while the server is down; time says how old it is).
@@ -75,12 +75,24 @@ struct ServerSnapshot {
   std::optional<double> consensus_offset_s;  // offset relative to the combined estimate
   std::optional<int> stratum;
   std::optional<int> leap;
-  std::optional<int> version;  // of the server's replies
-  std::string refid;           // decoded
+  std::optional<int> version;            // of the server's replies
+  std::string refid;                     // decoded
   std::int64_t last_sample_unix_ns = 0;  // 0 = never
 
-  // Authentication ("none", "nts", "key").
+  // Authentication ("none", "nts", "key"): what the configuration asks for.
   std::string authenticated = "none";
+  // Whether it works, for servers with NTS or a key (absent otherwise): the last poll got an
+  // authenticated reply.
+  std::optional<bool> authenticated_ok;
+  // NTS (absent or zero for other servers): the last successful NTS-KE's duration (connect +
+  // TLS + records), the cookies held now, the NTS-KE server certificate's notAfter, and the
+  // handshakes since start: successful, and failed by reason (the nts_ke_client names:
+  // connect, certificate, timeout, protocol:<error>, ...).
+  std::optional<double> nts_ke_duration_s;
+  std::optional<int> nts_cookies;
+  std::optional<std::int64_t> nts_certificate_not_after_unix_s;
+  std::uint64_t nts_ke_exchanges = 0;
+  std::map<std::string, std::uint64_t> nts_ke_failures;
 
   // Counters since start (survive reloads for unchanged servers).
   std::uint64_t requests = 0;
@@ -102,6 +114,28 @@ struct SelectionEvent {
   std::string reason;
 };
 
+// One alert transition (fired or resolved), as the JSON API lists it. Filled by the engine,
+// which sees the Monitor's AlertTransitions; the Monitor itself leaves the list empty.
+struct AlertEvent {
+  std::int64_t at_unix_ns = 0;
+  std::string server;
+  std::string address;
+  AlertKind kind = AlertKind::kUnreachable;
+  bool firing = true;
+  std::string message;
+};
+
+// The health of the measurement history store (src/history), filled by the engine at each
+// publish so that /metrics and the JSON API read it from the Snapshot like everything else.
+struct HistoryStatus {
+  bool persistent = false;  // a database path is configured (else history is memory only)
+  bool enabled = false;     // the database is open and healthy
+  std::string error;        // why it is off ("" when enabled or not configured)
+  std::uint64_t samples_written = 0;
+  std::uint64_t write_errors = 0;  // failed transactions (each turns history off)
+  std::uint64_t dropped = 0;       // records not stored: queue full or history off
+};
+
 struct Snapshot {
   std::int64_t generated_unix_ns = 0;
   std::int64_t started_unix_ns = 0;
@@ -110,7 +144,7 @@ struct Snapshot {
   std::vector<std::shared_ptr<const ServerSnapshot>> servers;
   std::optional<double> system_offset_s;
   std::optional<double> system_jitter_s;
-  std::optional<std::string> selected;  // system peer's name
+  std::optional<std::string> selected;          // system peer's name
   std::optional<std::string> selected_address;  // and its address (a name can have several)
   int truechimers = 0;
   bool majority = false;
@@ -118,6 +152,11 @@ struct Snapshot {
   std::vector<SelectionEvent> recent_selection_changes;  // newest last, bounded
   std::uint64_t config_reloads = 0;
   std::uint64_t config_reload_failures = 0;
+  // Engine-filled (the pure Monitor leaves them empty): the latest alert transitions, newest
+  // last and bounded, shared between snapshots until the next transition; and the history
+  // store's health (absent when the snapshot did not come from a daemon with a store).
+  std::shared_ptr<const std::vector<AlertEvent>> recent_alerts;
+  std::optional<HistoryStatus> history;
 };
 
 }  // namespace ntpmon::monitor

@@ -258,13 +258,15 @@ TEST(ConfigErrors, UnknownKeyMessageFromTheDocs) {
                      "  - host: time.google.com\n"
                      "    stratm: 1\n"),
             "servers.yaml:7:5: unknown key 'stratm' in server entry (expected one of: host, "
-            "pool, name, port, version, stratum, poll, alert_thresholds, max_addresses)");
+            "pool, name, port, version, stratum, poll, alert_thresholds, max_addresses, nts, "
+            "ntske_port, ca_file, key)");
 }
 
 TEST(ConfigErrors, UnknownKeysAtEveryLevel) {
   EXPECT_EQ(error_of("servers: [{host: a}]\nalert: {}\n"),
             "servers.yaml:2:1: unknown key 'alert' at the top level (expected one of: "
-            "servers, alert_thresholds, poll, alerts, selection, dns)");
+            "servers, alert_thresholds, poll, alerts, selection, dns, history, key_file, "
+            "key_format)");
   EXPECT_EQ(error_of("servers: [{host: a}]\nalert_thresholds:\n  offset: 3\n"),
             "servers.yaml:3:3: unknown key 'offset' in alert_thresholds (expected one of: "
             "offset_ms, delay_ms)");
@@ -436,7 +438,8 @@ TEST(ConfigErrors, EveryErrorIsReportedInFileOrder) {
       "  offset_ms: fifty\n");   // 15
   const std::vector<std::string> expected = {
       "servers.yaml:3:5: unknown key 'stratm' in server entry (expected one of: host, pool, "
-      "name, port, version, stratum, poll, alert_thresholds, max_addresses)",
+      "name, port, version, stratum, poll, alert_thresholds, max_addresses, nts, "
+      "ntske_port, ca_file, key)",
       "servers.yaml:4:11: 'port' must be an integer from 1 to 65535, got '70000'",
       "servers.yaml:5:5: server entry has no 'host' (the name or address to monitor)",
       "servers.yaml:6:11: duplicate server name 'a.example' (also used by the entry at line 2); "
@@ -474,7 +477,8 @@ TEST(ConfigErrors, ValuesInMessagesStayOnOneLine) {
   EXPECT_EQ(error_of("servers:\n  - host: a\n    " + std::string(60, 'k') + ": 1\n"),
             "servers.yaml:3:5: unknown key '" + std::string(40, 'k') +
                 "...' in server entry (expected one of: host, pool, name, port, version, "
-                "stratum, poll, alert_thresholds, max_addresses)");
+                "stratum, poll, alert_thresholds, max_addresses, nts, "
+                "ntske_port, ca_file, key)");
 }
 
 TEST(ConfigRobustness, HostileInputNeverThrows) {
@@ -624,7 +628,8 @@ TEST(ConfigDaemon, Errors) {
   EXPECT_EQ(error_of("servers: [{host: a}]\nalerts: {hold: 0}\n"),
             "servers.yaml:2:16: 'hold' must be an integer from 1 to 100 (polls), got '0'");
   EXPECT_EQ(error_of("servers: [{host: a}]\nalerts: {holdd: 2}\n"),
-            "servers.yaml:2:10: unknown key 'holdd' in alerts (expected one of: hold, webhook)");
+            "servers.yaml:2:10: unknown key 'holdd' in alerts (expected one of: hold, webhook, "
+            "certificate_expiry_days)");
   EXPECT_EQ(error_of("servers: [{host: a}]\nalerts:\n  webhook: {timeout_s: 1}\n"),
             "servers.yaml:3:3: 'webhook' has no 'url' (where to POST alerts)");
   EXPECT_EQ(error_of("servers: [{host: a}]\nalerts:\n  webhook: {url: ftp://x/}\n"),
@@ -664,6 +669,114 @@ TEST(ConfigDaemon, PoolErrors) {
   EXPECT_EQ(error_of("servers:\n  - pool: p.example\n  - host: p.example\n"),
             "servers.yaml:3:11: duplicate server name 'p.example' (also used by the entry at "
             "line 2); give each entry a distinct 'name'");
+}
+
+// ---- Authenticated time (nts, key, key_file, certificate_expiry_days) -----------------------
+
+// A readable file for ca_file / key_file values, removed at the end of the test.
+class TempFile {
+ public:
+  explicit TempFile(const std::string& text) {
+    char name[] = "/tmp/ntpmon-config-test-XXXXXX";
+    const int fd = mkstemp(name);
+    EXPECT_GE(fd, 0);
+    if (fd >= 0) close(fd);
+    path_ = name;
+    std::ofstream(path_) << text;
+  }
+  ~TempFile() { std::filesystem::remove(path_); }
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+  [[nodiscard]] const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+TEST(ConfigAuth, DefaultsAreUnauthenticated) {
+  const ServerConfig s = one_server("host: a");
+  EXPECT_FALSE(s.nts);
+  EXPECT_EQ(s.ntske_port, 4460);
+  EXPECT_EQ(s.ca_file, "");
+  EXPECT_FALSE(s.key_id.has_value());
+  const auto result = parse_config("servers: [{host: a}]\n");
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result->key_file, "");
+  EXPECT_EQ(result->key_format, KeyFormat::kAuto);
+  EXPECT_EQ(result->alerts.certificate_expiry_days, 14);
+}
+
+TEST(ConfigAuth, NtsWithPortAndCaFile) {
+  const TempFile ca("-----BEGIN CERTIFICATE-----\n");
+  const ServerConfig s = one_server(
+      "host: nts.example\n    nts: true\n    ntske_port: 4461\n    ca_file: " + ca.path());
+  EXPECT_TRUE(s.nts);
+  EXPECT_EQ(s.ntske_port, 4461);
+  EXPECT_EQ(s.ca_file, ca.path());
+  EXPECT_EQ(s.version, 4);
+  EXPECT_FALSE(one_server("host: a\n    nts: false").nts);
+}
+
+TEST(ConfigAuth, KeyWithKeyFileAndFormat) {
+  const TempFile keys("1 SHA1 HEX:00112233445566778899aabbccddeeff00112233\n");
+  const auto result =
+      parse_config("servers:\n  - host: a\n    key: 4294967295\nkey_file: " + keys.path() +
+                   "\nkey_format: ntpsec\n"
+                   "alerts: {certificate_expiry_days: 0}\n");
+  ASSERT_TRUE(result.ok()) << messages(result).front();
+  EXPECT_EQ(result->servers[0].key_id, 4294967295u);
+  EXPECT_EQ(result->servers[0].key_line, 3);
+  EXPECT_EQ(result->servers[0].key_column, 10);
+  EXPECT_EQ(result->key_file, keys.path());
+  EXPECT_EQ(result->key_format, KeyFormat::kNtpsec);
+  EXPECT_EQ(result->alerts.certificate_expiry_days, 0);
+}
+
+TEST(ConfigAuth, RelativePathsAreTakenFromTheConfigDirectory) {
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / "ntpmon-auth-cfg";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "chrony.keys") << "1 MD5 HEX:0011\n";
+  std::ofstream(dir / "servers.yaml") << "servers: [{host: a, key: 1}]\nkey_file: chrony.keys\n";
+  const auto result = load_config_file((dir / "servers.yaml").string());
+  ASSERT_TRUE(result.ok()) << messages(result).front();
+  EXPECT_EQ(result->key_file, (dir / "chrony.keys").string());
+  std::filesystem::remove_all(dir);
+}
+
+TEST(ConfigAuth, Errors) {
+  EXPECT_EQ(error_of("servers:\n  - host: a\n    nts: yes\n"),
+            "servers.yaml:3:10: 'nts' must be true or false, got 'yes'");
+  EXPECT_EQ(error_of("servers:\n  - host: a\n    nts: \"true\"\n"),
+            "servers.yaml:3:10: 'nts' must be true or false, got the quoted string \"true\"");
+  EXPECT_EQ(error_of("servers:\n  - host: a\n    ntske_port: 4461\n"),
+            "servers.yaml:3:5: 'ntske_port' applies only with 'nts: true'");
+  EXPECT_EQ(error_of("servers:\n  - host: a\n    ca_file: /etc/ssl/ca.pem\n"),
+            "servers.yaml:3:5: 'ca_file' applies only with 'nts: true'");
+  EXPECT_EQ(error_of("servers:\n  - host: a\n    nts: true\n    ntske_port: 0\n"),
+            "servers.yaml:4:17: 'ntske_port' must be an integer from 1 to 65535, got '0'");
+  EXPECT_EQ(error_of("servers:\n  - host: a\n    nts: true\n    ca_file: /nonexistent/ca.pem\n"),
+            "servers.yaml:4:14: 'ca_file' '/nonexistent/ca.pem' cannot be read: No such file or "
+            "directory");
+  EXPECT_EQ(error_of("servers:\n  - host: a\n    nts: true\n    version: 3\n"),
+            "servers.yaml:4:14: 'version' 3 cannot carry NTS ('nts: true' needs version 4)");
+  EXPECT_EQ(error_of("servers:\n  - host: a\n    key: 0\n"),
+            "servers.yaml:3:10: 'key' must be a key id from 1 to 4294967295 (in 'key_file'), "
+            "got '0'");
+  EXPECT_EQ(error_of("servers:\n  - host: a\n    key: 7\n"),
+            "servers.yaml:3:10: 'key' 7 needs a top-level 'key_file' (the file holding the key)");
+  EXPECT_EQ(error_of("servers: [{host: a}]\nkey_file: /nonexistent/keys\n"),
+            "servers.yaml:2:11: 'key_file' '/nonexistent/keys' cannot be read: No such file or "
+            "directory");
+  EXPECT_EQ(error_of("servers: [{host: a}]\nkey_format: ntpd\n"),
+            "servers.yaml:2:13: 'key_format' must be auto, chrony or ntpsec, got 'ntpd'");
+  EXPECT_EQ(error_of("servers: [{host: a}]\nalerts: {certificate_expiry_days: 3651}\n"),
+            "servers.yaml:2:35: 'certificate_expiry_days' must be an integer from 0 (off) to "
+            "3650, got '3651'");
+  const TempFile keys("1 MD5 HEX:0011\n");
+  EXPECT_EQ(
+      error_of("servers:\n  - host: a\n    nts: true\n    key: 1\nkey_file: " + keys.path() + "\n"),
+      "servers.yaml:4:5: a server entry authenticates with either 'nts: true' or 'key', "
+      "not both");
 }
 
 }  // namespace

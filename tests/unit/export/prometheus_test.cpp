@@ -134,6 +134,18 @@ ntp_monitor_alert_active{server="ntp-a",address="192.0.2.1",alert="leap"} 0
 ntp_monitor_alert_active{server="ntp-a",address="192.0.2.1",alert="unsynchronized"} 0
 ntp_monitor_alert_active{server="ntp-a",address="192.0.2.1",alert="authentication"} 0
 ntp_monitor_alert_active{server="ntp-a",address="192.0.2.1",alert="certificate"} 0
+# HELP ntp_monitor_server_authenticated 1 if the last poll of a server configured for NTS or a symmetric key got an authenticated reply, else 0.
+# TYPE ntp_monitor_server_authenticated gauge
+# HELP ntp_monitor_nts_ke_duration_seconds Duration of the last successful NTS-KE (connect, TLS handshake, records).
+# TYPE ntp_monitor_nts_ke_duration_seconds gauge
+# HELP ntp_monitor_nts_cookies NTS cookies held for the server (8 after NTS-KE).
+# TYPE ntp_monitor_nts_cookies gauge
+# HELP ntp_monitor_nts_certificate_expiry_timestamp_seconds Unix time at which the NTS-KE server's TLS certificate expires (its notAfter).
+# TYPE ntp_monitor_nts_certificate_expiry_timestamp_seconds gauge
+# HELP ntp_monitor_nts_ke_exchanges_total Successful NTS-KE handshakes with the server.
+# TYPE ntp_monitor_nts_ke_exchanges_total counter
+# HELP ntp_monitor_nts_ke_failures_total Failed NTS-KE handshakes with the server, by reason.
+# TYPE ntp_monitor_nts_ke_failures_total counter
 # HELP ntp_monitor_system_offset_seconds Combined offset of the selected servers relative to this host.
 # TYPE ntp_monitor_system_offset_seconds gauge
 ntp_monitor_system_offset_seconds 0.00125
@@ -279,7 +291,15 @@ TEST(Prometheus, NeverMeasuredGaugesAreOmittedButFamiliesStay) {
 
 TEST(Prometheus, EveryFamilyHasHelpAndTypeBeforeItsSamples) {
   HttpCounters http;
-  const auto text = render_prometheus(three_server_snapshot(), sample_build(), &http);
+  auto snap = three_server_snapshot();
+  // The second server authenticates with NTS, so that the NTS families have samples too.
+  auto nts = *snap.servers[1];
+  nts.authenticated_ok = true;
+  nts.nts_ke_duration_s = 0.0125;
+  nts.nts_cookies = 8;
+  nts.nts_certificate_not_after_unix_s = 1'800'000'000;
+  snap.servers[1] = std::make_shared<monitor::ServerSnapshot>(nts);
+  const auto text = render_prometheus(snap, sample_build(), &http);
   std::map<std::string, std::string> type_of;
   std::set<std::string> helped;
   std::string current;  // family of the last TYPE line
@@ -329,6 +349,12 @@ TEST(Prometheus, EveryFamilyHasHelpAndTypeBeforeItsSamples) {
       "ntp_monitor_rejected_total",
       "ntp_monitor_kod_total",
       "ntp_monitor_alert_active",
+      "ntp_monitor_server_authenticated",
+      "ntp_monitor_nts_ke_duration_seconds",
+      "ntp_monitor_nts_cookies",
+      "ntp_monitor_nts_certificate_expiry_timestamp_seconds",
+      "ntp_monitor_nts_ke_exchanges_total",
+      "ntp_monitor_nts_ke_failures_total",
       "ntp_monitor_system_offset_seconds",
       "ntp_monitor_system_jitter_seconds",
       "ntp_monitor_truechimers",
@@ -470,6 +496,71 @@ TEST(Prometheus, PromtoolAcceptsThreeServersWithoutLintProblems) {
   EXPECT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0) << output;
   EXPECT_EQ(output, "") << "promtool reported problems";
+}
+
+// Authenticated time: one NTS server, one key server, one plain server. Only servers configured
+// for authentication get `server_authenticated`, only NTS servers the NTS families, and every
+// NTS server every well-known NTS-KE failure reason (zero until seen) plus the seen ones.
+TEST(Prometheus, AuthenticationFamilies) {
+  monitor::Snapshot snap = one_server_snapshot();
+  snap.servers.clear();
+  auto nts = selected_server();
+  nts.name = "nts";
+  nts.address = "127.0.0.1";
+  nts.alerts.clear();
+  nts.authenticated = "nts";
+  nts.authenticated_ok = true;
+  nts.nts_ke_duration_s = 0.0125;
+  nts.nts_cookies = 8;
+  nts.nts_certificate_not_after_unix_s = 253402300799;  // 9999-12-31T23:59:59Z, exact
+  nts.nts_ke_exchanges = 3;
+  nts.nts_ke_failures["certificate"] = 2;
+  nts.nts_ke_failures["protocol:bad_response"] = 1;
+  auto key = nts;
+  key.name = "key";
+  key.authenticated = "key";
+  key.authenticated_ok = false;
+  key.nts_ke_duration_s.reset();
+  key.nts_cookies.reset();
+  key.nts_certificate_not_after_unix_s.reset();
+  key.nts_ke_exchanges = 0;
+  key.nts_ke_failures.clear();
+  auto plain = selected_server();
+  plain.name = "plain";
+  plain.authenticated = "none";
+  snap.servers.push_back(std::make_shared<monitor::ServerSnapshot>(nts));
+  snap.servers.push_back(std::make_shared<monitor::ServerSnapshot>(key));
+  snap.servers.push_back(std::make_shared<monitor::ServerSnapshot>(plain));
+  const std::string text = render_prometheus(snap, sample_build());
+  const auto lines_of = [&](std::string_view family) {
+    std::string out;
+    std::size_t pos = 0;
+    while ((pos = text.find(family, pos)) != std::string::npos) {
+      const std::size_t end = text.find('\n', pos);
+      if (pos == 0 || text[pos - 1] == '\n') out += text.substr(pos, end - pos + 1);
+      pos = end;
+    }
+    return out;
+  };
+  EXPECT_EQ(lines_of("ntp_monitor_server_authenticated{"),
+            "ntp_monitor_server_authenticated{server=\"nts\",address=\"127.0.0.1\"} 1\n"
+            "ntp_monitor_server_authenticated{server=\"key\",address=\"127.0.0.1\"} 0\n");
+  EXPECT_EQ(lines_of("ntp_monitor_nts_ke_duration_seconds{"),
+            "ntp_monitor_nts_ke_duration_seconds{server=\"nts\",address=\"127.0.0.1\"} 0.0125\n");
+  EXPECT_EQ(lines_of("ntp_monitor_nts_cookies{"),
+            "ntp_monitor_nts_cookies{server=\"nts\",address=\"127.0.0.1\"} 8\n");
+  EXPECT_EQ(lines_of("ntp_monitor_nts_certificate_expiry_timestamp_seconds{"),
+            "ntp_monitor_nts_certificate_expiry_timestamp_seconds{server=\"nts\",address=\"127.0.0."
+            "1\"} 253402300799\n");
+  EXPECT_EQ(lines_of("ntp_monitor_nts_ke_exchanges_total{"),
+            "ntp_monitor_nts_ke_exchanges_total{server=\"nts\",address=\"127.0.0.1\"} 3\n");
+  const std::string failures =
+      "ntp_monitor_nts_ke_failures_total{server=\"nts\",address=\"127.0.0.1\",reason=\"";
+  EXPECT_EQ(lines_of("ntp_monitor_nts_ke_failures_total{"),
+            failures + "alpn\"} 0\n" + failures + "certificate\"} 2\n" + failures +
+                "connect\"} 0\n" + failures + "io\"} 0\n" + failures + "key_export\"} 0\n" +
+                failures + "protocol:bad_response\"} 1\n" + failures + "timeout\"} 0\n" + failures +
+                "tls_handshake\"} 0\n" + failures + "tls_setup\"} 0\n");
 }
 
 }  // namespace

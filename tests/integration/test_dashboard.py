@@ -1,0 +1,299 @@
+"""The built-in web dashboard, served by the daemon, in a real headless browser.
+
+Real binary, real page: four simulators on loopback (three at offset 0, one at +0.5 s), the
+daemon polling them every second and serving its embedded dashboard and JSON API, and Debian's
+Chromium driven by playwright-core (tests/integration/web/dashboard_driver.js) with a fresh
+profile and every background-network feature off. The test reads back what a person would
+see: the server table with each state, the falseticker marked, charts that drew points, the
+selection panel; it saves screenshots into its temporary directory and prints their paths.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Callable, Optional
+
+import pytest
+
+import peers
+
+CHROMIUM = Path("/usr/bin/chromium")
+DRIVER = Path(__file__).resolve().parent / "web" / "dashboard_driver.js"
+WEB_SOURCE = peers.REPO / "web"
+POLL_S = 1.0
+
+
+def wait_for(what: str, predicate: Callable[[], object], deadline_s: float,
+             interval_s: float = 0.2):
+    end = time.monotonic() + deadline_s
+    last = None
+    while time.monotonic() < end:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval_s)
+    raise AssertionError(f"not within {deadline_s} s: {what} (last: {last!r})")
+
+
+def http_get(port: int, path: str, timeout_s: float = 5) -> tuple[int, dict, bytes]:
+    """(status, headers with lower-case names, body); 4xx/5xx are returned, not raised."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout_s) as r:
+            return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
+
+
+class Dashboard:
+    """`ntp-monitor --config FILE` with its dashboard port, stderr to a log file."""
+
+    def __init__(self, workdir: Path, servers: dict[str, peers.Simulator]):
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.config_path = self.workdir / "servers.yaml"
+        self.config_path.write_text(
+            "servers:\n"
+            + "".join(f"  - {{name: {name}, host: '{s.address}', port: {s.port}}}\n"
+                      for name, s in servers.items())
+            + f"poll: {{min: {POLL_S:g}, max: {POLL_S:g}}}\n")
+        self.log_path = self.workdir / "daemon.log"
+        self.metrics_port = peers.free_tcp_port()
+        self.port = peers.free_tcp_port()
+        self.proc: Optional[subprocess.Popen] = None
+
+    def start(self) -> "Dashboard":
+        argv = [str(peers.monitor_binary()), "--config", str(self.config_path),
+                "--prometheus-port", str(self.metrics_port), "--web-dashboard", str(self.port),
+                "--listen-address", "127.0.0.1"]
+        self.proc = peers.spawn(argv, self.log_path)
+        wait_for("daemon answers on its dashboard port",
+                 lambda: self.proc.poll() is not None or self._answers(), 10)
+        assert self.proc.poll() is None, f"daemon exited:\n{self.log()}"
+        return self
+
+    def _answers(self) -> bool:
+        try:
+            return http_get(self.port, "/api/v1/servers", timeout_s=2)[0] == 200
+        except OSError:
+            return False
+
+    def servers(self) -> dict:
+        status, _, body = http_get(self.port, "/api/v1/servers")
+        assert status == 200, body
+        return {s["name"]: s for s in json.loads(body)["servers"]}
+
+    def requests_total(self, server: str) -> float:
+        _, _, body = http_get(self.metrics_port, "/metrics")
+        pattern = re.compile(r'^ntp_monitor_requests_total\{[^}]*server="%s"[^}]*\}\s+(\S+)'
+                             % re.escape(server), re.M)
+        match = pattern.search(body.decode())
+        assert match, f"no ntp_monitor_requests_total for {server}"
+        return float(match.group(1))
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        peers.stop_process(self.proc)
+
+
+@pytest.fixture
+def dashboard(tmp_path, monitor):
+    started: list[Dashboard] = []
+
+    def make(servers: dict[str, peers.Simulator]) -> Dashboard:
+        d = Dashboard(tmp_path / f"daemon{len(started)}", servers)
+        started.append(d)
+        return d.start()
+
+    yield make
+    for d in started:
+        d.stop()
+
+
+@pytest.fixture(scope="session")
+def driver_modules(tmp_path_factory) -> Path:
+    """node_modules holding playwright-core: the build's (target ntpmon_web_test_driver) if it
+    was built, else a fresh `npm ci` of web/package-lock.json into a temporary directory."""
+    if shutil.which("node") is None:
+        pytest.skip("node not installed (scripts/install-deps installs nodejs)")
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} missing (scripts/install-deps installs chromium)")
+    built = peers.build_dir() / "web" / "test-driver" / "node_modules"
+    if (built / "playwright-core" / "package.json").is_file():
+        return built
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.skip("npm not installed and the ntpmon_web_test_driver target not built")
+    workdir = tmp_path_factory.mktemp("dashboard-driver")
+    for name in ("package.json", "package-lock.json"):
+        shutil.copy(WEB_SOURCE / name, workdir / name)
+    out = subprocess.run([npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund",
+                          "--loglevel=error"], cwd=workdir, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, f"npm ci failed:\n{out.stdout}\n{out.stderr}"
+    return workdir / "node_modules"
+
+
+def run_driver(modules: Path, workdir: Path, url: str, expect: dict,
+               history_screenshot: bool = True) -> dict:
+    config = {
+        "url": url,
+        "node_modules": str(modules),
+        "chromium": str(CHROMIUM),
+        "user_data_dir": str(workdir / "chromium-profile"),
+        "screenshot": str(workdir / "dashboard-live.png"),
+        "history_screenshot": str(workdir / "dashboard-1h.png") if history_screenshot else None,
+        "expect": expect,
+        "timeout_ms": 45000,
+    }
+    out = subprocess.run(["node", str(DRIVER), json.dumps(config)], capture_output=True,
+                         text=True, timeout=150, preexec_fn=peers._child_setup)
+    assert out.returncode == 0, f"driver failed:\n{out.stderr}"
+    print(f"dashboard screenshot: {config['screenshot']}")
+    if history_screenshot:
+        print(f"dashboard screenshot (1 h window): {config['history_screenshot']}")
+    return json.loads(out.stdout.splitlines()[-1])
+
+
+def test_daemon_serves_the_embedded_dashboard(dashboard, simulator):
+    d = dashboard({"a": simulator()})
+    status, headers, body = http_get(d.port, "/")
+    assert status == 200, body[:200]
+    assert headers["content-type"].startswith("text/html")
+    # Byte for byte the page in the source tree: the binary needs no file on disk.
+    assert body == (WEB_SOURCE / "index.html").read_bytes()
+    assert http_get(d.port, "/assets/app.js")[2] == (WEB_SOURCE / "app.js").read_bytes()
+    expected_types = {
+        "/assets/app.js": "text/javascript", "/assets/style.css": "text/css",
+        "/assets/uPlot.iife.min.js": "text/javascript", "/assets/uPlot.min.css": "text/css",
+        "/assets/favicon.svg": "image/svg+xml",
+    }
+    for path, content_type in expected_types.items():
+        status, headers, body = http_get(d.port, path)
+        assert status == 200, path
+        assert headers["content-type"].split(";")[0].strip() == content_type, path
+        assert body, path
+    assert http_get(d.port, "/assets/uPlot.iife.min.js")[2].startswith(b"/*! ")
+    assert http_get(d.port, "/assets/nope.js")[0] == 404
+
+
+def test_dashboard_shows_fleet_falseticker_and_charts(dashboard, simulator, driver_modules,
+                                                      tmp_path):
+    sims = {name: simulator() for name in ("a", "b", "c")}
+    sims["liar"] = simulator("--offset", "0.5")
+    d = dashboard(sims)
+    status = http_get(d.port, "/")[0]
+    assert status == 200, (f"the daemon does not serve the dashboard page at / (HTTP {status}): "
+                           "its dashboard port must route ntpmon_web_assets")
+    wait_for("the liar marked a falseticker by the daemon",
+             lambda: d.servers()["liar"]["state"] == "falseticker", 20)
+    # Three polls of history for the live charts before the browser opens.
+    time.sleep(3 * POLL_S)
+
+    report = run_driver(driver_modules, tmp_path, f"http://127.0.0.1:{d.port}/",
+                        {"servers": list(sims), "states": {"liar": "falseticker"},
+                         "min_chart_points": 3})
+    api = d.servers()
+    live = report["live"]
+    assert report["ready"], (report.get("readyError"), live["rows"])
+    assert report["pageErrors"] == []
+    # Every asset came from the binary; only optional API routes may be missing (404/503).
+    assert [r for r in report["badResponses"] if "/api/v1/" not in r] == []
+    assert report["failedRequests"] == []
+    assert live["connection"] == "live" and live["banner"] is None
+
+    # The table: every server, in configuration order, with the daemon's state.
+    rows = {r["server"]: r for r in live["rows"]}
+    assert [r["server"] for r in live["rows"]] == ["a", "b", "c", "liar"]
+    for name in ("a", "b", "c"):
+        assert rows[name]["state"] in ("selected", "candidate"), rows[name]
+        assert rows[name]["state"] == api[name]["state"]
+        assert rows[name]["badge"] == rows[name]["state"]
+        # Loopback: the offset is microseconds, shown with a µs or ns unit.
+        assert re.fullmatch(r"[+\u2212]?\d+(\.\d+)? (µs|ns)|0 s", rows[name]["cells"][3]), \
+            rows[name]["cells"]
+        assert rows[name]["level"] in (None, "ok")
+    selected = [r["server"] for r in live["rows"] if r["selected"]]
+    assert len(selected) == 1 and selected[0] in ("a", "b", "c")
+    assert rows[selected[0]]["state"] == "selected" and "★" in rows[selected[0]]["cells"][10]
+
+    # The falseticker is marked: badge, red row, red offset with its alert.
+    liar = rows["liar"]
+    assert liar["state"] == "falseticker" and liar["badge"] == "falseticker"
+    assert liar["level"] == "bad"
+    assert liar["badgeColor"] == "rgb(248, 81, 73)"
+    assert re.fullmatch(r"\+(499|500|501) ms", liar["cells"][3]), liar["cells"]
+    assert "offset" in liar["alerts"] and liar["offsetAlerting"]
+    assert liar["cells"][6] == "2"  # the simulator's stratum
+    assert liar["cells"][7].endswith("377")  # reach: every poll answered
+    assert "liar" in live["selection"]["falsetickers"]
+    assert "1 falseticker" in live["cards"]["card-servers"]["sub"]
+    assert live["cards"]["card-selected"]["value"] == selected[0]
+
+    # The charts drew points for every server; the liar's line (alone at +0.5 s) is visible.
+    for metric in ("offset", "delay"):
+        chart = live["charts"][metric]
+        assert chart["x"] >= 3, chart
+        series = {s["label"]: s for s in chart["series"]}
+        assert set(series) == {"a", "b", "c", "liar (falseticker)"}
+        for s in series.values():
+            assert s["points"] >= 3, (metric, s)
+        assert chart["width"] > 400 and chart["height"] == 300
+    liar_series = next(s for s in live["charts"]["offset"]["series"] if s["label"].startswith("liar"))
+    assert liar_series["pixels"] > 50, liar_series
+    assert sum(s["pixels"] for s in live["charts"]["delay"]["series"]) > 100
+
+    # The 1 h window: history points, or a visible note saying why there are none.
+    history = report["history"]
+    assert history["window"] == "1h"
+    history_points = sum(s["points"] for s in history["charts"]["offset"]["series"])
+    assert history_points > 0 or "History" in (history["chartNote"] or ""), history
+
+
+def test_fifty_dashboards_do_not_disturb_probing(dashboard, simulator):
+    """50 open pages poll /servers, /selection and /alerts every 2 s each; the daemon keeps
+    probing at its 1 s poll and every page request is answered."""
+    sims = {"a": simulator(), "b": simulator()}
+    d = dashboard(sims)
+    wait_for("a polled", lambda: d.servers()["a"]["reach"] >= 3, 15)
+    stop = threading.Event()
+    answered: list[int] = []
+    errors: list[str] = []
+
+    def page(offset_s: float) -> None:
+        time.sleep(offset_s)
+        while not stop.is_set():
+            for path in ("/api/v1/servers", "/api/v1/selection", "/api/v1/alerts"):
+                try:
+                    answered.append(http_get(d.port, path)[0])
+                except OSError as e:
+                    errors.append(f"{path}: {e}")
+            stop.wait(2.0)
+
+    before = d.requests_total("a")
+    started = time.monotonic()
+    pages = [threading.Thread(target=page, args=(i * 2.0 / 50,), daemon=True) for i in range(50)]
+    for t in pages:
+        t.start()
+    time.sleep(8)
+    stop.set()
+    for t in pages:
+        t.join(10)
+    elapsed_s = time.monotonic() - started
+    probes = d.requests_total("a") - before
+    assert errors == []
+    assert len(answered) >= 50 * 3 * 3  # at least 3 rounds per page
+    assert set(answered) <= {200, 404}  # /alerts may not exist on every daemon version
+    assert answered.count(200) >= 50 * 2 * 3
+    # 1 s poll: about one probe per second kept going under the page load.
+    assert probes >= elapsed_s / POLL_S - 2, (probes, elapsed_s)
+    assert d.servers()["a"]["state"] in ("selected", "candidate")
