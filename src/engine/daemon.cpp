@@ -177,7 +177,8 @@ struct Daemon::Impl {
         jitter(rng.next_u64()),
         monitor(config, monitor_options(config, clock.precision_s())),
         history_timer(io),
-        history(history_options(config, logger)) {
+        history(history_options(config, logger)),
+        publish_timer(io) {
     if (options.handle_signals) {
       signals.add(SIGHUP);
       signals.add(SIGTERM);
@@ -351,6 +352,7 @@ struct Daemon::Impl {
     logger.log(LogLevel::kInfo, "daemon_stopping", {{"reason", why}});
     timer.cancel();
     history_timer.cancel();
+    publish_timer.cancel();
     signals.cancel();
     resolver.cancel();
     for (auto& [id, probe] : probes) probe->close();
@@ -853,17 +855,33 @@ struct Daemon::Impl {
   }
 
   // Events that arrive together (a burst of replies, a DNS answer that starts several probes)
-  // are published once, after the loop has handled all of them.
+  // are published once, after the loop has handled all of them, and at most every
+  // kMinPublishIntervalNs: a publication costs O(servers) (the snapshot's pointer vector), so
+  // publishing after every reply would make each probe cost O(servers). No sample is lost by
+  // waiting: record_samples() compares with the previous publication, and a source is never
+  // polled twice within the interval (the poll floor is 1 s).
+  static constexpr std::int64_t kMinPublishIntervalNs = 100'000'000;
+
   void schedule_publish() {
     if (publish_pending || stopping) return;
     publish_pending = true;
-    asio::post(io, [this] {
+    const auto run_publish = [this] {
       publish_pending = false;
       if (!stopping) publish(now());
+    };
+    const std::int64_t wait_ns = last_publish_ns + kMinPublishIntervalNs - steady_ns();
+    if (wait_ns <= 0) {
+      asio::post(io, run_publish);
+      return;
+    }
+    publish_timer.expires_after(std::chrono::nanoseconds(wait_ns));
+    publish_timer.async_wait([run_publish](const std::error_code& ec) {
+      if (!ec) run_publish();
     });
   }
 
   void publish(const monitor::Now& n) {
+    last_publish_ns = n.mono_ns;
     std::shared_ptr<const monitor::Snapshot> base = monitor.snapshot(n);
     record_samples(*base);
     refresh_history_status(n.unix_ns);
@@ -916,6 +934,8 @@ struct Daemon::Impl {
   std::map<std::pair<std::string, std::string>, std::int64_t> last_recorded;
   std::optional<std::int64_t> armed_ns;
   std::uint64_t timer_generation = 0;
+  asio::steady_timer publish_timer;
+  std::int64_t last_publish_ns = 0;
   bool publish_pending = false;
   bool stopping = false;
 };
