@@ -8,7 +8,6 @@
 #include <arpa/inet.h>
 #include <unistd.h>
 #include <yaml-cpp/depthguard.h>
-#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -26,6 +25,8 @@
 #include <sstream>
 #include <system_error>
 #include <utility>
+
+#include "config/yaml_document.hpp"
 
 namespace ntpmon::config {
 
@@ -51,7 +52,6 @@ constexpr std::size_t kMaxConfigBytes = 1024 * 1024;
 constexpr double kMaxPollS = 131072.0;
 
 // Long values are cut in messages so that one error stays one readable line.
-constexpr std::size_t kMaxQuotedChars = 40;
 
 constexpr std::array<std::string_view, 9> kTopKeys = {"servers", "alert_thresholds", "poll",
                                                       "alerts",  "selection",        "dns",
@@ -98,23 +98,6 @@ std::string join(std::span<const std::string_view> words) {
 
 // Text from the file, made safe to print on one line: control bytes (a tab, a newline from a
 // block scalar) become escapes and long values are shortened.
-std::string printable(std::string_view text) {
-  std::string out;
-  const std::size_t n = std::min(text.size(), kMaxQuotedChars);
-  for (std::size_t i = 0; i < n; ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c < 0x20 || c == 0x7f) {
-      static constexpr char kHex[] = "0123456789abcdef";
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 0xf];
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  if (text.size() > n) out += "...";
-  return out;
-}
 
 // yaml-cpp marks a quoted (or block) scalar with the non-specific tag "!" and a plain one with
 // "?"; only plain scalars are numbers in YAML, so `port: "123"` is a string.
@@ -344,32 +327,6 @@ struct ThresholdOverrides {
   [[nodiscard]] AlertThresholds over(const AlertThresholds& base) const {
     return AlertThresholds{offset_ms.value_or(base.offset_ms), delay_ms.value_or(base.delay_ms)};
   }
-};
-
-// Where each YAML document of a stream starts. yaml-cpp 0.7 cannot consume a stray ',' at block
-// level (",", "\"a\",") and then reports an endless series of empty documents at the same place,
-// which makes YAML::LoadAll allocate until the process dies (upstream issue 1040, fixed in 2024
-// by PR 1319, after the 0.8.0 release). We count documents ourselves with a bound and treat a
-// repeated start position as the syntax error it is.
-class DocumentStarts : public YAML::EventHandler {
- public:
-  [[nodiscard]] const std::vector<YAML::Mark>& starts() const { return starts_; }
-
-  void OnDocumentStart(const YAML::Mark& mark) override { starts_.push_back(mark); }
-  void OnDocumentEnd() override {}
-  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
-  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
-  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                const std::string&) override {}
-  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                       YAML::EmitterStyle::value) override {}
-  void OnSequenceEnd() override {}
-  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                  YAML::EmitterStyle::value) override {}
-  void OnMapEnd() override {}
-
- private:
-  std::vector<YAML::Mark> starts_;
 };
 
 // One key of a mapping that passed the key checks.
@@ -981,29 +938,16 @@ ConfigResult parse_config(std::string_view yaml_text, std::string_view file) {
   }
   try {
     const std::string text(yaml_text);
-    // Three documents are enough to tell "one", "more than one" and "stuck" apart.
-    constexpr int kMaxDocuments = 3;
-    std::istringstream stream(text);
-    YAML::Parser scanner(stream);
-    DocumentStarts documents;
-    int count = 0;
-    while (count < kMaxDocuments && scanner.HandleNextDocument(documents)) ++count;
-    const auto& starts = documents.starts();
-    for (std::size_t i = 1; i < starts.size(); ++i) {
-      if (starts[i].pos == starts[i - 1].pos) {
-        const auto pos = static_cast<std::size_t>(starts[i].pos);
-        const std::string what = pos < text.size() ? "'" + printable(text.substr(pos, 1)) + "'"
-                                                   : std::string("end of input");
-        checker.error_at(starts[i], "YAML syntax error: unexpected " + what);
-        return Err{checker.take_errors()};
-      }
+    auto document = load_yaml_document(text);
+    if (!document) {
+      checker.error_at(document.error().mark, document.error().message);
+      return Err{checker.take_errors()};
     }
-    if (starts.size() > 1) {
-      checker.error_at(starts[1],
+    if (document->second_document) {
+      checker.error_at(*document->second_document,
                        "a second YAML document ('---') is not allowed; put everything in one");
     }
-    // YAML::Load builds the tree of the first document only.
-    Config config = checker.parse_document(YAML::Load(text));
+    Config config = checker.parse_document(document->root);
     auto errors = checker.take_errors();
     if (!errors.empty()) return Err{std::move(errors)};
     config.source = std::string(file);
@@ -1020,28 +964,11 @@ ConfigResult parse_config(std::string_view yaml_text, std::string_view file) {
 }
 
 ConfigResult load_config_file(const std::string& path) {
-  const auto fail = [&](const std::string& message) -> ConfigResult {
-    return Err{std::vector<ConfigError>{ConfigError{path, 0, 0, message}}};
-  };
-  const std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"),
-                                                             &std::fclose);
-  if (!file) return fail(std::string("cannot open: ") + std::strerror(errno));
-  std::string text;
-  std::array<char, 16384> buf{};
-  while (true) {
-    const std::size_t n = std::fread(buf.data(), 1, buf.size(), file.get());
-    text.append(buf.data(), n);
-    if (text.size() > kMaxConfigBytes) {
-      return fail("the file is larger than " + std::to_string(kMaxConfigBytes / 1024) +
-                  " KiB; this is not a configuration file");
-    }
-    if (n < buf.size()) break;
-  }
-  // glibc opens a directory for reading and fails on the first read (EISDIR).
-  if (std::ferror(file.get()) != 0) {
-    return fail(std::string("cannot read: ") + std::strerror(errno));
-  }
-  return parse_config(text, path);
+  auto text = read_text_file(path, kMaxConfigBytes,
+                             "the file is larger than " + std::to_string(kMaxConfigBytes / 1024) +
+                                 " KiB; this is not a configuration file");
+  if (!text) return Err{std::vector<ConfigError>{ConfigError{path, 0, 0, text.error()}}};
+  return parse_config(*text, path);
 }
 
 }  // namespace ntpmon::config

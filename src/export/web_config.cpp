@@ -14,7 +14,6 @@
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
-#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -26,6 +25,8 @@
 #include <limits>
 #include <span>
 #include <sstream>
+
+#include "config/yaml_document.hpp"
 
 namespace ntpmon::exporter {
 
@@ -61,9 +62,12 @@ std::string_view to_string(ClientAuth auth) {
 
 namespace {
 
+using config::load_yaml_document;
+using config::printable;
+using config::read_text_file;
+
 // A web configuration is a few lines; the bound keeps a wrong path (a log file) cheap to reject.
 constexpr std::size_t kMaxFileBytes = 256 * 1024;
-constexpr std::size_t kMaxQuotedChars = 40;
 // Successful verifications remembered; at most one per user and password, so this only bounds
 // memory if bcrypt's 72-byte truncation is abused with many long variants of a password.
 constexpr std::size_t kMaxCacheEntries = 1024;
@@ -123,23 +127,6 @@ std::string join(const Words& words) {
 }
 
 // File text made safe for a one-line message: control bytes escaped, long values shortened.
-std::string printable(std::string_view text) {
-  std::string out;
-  const std::size_t n = std::min(text.size(), kMaxQuotedChars);
-  for (std::size_t i = 0; i < n; ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c < 0x20 || c == 0x7f) {
-      static constexpr char kHex[] = "0123456789abcdef";
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 0xf];
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  if (text.size() > n) out += "...";
-  return out;
-}
 
 std::string describe(const YAML::Node& node) {
   switch (node.Type()) {
@@ -297,31 +284,6 @@ std::optional<TlsFailure> apply_tls(SSL_CTX& ctx, const TlsServerConfig& tls) {
   SSL_CTX_set_session_id_context(&ctx, kSessionContext, sizeof kSessionContext - 1);
   return std::nullopt;
 }
-
-// Where each YAML document of the stream starts. yaml-cpp 0.7 cannot consume a stray ',' at
-// block level and reports an endless series of empty documents at the same place (so "," would
-// load as an empty, valid file); counting the documents with a bound turns that into the syntax
-// error it is, and also catches a second document that YAML::Load would silently ignore.
-class DocumentStarts : public YAML::EventHandler {
- public:
-  [[nodiscard]] const std::vector<YAML::Mark>& starts() const { return starts_; }
-
-  void OnDocumentStart(const YAML::Mark& mark) override { starts_.push_back(mark); }
-  void OnDocumentEnd() override {}
-  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
-  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
-  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                const std::string&) override {}
-  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                       YAML::EmitterStyle::value) override {}
-  void OnSequenceEnd() override {}
-  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                  YAML::EmitterStyle::value) override {}
-  void OnMapEnd() override {}
-
- private:
-  std::vector<YAML::Mark> starts_;
-};
 
 struct Field {
   std::string key;
@@ -712,28 +674,15 @@ WebConfigResult parse_web_config(std::string_view yaml_text, std::string_view fi
   }
   try {
     const std::string text(yaml_text);
-    // Three documents are enough to tell "one", "more than one" and "stuck" apart.
-    constexpr int kMaxDocuments = 3;
-    std::istringstream stream(text);
-    YAML::Parser scanner(stream);
-    DocumentStarts documents;
-    int count = 0;
-    while (count < kMaxDocuments && scanner.HandleNextDocument(documents)) ++count;
-    const auto& starts = documents.starts();
-    for (std::size_t i = 1; i < starts.size(); ++i) {
-      if (starts[i].pos == starts[i - 1].pos) {
-        const auto pos = static_cast<std::size_t>(starts[i].pos);
-        const std::string what = pos < text.size() ? "'" + printable(text.substr(pos, 1)) + "'"
-                                                   : std::string("end of input");
-        checker.error_at(starts[i], "YAML syntax error: unexpected " + what);
-        return Err{checker.take_errors()};
-      }
+    auto document = load_yaml_document(text);
+    if (!document) {
+      checker.error_at(document.error().mark, document.error().message);
+      return Err{checker.take_errors()};
     }
-    if (starts.size() > 1) {
-      checker.error_at(starts[1], "a second YAML document ('---') is not allowed");
+    if (document->second_document) {
+      checker.error_at(*document->second_document, "a second YAML document ('---') is not allowed");
     }
-    // YAML::Load builds the first document only.
-    WebConfig config = checker.parse_document(YAML::Load(text));
+    WebConfig config = checker.parse_document(document->root);
     auto errors = checker.take_errors();
     if (!errors.empty()) return Err{std::move(errors)};
     config.source = std::string(file);
@@ -747,30 +696,15 @@ WebConfigResult parse_web_config(std::string_view yaml_text, std::string_view fi
 }
 
 WebConfigResult load_web_config_file(const std::string& path) {
-  const auto fail = [&](const std::string& message) -> WebConfigResult {
-    return Err{std::vector<WebConfigError>{WebConfigError{path, 0, 0, message}}};
-  };
-  const std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"),
-                                                             &std::fclose);
-  if (!file) return fail(std::string("cannot open: ") + std::strerror(errno));
-  std::string text;
-  std::array<char, 16384> buf{};
-  while (true) {
-    const std::size_t n = std::fread(buf.data(), 1, buf.size(), file.get());
-    text.append(buf.data(), n);
-    if (text.size() > kMaxFileBytes) {
-      return fail("the file is larger than " + std::to_string(kMaxFileBytes / 1024) +
-                  " KiB; this is not a web configuration file");
-    }
-    if (n < buf.size()) break;
-  }
-  if (std::ferror(file.get()) != 0)
-    return fail(std::string("cannot read: ") + std::strerror(errno));
+  auto text = read_text_file(path, kMaxFileBytes,
+                             "the file is larger than " + std::to_string(kMaxFileBytes / 1024) +
+                                 " KiB; this is not a web configuration file");
+  if (!text) return Err{std::vector<WebConfigError>{WebConfigError{path, 0, 0, text.error()}}};
   WebConfigParseOptions options;
   const auto slash = path.rfind('/');
   options.base_dir = slash == std::string::npos ? "." : path.substr(0, slash + 1);
   options.check_files = true;
-  return parse_web_config(text, path, options);
+  return parse_web_config(*text, path, options);
 }
 
 std::optional<std::string> configure_tls_context(ssl_ctx_st& ctx, const TlsServerConfig& tls) {
