@@ -27,8 +27,8 @@
 #include "engine/clock.hpp"
 #include "engine/key_file.hpp"
 #include "engine/nts_ke_client.hpp"
+#include "engine/probe_hub.hpp"
 #include "engine/random.hpp"
-#include "engine/udp_probe.hpp"
 #include "engine/webhook.hpp"
 #include "history/history_store.hpp"
 
@@ -178,7 +178,8 @@ struct Daemon::Impl {
         monitor(config, monitor_options(config, clock.precision_s())),
         history_timer(io),
         history(history_options(config, logger)),
-        publish_timer(io) {
+        publish_timer(io),
+        hub(io, clock, rng, hub_handlers()) {
     if (options.handle_signals) {
       signals.add(SIGHUP);
       signals.add(SIGTERM);
@@ -188,7 +189,7 @@ struct Daemon::Impl {
     // line and exits 2), like any other configuration error.
     auto loaded_keys = load_config_keys(config);
     if (!loaded_keys) throw std::runtime_error(loaded_keys.error());
-    keys = std::move(*loaded_keys);
+    set_keys(std::move(*loaded_keys));
     start_webhook();
     remember_limits();
   }
@@ -289,31 +290,17 @@ struct Daemon::Impl {
     });
   }
 
-  // One record per accepted sample: a ServerSnapshot whose last_sample time moved since the
-  // last publish. Publishes follow every reply (the poll floor is 1 s), so no sample is missed;
-  // unchanged servers share their ServerSnapshot with the previous snapshot and are skipped by
-  // pointer.
-  void record_samples(const monitor::Snapshot& snap) {
-    const monitor::Snapshot* prev = previous_snapshot.get();
-    const bool aligned = prev != nullptr && prev->servers.size() == snap.servers.size();
-    for (std::size_t i = 0; i < snap.servers.size(); ++i) {
-      const monitor::ServerSnapshot& s = *snap.servers[i];
-      if (aligned && prev->servers[i].get() == &s) continue;
-      if (s.last_sample_unix_ns == 0 || !s.offset_s || !s.delay_s) continue;
-      std::int64_t& last = last_recorded[{s.name, s.address}];
-      if (s.last_sample_unix_ns <= last) continue;
-      last = s.last_sample_unix_ns;
-      history::SampleRecord r;
-      r.time_unix_ns = s.last_sample_unix_ns;
-      r.server = s.name;
-      r.address = s.address;
-      r.offset_s = *s.offset_s;
-      r.delay_s = *s.delay_s;
-      r.jitter_s = s.jitter_s;
-      r.stratum = s.stratum.value_or(0);
-      r.state = monitor::to_string(s.state);
-      history.record_sample(std::move(r));
-    }
+  void record_sample(const monitor::SampleEvent& e) {
+    history::SampleRecord r;
+    r.time_unix_ns = e.at_unix_ns;
+    r.server = e.server;
+    r.address = e.address;
+    r.offset_s = e.offset_s;
+    r.delay_s = e.delay_s;
+    r.jitter_s = e.jitter_s;
+    r.stratum = e.stratum;
+    r.state = monitor::to_string(e.state);
+    history.record_sample(std::move(r));
   }
 
   // ---- Time ----------------------------------------------------------------------------------
@@ -355,15 +342,13 @@ struct Daemon::Impl {
     publish_timer.cancel();
     signals.cancel();
     resolver.cancel();
-    for (auto& [id, probe] : probes) probe->close();
+    hub.close();
     for (auto& [id, state] : nts) state.ke->cancel();
     // Resolver callbacks (getaddrinfo cannot be interrupted) are not waited for.
     io.stop();
   }
 
   void shutdown() {
-    probes.clear();
-    graveyard.clear();
     nts.clear();
     nts_graveyard.clear();
     // Writes what is queued (blocking, the loop has stopped) so a restart loses nothing.
@@ -442,10 +427,7 @@ struct Daemon::Impl {
       schedule_publish();
       return;
     }
-    if (*fresh_keys != keys) {
-      keys = std::move(*fresh_keys);
-      ++keys_generation;  // probes with a key are rebuilt at their next request
-    }
+    if (*fresh_keys != keys) set_keys(std::move(*fresh_keys));
     // These are Monitor construction options; say so instead of silently ignoring a change.
     if (fresh.alerts.hold != config.alerts.hold ||
         fresh.selection.interval_s != config.selection.interval_s ||
@@ -486,9 +468,11 @@ struct Daemon::Impl {
   // ---- Carrying out actions --------------------------------------------------------------------
 
   void carry_out(const monitor::Now& n) {
-    // Copy out first: handlers of these actions never run inline, but keep `actions` reusable.
-    monitor::Actions batch = std::move(actions);
-    actions.clear();
+    // Swap out first: handlers of these actions never run inline. Both buffers keep their
+    // capacity, so a steady stream of events allocates nothing here.
+    monitor::Actions& batch = batch_actions;
+    batch.clear();
+    std::swap(batch, actions);
     for (const monitor::LogEvent& event : batch.logs) {
       logger.log(to_level(event.level), event.event, event.fields);
     }
@@ -497,6 +481,8 @@ struct Daemon::Impl {
     for (const monitor::ResolveAction& resolve : batch.resolves) start_resolve(resolve);
     for (const monitor::NtsKeAction& ke : batch.nts_ke) start_nts_ke(ke);
     for (const monitor::SendAction& send : batch.sends) start_send(send);
+    for (const monitor::SampleEvent& sample : batch.samples) record_sample(sample);
+    batch.clear();
   }
 
   void on_alert(const monitor::AlertTransition& alert, const monitor::Now& n) {
@@ -538,20 +524,8 @@ struct Daemon::Impl {
   }
 
   void cancel(monitor::SourceId id) {
-    drop_probe(id);
+    hub.forget(id);
     cancel_nts(id);
-  }
-
-  // Closes a source's probe (it is cancelled, or its endpoint or authentication changed).
-  void drop_probe(monitor::SourceId id) {
-    probe_auth.erase(id);
-    const auto it = probes.find(id);
-    if (it == probes.end()) return;
-    it->second->close();
-    // The probe may be the one whose handler is running: destroy it after this batch.
-    graveyard.push_back(std::move(it->second));
-    probes.erase(it);
-    asio::post(io, [this] { graveyard.clear(); });
   }
 
   // ---- Authenticated time ----------------------------------------------------------------------
@@ -671,15 +645,20 @@ struct Daemon::Impl {
     after_event();
   }
 
-  // How a source's probe authenticates; a send that wants something else rebuilds the probe.
-  struct ProbeAuth {
-    monitor::AuthMode mode = monitor::AuthMode::kNone;
-    std::uint32_t key_id = 0;
-    std::uint64_t keys_generation = 0;
-    friend bool operator==(const ProbeAuth&, const ProbeAuth&) = default;
-  };
-
   void start_resolve(const monitor::ResolveAction& action) {
+    // An address literal needs no resolver: answered from the loop at once, so a fleet of a
+    // million literals does not queue a million getaddrinfo calls on asio's resolver thread.
+    std::error_code literal_ec;
+    const asio::ip::address literal = asio::ip::make_address(action.host, literal_ec);
+    if (!literal_ec) {
+      asio::post(io, [this, key = action.server, host = action.host, literal, port = action.port] {
+        if (stopping) return;
+        on_resolve_result(key, host, {},
+                          asio::ip::udp::resolver::results_type::create(
+                              asio::ip::udp::endpoint(literal, port), host, std::to_string(port)));
+      });
+      return;
+    }
     // No AI_ADDRCONFIG: it hides ::1 on hosts whose only IPv6 address is loopback.
     resolver.async_resolve(
         action.host, std::to_string(action.port), asio::ip::resolver_base::numeric_service,
@@ -730,62 +709,67 @@ struct Daemon::Impl {
     std::error_code ec;
     const asio::ip::address address = asio::ip::make_address(action.address, ec);
     if (ec) {
-      const monitor::Now n = now();
-      actions.clear();
-      monitor.on_send_error(action.source, "bad address " + action.address, n, actions);
-      carry_out(n);
+      fail_send_later(action.source, "bad address " + action.address);
       return;
     }
     asio::ip::udp::endpoint endpoint(address, action.port);
-    ProbeOptions probe_options;
-    ProbeAuth auth{action.auth, action.key_id, 0};
+    ProbeAuthOptions auth;
     if (action.auth == monitor::AuthMode::kNts) {
       const auto state = nts.find(action.source);
       if (state == nts.end() || !state->second.endpoint) {
         // The Monitor sends only after NTS-KE succeeded; this is a cancelled-and-reused race.
-        fail_send(action.source, "no NTS session");
+        fail_send_later(action.source, "no NTS session");
         return;
       }
       endpoint = *state->second.endpoint;
-      probe_options.nts = state->second.state;
+      auth.nts = state->second.state;
     } else if (action.auth == monitor::AuthMode::kKey) {
-      const proto::SymmetricKey* key = proto::find_key(keys, action.key_id);
-      if (key == nullptr) {
-        fail_send(action.source, "key " + std::to_string(action.key_id) + " not in the key file");
+      const auto key = key_by_id.find(action.key_id);
+      if (key == key_by_id.end()) {
+        fail_send_later(action.source,
+                        "key " + std::to_string(action.key_id) + " not in the key file");
         return;
       }
-      probe_options.key = *key;
-      auth.keys_generation = keys_generation;
-    }
-    auto it = probes.find(action.source);
-    if (it != probes.end() &&
-        (it->second->server() != endpoint || probe_auth[action.source] != auth)) {
-      drop_probe(action.source);
-      it = probes.end();
-    }
-    if (it == probes.end()) {
-      const monitor::SourceId id = action.source;
-      ProbeHandlers handlers;
-      handlers.on_outcome = [this, id](const ProbeOutcome& outcome) { on_outcome(id, outcome); };
-      handlers.on_rejected = [this, id](proto::RejectReason reason, const proto::Header*) {
-        if (stopping) return;
-        monitor.on_rejected(id, reason);
-        schedule_publish();
-      };
-      handlers.on_auth_failed = [this, id](std::string_view detail) {
-        if (stopping) return;
-        logger.log(LogLevel::kDebug, "auth_failed",
-                   {{"source", std::to_string(id)}, {"detail", std::string(detail)}});
-      };
-      it = probes
-               .emplace(id, std::make_unique<UdpProbe>(io, endpoint, clock, rng,
-                                                       std::move(handlers), probe_options))
-               .first;
-      probe_auth[id] = auth;
+      auth.key = key->second;
     }
     const auto timeout = std::chrono::duration_cast<std::chrono::nanoseconds>(
         std::chrono::duration<double>(action.timeout_s));
-    it->second->send(action.version, timeout);
+    hub.send(action.source, endpoint, action.version, timeout, std::move(auth));
+  }
+
+  ProbeHubHandlers hub_handlers() {
+    ProbeHubHandlers handlers;
+    handlers.on_outcome = [this](ProbeTag tag, const ProbeOutcome& outcome) {
+      on_outcome(static_cast<monitor::SourceId>(tag), outcome);
+    };
+    handlers.on_rejected = [this](ProbeTag tag, proto::RejectReason reason, const proto::Header*) {
+      if (stopping) return;
+      monitor.on_rejected(static_cast<monitor::SourceId>(tag), reason);
+      schedule_publish();
+    };
+    handlers.on_auth_failed = [this](ProbeTag tag, std::string_view detail) {
+      if (stopping) return;
+      logger.log(LogLevel::kDebug, "auth_failed",
+                 {{"source", std::to_string(tag)}, {"detail", std::string(detail)}});
+    };
+    return handlers;
+  }
+
+  // The key file's keys, and each by id for the requests (shared with the requests in flight,
+  // so a reload that drops a key does not pull it from under one).
+  void set_keys(std::vector<proto::SymmetricKey> fresh) {
+    keys = std::move(fresh);
+    key_by_id.clear();
+    for (const proto::SymmetricKey& key : keys) {
+      key_by_id.try_emplace(key.id, std::make_shared<const proto::SymmetricKey>(key));
+    }
+  }
+
+  // Send failures are reported from the loop, never inline: the Monitor is in a batch.
+  void fail_send_later(monitor::SourceId id, std::string error) {
+    asio::post(io, [this, id, error = std::move(error)] {
+      if (!stopping) fail_send(id, error);
+    });
   }
 
   void fail_send(monitor::SourceId id, const std::string& error) {
@@ -836,16 +820,21 @@ struct Daemon::Impl {
     schedule_publish();
   }
 
+  // Wakeups are rounded up to the next millisecond: replies and polls that fall due within the
+  // same millisecond are handled in one pass (and one sendmmsg), and the timer is re-armed only
+  // when the Monitor needs it earlier than it is set, so a steady stream of replies does not
+  // cost a timer system call each. Polls start up to 1 ms late; their spread is 1-5 % of the
+  // interval anyway.
+  static constexpr std::int64_t kTickNs = 1'000'000;
+
   void arm_timer() {
     if (stopping) return;
-    const std::optional<std::int64_t> next = monitor.next_wakeup_mono_ns();
-    if (next == armed_ns) return;
+    std::optional<std::int64_t> next = monitor.next_wakeup_mono_ns();
+    if (!next) return;  // an armed timer that fires with nothing due is harmless
+    *next = (*next + kTickNs - 1) / kTickNs * kTickNs;
+    if (armed_ns && *armed_ns <= *next) return;
     armed_ns = next;
     ++timer_generation;
-    if (!next) {
-      timer.cancel();
-      return;
-    }
     timer.expires_at(std::chrono::steady_clock::time_point(std::chrono::nanoseconds(*next)));
     timer.async_wait([this, generation = timer_generation](const std::error_code& ec) {
       if (ec || stopping || generation != timer_generation) return;
@@ -856,11 +845,13 @@ struct Daemon::Impl {
 
   // Events that arrive together (a burst of replies, a DNS answer that starts several probes)
   // are published once, after the loop has handled all of them, and at most every
-  // kMinPublishIntervalNs: a publication costs O(servers) (the snapshot's pointer vector), so
-  // publishing after every reply would make each probe cost O(servers). No sample is lost by
-  // waiting: record_samples() compares with the previous publication, and a source is never
-  // polled twice within the interval (the poll floor is 1 s).
+  // kMinPublishIntervalNs, or 20 times as long as the last publication took, whichever is
+  // longer: a publication costs O(servers) (the snapshot's pointer vector), so publishing after
+  // every reply would make each probe cost O(servers), and with a million servers a fixed
+  // 100 ms would spend a tenth of the loop on it. Samples go to the history as they come, not
+  // through the snapshots, so nothing is lost by waiting.
   static constexpr std::int64_t kMinPublishIntervalNs = 100'000'000;
+  static constexpr std::int64_t kPublishCostFactor = 20;
 
   void schedule_publish() {
     if (publish_pending || stopping) return;
@@ -869,7 +860,9 @@ struct Daemon::Impl {
       publish_pending = false;
       if (!stopping) publish(now());
     };
-    const std::int64_t wait_ns = last_publish_ns + kMinPublishIntervalNs - steady_ns();
+    const std::int64_t interval_ns =
+        std::max(kMinPublishIntervalNs, kPublishCostFactor * last_publish_cost_ns);
+    const std::int64_t wait_ns = last_publish_ns + interval_ns - steady_ns();
     if (wait_ns <= 0) {
       asio::post(io, run_publish);
       return;
@@ -882,16 +875,14 @@ struct Daemon::Impl {
 
   void publish(const monitor::Now& n) {
     last_publish_ns = n.mono_ns;
-    std::shared_ptr<const monitor::Snapshot> base = monitor.snapshot(n);
-    record_samples(*base);
+    std::shared_ptr<monitor::Snapshot> snap = monitor.snapshot(n);
     refresh_history_status(n.unix_ns);
-    // The engine's part of the snapshot (alert transitions, history health). Copying the
-    // servers vector costs one reference count per server, the same order as building it.
-    auto snap = std::make_shared<monitor::Snapshot>(*base);
+    // The engine's part of the snapshot: alert transitions, history health, socket counters.
     snap->recent_alerts = recent_alerts_ptr;
     snap->history = history_status;
-    previous_snapshot = snap;
+    snap->unmatched_datagrams = hub.counters().unmatched;
     published.store(std::move(snap), std::memory_order_release);
+    last_publish_cost_ns = steady_ns() - n.mono_ns;
   }
 
   Logger& logger;
@@ -906,8 +897,7 @@ struct Daemon::Impl {
   JitterSource jitter;
   monitor::Monitor monitor;
   monitor::Actions actions;
-  std::unordered_map<monitor::SourceId, std::unique_ptr<UdpProbe>> probes;
-  std::vector<std::unique_ptr<UdpProbe>> graveyard;
+  monitor::Actions batch_actions;  // the batch carry_out() works through
   std::unordered_map<monitor::ServerKey, int> max_addresses;
   std::map<std::tuple<std::string, std::string, monitor::AlertKind>, std::int64_t> firing_since;
   std::unique_ptr<AlertWebhook> webhook;
@@ -916,7 +906,7 @@ struct Daemon::Impl {
   // them), per NTS source its NTS state (shared with its probe), NTS-KE client and negotiated
   // NTP endpoint, and how each probe authenticates.
   std::vector<proto::SymmetricKey> keys;
-  std::uint64_t keys_generation = 0;
+  std::unordered_map<std::uint32_t, std::shared_ptr<const proto::SymmetricKey>> key_by_id;
   struct SourceNts {
     std::shared_ptr<NtsState> state;
     std::unique_ptr<NtsKeClient> ke;
@@ -924,20 +914,20 @@ struct Daemon::Impl {
   };
   std::unordered_map<monitor::SourceId, SourceNts> nts;
   std::vector<SourceNts> nts_graveyard;
-  std::unordered_map<monitor::SourceId, ProbeAuth> probe_auth;
   asio::steady_timer history_timer;
   history::HistoryStore history;
   monitor::HistoryStatus history_status;
   std::deque<monitor::AlertEvent> recent_alerts;
   std::shared_ptr<const std::vector<monitor::AlertEvent>> recent_alerts_ptr;
-  std::shared_ptr<const monitor::Snapshot> previous_snapshot;
-  std::map<std::pair<std::string, std::string>, std::int64_t> last_recorded;
   std::optional<std::int64_t> armed_ns;
   std::uint64_t timer_generation = 0;
   asio::steady_timer publish_timer;
   std::int64_t last_publish_ns = 0;
+  std::int64_t last_publish_cost_ns = 0;
   bool publish_pending = false;
   bool stopping = false;
+  // Last: its handlers use the members above, and it is destroyed (sockets closed) first.
+  ProbeHub hub;
 };
 
 Daemon::Daemon(config::Config config, DaemonOptions options, Logger& logger)

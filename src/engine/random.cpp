@@ -10,18 +10,22 @@
 namespace ntpmon::engine {
 
 std::uint64_t SystemRng::next_u64() {
-  unsigned char bytes[sizeof(std::uint64_t)];
-  std::size_t filled = 0;
-  while (filled < sizeof(bytes)) {
-    const ssize_t n = getrandom(bytes + filled, sizeof(bytes) - filled, 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw std::system_error(errno, std::generic_category(), "getrandom");
+  if (next_ == kWords) {
+    auto* bytes = reinterpret_cast<unsigned char*>(buffer_.data());
+    const std::size_t size = sizeof(buffer_);
+    std::size_t filled = 0;
+    while (filled < size) {
+      const ssize_t n = getrandom(bytes + filled, size - filled, 0);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        throw std::system_error(errno, std::generic_category(), "getrandom");
+      }
+      filled += static_cast<std::size_t>(n);
     }
-    filled += static_cast<std::size_t>(n);
+    next_ = 0;
   }
-  std::uint64_t value = 0;
-  std::memcpy(&value, bytes, sizeof(value));
+  const std::uint64_t value = buffer_[next_];
+  buffer_[next_++] = 0;  // used once: do not leave it lying around
   return value;
 }
 

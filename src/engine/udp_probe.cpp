@@ -14,9 +14,6 @@
 #include <system_error>
 #include <utility>
 
-#include "proto/mac.hpp"
-#include "proto/nts_ef.hpp"
-
 namespace ntpmon::engine {
 
 // Large enough to see (and reject by length) anything bigger than kMaxPacketSize instead of
@@ -64,21 +61,11 @@ class UdpProbe::Exchange : public std::enable_shared_from_this<UdpProbe::Exchang
                                   sizeof(flags)) == 0;
     }
 
-    std::array<std::uint8_t, proto::kHeaderSize> header{};
-    proto::encode_client_request(version, pending_.transmit_cookie, header);
-    std::vector<std::uint8_t> request(header.begin(), header.end());
-    if (options_.nts) {
-      if (auto problem = add_nts(version, header, request)) {
-        fail(std::move(*problem));
-        return;
-      }
-    } else if (options_.key) {
-      const proto::SymmetricKey& key = *options_.key;
-      const auto appended = proto::append_mac(request, key.type, key.id, key.secret);
-      if (!appended) {
-        fail("cannot authenticate the request: " + std::string(proto::to_string(appended.error())));
-        return;
-      }
+    std::vector<std::uint8_t> request;
+    if (auto problem =
+            build_request(version, pending_.transmit_cookie, auth(), rng_, request, unique_id_)) {
+      fail(std::move(*problem));
+      return;
     }
 
     // T1 as late as possible: nothing but the system call between the clock read and the send.
@@ -110,92 +97,8 @@ class UdpProbe::Exchange : public std::enable_shared_from_this<UdpProbe::Exchang
  private:
   enum class State : std::uint8_t { kWaiting, kAnswered, kTimedOut };
 
-  std::vector<std::uint8_t> random_bytes(std::size_t size) {
-    std::vector<std::uint8_t> out;
-    out.reserve(size + 8);
-    while (out.size() < size) {
-      const std::uint64_t word = rng_.next_u64();
-      for (int i = 0; i < 8; ++i) out.push_back(static_cast<std::uint8_t>(word >> (8 * i)));
-    }
-    out.resize(size);
-    return out;
-  }
-
-  // RFC 8915 §5.7: one cookie (never reused), placeholders so that the reply brings the jar
-  // back to kNtsCookieTarget, a fresh unique id to match the reply and a fresh nonce.
-  std::optional<std::string> add_nts(std::uint8_t version,
-                                     const std::array<std::uint8_t, proto::kHeaderSize>& header,
-                                     std::vector<std::uint8_t>& request) {
-    NtsState& nts = *options_.nts;
-    if (version != 4) return "NTS needs NTPv4";
-    if (nts.cookies.empty()) return "no NTS cookie";
-    const std::vector<std::uint8_t> cookie = std::move(nts.cookies.front());
-    nts.cookies.pop_front();
-    const std::size_t held = nts.cookies.size() + 1;  // the reply replaces the one we send
-    const std::size_t placeholders =
-        held >= kNtsCookieTarget ? 0
-                                 : std::min(kNtsCookieTarget - held, proto::kNtsMaxPlaceholders);
-    unique_id_ = random_bytes(proto::kNtsMinUniqueIdSize);
-    const std::vector<std::uint8_t> nonce = random_bytes(proto::kNtsNonceSize);
-    proto::NtsRequest nts_request{std::span<const std::uint8_t, proto::kHeaderSize>(header),
-                                  unique_id_,
-                                  cookie,
-                                  placeholders,
-                                  nts.c2s_key,
-                                  nonce};
-    auto built = proto::build_nts_request(nts_request);
-    if (!built)
-      return "cannot build the NTS request: " + std::string(proto::to_string(built.error()));
-    request = std::move(*built);
-    return std::nullopt;
-  }
-
-  // The authentication test (RFC 5905 §8 test 5, RFC 8915 §5.6-5.7) for a reply that passed
-  // check_reply. Returns false after reporting auth_failed; may turn the reply into an NTSN.
-  bool authenticate(const proto::PacketView& view, proto::ReplyVerdict& verdict,
-                    ProbeOutcome& outcome) {
-    if (options_.nts) {
-      NtsState& nts = *options_.nts;
-      const auto verified = proto::verify_nts_reply(view, unique_id_, nts.s2c_key);
-      if (verified) {
-        for (const auto& cookie : verified->cookies) {
-          if (nts.cookies.size() < 2 * kNtsCookieTarget) nts.cookies.push_back(cookie);
-        }
-        outcome.authenticated = true;
-        outcome.new_cookies = verified->cookies.size();
-        return true;
-      }
-      if (verified.error() == proto::NtsError::kNtsNak &&
-          verdict.kind == proto::ReplyVerdict::Kind::kKissOfDeath &&
-          verdict.kiss == proto::Kiss::kNtsn) {
-        // The server no longer accepts our cookies (key rotation, restart): they are useless.
-        nts.cookies.clear();
-        ++nts.naks;
-        return true;
-      }
-      reject_auth(proto::to_string(verified.error()), &view.header);
-      return false;
-    }
-    if (options_.key) {
-      const proto::SymmetricKey& key = *options_.key;
-      if (proto::is_crypto_nak(view.mac)) {
-        reject_auth("crypto-NAK", &view.header);
-        return false;
-      }
-      const auto verified =
-          proto::verify_mac(key.type, key.id, key.secret, view.authenticated(), view.mac);
-      if (!verified) {
-        reject_auth(proto::to_string(verified.error()), &view.header);
-        return false;
-      }
-      outcome.authenticated = true;
-    }
-    return true;
-  }
-
-  void reject_auth(std::string_view detail, const proto::Header* header) {
-    if (handlers_->on_auth_failed) handlers_->on_auth_failed(detail);
-    reject(proto::RejectReason::kAuthFailed, header);
+  ExchangeAuth auth() const {
+    return ExchangeAuth{options_.nts.get(), options_.key ? &*options_.key : nullptr};
   }
 
   void arm_read() {
@@ -339,7 +242,13 @@ class UdpProbe::Exchange : public std::enable_shared_from_this<UdpProbe::Exchang
       return;
     }
     ProbeOutcome outcome;
-    if (!authenticate(view, verdict, outcome)) return;
+    std::string_view detail;
+    if (authenticate_reply(auth(), unique_id_, view, verdict, outcome, detail) ==
+        AuthVerdict::kFail) {
+      if (handlers_->on_auth_failed) handlers_->on_auth_failed(detail);
+      reject(proto::RejectReason::kAuthFailed, &view.header);
+      return;
+    }
     // Accepted or KoD: the request is answered; anything after it is a duplicate.
     pending_.answered = true;
     if (state_ == State::kTimedOut) {

@@ -32,44 +32,13 @@
 #include <vector>
 
 #include "engine/clock.hpp"
+#include "engine/probe_auth.hpp"
 #include "engine/random.hpp"
 #include "proto/keys.hpp"
 #include "proto/packet.hpp"
 #include "proto/validate.hpp"
 
 namespace ntpmon::engine {
-
-// The single result of one send(): exactly one per request.
-struct ProbeOutcome {
-  enum class Kind : std::uint8_t {
-    kReply,        // accepted reply: header, t1 and t4 are set
-    kKissOfDeath,  // authentic KoD (passed the origin test): header, kiss, kiss_code are set
-    kTimeout,      // nothing acceptable within the timeout
-    kError,        // the request could not be sent: error is set
-  };
-  Kind kind = Kind::kTimeout;
-  proto::Header header;
-  proto::NtpTimestamp t1;  // real local time the request left
-  proto::NtpTimestamp t4;  // real local time the reply arrived (kernel stamp when available)
-  proto::Kiss kiss = proto::Kiss::kOther;
-  std::string kiss_code;
-  std::string error;
-  // The reply (or NTSN KoD) passed NTS or MAC authentication. Always false without auth.
-  bool authenticated = false;
-  std::size_t new_cookies = 0;  // NTS: cookies the reply carried (already in NtsState)
-};
-
-// The NTS state of one association after NTS-KE: keys and the cookie jar. Shared between the
-// probe (which takes one cookie per request and stores the reply's) and its owner (which
-// refills it with NTS-KE when it runs dry or after an NTSN).
-struct NtsState {
-  std::vector<std::uint8_t> c2s_key;
-  std::vector<std::uint8_t> s2c_key;
-  std::deque<std::vector<std::uint8_t>> cookies;  // each used once, oldest first
-  std::uint64_t naks = 0;  // NTSN kisses received: the probe empties `cookies` on each
-};
-// RFC 8915 §5.7: keep about eight cookies; ask for the missing ones with placeholders.
-inline constexpr std::size_t kNtsCookieTarget = 8;
 
 struct ProbeHandlers {
   // Called once per send(), on the io_context thread, never from inside send() itself.

@@ -411,6 +411,9 @@ constexpr Family kReloads{"ntp_monitor_config_reloads_total", "counter",
                           "Configuration reloads applied."};
 constexpr Family kReloadFailures{"ntp_monitor_config_reload_failures_total", "counter",
                                  "Configuration reloads rejected (the old configuration stays)."};
+constexpr Family kUnmatched{"ntp_monitor_unmatched_datagrams_total", "counter",
+                            "Datagrams on the NTP sockets that match no request and come from no "
+                            "address with a request (stray or forged)."};
 constexpr Family kHistoryEnabled{
     "ntp_monitor_history_enabled", "gauge",
     "1 while the history database is open and healthy, 0 when off or memory only."};
@@ -584,6 +587,7 @@ bool write_prometheus(const monitor::Snapshot& snapshot, const BuildInfo& build,
       r.single(kSelectionChanges, std::optional<std::uint64_t>(snapshot.selection_changes)) &&
       r.single(kReloads, std::optional<std::uint64_t>(snapshot.config_reloads)) &&
       r.single(kReloadFailures, std::optional<std::uint64_t>(snapshot.config_reload_failures)) &&
+      r.single(kUnmatched, std::optional<std::uint64_t>(snapshot.unmatched_datagrams)) &&
       // Only a daemon with a history store fills snapshot.history.
       (!snapshot.history ||
        (r.single(kHistoryEnabled, std::optional<bool>(snapshot.history->enabled)) &&

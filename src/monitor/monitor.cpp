@@ -194,6 +194,7 @@ struct Monitor::Impl {
 
   std::uint64_t config_reloads = 0;
   std::uint64_t config_reload_failures = 0;
+  std::int64_t next_start_mono_ns = INT64_MIN;
 
   Impl(const config::Config& config, MonitorOptions opts) : options(std::move(opts)) {
     apply_globals(config);
@@ -268,8 +269,12 @@ struct Monitor::Impl {
     selection_dirty = true;
     selection_due_mono_ns = now.mono_ns;
     if (last_selection_mono_ns) {
-      selection_due_mono_ns =
-          std::max(now.mono_ns, after(*last_selection_mono_ns, options.selection_interval_s));
+      double interval_s = options.selection_interval_s;
+      if (options.selection_sources_per_s > 0) {
+        interval_s = std::max(interval_s,
+                              static_cast<double>(live_sources) / options.selection_sources_per_s);
+      }
+      selection_due_mono_ns = std::max(now.mono_ns, after(*last_selection_mono_ns, interval_s));
     }
   }
 
@@ -356,11 +361,21 @@ struct Monitor::Impl {
     sources.push_back(std::move(s));
     ++live_sources;
     srv.sources.push_back(ref.id);
-    schedule_poll(ref, now.mono_ns);
-    log(out, LogEvent::info, "source_added",
+    schedule_poll(ref, start_slot(now));
+    log(out, LogEvent::debug, "source_added",
         {{"server", srv.config.name},
          {"address", ref.address},
          {"poll_s", format_double("%g", ref.poll.interval_s())}});
+  }
+
+  // When a new source may send its first request: new sources take turns at
+  // options.start_rate_per_s, so a large fleet spreads its first bursts over
+  // sources / rate seconds.
+  std::int64_t start_slot(const Now& now) {
+    const std::int64_t slot = std::max(now.mono_ns, next_start_mono_ns);
+    const double rate = options.start_rate_per_s > 0 ? options.start_rate_per_s : 1e12;
+    next_start_mono_ns = after(slot, 1.0 / rate);
+    return slot;
   }
 
   // Forgets a source: cancels its socket and resolves its alerts. The caller removes the id
@@ -799,6 +814,19 @@ void Monitor::on_reply(SourceId id, const Reply& reply, const Now& now, Actions&
   }
   m.mark_selection(now);
   m.evaluate_alerts(*s, true, now, out);
+  if (const auto& estimate = s->filter.estimate()) {
+    SampleEvent sample;
+    sample.source = id;
+    sample.server = m.name_of(*s);
+    sample.address = s->address;
+    sample.at_unix_ns = now.unix_ns;
+    sample.offset_s = estimate->offset_s;
+    sample.delay_s = estimate->delay_s;
+    sample.jitter_s = estimate->jitter_s;
+    sample.stratum = reply.header.stratum;
+    sample.state = Impl::state_of(*s);
+    out.samples.push_back(std::move(sample));
+  }
 }
 
 void Monitor::on_kod(SourceId id, proto::Kiss kiss, const std::string& code, const Now& now,
@@ -1047,7 +1075,7 @@ ReloadResult Monitor::reload(const config::Config& config, const Now& now, Actio
 
 void Monitor::on_reload_failed() { ++impl_->config_reload_failures; }
 
-std::shared_ptr<const Snapshot> Monitor::snapshot(const Now& now) {
+std::shared_ptr<Snapshot> Monitor::snapshot(const Now& now) {
   Impl& m = *impl_;
   auto snap = std::make_shared<Snapshot>();
   snap->generated_unix_ns = now.unix_ns;

@@ -137,6 +137,20 @@ struct AlertTransition {
   std::int64_t at_unix_ns = 0;
 };
 
+// An accepted sample, for the measurement history: the clock filter's figures right after the
+// reply went in (what the table and the charts show), with the server's state at that moment.
+struct SampleEvent {
+  SourceId source = 0;
+  std::string server;   // configured name
+  std::string address;  // resolved address
+  std::int64_t at_unix_ns = 0;
+  double offset_s = 0;
+  double delay_s = 0;
+  std::optional<double> jitter_s;
+  int stratum = 0;
+  ServerState state = ServerState::kPending;
+};
+
 // What the caller must do after an event, in order within each list. The caller clears it
 // (or passes a fresh one) before each event; the monitor only appends.
 struct Actions {
@@ -146,7 +160,9 @@ struct Actions {
   std::vector<AlertTransition> alerts;
   std::vector<SourceId> cancels;  // forget these sources: close sockets, drop pending requests
   std::vector<NtsKeAction> nts_ke;
+  std::vector<SampleEvent> samples;  // record these in the history
   void clear() {
+    samples.clear();
     nts_ke.clear();
     sends.clear();
     resolves.clear();
@@ -156,7 +172,7 @@ struct Actions {
   }
   [[nodiscard]] bool empty() const {
     return sends.empty() && resolves.empty() && logs.empty() && alerts.empty() && cancels.empty() &&
-           nts_ke.empty();
+           nts_ke.empty() && samples.empty();
   }
 };
 
@@ -178,6 +194,10 @@ struct MonitorOptions {
   // The selection (intersection, cluster, combine) runs at most this often, and only when
   // something changed: with many servers, running it per reply would dominate the CPU.
   double selection_interval_s = 1.0;
+  // A selection costs O(sources): with very large fleets it runs at most once per
+  // (sources / selection_sources_per_s) seconds, so that it stays a small share of the CPU
+  // (50,000 sources: every second; a million: every 20 s, against polls of minutes).
+  double selection_sources_per_s = 50000.0;
   algo::SelectionOptions selection;
   // Alert hysteresis: an alert fires after `alert_hold` consecutive bad evaluations and clears
   // after `alert_hold` consecutive good ones (minimum 1).
@@ -187,6 +207,10 @@ struct MonitorOptions {
   // clock filter fills in seconds instead of minutes. 1 disables the burst.
   int iburst_count = 4;
   double iburst_spacing_s = 2.0;
+  // New sources start polling at most this many per second (in the order they appear), so a
+  // fleet of a million does not send its first bursts in the same second; a fleet of a few
+  // thousand starts at once as before.
+  double start_rate_per_s = 10000.0;
   // Good citizenship (NTP-NOTES §5): a non-loopback address is never polled more often than
   // this unless the configuration explicitly asks (a per-server `poll`, or a global poll.min
   // below this value).
@@ -273,7 +297,8 @@ class Monitor {
 
   // The current state. Only sources that changed since the previous call are rebuilt; the
   // others share their ServerSnapshot with the previous Snapshot.
-  std::shared_ptr<const Snapshot> snapshot(const Now& now);
+  // Mutable until the caller publishes it (the engine adds its own fields first).
+  std::shared_ptr<Snapshot> snapshot(const Now& now);
 
   // Introspection for the engine and tests.
   [[nodiscard]] std::size_t source_count() const;

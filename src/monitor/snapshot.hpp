@@ -157,6 +157,9 @@ struct Snapshot {
   // store's health (absent when the snapshot did not come from a daemon with a store).
   std::shared_ptr<const std::vector<AlertEvent>> recent_alerts;
   std::optional<HistoryStatus> history;
+  // Engine-filled: datagrams that reached the daemon's NTP sockets but belong to no request and
+  // come from no address with a request (stray or forged traffic).
+  std::uint64_t unmatched_datagrams = 0;
 };
 
 }  // namespace ntpmon::monitor

@@ -167,6 +167,9 @@ ntp_monitor_config_reloads_total 2
 # HELP ntp_monitor_config_reload_failures_total Configuration reloads rejected (the old configuration stays).
 # TYPE ntp_monitor_config_reload_failures_total counter
 ntp_monitor_config_reload_failures_total 0
+# HELP ntp_monitor_unmatched_datagrams_total Datagrams on the NTP sockets that match no request and come from no address with a request (stray or forged).
+# TYPE ntp_monitor_unmatched_datagrams_total counter
+ntp_monitor_unmatched_datagrams_total 0
 )";
 
 constexpr const char* kHttpText =
@@ -362,6 +365,7 @@ TEST(Prometheus, EveryFamilyHasHelpAndTypeBeforeItsSamples) {
       "ntp_monitor_selection_changes_total",
       "ntp_monitor_config_reloads_total",
       "ntp_monitor_config_reload_failures_total",
+      "ntp_monitor_unmatched_datagrams_total",
       "ntp_monitor_http_requests_total",
       "ntp_monitor_http_bad_requests_total",
   };

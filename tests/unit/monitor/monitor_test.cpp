@@ -84,9 +84,17 @@ bool is_loopback(const std::string& address) {
   return address == "::1" || address.rfind("127.", 0) == 0;
 }
 
+// The Monitor's defaults without the start pacing, so that every source of a test starts at
+// 0 s (MonitorPoll.NewSourcesStartAtTheStartRate tests the pacing itself).
+MonitorOptions unpaced() {
+  MonitorOptions o;
+  o.start_rate_per_s = 0;
+  return o;
+}
+
 class Harness {
  public:
-  explicit Harness(const config::Config& config, MonitorOptions options = {})
+  explicit Harness(const config::Config& config, MonitorOptions options = unpaced())
       : monitor(config, std::move(options)) {
     for (const auto& s : config.servers) add_literal(s.host);
   }
@@ -407,6 +415,24 @@ TEST(MonitorPoll, KodDenyStopsPollingForGood) {
   EXPECT_EQ(h.alerts[0].kind, AlertKind::kKod);
   EXPECT_EQ(h.alerts[0].at_unix_ns, kBaseUnixNs + ns(0.01));  // at once: no hold for DENY
   EXPECT_EQ(h.count_logs("kod_stop"), 1U);
+}
+
+TEST(MonitorPoll, NewSourcesStartAtTheStartRate) {
+  MonitorOptions options;
+  options.start_rate_per_s = 2;  // one new source every 0.5 s
+  std::vector<config::ServerConfig> servers;
+  for (int i = 1; i <= 5; ++i) {
+    servers.push_back(server("s" + std::to_string(i), "192.0.2." + std::to_string(i)));
+  }
+  Harness h(config_of(servers), options);
+  for (int i = 1; i <= 5; ++i) h.net["192.0.2." + std::to_string(i)] = fake(0.001);
+  h.start();
+  h.run_until(3);
+  for (int i = 1; i <= 5; ++i) {
+    const auto times = h.send_times("192.0.2." + std::to_string(i));
+    ASSERT_FALSE(times.empty()) << i;
+    EXPECT_EQ(times.front(), ns(0.5 * (i - 1))) << i;
+  }
 }
 
 TEST(MonitorPoll, LoopbackMayPollEverySecondOthersNotWithoutExplicitConfig) {

@@ -1,0 +1,267 @@
+// The daemon's shared-socket probe layer against the loopback responder: exact figures with a
+// pinned clock, many requests matched in one batch, every spoof counted against the right
+// request and never changing the outcome, timeouts, late replies, forget() and superseded
+// requests, stray datagrams, send errors, and the kernel timestamp path with the real clock.
+#include "engine/probe_hub.hpp"
+
+#include <gtest/gtest.h>
+
+#include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+#include <map>
+#include <vector>
+
+#include "engine/random.hpp"
+#include "test_responder.hpp"
+
+namespace ntpmon::engine {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct Recorded {
+  std::map<ProbeTag, std::vector<ProbeOutcome>> outcomes;
+  std::map<ProbeTag, std::map<proto::RejectReason, int>> rejected;
+  std::map<ProbeTag, int> late;
+  std::size_t total = 0;
+};
+
+class HubFixture {
+ public:
+  explicit HubFixture(bool pinned = true)
+      : hub_(io_, pinned ? static_cast<Clock&>(pinned_) : static_cast<Clock&>(system_), rng_,
+             handlers(), options(pinned)) {}
+
+  ProbeHub& hub() { return hub_; }
+  Recorded& recorded() { return recorded_; }
+  // Runs the loop until `done` holds or `limit` passes, then `settle` more (to catch extras).
+  template <typename Pred>
+  void run_until(Pred done, std::chrono::milliseconds limit = 3s,
+                 std::chrono::milliseconds settle = 50ms) {
+    const auto end = std::chrono::steady_clock::now() + limit;
+    while (!done() && std::chrono::steady_clock::now() < end) {
+      io_.restart();
+      io_.run_for(5ms);
+    }
+    const auto settle_end = std::chrono::steady_clock::now() + settle;
+    while (std::chrono::steady_clock::now() < settle_end) {
+      io_.restart();
+      io_.run_for(5ms);
+    }
+  }
+
+ private:
+  static ProbeHubOptions options(bool pinned) {
+    ProbeHubOptions o;
+    o.kernel_timestamps = !pinned;
+    return o;
+  }
+  ProbeHubHandlers handlers() {
+    ProbeHubHandlers h;
+    h.on_outcome = [this](ProbeTag tag, const ProbeOutcome& o) {
+      recorded_.outcomes[tag].push_back(o);
+      ++recorded_.total;
+    };
+    h.on_rejected = [this](ProbeTag tag, proto::RejectReason reason, const proto::Header*) {
+      ++recorded_.rejected[tag][reason];
+    };
+    h.on_late_reply = [this](ProbeTag tag) { ++recorded_.late[tag]; };
+    return h;
+  }
+
+  asio::io_context io_;
+  PinnedClock pinned_;
+  SystemClock system_;
+  SystemRng rng_;
+  Recorded recorded_;
+  ProbeHub hub_;
+};
+
+asio::ip::udp::endpoint loopback(std::uint16_t port, bool v6 = false) {
+  return {v6 ? asio::ip::make_address("::1") : asio::ip::make_address("127.0.0.1"), port};
+}
+
+TEST(ProbeHub, ExactFiguresWithPinnedClock) {
+  Responder responder(AF_INET, Behaviour{});
+  ASSERT_TRUE(responder.ready());
+  HubFixture f;
+  f.hub().send(7, loopback(responder.port()), 4, 1s);
+  f.run_until([&] { return f.recorded().total >= 1; });
+  ASSERT_EQ(f.recorded().outcomes[7].size(), 1u);
+  const ProbeOutcome& o = f.recorded().outcomes[7][0];
+  ASSERT_EQ(o.kind, ProbeOutcome::Kind::kReply);
+  const auto pinned = proto::NtpTimestamp::from_unix_ns(kPinnedUnixNs);
+  EXPECT_EQ(o.t1.raw(), pinned.raw());
+  EXPECT_EQ(o.t4.raw(), pinned.raw());
+  EXPECT_EQ(proto::diff_seconds(o.header.transmit_ts, o.t1), 0.25);
+  EXPECT_EQ(o.header.stratum, 2);
+  EXPECT_EQ(f.hub().counters().sent, 1u);
+  EXPECT_EQ(f.hub().counters().unmatched, 0u);
+  EXPECT_TRUE(f.recorded().rejected.empty());
+}
+
+TEST(ProbeHub, ManyRequestsInOneBatchEachMatchedOnceOnBothFamilies) {
+  Responder v4(AF_INET, Behaviour{});
+  Responder v6(AF_INET6, Behaviour{});
+  ASSERT_TRUE(v4.ready());
+  HubFixture f;
+  constexpr ProbeTag kCount = 300;
+  for (ProbeTag tag = 1; tag <= kCount; ++tag) {
+    const bool use_v6 = v6.ready() && tag % 3 == 0;
+    f.hub().send(tag, use_v6 ? loopback(v6.port(), true) : loopback(v4.port()), 4, 2s);
+  }
+  f.run_until([&] { return f.recorded().total >= kCount; });
+  EXPECT_EQ(f.recorded().total, kCount);
+  for (ProbeTag tag = 1; tag <= kCount; ++tag) {
+    ASSERT_EQ(f.recorded().outcomes[tag].size(), 1u) << tag;
+    EXPECT_EQ(f.recorded().outcomes[tag][0].kind, ProbeOutcome::Kind::kReply) << tag;
+  }
+  EXPECT_EQ(f.hub().counters().sent, kCount);
+  EXPECT_EQ(v4.requests() + v6.requests(), static_cast<int>(kCount));
+  EXPECT_EQ(f.hub().counters().unmatched, 0u);
+}
+
+TEST(ProbeHub, SpoofsAreCountedAgainstTheirRequestAndNeverChangeTheOutcome) {
+  Behaviour b;
+  b.spoof_bad_origin = true;
+  b.spoof_other_port = true;
+  b.duplicate = true;
+  Responder responder(AF_INET, b);
+  ASSERT_TRUE(responder.ready());
+  HubFixture f;
+  f.hub().send(3, loopback(responder.port()), 4, 1s);
+  // Wait for the duplicate too: it comes right after the reply.
+  f.run_until([&] { return f.recorded().rejected[3][proto::RejectReason::kDuplicate] >= 1; });
+  ASSERT_EQ(f.recorded().outcomes[3].size(), 1u);
+  const ProbeOutcome& o = f.recorded().outcomes[3][0];
+  ASSERT_EQ(o.kind, ProbeOutcome::Kind::kReply);
+  EXPECT_EQ(proto::diff_seconds(o.header.transmit_ts, o.t1), 0.25);  // not +5 s or +7 s
+  EXPECT_EQ(f.recorded().rejected[3][proto::RejectReason::kBogusOrigin], 1);
+  EXPECT_EQ(f.recorded().rejected[3][proto::RejectReason::kWrongSource], 1);
+  EXPECT_EQ(f.recorded().rejected[3][proto::RejectReason::kDuplicate], 1);
+  EXPECT_EQ(f.hub().counters().unmatched, 0u);
+}
+
+TEST(ProbeHub, TimeoutThenLateReplyIsCountedNotDelivered) {
+  Behaviour b;
+  b.delay_ms = 150;
+  Responder responder(AF_INET, b);
+  ASSERT_TRUE(responder.ready());
+  HubFixture f;
+  f.hub().send(5, loopback(responder.port()), 4, 50ms);
+  f.run_until([&] { return f.recorded().late[5] >= 1; });
+  ASSERT_EQ(f.recorded().outcomes[5].size(), 1u);
+  EXPECT_EQ(f.recorded().outcomes[5][0].kind, ProbeOutcome::Kind::kTimeout);
+  EXPECT_EQ(f.recorded().late[5], 1);
+}
+
+TEST(ProbeHub, SilentServerTimesOutAndIsForgottenAfterTheLinger) {
+  Behaviour b;
+  b.silent = true;
+  Responder responder(AF_INET, b);
+  ASSERT_TRUE(responder.ready());
+  HubFixture f;
+  f.hub().send(9, loopback(responder.port()), 4, 30ms);
+  f.run_until([&] { return f.recorded().total >= 1; });
+  ASSERT_EQ(f.recorded().outcomes[9].size(), 1u);
+  EXPECT_EQ(f.recorded().outcomes[9][0].kind, ProbeOutcome::Kind::kTimeout);
+  f.run_until([&] { return f.hub().known_requests() == 0; }, 1s, 0ms);
+  EXPECT_EQ(f.hub().known_requests(), 0u);
+}
+
+TEST(ProbeHub, ForgetAndSupersedeSuppressOutcomes) {
+  Behaviour b;
+  b.delay_ms = 30;
+  Responder responder(AF_INET, b);
+  ASSERT_TRUE(responder.ready());
+  HubFixture f;
+  f.hub().send(1, loopback(responder.port()), 4, 1s);
+  // Forgotten once it has left (the responder answers 30 ms later).
+  f.run_until([&] { return f.hub().counters().sent >= 1; }, 1s, 0ms);
+  f.hub().forget(1);
+  f.hub().send(2, loopback(responder.port()), 4, 1s);
+  f.hub().send(2, loopback(responder.port()), 3, 1s);  // supersedes the first request of tag 2
+  f.run_until([&] { return f.recorded().total >= 1; }, 3s, 200ms);
+  // The superseded request had not left yet: it never does. The forgotten one had.
+  EXPECT_EQ(responder.requests(), 2);
+  EXPECT_TRUE(f.recorded().outcomes[1].empty());
+  ASSERT_EQ(f.recorded().outcomes[2].size(), 1u);
+  EXPECT_EQ(f.recorded().outcomes[2][0].header.version, 3);
+  // The reply to the forgotten request is recognised (its cookie is known) and dropped
+  // silently, as a closed socket would have.
+  EXPECT_TRUE(f.recorded().rejected.empty());
+  EXPECT_EQ(f.hub().counters().unmatched, 0u);
+}
+
+TEST(ProbeHub, StrayDatagramsAreUnmatchedAndChangeNothing) {
+  Responder responder(AF_INET, Behaviour{});
+  ASSERT_TRUE(responder.ready());
+  HubFixture f;
+  f.hub().send(4, loopback(responder.port()), 4, 1s);
+  f.run_until([&] { return f.recorded().total >= 1; });
+  const std::uint16_t port = f.hub().local_port(false);
+  ASSERT_NE(port, 0);
+  // A server-looking reply with a made-up origin, and junk, from an address with no request.
+  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(port);
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  proto::Header forged;
+  forged.mode = proto::Mode::kServer;
+  forged.version = 4;
+  forged.stratum = 1;
+  forged.origin_ts = proto::NtpTimestamp::from_raw(0x1234567890abcdefULL);
+  forged.transmit_ts = proto::NtpTimestamp::from_unix_ns(kPinnedUnixNs);
+  std::array<std::uint8_t, proto::kHeaderSize> bytes{};
+  proto::encode_header(forged, bytes);
+  ::sendto(fd, bytes.data(), bytes.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to));
+  const std::array<std::uint8_t, 5> junk{1, 2, 3, 4, 5};
+  ::sendto(fd, junk.data(), junk.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to));
+  ::close(fd);
+  f.run_until([&] { return f.hub().counters().unmatched >= 2; }, 1s, 20ms);
+  EXPECT_EQ(f.hub().counters().unmatched, 2u);
+  EXPECT_EQ(f.recorded().total, 1u);
+  EXPECT_TRUE(f.recorded().rejected.empty());
+}
+
+TEST(ProbeHub, SendErrorIsDeliveredFromTheLoopNotInline) {
+  HubFixture f;
+  // Port 0 is refused by the kernel (EINVAL): nothing leaves the machine.
+  f.hub().send(11, loopback(0), 4, 1s);
+  EXPECT_EQ(f.recorded().total, 0u);
+  f.run_until([&] { return f.recorded().total >= 1; });
+  ASSERT_EQ(f.recorded().outcomes[11].size(), 1u);
+  EXPECT_EQ(f.recorded().outcomes[11][0].kind, ProbeOutcome::Kind::kError);
+  EXPECT_NE(f.recorded().outcomes[11][0].error.find("cannot send to 127.0.0.1"), std::string::npos)
+      << f.recorded().outcomes[11][0].error;
+}
+
+TEST(ProbeHub, KernelTimestampsWithTheRealClock) {
+  Behaviour b;
+  b.pinned_time = false;
+  Responder responder(AF_INET, b);
+  ASSERT_TRUE(responder.ready());
+  HubFixture f(false);
+  for (ProbeTag tag = 1; tag <= 20; ++tag) f.hub().send(tag, loopback(responder.port()), 4, 1s);
+  f.run_until([&] { return f.recorded().total >= 20; });
+  ASSERT_EQ(f.recorded().total, 20u);
+  for (ProbeTag tag = 1; tag <= 20; ++tag) {
+    const ProbeOutcome& o = f.recorded().outcomes[tag].at(0);
+    ASSERT_EQ(o.kind, ProbeOutcome::Kind::kReply);
+    const double rtt_s = proto::diff_seconds(o.t4, o.t1);
+    EXPECT_GT(rtt_s, 0.0);
+    EXPECT_LT(rtt_s, 0.5);
+    // The responder adds +0.25 s to its real clock: the offset is that within the round trip.
+    const double offset_s = (proto::diff_seconds(o.header.receive_ts, o.t1) +
+                             proto::diff_seconds(o.header.transmit_ts, o.t4)) /
+                            2;
+    EXPECT_NEAR(offset_s, 0.25, rtt_s);
+  }
+  // Every request's T1 came from the kernel's transmit stamp (software stamps on loopback).
+  EXPECT_EQ(f.hub().counters().tx_timestamps, 20u);
+}
+
+}  // namespace
+}  // namespace ntpmon::engine
