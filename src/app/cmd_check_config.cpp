@@ -1,12 +1,15 @@
 // `ntp-monitor check-config FILE`: validates a configuration file without contacting any server,
 // so that a deployment (CI, a package's post-install, an operator before a reload) can reject a
 // bad file early. Prints every problem, one per line, in the file:line:col form editors jump to.
+// It loads what the daemon loads at start: the YAML file, its server lists and its key file
+// (with every server's key id looked up), so a file it accepts does not fail at start.
 #include <cstdio>
 #include <memory>
 #include <string>
 
 #include "app/commands.hpp"
 #include "config/config.hpp"
+#include "engine/key_file.hpp"
 
 namespace ntpmon::app {
 
@@ -28,8 +31,29 @@ void register_check_config(CLI::App& app, int* exit_code) {
       *exit_code = kExitUsage;
       return;
     }
-    const std::size_t n = result->servers.size();
-    std::printf("%s: ok (%zu %s)\n", path->c_str(), n, n == 1 ? "server" : "servers");
+    // The same check as the daemon's start: a missing key file or a key id it does not hold.
+    const auto keys = engine::load_config_keys(*result);
+    if (!keys.ok()) {
+      std::fprintf(stderr, "%s\n", keys.error().c_str());
+      *exit_code = kExitUsage;
+      return;
+    }
+    const config::Config& config = *result;
+    const std::size_t n = config.servers.size();
+    std::string summary = std::to_string(n) + (n == 1 ? " server" : " servers");
+    if (!config.server_list_files.empty()) {
+      std::size_t from_lists = 0;
+      for (const auto& server : config.servers) from_lists += server.list_file >= 0 ? 1 : 0;
+      const std::size_t files = config.server_list_files.size();
+      summary += ": " + std::to_string(n - from_lists) + " from 'servers', " +
+                 std::to_string(from_lists) + " from " + std::to_string(files) +
+                 (files == 1 ? " server list" : " server lists");
+    }
+    if (!config.key_file.empty()) {
+      summary += ", " + std::to_string(keys->size()) + (keys->size() == 1 ? " key" : " keys") +
+                 " in " + config.key_file;
+    }
+    std::printf("%s: ok (%s)\n", path->c_str(), summary.c_str());
     *exit_code = kExitOk;
   });
 }

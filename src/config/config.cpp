@@ -5,7 +5,6 @@
 // keep going, so that an operator fixes a file in one round instead of one error per run.
 #include "config/config.hpp"
 
-#include <arpa/inet.h>
 #include <unistd.h>
 #include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
@@ -20,12 +19,17 @@
 #include <cstring>
 #include <exception>
 #include <limits>
+#include <map>
 #include <memory>
 #include <span>
 #include <sstream>
 #include <system_error>
+#include <tuple>
+#include <unordered_map>
 #include <utility>
 
+#include "config/host.hpp"
+#include "config/server_list.hpp"
 #include "config/yaml_document.hpp"
 
 namespace ntpmon::config {
@@ -53,9 +57,12 @@ constexpr double kMaxPollS = 131072.0;
 
 // Long values are cut in messages so that one error stays one readable line.
 
-constexpr std::array<std::string_view, 9> kTopKeys = {"servers", "alert_thresholds", "poll",
-                                                      "alerts",  "selection",        "dns",
-                                                      "history", "key_file",         "key_format"};
+constexpr std::array<std::string_view, 10> kTopKeys = {
+    "servers",   "server_lists", "alert_thresholds", "poll",     "alerts",
+    "selection", "dns",          "history",          "key_file", "key_format"};
+// A `server_lists` entry: the file, and the server keys that apply to each of its lines.
+constexpr std::array<std::string_view, 5> kServerListKeys = {"path", "port", "version", "poll",
+                                                             "stratum"};
 constexpr std::array<std::string_view, 13> kServerKeys = {"host", "pool", "name", "port", "version",
                                                           "stratum", "poll", "alert_thresholds",
                                                           "max_addresses",
@@ -128,10 +135,6 @@ std::string format_number(double value) {
   return {buf.data(), end};
 }
 
-bool all_digits(std::string_view s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
 // YAML 1.2 core schema decimal integer, [-+]?[0-9]+, without leading zeros: YAML 1.1 reads
 // `0123` as octal 83 and YAML 1.2 as 123, so neither reading is safe. Hex and 0o forms are
 // refused for the same reason.
@@ -176,96 +179,6 @@ std::optional<double> to_number(std::string_view s) {
     return std::nullopt;
   }
   return value;
-}
-
-bool is_ipv4(std::string_view s) {
-  // Strict dotted quad. inet_aton-style forms ("127.1", "0x7f.0.0.1", "010.0.0.1") are refused:
-  // resolvers disagree on them and they are almost always typos.
-  int parts = 0;
-  while (true) {
-    const std::size_t dot = s.find('.');
-    const std::string_view part = s.substr(0, dot);
-    if (!all_digits(part) || part.size() > 3 || (part.size() > 1 && part.front() == '0')) {
-      return false;
-    }
-    if (std::stoi(std::string(part)) > 255) return false;
-    ++parts;
-    if (dot == std::string_view::npos) break;
-    s.remove_prefix(dot + 1);
-  }
-  return parts == 4;
-}
-
-bool is_ipv6(std::string_view s) {
-  // An optional zone ("fe80::1%eth0") names the interface of a link-local address.
-  const std::size_t percent = s.find('%');
-  if (percent != std::string_view::npos) {
-    const std::string_view zone = s.substr(percent + 1);
-    if (zone.empty() || !std::all_of(zone.begin(), zone.end(), [](char c) {
-          return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-' ||
-                 c == '.';
-        })) {
-      return false;
-    }
-    s = s.substr(0, percent);
-  }
-  // inet_pton is a pure string conversion (no socket, no resolver).
-  std::array<unsigned char, 16> addr{};
-  return inet_pton(AF_INET6, std::string(s).c_str(), addr.data()) == 1;
-}
-
-bool is_host_name(std::string_view s) {
-  // RFC 1123 section 2.1 host names, plus '_' which internal DNS zones use in practice. A
-  // trailing dot (fully qualified) is fine.
-  if (!s.empty() && s.back() == '.') s.remove_suffix(1);
-  if (s.empty() || s.size() > 253) return false;
-  while (true) {
-    const std::size_t dot = s.find('.');
-    const std::string_view label = s.substr(0, dot);
-    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') {
-      return false;
-    }
-    for (const char c : label) {
-      if (std::isalnum(static_cast<unsigned char>(c)) == 0 && c != '-' && c != '_') return false;
-    }
-    if (dot == std::string_view::npos) break;
-    s.remove_prefix(dot + 1);
-  }
-  return true;
-}
-
-// Checks a `host` value; returns the host as the engine wants it (IPv6 without brackets) or why
-// it is not acceptable.
-Result<std::string, std::string> check_host(std::string_view raw) {
-  const std::string shown = "'" + printable(raw) + "'";
-  if (raw.empty()) return Err{std::string("'host' is empty")};
-  if (raw.front() == '[') {
-    if (raw.back() != ']' || raw.size() < 3 || !is_ipv6(raw.substr(1, raw.size() - 2))) {
-      return Err{"'host' " + shown +
-                 " is not a valid bracketed IPv6 address (the port goes in 'port')"};
-    }
-    return std::string(raw.substr(1, raw.size() - 2));
-  }
-  if (raw.find(':') != std::string_view::npos) {
-    if (is_ipv6(raw)) return std::string(raw);
-    const std::size_t colon = raw.rfind(':');
-    if (raw.find(':') == colon && all_digits(raw.substr(colon + 1))) {
-      return Err{"'host' " + shown + " looks like host:port; put the port in the 'port' key"};
-    }
-    return Err{"'host' " + shown + " is not a valid IPv6 address"};
-  }
-  // A name whose last label is all digits cannot be a DNS name (RFC 3696 section 2), so treat it
-  // as an attempt at an IPv4 address and insist on the dotted-quad form.
-  std::string_view last_label = raw;
-  if (last_label.back() == '.') last_label.remove_suffix(1);
-  last_label = last_label.substr(last_label.rfind('.') + 1);
-  if (all_digits(last_label)) {
-    if (is_ipv4(raw)) return std::string(raw);
-    return Err{"'host' " + shown + " is not a valid IPv4 address (expected a.b.c.d, each 0-255)"};
-  }
-  if (is_host_name(raw)) return std::string(raw);
-  return Err{"'host' " + shown +
-             " is not a valid host name (letters, digits, '-' and '_' in dot-separated labels)"};
 }
 
 // Accepts http://HOST[:PORT][/PATH] and https://...; returns why not otherwise. The daemon's
@@ -338,7 +251,7 @@ struct Field {
 
 class Checker {
  public:
-  explicit Checker(std::string_view file) : file_(file) {}
+  Checker(std::string_view file, const ConfigLimits& limits) : file_(file), limits_(limits) {}
 
   Config parse_document(const YAML::Node& root);
   std::vector<ConfigError> take_errors();
@@ -368,6 +281,15 @@ class Checker {
   std::optional<ThresholdOverrides> thresholds(const Field& field);
   std::optional<bool> boolean(const Field& field);
   std::optional<std::string> readable_path(const Field& field);
+  // A path from the file: relative ones are taken from the configuration file's directory.
+  [[nodiscard]] std::string resolve(std::string path) const;
+  // port, version, stratum and poll: the keys a `servers:` entry shares with a server list.
+  void server_numbers(const std::vector<Field>& fields, ServerListDefaults& out);
+  void yaml_servers(const Field& servers, bool lists, bool has_key_file, Config& config);
+  void server_lists(const Field& field, Config& config);
+  // Names unique over the whole fleet, checked once every list is read (the YAML entries
+  // check theirs as they go, with their own positions).
+  void check_list_names(const Config& config, std::size_t yaml_count);
   void server_auth(const std::vector<Field>& fields, ServerConfig& out);
   void auth_settings(const std::vector<Field>& fields, Config& config);
   PollSettings poll_settings(const Field& field, bool* min_written);
@@ -385,7 +307,13 @@ class Checker {
   std::optional<ParsedServer> server(const YAML::Node& entry);
 
   std::string_view file_;
+  const ConfigLimits& limits_;
   std::vector<ConfigError> errors_;
+  // For each server read from a list (in Config::servers order after the YAML entries), the
+  // column of its name; for the duplicate-name check.
+  std::vector<int> list_name_columns_;
+  // The list files read, so that their errors sort after the YAML file's, in list order.
+  std::vector<std::string> list_files_;
 };
 
 const Field* find(const std::vector<Field>& fields, std::string_view key) {
@@ -662,15 +590,19 @@ std::optional<std::string> Checker::readable_path(const Field& field) {
     error_at(field.value.Mark(), "'" + field.key + "' is empty");
     return std::nullopt;
   }
-  std::string path = *text;
-  if (path.front() != '/' && file_ != "<string>") {
-    const std::size_t slash = file_.rfind('/');
-    if (slash != std::string_view::npos) path = std::string(file_.substr(0, slash + 1)) + path;
-  }
+  const std::string path = resolve(*text);
   if (::access(path.c_str(), R_OK) != 0) {
     error_at(field.value.Mark(), "'" + field.key + "' '" + printable(path) +
                                      "' cannot be read: " + std::strerror(errno));
     return std::nullopt;
+  }
+  return path;
+}
+
+std::string Checker::resolve(std::string path) const {
+  if (!path.empty() && path.front() != '/' && file_ != "<string>") {
+    const std::size_t slash = file_.rfind('/');
+    if (slash != std::string_view::npos) path = std::string(file_.substr(0, slash + 1)) + path;
   }
   return path;
 }
@@ -734,6 +666,26 @@ void Checker::auth_settings(const std::vector<Field>& fields, Config& config) {
   }
 }
 
+void Checker::server_numbers(const std::vector<Field>& fields, ServerListDefaults& out) {
+  if (const Field* f = find(fields, "port")) {
+    if (auto v = integer(*f, 1, 65535, "an integer from 1 to 65535")) {
+      out.port = static_cast<std::uint16_t>(*v);
+    }
+  }
+  if (const Field* f = find(fields, "version")) {
+    if (auto v = integer(*f, 3, 4, "3 or 4")) out.version = static_cast<std::uint8_t>(*v);
+  }
+  if (const Field* f = find(fields, "stratum")) {
+    // RFC 5905 section 7.3: 1 is a primary server, 2-15 secondary, 16 unsynchronized.
+    if (auto v = integer(*f, 1, 15, "an integer from 1 to 15")) {
+      out.expected_stratum = static_cast<int>(*v);
+    }
+  }
+  if (const Field* f = find(fields, "poll")) {
+    out.poll_s = number(*f, 0.0, kMaxPollS, kPollExpected);
+  }
+}
+
 // Parses one entry of `servers`. Its thresholds are completed from the global block by the
 // caller, because that block may come after the list in the file.
 std::optional<Checker::ParsedServer> Checker::server(const YAML::Node& entry) {
@@ -760,12 +712,12 @@ std::optional<Checker::ParsedServer> Checker::server(const YAML::Node& entry) {
     if (auto raw = string(*f)) {
       auto host = check_host(*raw);
       if (host) {
-        out.host = std::move(*host);
+        out.host = std::string(*host);
         parsed.name_mark = f->value.Mark();
       } else {
+        // check_host's message starts with "host"; name the key the operator wrote.
         std::string message = host.error();
-        // check_host speaks of 'host'; say which key the operator wrote.
-        if (f == pool_field) message.replace(0, 6, "'pool'");
+        message.replace(0, 4, f == pool_field ? "'pool'" : "'host'");
         error_at(f->value.Mark(), std::move(message));
       }
     }
@@ -800,23 +752,12 @@ std::optional<Checker::ParsedServer> Checker::server(const YAML::Node& entry) {
   } else {
     out.name = out.host;
   }
-  if (const Field* f = find(fields, "port")) {
-    if (auto v = integer(*f, 1, 65535, "an integer from 1 to 65535")) {
-      out.port = static_cast<std::uint16_t>(*v);
-    }
-  }
-  if (const Field* f = find(fields, "version")) {
-    if (auto v = integer(*f, 3, 4, "3 or 4")) out.version = static_cast<std::uint8_t>(*v);
-  }
-  if (const Field* f = find(fields, "stratum")) {
-    // RFC 5905 section 7.3: 1 is a primary server, 2-15 secondary, 16 unsynchronized.
-    if (auto v = integer(*f, 1, 15, "an integer from 1 to 15")) {
-      out.expected_stratum = static_cast<int>(*v);
-    }
-  }
-  if (const Field* f = find(fields, "poll")) {
-    out.poll_s = number(*f, 0.0, kMaxPollS, kPollExpected);
-  }
+  ServerListDefaults numbers;
+  server_numbers(fields, numbers);
+  out.port = numbers.port;
+  out.version = numbers.version;
+  out.expected_stratum = numbers.expected_stratum;
+  out.poll_s = numbers.poll_s;
   server_auth(fields, out);
   if (const Field* f = find(fields, "alert_thresholds")) {
     parsed.own_thresholds = thresholds(*f);
@@ -827,6 +768,8 @@ std::optional<Checker::ParsedServer> Checker::server(const YAML::Node& entry) {
 
 Config Checker::parse_document(const YAML::Node& root) {
   Config config;
+  // Set before the servers are read: file_of() names the YAML file by it.
+  config.source = std::string(file_);
   if (root.IsNull()) {
     error("the file is empty; expected a mapping with a 'servers' list");
     return config;
@@ -851,35 +794,54 @@ Config Checker::parse_document(const YAML::Node& root) {
   if (const Field* f = find(fields, "history")) config.history = history_settings(*f);
 
   const Field* servers = find(fields, "servers");
-  if (servers == nullptr) {
-    error("missing required key 'servers' (the list of servers to monitor)");
+  const Field* lists = find(fields, "server_lists");
+  if (servers == nullptr && lists == nullptr) {
+    error(
+        "missing required key 'servers' (the list of servers to monitor) or 'server_lists' "
+        "(files listing them)");
     return config;
   }
-  if (!has_value(*servers, "a list of servers")) return config;
-  if (!servers->value.IsSequence()) {
-    error_at(servers->value.Mark(),
-             "'servers' must be a list of servers, got " + describe(servers->value));
-    return config;
+  if (servers != nullptr) {
+    yaml_servers(*servers, lists != nullptr, find(fields, "key_file") != nullptr, config);
   }
-  if (servers->value.size() == 0) {
-    error_at(servers->value.Mark(), "'servers' is empty; list at least one server");
-    return config;
+  if (lists != nullptr) {
+    const std::size_t yaml_count = config.servers.size();
+    const std::size_t errors_before = errors_.size();
+    server_lists(*lists, config);
+    check_list_names(config, yaml_count);
+    if (config.servers.empty() && errors_.size() == errors_before) {
+      error_at(lists->key_node.Mark(),
+               "no servers: the server lists are empty" +
+                   std::string(servers != nullptr ? " and so is 'servers'" : "") +
+                   "; list at least one server");
+    }
+  }
+  return config;
+}
+
+void Checker::yaml_servers(const Field& servers, bool lists, bool has_key_file, Config& config) {
+  if (!has_value(servers, "a list of servers")) return;
+  if (!servers.value.IsSequence()) {
+    error_at(servers.value.Mark(),
+             "'servers' must be a list of servers, got " + describe(servers.value));
+    return;
+  }
+  // With server lists, `servers: []` is a way to say "all of them are in the lists".
+  if (servers.value.size() == 0 && !lists) {
+    error_at(servers.value.Mark(), "'servers' is empty; list at least one server");
+    return;
   }
 
   // Names label metrics and alerts, so two servers with one name would silently merge.
-  struct NameUse {
-    std::string name;
-    int line;
-  };
-  std::vector<NameUse> names;
+  std::unordered_map<std::string, int> names;  // name -> line of its first entry
   int index = 0;
-  for (const auto& entry : servers->value) {
+  for (const auto& entry : servers.value) {
     ++index;
     if (entry.IsNull()) {
       // A null node has no position of its own (yaml-cpp marks the next token), so point at
       // the list and count.
-      error_at(servers->value.Mark(), "'servers' entry " + std::to_string(index) +
-                                          " is empty ('-' with nothing after it)");
+      error_at(servers.value.Mark(), "'servers' entry " + std::to_string(index) +
+                                         " is empty ('-' with nothing after it)");
       continue;
     }
     auto parsed = server(entry);
@@ -887,16 +849,14 @@ Config Checker::parse_document(const YAML::Node& root) {
     ServerConfig& server = parsed->config;
     // Check names even of entries with other errors, so that one run reports everything.
     if (!server.name.empty()) {
-      const auto previous = std::find_if(names.begin(), names.end(),
-                                         [&](const NameUse& u) { return u.name == server.name; });
-      if (previous != names.end()) {
+      const auto [previous, inserted] = names.emplace(server.name, server.line);
+      if (!inserted) {
         error_at(parsed->name_mark, "duplicate server name '" + printable(server.name) +
                                         "' (also used by the entry at line " +
-                                        std::to_string(previous->line) +
+                                        std::to_string(previous->second) +
                                         "); give each entry a distinct 'name'");
         continue;
       }
-      names.push_back(NameUse{server.name, server.line});
     }
     if (!parsed->valid) continue;
     // A per-server block overrides only the keys it sets.
@@ -904,7 +864,7 @@ Config Checker::parse_document(const YAML::Node& root) {
       server.alert_thresholds = parsed->own_thresholds->over(config.alert_thresholds);
     }
     // A key id means nothing without the file that holds the key.
-    if (server.key_id && find(fields, "key_file") == nullptr) {
+    if (server.key_id && !has_key_file) {
       errors_.push_back(
           ConfigError{std::string(file_), server.key_line, server.key_column,
                       "'key' " + std::to_string(*server.key_id) +
@@ -912,15 +872,147 @@ Config Checker::parse_document(const YAML::Node& root) {
     }
     config.servers.push_back(std::move(server));
   }
+}
 
-  return config;
+void Checker::server_lists(const Field& field, Config& config) {
+  if (!has_value(field, "a list of mappings with 'path'")) return;
+  if (!field.value.IsSequence()) {
+    error_at(field.value.Mark(),
+             "'server_lists' must be a list of mappings with 'path', got " + describe(field.value));
+    return;
+  }
+  if (field.value.size() == 0) {
+    error_at(field.value.Mark(), "'server_lists' is empty; list at least one file");
+    return;
+  }
+  std::unordered_map<std::string, int> paths;  // resolved path -> line of its entry
+  std::map<std::pair<std::uint64_t, std::uint64_t>, int> files;  // (device, inode) -> line
+  bool full = false;  // the server limit was reached: later files are not read
+  int index = 0;
+  for (const auto& entry : field.value) {
+    ++index;
+    if (entry.IsNull()) {
+      error_at(field.value.Mark(), "'server_lists' entry " + std::to_string(index) +
+                                       " is empty ('-' with nothing after it)");
+      continue;
+    }
+    if (!entry.IsMap()) {
+      std::string message =
+          "a server_lists entry must be a mapping with at least 'path', got " + describe(entry);
+      if (entry.IsScalar()) message += " (write '- path: " + printable(entry.Scalar()) + "')";
+      error_at(entry.Mark(), std::move(message));
+      continue;
+    }
+    const auto fields = fields_of(entry, "in server_lists entry", kServerListKeys);
+    ServerListDefaults defaults;
+    server_numbers(fields, defaults);
+    const Field* path_field = find(fields, "path");
+    if (path_field == nullptr) {
+      error_at(entry.Mark(), "server_lists entry has no 'path' (the file listing the servers)");
+      continue;
+    }
+    auto text = string(*path_field);
+    if (!text) continue;
+    const YAML::Mark mark = path_field->value.Mark();
+    if (text->empty()) {
+      error_at(mark, "'path' is empty");
+      continue;
+    }
+    if (text->find('\0') != std::string::npos) {
+      error_at(mark, "'path' contains a NUL byte");
+      continue;
+    }
+    std::string path = resolve(std::move(*text));
+    const auto [first, inserted] = paths.emplace(path, mark.line + 1);
+    if (!inserted) {
+      error_at(mark, "'path' '" + printable(path) + "' is already listed at line " +
+                         std::to_string(first->second) + "; list each file once");
+      continue;
+    }
+    if (full) continue;
+    auto file = read_server_list(path, limits_.max_server_list_bytes);
+    if (!file) {
+      error_at(mark, "'path' '" + printable(path) + "': " + file.error());
+      continue;
+    }
+    const auto [same, new_file] =
+        files.emplace(std::pair{file->device, file->inode}, mark.line + 1);
+    if (!new_file) {
+      error_at(mark, "'path' '" + printable(path) + "' is the file already listed at line " +
+                         std::to_string(same->second) + "; list each file once");
+      continue;
+    }
+    const std::string& contents = file->text;
+    // One allocation for the whole file instead of doubling: the vector is the bulk of the
+    // memory a large fleet needs, and doubling would briefly need twice that.
+    const auto lines =
+        static_cast<std::size_t>(std::count(contents.begin(), contents.end(), '\n') + 1);
+    config.servers.reserve(std::min(config.servers.size() + lines, limits_.max_servers));
+    list_name_columns_.reserve(config.servers.capacity());
+    const int list_index = static_cast<int>(config.server_list_files.size());
+    config.server_list_files.push_back(path);
+    list_files_.push_back(path);
+    const ServerListEnd end =
+        scan_server_list(contents, path, list_index, defaults, limits_.max_servers,
+                         limits_.max_list_errors, {&config.servers, &list_name_columns_, &errors_});
+    full = end == ServerListEnd::kTooManyServers;
+  }
+}
+
+void Checker::check_list_names(const Config& config, std::size_t yaml_count) {
+  const std::vector<ServerConfig>& servers = config.servers;
+  if (servers.size() == yaml_count) return;
+  // Open addressing over indices into `servers`: a million names need 8 MiB here, where a
+  // node-based map would allocate once per name.
+  constexpr std::uint32_t kEmpty = std::numeric_limits<std::uint32_t>::max();
+  std::size_t capacity = 16;
+  while (capacity < 2 * servers.size()) capacity *= 2;
+  std::vector<std::uint32_t> slots(capacity, kEmpty);
+  const std::size_t mask = capacity - 1;
+  std::size_t reported = 0;
+  for (std::size_t i = 0; i < servers.size(); ++i) {
+    const std::string& name = servers[i].name;
+    std::size_t slot = std::hash<std::string_view>{}(name)&mask;
+    while (slots[slot] != kEmpty && servers[slots[slot]].name != name) slot = (slot + 1) & mask;
+    if (slots[slot] == kEmpty) {
+      slots[slot] = static_cast<std::uint32_t>(i);
+      continue;
+    }
+    // YAML entries never collide with each other here (yaml_servers kept one of each name),
+    // so the later entry is a list line.
+    const ServerConfig& previous = servers[slots[slot]];
+    const ServerConfig& server = servers[i];
+    const std::string file(file_of(config, server));
+    const int column = list_name_columns_[i - yaml_count];
+    if (reported == limits_.max_list_errors) {
+      errors_.push_back(ConfigError{file, server.line, column,
+                                    "more than " + std::to_string(reported) +
+                                        " duplicate server names; the rest are not reported"});
+      return;
+    }
+    ++reported;
+    const std::string_view previous_file = file_of(config, previous);
+    const std::string where =
+        previous_file == file ? "line " + std::to_string(previous.line)
+                              : std::string(previous_file) + ":" + std::to_string(previous.line);
+    errors_.push_back(ConfigError{file, server.line, column,
+                                  "duplicate server name '" + printable(name) +
+                                      "' (also used by the entry at " + where +
+                                      "); give each line a distinct name (its second field)"});
+  }
 }
 
 std::vector<ConfigError> Checker::take_errors() {
   // Report in file order; errors without a position (a missing key) go last.
-  std::stable_sort(errors_.begin(), errors_.end(), [](const ConfigError& a, const ConfigError& b) {
-    const auto key = [](const ConfigError& e) {
-      return std::pair{e.line == 0 ? std::numeric_limits<int>::max() : e.line, e.column};
+  // The YAML file's errors come first, then each list file's, in the order they are listed.
+  const auto rank = [this](const ConfigError& e) -> std::size_t {
+    if (list_files_.empty() || e.file == file_) return 0;
+    const auto it = std::find(list_files_.begin(), list_files_.end(), e.file);
+    return it == list_files_.end() ? 0 : static_cast<std::size_t>(it - list_files_.begin()) + 1;
+  };
+  std::stable_sort(errors_.begin(), errors_.end(), [&](const ConfigError& a, const ConfigError& b) {
+    const auto key = [&](const ConfigError& e) {
+      return std::tuple{rank(e), e.line == 0 ? std::numeric_limits<int>::max() : e.line, e.column};
     };
     return key(a) < key(b);
   });
@@ -929,8 +1021,21 @@ std::vector<ConfigError> Checker::take_errors() {
 
 }  // namespace
 
+std::string_view file_of(const Config& config, const ServerConfig& server) {
+  if (server.list_file < 0 ||
+      static_cast<std::size_t>(server.list_file) >= config.server_list_files.size()) {
+    return config.source;
+  }
+  return config.server_list_files[static_cast<std::size_t>(server.list_file)];
+}
+
 ConfigResult parse_config(std::string_view yaml_text, std::string_view file) {
-  Checker checker(file);
+  return parse_config(yaml_text, file, ConfigLimits{});
+}
+
+ConfigResult parse_config(std::string_view yaml_text, std::string_view file,
+                          const ConfigLimits& limits) {
+  Checker checker(file, limits);
   if (yaml_text.size() > kMaxConfigBytes) {
     checker.error("the file is larger than " + std::to_string(kMaxConfigBytes / 1024) +
                   " KiB; this is not a configuration file");
@@ -964,11 +1069,15 @@ ConfigResult parse_config(std::string_view yaml_text, std::string_view file) {
 }
 
 ConfigResult load_config_file(const std::string& path) {
+  return load_config_file(path, ConfigLimits{});
+}
+
+ConfigResult load_config_file(const std::string& path, const ConfigLimits& limits) {
   auto text = read_text_file(path, kMaxConfigBytes,
                              "the file is larger than " + std::to_string(kMaxConfigBytes / 1024) +
                                  " KiB; this is not a configuration file");
   if (!text) return Err{std::vector<ConfigError>{ConfigError{path, 0, 0, text.error()}}};
-  return parse_config(*text, path);
+  return parse_config(*text, path, limits);
 }
 
 }  // namespace ntpmon::config

@@ -1,12 +1,14 @@
 // The monitoring configuration: YAML (config/servers.yaml) -> a validated, immutable Config.
 //
-// Responsible for: reading the file, checking every key and type against the schema in
-// docs/configuration.md, and reporting every problem with file:line:col. Not responsible for:
-// resolving host names or opening sockets (the engine does), or defaults that depend on the
-// network (the good-citizen minimum poll is applied by the poll logic, which knows whether an
-// address is loopback).
+// Responsible for: reading the file and the server list files it names (`server_lists`, plain
+// text, one server per line, for fleets too large for YAML), checking every key and type against
+// the schema in docs/configuration.md, and reporting every problem with file:line:col. Not
+// responsible for: resolving host names or opening sockets (the engine does), or defaults that
+// depend on the network (the good-citizen minimum poll is applied by the poll logic, which knows
+// whether an address is loopback).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -33,11 +35,15 @@ struct ServerConfig {
   std::uint16_t port = 123;
   std::uint8_t version = 4;             // NTP version of our requests: 3 or 4
   std::optional<int> expected_stratum;  // alert when the observed stratum is higher
-  std::optional<double> poll_s;         // fixed poll interval for this server, seconds
+  // Which file `line` is in: -1 for the YAML file, otherwise an index into
+  // Config::server_list_files. An index rather than the path, and declared here where it fills
+  // alignment padding: a fleet may have a million entries, so every byte counts a megabyte.
+  int list_file = -1;
+  std::optional<double> poll_s;  // fixed poll interval for this server, seconds
   // Per-server override of the global thresholds, already complete: a key the entry leaves out
   // holds the global value, so callers use `alert_thresholds.value_or(config.alert_thresholds)`.
   std::optional<AlertThresholds> alert_thresholds;
-  int line = 0;  // where the entry starts in the file (1-based)
+  int line = 0;  // where the entry starts in the file (1-based); the file is `list_file`'s
   // Authentication (docs/authentication.md), at most one of the two. NTS (RFC 8915): NTS-KE
   // over TLS to `host`:`ntske_port`, the certificate checked against `ca_file` (a PEM bundle;
   // "" = the system trust store); NTS forces NTPv4. A symmetric key: `key_id` names a key of
@@ -113,6 +119,25 @@ struct Config {
   std::string key_file;
   KeyFormat key_format = KeyFormat::kAuto;
   std::string source;  // file name the config came from ("<string>" when parsed from text)
+  // The `server_lists` files in the order listed, as opened (a relative path joined to the
+  // configuration file's directory). Their servers follow the `servers:` entries in `servers`.
+  std::vector<std::string> server_list_files;
+};
+
+// The file a server entry was written in: Config::source or one of the server list files.
+std::string_view file_of(const Config& config, const ServerConfig& server);
+
+// Bounds on what a configuration may cost to load. The defaults are the documented limits;
+// tests lower them to exercise the limit paths without writing millions of lines.
+struct ConfigLimits {
+  // Servers in total: `servers:` entries plus every line of every server list. About twice
+  // what one 2-core machine can poll; far above it, a typo (a log file named as a list) is
+  // the likelier cause.
+  std::size_t max_servers = 2'000'000;
+  std::size_t max_server_list_bytes = std::size_t{256} << 20;  // per list file
+  // Errors reported per list file before the rest of it is skipped: a wrong file (a binary, a
+  // CSV) would otherwise produce one error per line.
+  std::size_t max_list_errors = 100;
 };
 
 struct ConfigError {
@@ -128,8 +153,13 @@ using ConfigResult = Result<Config, std::vector<ConfigError>>;
 
 // Parses YAML text; `file` is only used in error messages. Collects every error it can find
 // rather than stopping at the first. Never throws.
+// Server list files named in the text are read too (relative to the current directory when
+// `file` is "<string>", otherwise to the directory of `file`).
 ConfigResult parse_config(std::string_view yaml_text, std::string_view file = "<string>");
+ConfigResult parse_config(std::string_view yaml_text, std::string_view file,
+                          const ConfigLimits& limits);
 // Reads and parses a file. A missing or unreadable file is one ConfigError. Never throws.
 ConfigResult load_config_file(const std::string& path);
+ConfigResult load_config_file(const std::string& path, const ConfigLimits& limits);
 
 }  // namespace ntpmon::config

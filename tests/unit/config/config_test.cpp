@@ -265,8 +265,8 @@ TEST(ConfigErrors, UnknownKeyMessageFromTheDocs) {
 TEST(ConfigErrors, UnknownKeysAtEveryLevel) {
   EXPECT_EQ(error_of("servers: [{host: a}]\nalert: {}\n"),
             "servers.yaml:2:1: unknown key 'alert' at the top level (expected one of: "
-            "servers, alert_thresholds, poll, alerts, selection, dns, history, key_file, "
-            "key_format)");
+            "servers, server_lists, alert_thresholds, poll, alerts, selection, dns, history, "
+            "key_file, key_format)");
   EXPECT_EQ(error_of("servers: [{host: a}]\nalert_thresholds:\n  offset: 3\n"),
             "servers.yaml:3:3: unknown key 'offset' in alert_thresholds (expected one of: "
             "offset_ms, delay_ms)");
@@ -395,7 +395,8 @@ TEST(ConfigErrors, EmptyOrMissingServers) {
   EXPECT_EQ(error_of("servers:\n"),
             "servers.yaml:1:1: 'servers' has no value (expected a list of servers)");
   EXPECT_EQ(error_of("alert_thresholds: {offset_ms: 5}\n"),
-            "servers.yaml: missing required key 'servers' (the list of servers to monitor)");
+            "servers.yaml: missing required key 'servers' (the list of servers to monitor) or "
+            "'server_lists' (files listing them)");
   EXPECT_EQ(error_of(""),
             "servers.yaml: the file is empty; expected a mapping with a 'servers' list");
   EXPECT_EQ(error_of("# only a comment\n"),
