@@ -28,6 +28,8 @@ constexpr std::size_t kTxRing = 4096;
 // A transmit stamp is believed only if it lies this close after the clock read taken just
 // before the send: a stamp matched to the wrong request (the counter skipped) is refused.
 constexpr std::int64_t kTxStampWindowNs = 100'000'000;
+// Timeouts are a bound, not a measurement: they may end up to this much late.
+constexpr std::int64_t kTimerGranularityNs = 10'000'000;
 // How long a request stays known after its timeout, at least: late replies and duplicates in
 // that time are counted against it instead of as strays.
 constexpr std::int64_t kMinLingerNs = 1'000'000'000;
@@ -560,7 +562,10 @@ void ProbeHub::push_deadline(Deadline d) {
 
 void ProbeHub::arm_timer() {
   if (closed_ || deadlines_.empty()) return;
-  const std::int64_t next = deadlines_.top().at_ns;
+  // Rounded up to kTimerGranularityNs: one wakeup handles every deadline of that slice, instead
+  // of one wakeup (and one timer system call) per request.
+  const std::int64_t next = (deadlines_.top().at_ns + kTimerGranularityNs - 1) /
+                            kTimerGranularityNs * kTimerGranularityNs;
   // Re-arming costs a system call; a timer that fires early is harmless (on_timer re-arms).
   if (timer_at_ns_ && *timer_at_ns_ <= next) return;
   timer_at_ns_ = next;
