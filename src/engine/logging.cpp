@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <ctime>
 #include <nlohmann/json.hpp>
+#include <string>
+#include <unordered_set>
 
 namespace ntpmon::engine {
 
@@ -38,6 +40,8 @@ const char* to_string(LogLevel level) {
 }
 
 namespace {
+
+constexpr std::string_view kEmptyKey = "_";
 
 // Splits into whole seconds and a non-negative sub-second part (floor, also before 1970).
 std::pair<std::time_t, std::int64_t> split_ns(std::int64_t unix_ns) {
@@ -102,9 +106,11 @@ void append_logfmt_value(std::string& out, std::string_view value) {
         out += "\\t";
         break;
       default:
+        // \u00NN, not \xNN: logfmt decoders take JSON's escapes and reject the whole line
+        // on anything else.
         if (u < 0x20 || u == 0x7f) {
           std::array<char, 8> hex{};
-          std::snprintf(hex.data(), hex.size(), "\\x%02x", u);
+          std::snprintf(hex.data(), hex.size(), "\\u%04x", static_cast<unsigned>(u));
           out += hex.data();
         } else {
           out += c;
@@ -114,11 +120,38 @@ void append_logfmt_value(std::string& out, std::string_view value) {
   out += '"';
 }
 
-// Keys are ours (snake_case), but keep the line parsable even if one is not.
-void append_logfmt_key(std::string& out, std::string_view key) {
+// Keys are ours (snake_case), but keep the line parsable even if one is not: a decoder needs
+// at least one key byte before '=', and none of space, control, '=' or '"'.
+std::string logfmt_key(std::string_view key) {
+  if (key.empty()) return std::string(kEmptyKey);
+  std::string out;
+  out.reserve(key.size());
   for (const char c : key) {
     const auto u = static_cast<unsigned char>(c);
     out += (u <= 0x20 || u == 0x7f || c == '=' || c == '"') ? '_' : c;
+  }
+  return out;
+}
+
+// The key as a JSON consumer will read it: invalid UTF-8 is replaced by U+FFFD when the line
+// is dumped, so two keys that differ only in invalid bytes would come out equal. Checking
+// uniqueness on the replaced form keeps them apart; only keys with a byte >= 0x80 pay for it.
+std::string json_key(std::string_view key) {
+  if (key.empty()) return std::string(kEmptyKey);
+  const bool ascii = std::all_of(key.begin(), key.end(),
+                                 [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+  if (ascii) return std::string(key);
+  const std::string quoted = nlohmann::json(std::string(key))
+                                 .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return nlohmann::json::parse(quoted).get<std::string>();
+}
+
+// Claims `key` in `used`, or the first free `key_2`, `key_3`, ... (see logging.hpp).
+std::string claim_key(std::string key, std::unordered_set<std::string>& used) {
+  if (used.insert(key).second) return key;
+  for (std::size_t n = 2;; ++n) {
+    std::string candidate = key + '_' + std::to_string(n);
+    if (used.insert(candidate).second) return candidate;
   }
 }
 
@@ -130,12 +163,13 @@ std::string format_rfc3339_ns(std::int64_t unix_ns) { return format_utc(unix_ns,
 std::string render_log_line(LogFormat format, std::int64_t unix_ns, LogLevel level,
                             std::string_view event, const LogFields& fields) {
   const std::string ts = format_rfc3339_ms(unix_ns);
+  std::unordered_set<std::string> used{"ts", "level", "event"};
   if (format == LogFormat::kJson) {
     nlohmann::ordered_json line;
     line["ts"] = ts;
     line["level"] = to_string(level);
     line["event"] = event;
-    for (const auto& [key, value] : fields) line[key] = value;
+    for (const auto& [key, value] : fields) line[claim_key(json_key(key), used)] = value;
     // Invalid UTF-8 from the network is replaced, never thrown on.
     return line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }
@@ -143,7 +177,7 @@ std::string render_log_line(LogFormat format, std::int64_t unix_ns, LogLevel lev
   append_logfmt_value(out, event);
   for (const auto& [key, value] : fields) {
     out += ' ';
-    append_logfmt_key(out, key);
+    out += claim_key(logfmt_key(key), used);
     out += '=';
     append_logfmt_value(out, value);
   }

@@ -36,6 +36,25 @@ std::string format_rfc3339_ms(std::int64_t unix_ns);
 std::string format_rfc3339_ns(std::int64_t unix_ns);
 
 // One rendered line, without the newline. Pure, for tests.
+//
+// Keys: the line starts with ts, level and event, then the fields in their order. No field is
+// dropped and no key appears twice, so a consumer never sees a field take the place of the
+// real level or time, and a repeated key never loses the earlier value:
+//   1. An empty key is written "_" (logfmt decoders need a key before '='; some log stores
+//      reject empty JSON field names). In logfmt, a space, control byte, DEL, '=' or '"' in a
+//      key becomes '_'. JSON keeps other keys as they are, escaped.
+//   2. A key equal to ts, level, event or to a key already written on this line gets the first
+//      free suffix "_2", "_3", ...: fields {level=a, x=1, x=2, x=3} are written as
+//      level_2=a x=1 x_2=2 x_3=3, in both formats.
+// The comparison is on the key as written (after step 1; in JSON after invalid UTF-8 becomes
+// U+FFFD), so keys that are already valid logfmt keys, as all of ours are, come out the same
+// in both formats.
+//
+// Values: logfmt writes a value bare unless it is empty or holds a space, control byte, DEL,
+// '=', '"' or '\'; then it is double-quoted with \" \\ \n \r \t and \u00NN for the other
+// bytes below 0x20 and for DEL (\u007f), the escapes that JSON-style logfmt decoders accept.
+// Other bytes, UTF-8 or not, are written as they are. JSON values are strings, with invalid
+// UTF-8 replaced by U+FFFD.
 std::string render_log_line(LogFormat format, std::int64_t unix_ns, LogLevel level,
                             std::string_view event, const LogFields& fields);
 

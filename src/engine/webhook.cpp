@@ -5,13 +5,166 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
+#include <iterator>
 #include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
 #include <utility>
 
 namespace ntpmon::engine {
 
 // Alertmanager's "zero time" for an alert that has not ended (Go's time.Time{}).
 constexpr const char* kZeroTime = "0001-01-01T00:00:00Z";
+
+namespace {
+
+// The code point of the valid UTF-8 sequence at the start of `s` and its length, or length 0
+// when it is not valid as Go's utf8.DecodeRuneInString judges it: no overlong forms, no
+// surrogates, nothing above U+10FFFF, no truncated sequence.
+struct Rune {
+  std::uint32_t cp = 0;
+  std::size_t size = 0;
+};
+
+Rune decode_utf8(std::string_view s) {
+  const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(s[i]); };
+  const unsigned char b0 = byte(0);
+  std::size_t size = 0;
+  std::uint32_t cp = 0;
+  unsigned char lo = 0x80;  // allowed range of the second byte
+  unsigned char hi = 0xbf;
+  if (b0 >= 0xc2 && b0 <= 0xdf) {
+    size = 2;
+    cp = b0 & 0x1fU;
+  } else if (b0 >= 0xe0 && b0 <= 0xef) {
+    size = 3;
+    cp = b0 & 0x0fU;
+    if (b0 == 0xe0) lo = 0xa0;  // overlong
+    if (b0 == 0xed) hi = 0x9f;  // surrogates
+  } else if (b0 >= 0xf0 && b0 <= 0xf4) {
+    size = 4;
+    cp = b0 & 0x07U;
+    if (b0 == 0xf0) lo = 0x90;  // overlong
+    if (b0 == 0xf4) hi = 0x8f;  // above U+10FFFF
+  } else {
+    return {};
+  }
+  if (s.size() < size) return {};
+  for (std::size_t i = 1; i < size; ++i) {
+    const unsigned char b = byte(i);
+    if (b < (i == 1 ? lo : 0x80) || b > (i == 1 ? hi : 0xbf)) return {};
+    cp = (cp << 6) | (b & 0x3fU);
+  }
+  return {cp, size};
+}
+
+// Non-ASCII code points that Go's strconv.IsPrint rejects: the C1 controls, the space
+// separators other than U+0020, the line and paragraph separators, the format characters
+// (Unicode 15), private use and the noncharacters. Unassigned code points are printable here
+// (Go would escape them), which only matters for code points no name should contain.
+bool is_go_printable(std::uint32_t cp) {
+  struct Range {
+    std::uint32_t first;
+    std::uint32_t last;
+  };
+  static constexpr Range kNotPrintable[] = {
+      {0x0080, 0x00a0},   {0x00ad, 0x00ad},    {0x0600, 0x0605},   {0x061c, 0x061c},
+      {0x06dd, 0x06dd},   {0x070f, 0x070f},    {0x0890, 0x0891},   {0x08e2, 0x08e2},
+      {0x1680, 0x1680},   {0x180e, 0x180e},    {0x2000, 0x200f},   {0x2028, 0x202f},
+      {0x205f, 0x206f},   {0x3000, 0x3000},    {0xe000, 0xf8ff},   {0xfdd0, 0xfdef},
+      {0xfeff, 0xfeff},   {0xfff9, 0xfffb},    {0x110bd, 0x110bd}, {0x110cd, 0x110cd},
+      {0x13430, 0x1343f}, {0x1bca0, 0x1bca3},  {0x1d173, 0x1d17a}, {0xe0001, 0xe0001},
+      {0xe0020, 0xe007f}, {0xf0000, 0x10ffff},
+  };
+  if ((cp & 0xfffeU) == 0xfffeU) return false;  // U+xFFFE and U+xFFFF in every plane
+  return std::none_of(std::begin(kNotPrintable), std::end(kNotPrintable),
+                      [cp](const Range& r) { return cp >= r.first && cp <= r.last; });
+}
+
+void append_hex(std::string& out, const char* prefix, std::uint32_t value, int digits) {
+  constexpr std::string_view kHex = "0123456789abcdef";
+  out += prefix;
+  for (int shift = 4 * (digits - 1); shift >= 0; shift -= 4) out += kHex[(value >> shift) & 0xfU];
+}
+
+// `value` as Go's strconv.Quote writes it (what %q gives), which is how Alertmanager writes
+// label values in a group key: '"' and '\' escaped, printable runes as they are, \a \b \f
+// \n \r \t \v, other ASCII controls and DEL and every byte that is not valid UTF-8 as
+// \xNN, other non-printable runes as \uNNNN or \UNNNNNNNN.
+void append_go_quoted(std::string& out, std::string_view value) {
+  out += '"';
+  while (!value.empty()) {
+    const auto b0 = static_cast<unsigned char>(value.front());
+    if (b0 >= 0x80) {
+      const Rune rune = decode_utf8(value);
+      if (rune.size == 0) {
+        append_hex(out, "\\x", b0, 2);
+        value.remove_prefix(1);
+      } else {
+        if (is_go_printable(rune.cp)) {
+          out += value.substr(0, rune.size);
+        } else if (rune.cp < 0x10000) {
+          append_hex(out, "\\u", rune.cp, 4);
+        } else {
+          append_hex(out, "\\U", rune.cp, 8);
+        }
+        value.remove_prefix(rune.size);
+      }
+      continue;
+    }
+    value.remove_prefix(1);
+    switch (b0) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\a':
+        out += "\\a";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\v':
+        out += "\\v";
+        break;
+      default:
+        if (b0 < 0x20 || b0 == 0x7f) {
+          append_hex(out, "\\x", b0, 2);
+        } else {
+          out += static_cast<char>(b0);
+        }
+    }
+  }
+  out += '"';
+}
+
+// Alertmanager's group key for our one route: the route's matchers ("{}", none) and the
+// grouping labels, as Go's LabelSet prints them.
+std::string group_key(const WebhookAlert& alert) {
+  std::string out = "{}:{alertname=";
+  append_go_quoted(out, alert.alertname);
+  out += ",server=";
+  append_go_quoted(out, alert.server);
+  out += '}';
+  return out;
+}
+
+}  // namespace
 
 std::string render_alertmanager_payload(const WebhookAlert& alert) {
   const char* status = alert.firing ? "firing" : "resolved";
@@ -34,7 +187,7 @@ std::string render_alertmanager_payload(const WebhookAlert& alert) {
   group_labels["alertname"] = alert.alertname;
   nlohmann::ordered_json body;
   body["version"] = "4";
-  body["groupKey"] = "{}:{alertname=\"" + alert.alertname + "\",server=\"" + alert.server + "\"}";
+  body["groupKey"] = group_key(alert);
   body["truncatedAlerts"] = 0;
   body["status"] = status;
   body["receiver"] = "ntp-monitor";

@@ -325,13 +325,15 @@ TEST(LogfmtQuoting, NewlineCarriageReturnAndTabUseShortEscapes) {
   EXPECT_EQ(logfmt_value("a\tb"), R"("a\tb")");
 }
 
-TEST(LogfmtQuoting, OtherControlBytesAreQuotedAndHexEscaped) {
-  // Current encoding: \xNN (see LogfmtRoundTrip.ControlBytes for why that is a problem).
-  EXPECT_EQ(logfmt_value(std::string("a\0b", 3)), R"("a\x00b")");
-  EXPECT_EQ(logfmt_value("\x01"), R"("\x01")");
-  EXPECT_EQ(logfmt_value("\x1b[31m"), R"("\x1b[31m")");
-  EXPECT_EQ(logfmt_value("\x1f"), R"("\x1f")");
-  EXPECT_EQ(logfmt_value("\x7f"), R"("\x7f")");
+TEST(LogfmtQuoting, OtherControlBytesAndDelAreQuotedAsUnicodeEscapes) {
+  // \u00NN, the JSON escape that logfmt decoders accept (\xNN makes them reject the line).
+  EXPECT_EQ(logfmt_value(std::string("a\0b", 3)), R"("a\u0000b")");
+  EXPECT_EQ(logfmt_value("\x01"), R"("\u0001")");
+  EXPECT_EQ(logfmt_value("\b\f\v"), R"("\u0008\u000c\u000b")");
+  EXPECT_EQ(logfmt_value("\x1b[31m"), R"("\u001b[31m")");
+  EXPECT_EQ(logfmt_value("\x1f"), R"("\u001f")");
+  EXPECT_EQ(logfmt_value("\x7f"), R"("\u007f")");
+  EXPECT_EQ(logfmt_value("a\x7f\n"), R"("a\u007f\n")");
 }
 
 TEST(LogfmtQuoting, NonAsciiPassesThroughUnescaped) {
@@ -380,11 +382,9 @@ TEST(LogfmtRoundTrip, PrintableValuesParseBackExactly) {
 }
 
 TEST(LogfmtRoundTrip, ControlBytes) {
-  // BUG (src/engine/logging.cpp, append_logfmt_value): control bytes other than \n \r \t, and
-  // DEL, are written as \xNN. The Go logfmt decoder (and log shippers that use it) accepts only
-  // the JSON escapes \" \\ \/ \b \f \n \r \t \uXXXX and rejects the whole line with "invalid
-  // quoted value". Writing \u00NN for bytes < 0x20 and DEL raw (or as \u007f) would fix it.
-  GTEST_SKIP() << "known bug: logfmt control bytes escaped as \\xNN, not parsable back";
+  // The Go logfmt decoder (and log shippers that use it) accepts only the JSON escapes
+  // \" \\ \/ \b \f \n \r \t \uXXXX and rejects the whole line with "invalid quoted value" on
+  // anything else, such as \xNN.
   for (int b = 0; b < 0x20; ++b) {
     const std::string value = std::string("x") + static_cast<char>(b) + "y";
     const auto parsed = parse_logfmt(logfmt("e", {{"v", value}}));
@@ -397,15 +397,49 @@ TEST(LogfmtRoundTrip, ControlBytes) {
 }
 
 TEST(LogfmtRoundTrip, EmptyKey) {
-  // BUG (src/engine/logging.cpp, append_logfmt_key): an empty key renders as " =value", which
-  // no logfmt decoder accepts ("unexpected '='"). The keys are ours today, but the function
-  // promises a parsable line whatever the fields; a placeholder key such as "_" would fix it.
-  GTEST_SKIP() << "known bug: empty logfmt key renders an unparsable ' =value'";
-  const auto parsed = parse_logfmt(logfmt("e", {{"", "v"}}));
+  // " =value" is not accepted by any logfmt decoder ("unexpected '='"); the placeholder "_"
+  // keeps the line parsable whatever the fields.
+  const std::string line = logfmt("e", {{"", "v"}});
+  EXPECT_EQ(line, "ts=2026-11-26T10:00:00.123Z level=info event=e _=v");
+  const auto parsed = parse_logfmt(line);
   ASSERT_TRUE(parsed.has_value());
-  ASSERT_EQ(parsed->size(), 4u);
-  EXPECT_FALSE(parsed->back().first.empty());
-  EXPECT_EQ(parsed->back().second, "v");
+  EXPECT_EQ(*parsed, with_prefix("e", {{"_", "v"}}));
+}
+
+TEST(LogfmtKeys, EmptyKeysAreUnderscoresAndDeduplicated) {
+  EXPECT_EQ(logfmt("e", {{"", "a"}, {"", "b"}, {"_", "c"}}),
+            "ts=2026-11-26T10:00:00.123Z level=info event=e _=a __2=b __3=c");
+}
+
+TEST(LogfmtKeys, ReservedAndRepeatedKeysGetSuffixes) {
+  // The rule documented at render_log_line: nothing is dropped, no key appears twice.
+  const std::string line = logfmt("probe_ok", {{"level", "bogus"},
+                                               {"ts", "x"},
+                                               {"event", "y"},
+                                               {"x", "1"},
+                                               {"x", "2"},
+                                               {"x", "3"},
+                                               {"level", "again"}});
+  EXPECT_EQ(line,
+            "ts=2026-11-26T10:00:00.123Z level=info event=probe_ok level_2=bogus ts_2=x "
+            "event_2=y x=1 x_2=2 x_3=3 level_3=again");
+  const auto parsed = parse_logfmt(line);
+  ASSERT_TRUE(parsed.has_value());
+  EXPECT_EQ(parsed->at(1), (std::pair<std::string, std::string>{"level", "info"}));
+}
+
+TEST(LogfmtKeys, ASuffixedNameThatIsTakenMovesOn) {
+  // "a_2" is claimed by the second "a" first; the real "a_2" field then becomes "a_2_2".
+  EXPECT_EQ(logfmt("e", {{"a", "1"}, {"a", "2"}, {"a_2", "3"}}),
+            "ts=2026-11-26T10:00:00.123Z level=info event=e a=1 a_2=2 a_2_2=3");
+  // Taken the other way round, the field named "a_2" keeps its name.
+  EXPECT_EQ(logfmt("e", {{"a", "1"}, {"a_2", "2"}, {"a", "3"}}),
+            "ts=2026-11-26T10:00:00.123Z level=info event=e a=1 a_2=2 a_3=3");
+}
+
+TEST(LogfmtKeys, KeysThatBecomeEqualAfterSanitizingStayApart) {
+  EXPECT_EQ(logfmt("e", {{"a b", "1"}, {"a_b", "2"}, {"a=b", "3"}}),
+            "ts=2026-11-26T10:00:00.123Z level=info event=e a_b=1 a_b_2=2 a_b_3=3");
 }
 
 // --- JSON ------------------------------------------------------------------------------------
@@ -522,18 +556,50 @@ TEST(JsonLine, AlwaysOneLineOfValidJsonWhateverTheBytes) {
 }
 
 TEST(JsonLine, AFieldNamedLikeAReservedKeyDoesNotReplaceIt) {
-  // BUG (src/engine/logging.cpp, render_log_line JSON branch): fields are assigned with
-  // line[key] = value on the same object as ts/level/event, so a field named "level", "ts" or
-  // "event" silently overwrites the real one in place (the logfmt branch keeps both). A log
-  // pipeline then files the line under the wrong level/time. Renaming colliding keys (e.g. a
-  // "field_" prefix) or skipping them would fix it; a later duplicate field also overwrites an
-  // earlier one, losing data.
-  GTEST_SKIP() << "known bug: JSON field 'level'/'ts'/'event' overwrites the reserved key";
-  const auto parsed =
-      nlohmann::json::parse(json("probe_ok", {{"level", "bogus"}, {"ts", "x"}, {"event", "y"}}));
+  // A field named "level", "ts" or "event" must not overwrite the real one (a log pipeline
+  // would file the line under the wrong level or time), and a repeated key must not lose the
+  // earlier value: colliding keys get "_2", "_3", ... exactly as in logfmt.
+  const std::string line = json("probe_ok", {{"level", "bogus"},
+                                             {"ts", "x"},
+                                             {"event", "y"},
+                                             {"x", "1"},
+                                             {"x", "2"},
+                                             {"x", "3"},
+                                             {"level", "again"}});
+  EXPECT_EQ(line, R"({"ts":"2026-11-26T10:00:00.123Z","level":"info","event":"probe_ok",)"
+                  R"("level_2":"bogus","ts_2":"x","event_2":"y","x":"1","x_2":"2","x_3":"3",)"
+                  R"("level_3":"again"})");
+  const auto parsed = nlohmann::json::parse(line);
   EXPECT_EQ(parsed.at("level"), "info");
   EXPECT_EQ(parsed.at("ts"), "2026-11-26T10:00:00.123Z");
   EXPECT_EQ(parsed.at("event"), "probe_ok");
+}
+
+TEST(JsonLine, BothFormatsCarryTheSameKeys) {
+  const LogFields fields{{"level", "a"}, {"", "b"},    {"", "c"},  {"k", "d"},
+                         {"k", "e"},     {"k_2", "f"}, {"ts", "g"}};
+  const auto from_logfmt = parse_logfmt(logfmt("e", fields));
+  ASSERT_TRUE(from_logfmt.has_value());
+  const auto from_json = nlohmann::ordered_json::parse(json("e", fields));
+  ASSERT_EQ(from_json.size(), from_logfmt->size());
+  std::size_t i = 0;
+  for (auto it = from_json.begin(); it != from_json.end(); ++it, ++i) {
+    EXPECT_EQ(it.key(), (*from_logfmt)[i].first);
+    EXPECT_EQ(it->get<std::string>(), (*from_logfmt)[i].second);
+  }
+}
+
+TEST(JsonLine, EmptyKeyIsAnUnderscore) {
+  EXPECT_EQ(json("e", {{"", "v"}, {"", "w"}}),
+            R"({"ts":"2026-11-26T10:00:00.123Z","level":"info","event":"e","_":"v","__2":"w"})");
+}
+
+TEST(JsonLine, KeysEqualOnlyAfterUtf8ReplacementStayApart) {
+  // Both keys are dumped as "k\uFFFD"; without the check the line would hold that key twice.
+  const std::string line = json("e", {{"k\xfe", "1"}, {"k\xff", "2"}});
+  EXPECT_EQ(line,
+            "{\"ts\":\"2026-11-26T10:00:00.123Z\",\"level\":\"info\",\"event\":\"e\","
+            "\"k\xef\xbf\xbd\":\"1\",\"k\xef\xbf\xbd_2\":\"2\"}");
 }
 
 }  // namespace

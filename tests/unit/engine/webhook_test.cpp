@@ -214,17 +214,81 @@ TEST(AlertmanagerPayload, GroupKeyNamesAlertAndServer) {
 }
 
 TEST(AlertmanagerPayload, GroupKeyQuotesLabelValues) {
-  // BUG (src/engine/webhook.cpp, render_alertmanager_payload): groupKey splices the raw
-  // alertname and server between '"' without escaping, unlike Alertmanager, whose label set
-  // string quotes values Go-style (%q). A server named `a",server="b` (or any name with '"' or
-  // '\') gives an ambiguous key, so two servers can share a group key at a receiver that
-  // de-duplicates on it. The JSON itself stays valid.
-  GTEST_SKIP() << "known bug: groupKey label values are not escaped";
+  // Alertmanager's label set string quotes values Go-style (%q). Unescaped, a server named
+  // `a",server="b` (or any name with '"' or '\') gives an ambiguous key, so two servers could
+  // share a group key at a receiver that de-duplicates on it.
   WebhookAlert alert = firing_alert();
   alert.server = "lab \"a\" \\";
   const auto body = nlohmann::json::parse(render_alertmanager_payload(alert));
   EXPECT_EQ(body.at("groupKey"),
             "{}:{alertname=\"NtpServerUnreachable\",server=\"lab \\\"a\\\" \\\\\"}");
+}
+
+// The group key's server value for `server`, between the quotes.
+std::string quoted_server(const std::string& server) {
+  WebhookAlert alert = firing_alert();
+  alert.server = server;
+  const std::string key =
+      nlohmann::json::parse(render_alertmanager_payload(alert)).at("groupKey").get<std::string>();
+  const std::string prefix = "{}:{alertname=\"NtpServerUnreachable\",server=\"";
+  EXPECT_EQ(key.substr(0, prefix.size()), prefix);
+  EXPECT_EQ(key.substr(key.size() - 2), "\"}");
+  return key.substr(prefix.size(), key.size() - prefix.size() - 2);
+}
+
+TEST(AlertmanagerPayload, GroupKeyNoLongerAmbiguous) {
+  WebhookAlert tricky = firing_alert();
+  tricky.server = "a\",server=\"b";
+  WebhookAlert plain = firing_alert();
+  plain.server = "a";
+  const auto key = [](const WebhookAlert& a) {
+    return nlohmann::json::parse(render_alertmanager_payload(a)).at("groupKey");
+  };
+  EXPECT_EQ(key(tricky), "{}:{alertname=\"NtpServerUnreachable\",server=\"a\\\",server=\\\"b\"}");
+  EXPECT_NE(key(tricky), key(plain));
+}
+
+TEST(AlertmanagerPayload, GroupKeyAlertnameIsQuotedToo) {
+  WebhookAlert alert = firing_alert();
+  alert.alertname = "A\"B";
+  EXPECT_EQ(nlohmann::json::parse(render_alertmanager_payload(alert)).at("groupKey"),
+            "{}:{alertname=\"A\\\"B\",server=\"ntp1\"}");
+}
+
+TEST(AlertmanagerPayload, GroupKeyControlBytesAsGoQuoteWritesThem) {
+  // Go's strconv.Quote: the seven short escapes, \xNN for the other ASCII controls and DEL.
+  EXPECT_EQ(quoted_server("\a\b\f\n\r\t\v"), R"(\a\b\f\n\r\t\v)");
+  EXPECT_EQ(quoted_server(std::string("a\0b", 3)), R"(a\x00b)");
+  EXPECT_EQ(quoted_server("\x1b[0m\x1f\x7f"), R"(\x1b[0m\x1f\x7f)");
+  EXPECT_EQ(quoted_server("plain ascii ~!#$%&'()*+,-./:;<=>?@[]^_`{|}"),
+            "plain ascii ~!#$%&'()*+,-./:;<=>?@[]^_`{|}");
+}
+
+TEST(AlertmanagerPayload, GroupKeyUnicodeAsGoQuoteWritesIt) {
+  // Printable runes stay UTF-8.
+  EXPECT_EQ(quoted_server("Z\xc3\xbcrich \xe6\x99\x82 \xf0\x9f\x95\x90 \xef\xbf\xbd"),
+            "Z\xc3\xbcrich \xe6\x99\x82 \xf0\x9f\x95\x90 \xef\xbf\xbd");
+  // Not printable: C1 control U+0085, no-break space U+00A0, soft hyphen U+00AD, zero-width
+  // space U+200B, line separator U+2028, BOM U+FEFF, private use U+E000, noncharacter U+FFFF.
+  EXPECT_EQ(quoted_server("\xc2\x85\xc2\xa0\xc2\xad\xe2\x80\x8b\xe2\x80\xa8\xef\xbb\xbf"
+                          "\xee\x80\x80\xef\xbf\xbf"),
+            R"(\u0085\u00a0\u00ad\u200b\u2028\ufeff\ue000\uffff)");
+  // Above the BMP: \U with eight digits (plane 15 private use, language tag U+E0041).
+  EXPECT_EQ(quoted_server("\xf3\xb0\x80\x80\xf3\xa0\x81\x81"), R"(\U000f0000\U000e0041)");
+}
+
+TEST(AlertmanagerPayload, GroupKeyInvalidUtf8ByteByByte) {
+  // Go writes each byte that does not start a valid sequence as \xNN and goes on with the
+  // next byte: a lone continuation byte, a truncated sequence, an overlong '/', an encoded
+  // surrogate, a code point above U+10FFFF.
+  EXPECT_EQ(quoted_server("\x80"), R"(\x80)");
+  EXPECT_EQ(quoted_server("a\xc3"), R"(a\xc3)");
+  EXPECT_EQ(quoted_server("\xe2\x82z"), R"(\xe2\x82z)");
+  EXPECT_EQ(quoted_server("\xc0\xaf"), R"(\xc0\xaf)");
+  EXPECT_EQ(quoted_server("\xe0\x80\xaf"), R"(\xe0\x80\xaf)");
+  EXPECT_EQ(quoted_server("\xed\xa0\x80"), R"(\xed\xa0\x80)");
+  EXPECT_EQ(quoted_server("\xf4\x90\x80\x80"), R"(\xf4\x90\x80\x80)");
+  EXPECT_EQ(quoted_server("\xff\xc3\xbc"), "\\xff\xc3\xbc");
 }
 
 }  // namespace
