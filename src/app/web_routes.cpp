@@ -153,6 +153,7 @@ void add_web_routes(exporter::HttpServer& server, const engine::Daemon& daemon,
   cached("/api/v1/servers", &api::render_servers);
   cached("/api/v1/selection", &api::render_selection);
   cached("/api/v1/alerts", &api::render_alerts);
+  cached("/api/v1/status", &api::render_status);
   server.add_route(
       "GET", std::string(kServersPrefix) + "*",
       [&daemon, options](const exporter::HttpRequest& req, exporter::HttpResponse& res) {

@@ -882,6 +882,8 @@ struct Daemon::Impl {
     snap->recent_alerts = recent_alerts_ptr;
     snap->history = history_status;
     snap->unmatched_datagrams = hub.counters().unmatched;
+    snap->datagrams_sent = hub.counters().sent;
+    snap->datagrams_received = hub.counters().received;
     published.store(std::move(snap), std::memory_order_release);
     last_publish_cost_ns = steady_ns() - n.mono_ns;
   }

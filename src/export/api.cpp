@@ -274,6 +274,31 @@ std::string render_selection(const monitor::Snapshot& snap) {
                    {"config_reload_failures", snap.config_reload_failures}});
 }
 
+std::string render_status(const monitor::Snapshot& snap) {
+  json history = nullptr;
+  if (snap.history) {
+    history = json{{"persistent", snap.history->persistent},
+                   {"enabled", snap.history->enabled},
+                   {"error", text_or_null(snap.history->error)},
+                   {"samples_written", snap.history->samples_written},
+                   {"dropped", snap.history->dropped}};
+  }
+  return dump(json{{"generated_at", time_or_null(snap.generated_unix_ns)},
+                   {"started_at", time_or_null(snap.started_unix_ns)},
+                   {"entries", snap.servers.size()},
+                   {"sources", snap.sources},
+                   {"requests", snap.requests_total},
+                   {"responses", snap.responses_total},
+                   {"datagrams_sent", snap.datagrams_sent},
+                   {"datagrams_received", snap.datagrams_received},
+                   {"unmatched_datagrams", snap.unmatched_datagrams},
+                   {"selected", or_null(snap.selected)},
+                   {"system_offset", or_null(snap.system_offset_s)},
+                   {"truechimer_count", snap.truechimers},
+                   {"config_reloads", snap.config_reloads},
+                   {"history", std::move(history)}});
+}
+
 std::string render_alerts(const monitor::Snapshot& snap) {
   json active = json::array();
   for (const auto& s : snap.servers) {

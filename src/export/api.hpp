@@ -30,6 +30,8 @@ inline constexpr std::string_view kJsonContentType = "application/json; charset=
 // Bodies of the three polled endpoints (each ends with a newline).
 std::string render_servers(const monitor::Snapshot& snapshot);
 std::string render_selection(const monitor::Snapshot& snapshot);
+// GET /api/v1/status: the daemon's totals, constant size whatever the number of servers.
+std::string render_status(const monitor::Snapshot& snapshot);
 std::string render_alerts(const monitor::Snapshot& snapshot);
 // {"error": message} for 4xx/5xx answers.
 std::string render_error(std::string_view message);

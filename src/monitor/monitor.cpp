@@ -195,6 +195,8 @@ struct Monitor::Impl {
   std::uint64_t config_reloads = 0;
   std::uint64_t config_reload_failures = 0;
   std::int64_t next_start_mono_ns = INT64_MIN;
+  std::uint64_t requests_total = 0;
+  std::uint64_t responses_total = 0;
 
   Impl(const config::Config& config, MonitorOptions opts) : options(std::move(opts)) {
     apply_globals(config);
@@ -407,6 +409,7 @@ struct Monitor::Impl {
     const double u = s.poll.burst_left() > 0 ? 0.0 : random.uniform01();
     const double next_s = s.poll.on_send(u);
     ++s.requests;
+    ++requests_total;
     s.dirty = true;
     const Server* srv = server(s.server);
     const std::uint8_t version = srv ? srv->config.version : std::uint8_t{4};
@@ -796,6 +799,7 @@ void Monitor::on_reply(SourceId id, const Reply& reply, const Now& now, Actions&
                 precision_s);
   s->header = reply.header;
   ++s->responses;
+  ++m.responses_total;
   s->last_sample_unix_ns = now.unix_ns;
   s->up = true;
   s->rate_limited = false;
@@ -1113,6 +1117,9 @@ std::shared_ptr<Snapshot> Monitor::snapshot(const Now& now) {
   snap->recent_selection_changes = m.recent_selection_changes;
   snap->config_reloads = m.config_reloads;
   snap->config_reload_failures = m.config_reload_failures;
+  snap->requests_total = m.requests_total;
+  snap->responses_total = m.responses_total;
+  snap->sources = m.live_sources;
   return snap;
 }
 

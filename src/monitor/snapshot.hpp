@@ -152,6 +152,11 @@ struct Snapshot {
   std::vector<SelectionEvent> recent_selection_changes;  // newest last, bounded
   std::uint64_t config_reloads = 0;
   std::uint64_t config_reload_failures = 0;
+  // Requests sent and replies accepted since start, over every source that ever existed: the
+  // totals without adding up a line per server (cheap with a million of them).
+  std::uint64_t requests_total = 0;
+  std::uint64_t responses_total = 0;
+  std::size_t sources = 0;  // monitored addresses now (servers with no address yet excluded)
   // Engine-filled (the pure Monitor leaves them empty): the latest alert transitions, newest
   // last and bounded, shared between snapshots until the next transition; and the history
   // store's health (absent when the snapshot did not come from a daemon with a store).
@@ -160,6 +165,9 @@ struct Snapshot {
   // Engine-filled: datagrams that reached the daemon's NTP sockets but belong to no request and
   // come from no address with a request (stray or forged traffic).
   std::uint64_t unmatched_datagrams = 0;
+  // Engine-filled: NTP datagrams the daemon's sockets sent and read, all sources together.
+  std::uint64_t datagrams_sent = 0;
+  std::uint64_t datagrams_received = 0;
 };
 
 }  // namespace ntpmon::monitor

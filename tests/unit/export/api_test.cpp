@@ -294,3 +294,37 @@ TEST(ApiCache, RendersOncePerSnapshot) {
 
 }  // namespace
 }  // namespace ntpmon::exporter::api
+
+namespace ntpmon::exporter::api {
+namespace {
+
+using nlohmann::json;
+
+TEST(ApiStatus, TotalsWithoutALinePerServer) {
+  monitor::Snapshot snap = one_server_snapshot();
+  snap.sources = 1;
+  snap.requests_total = 1234;
+  snap.responses_total = 1200;
+  snap.datagrams_sent = 1234;
+  snap.datagrams_received = 1203;
+  snap.unmatched_datagrams = 3;
+  snap.history = monitor::HistoryStatus{true, false, "disk full", 10, 1, 2};
+  const json body = json::parse(render_status(snap));
+  EXPECT_EQ(body["generated_at"], "2023-11-14T22:13:21.000Z");
+  EXPECT_EQ(body["entries"], 1);
+  EXPECT_EQ(body["sources"], 1);
+  EXPECT_EQ(body["requests"], 1234);
+  EXPECT_EQ(body["responses"], 1200);
+  EXPECT_EQ(body["datagrams_sent"], 1234);
+  EXPECT_EQ(body["datagrams_received"], 1203);
+  EXPECT_EQ(body["unmatched_datagrams"], 3);
+  EXPECT_EQ(body["selected"], "ntp-a");
+  EXPECT_EQ(body["system_offset"], 0.00125);
+  EXPECT_EQ(body["history"]["enabled"], false);
+  EXPECT_EQ(body["history"]["error"], "disk full");
+  EXPECT_EQ(body["history"]["dropped"], 2);
+  EXPECT_FALSE(body.contains("servers"));  // constant size: no per-server list
+}
+
+}  // namespace
+}  // namespace ntpmon::exporter::api
