@@ -153,11 +153,13 @@ def main() -> int:
             if chrony is not None:
                 measured.append(f"- {{name: chronyd, host: 127.0.0.1, port: {chrony.port}, "
                                 f"poll: 1}}")
-            config = common.fleet_config(pad.port, args.padding, 1024,
-                                         "selection: {interval_s: 3600}")
-            config = config.replace("servers:\n", "servers:\n" + "\n".join(measured) + "\n", 1)
+            config, files = common.fleet_config(pad.port, args.padding, 1024,
+                                                "selection: {interval_s: 3600}")
+            config = config.replace("servers: []\n", "servers:\n" + "\n".join(measured) + "\n",
+                                    1)
             # The padding servers keep the 1024 s poll; the measured ones poll every second.
             config = config.replace("poll: {min: 1024, max: 1024}", "poll: {min: 1, max: 1024}")
+            config = (config, files)
             names = {"simulator"} | ({"chronyd"} if chrony is not None else set())
             daemon = common.MonitorDaemon(tmp / "daemon", binary, config)
             with daemon.start():

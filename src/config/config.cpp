@@ -75,8 +75,9 @@ constexpr int kMaxCertificateExpiryDays = 3650;
 constexpr std::array<std::string_view, 3> kWebhookKeys = {"url", "timeout_s", "queue_size"};
 constexpr std::array<std::string_view, 1> kSelectionKeys = {"interval_s"};
 constexpr std::array<std::string_view, 1> kDnsKeys = {"refresh_s"};
-constexpr std::array<std::string_view, 4> kHistoryKeys = {"path", "max_age_days", "max_rows",
-                                                          "max_bytes"};
+constexpr std::array<std::string_view, 5> kHistoryKeys = {"path", "max_age_days", "max_rows",
+                                                          "max_bytes", "live_samples"};
+constexpr long long kMaxLiveSamples = 100000;
 // History bounds: ten years of age, and limits far above any disk, catch unit mix-ups.
 constexpr double kMaxHistoryAgeDays = 3650.0;
 constexpr long long kMaxHistoryRows = 1'000'000'000'000LL;
@@ -522,7 +523,8 @@ DnsSettings Checker::dns_settings(const Field& field) {
 
 HistorySettings Checker::history_settings(const Field& field) {
   HistorySettings out;
-  if (!is_mapping(field, "a mapping with path, max_age_days, max_rows and/or max_bytes")) {
+  if (!is_mapping(field,
+                  "a mapping with path, max_age_days, max_rows, max_bytes and/or live_samples")) {
     return out;
   }
   const auto fields = fields_of(field.value, "in history", kHistoryKeys);
@@ -560,6 +562,11 @@ HistorySettings Checker::history_settings(const Field& field) {
     if (auto v = integer(*f, 0, kMaxHistoryBytes,
                          "an integer number of bytes from 0 (no limit) to 2^50")) {
       out.max_bytes = *v;
+    }
+  }
+  if (const Field* f = find(fields, "live_samples")) {
+    if (auto v = integer(*f, 0, kMaxLiveSamples, "an integer from 0 (none) to 100000")) {
+      out.live_samples = static_cast<int>(*v);
     }
   }
   return out;

@@ -99,6 +99,9 @@ struct HistorySettings {
   double max_age_days = 7.0;               // 0 = keep forever
   std::int64_t max_rows = 10'000'000;      // samples; 0 = no limit
   std::int64_t max_bytes = 1'000'000'000;  // database file; 0 = no limit
+  // Latest samples kept in memory per server (live charts, /history without a database);
+  // 0 = none: with very large fleets these rings are most of the memory.
+  int live_samples = 600;
 };
 
 // How many addresses of a `pool:` entry are monitored when max_addresses is not given.

@@ -1,5 +1,7 @@
 #include "engine/daemon.hpp"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <array>
 #include <asio/io_context.hpp>
@@ -148,6 +150,7 @@ history::HistoryOptions history_options(const config::Config& config, Logger& lo
       std::chrono::seconds(static_cast<std::int64_t>(config.history.max_age_days * 86400.0));
   o.max_rows = config.history.max_rows;
   o.max_bytes = config.history.max_bytes;
+  o.ring_capacity = static_cast<std::size_t>(config.history.live_samples);
   o.log = [&logger](history::HistoryLogLevel level, std::string_view message) {
     const LogLevel l = level == history::HistoryLogLevel::kError     ? LogLevel::kError
                        : level == history::HistoryLogLevel::kWarning ? LogLevel::kWarning
@@ -192,6 +195,29 @@ struct Daemon::Impl {
     set_keys(std::move(*loaded_keys));
     start_webhook();
     remember_limits();
+    release_server_list();
+  }
+
+  // The Monitor keeps its own copy of every server entry; the daemon needs the list only to
+  // check keys and pool limits at start and reload. Dropped afterwards: with a million servers
+  // the second copy would be a twentieth of the memory.
+  void release_server_list() {
+    server_count = config.servers.size();
+    config.servers.clear();
+    config.servers.shrink_to_fit();
+  }
+
+  // Memory freed after a start or a reload (the parsed configuration, a million resolve
+  // actions, the first bursts' request table) stays in the process unless handed back; glibc
+  // gives back free pages inside its heap on malloc_trim. Twice: once the start-up work is
+  // done, and once the first bursts are over.
+  void schedule_trim() {
+    for (const auto delay : {std::chrono::seconds(10), std::chrono::seconds(120)}) {
+      auto t = std::make_shared<asio::steady_timer>(io, delay);
+      t->async_wait([this, t](const std::error_code& ec) {
+        if (!ec && !stopping) ::malloc_trim(0);
+      });
+    }
   }
 
   // ---- History -------------------------------------------------------------------------------
@@ -324,11 +350,12 @@ struct Daemon::Impl {
     monitor.start(n, actions);
     logger.log(LogLevel::kInfo, "daemon_started",
                {{"config", options.config_path},
-                {"servers", std::to_string(config.servers.size())},
+                {"servers", std::to_string(server_count)},
                 {"precision_s", format_seconds(clock.precision_s())}});
     carry_out(n);
     publish(n);
     arm_history_check();
+    schedule_trim();
     io.run();
     shutdown();
   }
@@ -390,6 +417,7 @@ struct Daemon::Impl {
   void remember_limits() {
     max_addresses.clear();
     for (const config::ServerConfig& server : config.servers) {
+      if (server.max_addresses <= 0) continue;  // all addresses: the default
       if (auto key = monitor.server_key(server.name)) max_addresses[*key] = server.max_addresses;
     }
   }
@@ -451,7 +479,8 @@ struct Daemon::Impl {
     if (fresh.history.path != config.history.path ||
         fresh.history.max_age_days != config.history.max_age_days ||
         fresh.history.max_rows != config.history.max_rows ||
-        fresh.history.max_bytes != config.history.max_bytes) {
+        fresh.history.max_bytes != config.history.max_bytes ||
+        fresh.history.live_samples != config.history.live_samples) {
       logger.log(LogLevel::kWarning, "config_restart_required",
                  {{"keys", "history"},
                   {"action", "the running history settings stay until the daemon restarts"}});
@@ -461,6 +490,8 @@ struct Daemon::Impl {
     actions.clear();
     monitor.reload(config, n, actions);
     remember_limits();
+    release_server_list();
+    schedule_trim();
     carry_out(n);
     after_event();
   }
@@ -483,7 +514,14 @@ struct Daemon::Impl {
     for (const monitor::SendAction& send : batch.sends) start_send(send);
     for (const monitor::SampleEvent& sample : batch.samples) record_sample(sample);
     batch.clear();
+    // Kept for reuse, unless a start or a reload made them huge (a million resolves).
+    if (batch.resolves.capacity() > kKeepActions || batch.logs.capacity() > kKeepActions ||
+        batch.sends.capacity() > kKeepActions || batch.samples.capacity() > kKeepActions ||
+        batch.cancels.capacity() > kKeepActions || batch.alerts.capacity() > kKeepActions) {
+      batch = monitor::Actions{};
+    }
   }
+  static constexpr std::size_t kKeepActions = 4096;
 
   void on_alert(const monitor::AlertTransition& alert, const monitor::Now& n) {
     const auto key = std::make_tuple(alert.server, alert.address, alert.kind);
@@ -929,6 +967,7 @@ struct Daemon::Impl {
   std::int64_t last_publish_cost_ns = 0;
   bool publish_pending = false;
   bool stopping = false;
+  std::size_t server_count = 0;  // configuration entries (the list itself is released)
   // Last: its handlers use the members above, and it is destroyed (sockets closed) first.
   ProbeHub hub;
 };

@@ -133,6 +133,12 @@ struct HistoryStore::Ring {
 
   void push(SampleRecord sample, std::size_t capacity) {
     if (items.size() < capacity) {
+      // Grown by doubling but never past the capacity, and not reserved up front: most
+      // servers of a large fleet hold a few samples, and a reservation per server of the whole
+      // capacity would be gigabytes of address space for a million of them.
+      if (items.size() == items.capacity()) {
+        items.reserve(std::min(capacity, std::max<std::size_t>(4, 2 * items.size())));
+      }
       items.push_back(std::move(sample));
     } else {
       // Assigning over an old record reuses its string buffers: no allocation once warm.
@@ -454,7 +460,6 @@ HistoryStore::Ring& HistoryStore::ring_for(const std::string& server) {
   auto& slot = rings_[server];
   if (!slot) {
     slot = std::make_unique<Ring>();
-    slot->items.reserve(std::min<std::size_t>(options_.ring_capacity, 4096));
   }
   return *slot;
 }

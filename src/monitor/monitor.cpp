@@ -1103,6 +1103,10 @@ std::shared_ptr<Snapshot> Monitor::snapshot(const Now& now) {
         srv->dirty = false;
       }
       snap->servers.push_back(srv->cached);
+    } else if (srv->cached) {
+      // The placeholder of a server that has addresses now: built again if it loses them all.
+      srv->cached.reset();
+      srv->dirty = true;
     }
   }
   snap->system_offset_s = m.system_offset_s;

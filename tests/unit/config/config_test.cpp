@@ -782,3 +782,26 @@ TEST(ConfigAuth, Errors) {
 
 }  // namespace
 }  // namespace ntpmon::config
+
+namespace ntpmon::config {
+namespace {
+
+TEST(ConfigHistory, LiveSamplesDefaultsTo600AndAcceptsZero) {
+  const auto plain = parse_config("servers:\n- host: 192.0.2.1\n", "t.yaml");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain->history.live_samples, 600);
+  const auto none =
+      parse_config("servers:\n- host: 192.0.2.1\nhistory: {live_samples: 0}\n", "t.yaml");
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->history.live_samples, 0);
+  const auto bad =
+      parse_config("servers:\n- host: 192.0.2.1\nhistory: {live_samples: 100001}\n", "t.yaml");
+  ASSERT_FALSE(bad.ok());
+  ASSERT_EQ(bad.error().size(), 1u);
+  EXPECT_EQ(bad.error()[0].line, 3);
+  EXPECT_NE(bad.error()[0].message.find("an integer from 0 (none) to 100000"), std::string::npos)
+      << bad.error()[0].message;
+}
+
+}  // namespace
+}  // namespace ntpmon::config
