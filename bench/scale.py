@@ -7,9 +7,10 @@ default 10,000, 100,000 and 1,000,000), the daemon watches N servers on 127.A.B.
 requests per server it is nearly idle), all answered by ONE
 `ntp-monitor simulate --listen 0.0.0.0:P`:
 
-- start-up time: from exec until /api/v1/status counts N entries and N requests (every server
-  polled once; new sources start at 10,000 per second, so this is at least N / 10,000 s), and
-  until the initial burst (4 requests per server) is complete;
+- start-up time: from exec until /api/v1/status counts N entries and N requests sent (the
+  iburst's later requests of the first servers count too; new sources start at 10,000 per
+  second, so the last server's first poll leaves after N / 10,000 s), and until 4 N requests
+  are sent (the initial burst of 4 requests per server complete);
 - resident memory per server: (RSS after the burst - RSS of the same daemon watching 10
   servers) / (N - 10), without history (no database, and `history.live_samples: 0`: no
   in-memory sample rings either);

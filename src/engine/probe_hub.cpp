@@ -44,6 +44,7 @@ std::int64_t steady_now_ns() {
 
 struct ProbeHub::Request {
   enum class State : std::uint8_t { kQueued, kWaiting, kAnswered, kTimedOut, kForgotten };
+  std::uint64_t cookie = 0;
   ProbeTag tag = 0;
   asio::ip::udp::endpoint server;
   proto::PendingRequest pending;
@@ -79,6 +80,9 @@ struct ProbeHub::Family {
   bool tx_stamps = false;
   bool reading = false;
   std::uint32_t next_tx_id = 0;  // the kernel's OPT_ID for the next datagram sent
+  // Requests of the last flush still waiting for their transmit stamp: while none are, a
+  // readiness event need not look at the error queue (a system call saved per wakeup).
+  std::size_t tx_unstamped = 0;
   std::array<std::pair<std::uint32_t, std::uint64_t>, kTxRing> tx_ring{};  // id -> cookie
   std::vector<std::uint64_t> queued;  // cookies waiting for the next flush
   // Receive buffers, allocated once: a probe must not pay for 64 of them per readiness.
@@ -89,7 +93,7 @@ struct ProbeHub::Family {
   // Send batch scratch, reused.
   std::vector<mmsghdr> tx_messages;
   std::vector<iovec> tx_iovs;
-  std::vector<std::uint64_t> tx_cookies;
+  std::vector<ProbeHub::Request*> tx_requests;
   std::vector<std::uint64_t> flushing;
 };
 
@@ -189,7 +193,7 @@ ProbeHub::Family* ProbeHub::family(bool v6) {
 void ProbeHub::send(ProbeTag tag, const asio::ip::udp::endpoint& server, std::uint8_t version,
                     std::chrono::nanoseconds timeout, ProbeAuthOptions auth) {
   if (closed_) return;
-  failing_.erase(tag);
+  if (!failing_.empty()) failing_.erase(tag);
   // A newer request supersedes the tag's previous one: no outcome for that one any more.
   if (const auto it = current_.find(tag); it != current_.end()) {
     if (const auto r = requests_.find(it->second); r != requests_.end()) {
@@ -201,6 +205,7 @@ void ProbeHub::send(ProbeTag tag, const asio::ip::udp::endpoint& server, std::ui
   std::uint64_t cookie = 0;
   while (cookie == 0 || requests_.contains(cookie)) cookie = rng_.next_u64();
   Request r;
+  r.cookie = cookie;
   r.tag = tag;
   r.server = server;
   r.pending.version = version;
@@ -227,7 +232,7 @@ void ProbeHub::send(ProbeTag tag, const asio::ip::udp::endpoint& server, std::ui
 }
 
 void ProbeHub::forget(ProbeTag tag) {
-  failing_.erase(tag);
+  if (!failing_.empty()) failing_.erase(tag);
   const auto it = current_.find(tag);
   if (it == current_.end()) return;
   if (const auto r = requests_.find(it->second); r != requests_.end()) {
@@ -256,27 +261,32 @@ void ProbeHub::flush_family(Family& f) {
   std::vector<std::uint64_t>& queued = f.flushing;
   queued.clear();
   queued.swap(f.queued);
+  f.tx_unstamped = 0;
   const int fd = f.socket.native_handle();
   std::vector<mmsghdr>& messages = f.tx_messages;
   std::vector<iovec>& iovs = f.tx_iovs;
-  std::vector<std::uint64_t>& cookies = f.tx_cookies;
+  std::vector<Request*>& pending = f.tx_requests;
   std::size_t i = 0;
   while (i < queued.size()) {
     messages.clear();
     iovs.clear();
-    cookies.clear();
+    pending.clear();
     messages.reserve(options_.batch);
     iovs.reserve(options_.batch);
     for (; i < queued.size() && messages.size() < options_.batch; ++i) {
       const auto it = requests_.find(queued[i]);
-      if (it == requests_.end() || it->second.state != Request::State::kQueued) continue;
+      if (it == requests_.end()) continue;
+      if (it->second.state != Request::State::kQueued) {
+        retire(queued[i]);  // superseded or forgotten before it left: it never will
+        continue;
+      }
       Request& r = it->second;
       iovs.push_back(iovec{r.bytes.data(), r.bytes.size()});
       mmsghdr m{};
       m.msg_hdr.msg_name = r.server.data();
       m.msg_hdr.msg_namelen = static_cast<socklen_t>(r.server.size());
       messages.push_back(m);
-      cookies.push_back(queued[i]);
+      pending.push_back(&r);
     }
     for (std::size_t k = 0; k < messages.size(); ++k) {
       messages[k].msg_hdr.msg_iov = &iovs[k];
@@ -293,15 +303,16 @@ void ProbeHub::flush_family(Family& f) {
       const std::size_t sent = n > 0 ? static_cast<std::size_t>(n) : 0;
       const std::int64_t deadline_base = steady_now_ns();
       for (std::size_t k = done; k < done + sent; ++k) {
-        Request& r = requests_.at(cookies[k]);
+        Request& r = *pending[k];
         r.state = Request::State::kWaiting;
         r.t1_user_unix_ns = t1_ns;
         r.pending.t1_local = proto::NtpTimestamp::from_unix_ns(t1_ns);
         r.bytes = {};
-        push_deadline(Deadline{deadline_base + r.timeout_ns, cookies[k], false});
+        push_deadline(Deadline{deadline_base + r.timeout_ns, &r});
         if (f.tx_stamps) {
-          f.tx_ring[f.next_tx_id % kTxRing] = {f.next_tx_id, cookies[k]};
+          f.tx_ring[f.next_tx_id % kTxRing] = {f.next_tx_id, r.cookie};
           ++f.next_tx_id;
+          ++f.tx_unstamped;
         }
         ++counters_.sent;
       }
@@ -310,12 +321,12 @@ void ProbeHub::flush_family(Family& f) {
       if (n < 0 && err == EINTR) continue;
       if (n < 0) {
         // The first message of the rest failed: report it, go on with the next one.
-        Request& r = requests_.at(cookies[done]);
+        Request& r = *pending[done];
         const std::string message = "cannot send to " + r.server.address().to_string() + ": " +
                                     std::system_category().message(err == 0 ? EIO : err);
         const ProbeTag tag = r.tag;
         const bool current = r.state == Request::State::kQueued;
-        retire(cookies[done]);
+        retire(r.cookie);
         if (current) fail_later(tag, message);
         ++done;
         if (f.tx_stamps) {
@@ -416,6 +427,7 @@ void ProbeHub::read_tx_timestamps(Family& f) {
       }
       r.pending.t1_local = timespec_to_ntp(*stamp);
       ++counters_.tx_timestamps;
+      if (f.tx_unstamped > 0) --f.tx_unstamped;
     }
     if (static_cast<std::size_t>(n) < batch) return;
   }
@@ -424,7 +436,7 @@ void ProbeHub::read_tx_timestamps(Family& f) {
 void ProbeHub::on_readable(Family& f) {
   // Transmit stamps that were not queued right after the send arrive as readiness too; take
   // them before the replies so T1 is the kernel's.
-  if (f.tx_stamps) read_tx_timestamps(f);
+  if (f.tx_stamps && f.tx_unstamped > 0) read_tx_timestamps(f);
   const std::size_t batch = options_.batch;
   std::vector<RxSlot>& slots = f.rx;
   std::vector<mmsghdr>& messages = f.rx_messages;
@@ -553,19 +565,19 @@ void ProbeHub::handle_datagram(std::span<const std::uint8_t> datagram, bool trun
 
 void ProbeHub::push_deadline(Deadline d) {
   deadlines_.push(d);
-  if (!d.linger) {
-    // The request becomes known by the address it went to (for datagrams with a wrong origin).
-    const auto it = requests_.find(d.cookie);
-    if (it != requests_.end()) by_endpoint_[key_of(it->second.server)] = d.cookie;
-  }
+  // The request becomes known by the address it went to (for datagrams with a wrong origin).
+  by_endpoint_[key_of(d.request->server)] = d.request->cookie;
 }
 
 void ProbeHub::arm_timer() {
-  if (closed_ || deadlines_.empty()) return;
+  if (closed_ || (deadlines_.empty() && lingering_.empty())) return;
+  std::int64_t earliest = INT64_MAX;
+  if (!deadlines_.empty()) earliest = deadlines_.top().at_ns;
+  if (!lingering_.empty()) earliest = std::min(earliest, lingering_.front().first);
   // Rounded up to kTimerGranularityNs: one wakeup handles every deadline of that slice, instead
   // of one wakeup (and one timer system call) per request.
-  const std::int64_t next = (deadlines_.top().at_ns + kTimerGranularityNs - 1) /
-                            kTimerGranularityNs * kTimerGranularityNs;
+  const std::int64_t next =
+      (earliest + kTimerGranularityNs - 1) / kTimerGranularityNs * kTimerGranularityNs;
   // Re-arming costs a system call; a timer that fires early is harmless (on_timer re-arms).
   if (timer_at_ns_ && *timer_at_ns_ <= next) return;
   timer_at_ns_ = next;
@@ -579,18 +591,20 @@ void ProbeHub::arm_timer() {
 
 void ProbeHub::on_timer() {
   const std::int64_t now = steady_now_ns();
+  // Forgotten first: a request lingers only after its timeout was handled below, in an
+  // earlier pass, so no deadline still points at what this erases.
+  while (!closed_ && !lingering_.empty() && lingering_.front().first <= now) {
+    const std::uint64_t cookie = lingering_.front().second;
+    lingering_.pop_front();
+    retire(cookie);
+  }
   while (!closed_ && !deadlines_.empty() && deadlines_.top().at_ns <= now) {
-    const Deadline d = deadlines_.top();
+    Request& r = *deadlines_.top().request;
     deadlines_.pop();
-    const auto it = requests_.find(d.cookie);
-    if (it == requests_.end()) continue;
-    Request& r = it->second;
-    if (d.linger) {
-      retire(d.cookie);
-      continue;
-    }
     // Known for as long again after the timeout: late replies and duplicates are counted.
-    deadlines_.push(Deadline{now + std::max(r.timeout_ns, kMinLingerNs), d.cookie, true});
+    // Linger times are nearly monotonic (one timeout for most requests), so a FIFO serves; one
+    // retired a little late costs only its memory for a while.
+    lingering_.emplace_back(now + std::max(r.timeout_ns, kMinLingerNs), r.cookie);
     if (r.state != Request::State::kWaiting) continue;
     r.state = Request::State::kTimedOut;
     ProbeOutcome outcome;

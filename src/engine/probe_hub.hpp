@@ -36,6 +36,7 @@
 #include <asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -115,10 +116,11 @@ class ProbeHub {
  private:
   struct Request;
   struct Family;
+  // A request's timeout. The pointer is stable (the table's nodes do not move) and valid: a
+  // request is erased only after its timeout was handled, or when it never left.
   struct Deadline {
     std::int64_t at_ns = 0;  // steady clock
-    std::uint64_t cookie = 0;
-    bool linger = false;  // false: the timeout; true: forget the request
+    Request* request = nullptr;
     friend bool operator>(const Deadline& a, const Deadline& b) { return a.at_ns > b.at_ns; }
   };
   struct EndpointKey {
@@ -159,6 +161,7 @@ class ProbeHub {
   std::unordered_map<ProbeTag, std::uint64_t> current_;  // tag -> its latest cookie
   std::unordered_map<EndpointKey, std::uint64_t, EndpointHash> by_endpoint_;  // latest cookie
   std::priority_queue<Deadline, std::vector<Deadline>, std::greater<>> deadlines_;
+  std::deque<std::pair<std::int64_t, std::uint64_t>> lingering_;  // (forget at, cookie)
   asio::steady_timer timer_;
   std::optional<std::int64_t> timer_at_ns_;
   // Send failures waiting to be reported, by tag (a newer send or forget() cancels them).
