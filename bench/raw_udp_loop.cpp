@@ -7,8 +7,14 @@
 // (T1 and T4) and computes the offset, as a real client must, so the comparison with the
 // daemon is about everything else the daemon does. Prints one JSON line.
 //
-// Usage: raw_udp_loop PORT ADDRESSES WINDOW SECONDS
+// With STAMPS = 1 it takes T1 and T4 from the kernel as the daemon does (a software transmit
+// stamp read from the error queue after each send, SO_TIMESTAMPNS on each reply): the least an
+// accurate client can do, so the comparison can separate the cost of timestamping from the
+// rest.
+//
+// Usage: raw_udp_loop PORT ADDRESSES WINDOW SECONDS [STAMPS]
 #include <arpa/inet.h>
+#include <linux/net_tstamp.h>
 #include <netinet/in.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -68,6 +74,31 @@ in_addr_t address(std::size_t i) {
   return htonl((127U << 24) | (a << 16) | (b << 8) | c);
 }
 
+std::int64_t timespec_ns(const timespec& ts) {
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+// The software transmit stamp of the datagram just sent (0 if none is queued yet).
+std::int64_t read_tx_stamp(int fd) {
+  alignas(cmsghdr) std::array<char, 256> control{};
+  std::array<char, 64> data{};
+  iovec iov{data.data(), data.size()};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.data();
+  msg.msg_controllen = control.size();
+  if (recvmsg(fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) return 0;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPING) {
+      std::array<timespec, 3> ts{};
+      std::memcpy(ts.data(), CMSG_DATA(c), sizeof ts);
+      return timespec_ns(ts[0]);
+    }
+  }
+  return 0;
+}
+
 double cpu_s() {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
@@ -78,10 +109,11 @@ double cpu_s() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 5) {
-    std::fprintf(stderr, "usage: %s PORT ADDRESSES WINDOW SECONDS\n", argv[0]);
+  if (argc != 5 && argc != 6) {
+    std::fprintf(stderr, "usage: %s PORT ADDRESSES WINDOW SECONDS [STAMPS]\n", argv[0]);
     return 2;
   }
+  const bool stamps = argc == 6 && std::strtoul(argv[5], nullptr, 10) != 0;
   const auto port = static_cast<std::uint16_t>(std::strtoul(argv[1], nullptr, 10));
   const std::size_t addresses = std::strtoul(argv[2], nullptr, 10);
   const std::size_t window = std::strtoul(argv[3], nullptr, 10);
@@ -101,6 +133,13 @@ int main(int argc, char** argv) {
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
   const int buffer_bytes = 4 << 20;
   setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buffer_bytes, sizeof buffer_bytes);
+  if (stamps) {
+    const int on = 1;
+    setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
+    const unsigned flags =
+        SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_OPT_TSONLY;
+    setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof flags);
+  }
 
   // transmit timestamp we sent -> T1 (unix ns); the low 16 bits of the fraction carry a
   // counter so that every request is distinguishable (2^-16 s of T1 resolution is lost,
@@ -130,7 +169,8 @@ int main(int argc, char** argv) {
       return;
     }
     ++sent;
-    in_flight[transmit] = t1;
+    std::int64_t stamp = stamps ? read_tx_stamp(fd) : 0;
+    in_flight[transmit] = stamp != 0 ? stamp : t1;
   };
 
   const double cpu_start = cpu_s();
@@ -139,7 +179,14 @@ int main(int argc, char** argv) {
   for (std::size_t i = 0; i < window; ++i) send_one();
   std::array<std::uint8_t, 1500> reply{};
   while (now_ns(CLOCK_MONOTONIC) < end) {
-    const ssize_t n = recv(fd, reply.data(), reply.size(), 0);
+    alignas(cmsghdr) std::array<char, 128> control{};
+    iovec iov{reply.data(), reply.size()};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = stamps ? control.data() : nullptr;
+    msg.msg_controllen = stamps ? control.size() : 0;
+    const ssize_t n = recvmsg(fd, &msg, 0);
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
         // Everything in flight is lost or very late: start over with a fresh window.
@@ -149,7 +196,16 @@ int main(int argc, char** argv) {
       }
       continue;
     }
-    const std::int64_t t4 = now_ns(CLOCK_REALTIME);
+    std::int64_t t4 = 0;
+    for (cmsghdr* c = stamps ? CMSG_FIRSTHDR(&msg) : nullptr; c != nullptr;
+         c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+        timespec ts{};
+        std::memcpy(&ts, CMSG_DATA(c), sizeof ts);
+        t4 = timespec_ns(ts);
+      }
+    }
+    if (t4 == 0) t4 = now_ns(CLOCK_REALTIME);
     if (static_cast<std::size_t>(n) < kHeaderSize || (reply[0] & 7U) != 4U) {
       ++rejected;
       continue;

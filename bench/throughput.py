@@ -163,9 +163,11 @@ def wait_until(what: str, predicate, deadline_s: float, interval_s: float = 0.5)
     raise RuntimeError(f"not within {deadline_s} s: {what}")
 
 
-def raw_loop(build_dir: Path, port: int, n: int, window: int, seconds: float) -> dict:
+def raw_loop(build_dir: Path, port: int, n: int, window: int, seconds: float,
+             stamps: bool = False) -> dict:
     binary = build_dir / "bench" / "raw_udp_loop"
-    out = subprocess.run([str(binary), str(port), str(n), str(window), f"{seconds:g}"],
+    out = subprocess.run([str(binary), str(port), str(n), str(window), f"{seconds:g}",
+                          "1" if stamps else "0"],
                          capture_output=True, text=True, timeout=seconds + 30, check=True,
                          preexec_fn=peers._child_setup)
     return json.loads(out.stdout)
@@ -235,6 +237,7 @@ def main() -> int:
             # (b) the raw loop: same simulator, same addresses.
             raw_fast = raw_loop(args.build_dir, sim.port, n, 64, args.window)
             raw_step = raw_loop(args.build_dir, sim.port, n, 1, args.window)
+            raw_stamped = raw_loop(args.build_dir, sim.port, n, 64, args.window, stamps=True)
 
     raw_cpu_per_exchange_us = raw_fast["cpu_s"] / max(1, raw_fast["exchanges"]) * 1e6
     print(f"machine: {os.cpu_count()} CPUs; sources: {n} on 127.x.y.z, poll 1 s, one "
@@ -242,6 +245,9 @@ def main() -> int:
     print(f"raw loop: {raw_fast['per_second']:10.1f} exchanges/s with 64 in flight "
           f"({raw_cpu_per_exchange_us:.2f} us CPU per exchange, {raw_fast['timeouts']} lost)")
     print(f"          {raw_step['per_second']:10.1f} exchanges/s in lock-step (1 in flight)")
+    raw_stamped_us = raw_stamped["cpu_s"] / max(1, raw_stamped["exchanges"]) * 1e6
+    print(f"          {raw_stamped['per_second']:10.1f} exchanges/s with kernel T1/T4 stamps as the "
+          f"daemon takes them ({raw_stamped_us:.2f} us CPU per exchange)")
     for interval, r in runs.items():
         label = ("selection every 1 s (default)" if interval == 1.0
                  else f"selection held off (selection.interval_s {interval:g})")
@@ -255,6 +261,7 @@ def main() -> int:
               f"(64 in flight), {r['responses_ps'] / raw_step['per_second']:.3f} (lock-step)")
         print(f"          CPU efficiency raw / daemon: "
               f"{raw_cpu_per_exchange_us / r['cpu_per_probe_us']:.3f} (target >= 0.5); "
+              f"stamped raw / daemon: {raw_stamped_us / r['cpu_per_probe_us']:.3f}; "
               f"one core at the daemon's cost: {1e6 / r['cpu_per_probe_us']:.0f} probes/s")
     return 0
 
