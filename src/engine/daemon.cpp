@@ -922,6 +922,10 @@ struct Daemon::Impl {
     snap->unmatched_datagrams = hub.counters().unmatched;
     snap->datagrams_sent = hub.counters().sent;
     snap->datagrams_received = hub.counters().received;
+    if (webhook) {
+      const WebhookCounters c = webhook->counters();
+      snap->webhook = monitor::WebhookStatus{c.sent, c.failed, c.dropped, c.retries};
+    }
     published.store(std::move(snap), std::memory_order_release);
     last_publish_cost_ns = steady_ns() - n.mono_ns;
   }

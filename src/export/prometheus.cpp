@@ -422,6 +422,15 @@ constexpr Family kHistoryWriteErrors{"ntp_monitor_history_write_errors_total", "
 constexpr Family kHistoryDropped{
     "ntp_monitor_history_dropped_total", "counter",
     "Samples and alert transitions not stored: queue full or history off."};
+constexpr Family kWebhookSent{"ntp_monitor_webhook_sent_total", "counter",
+                              "Alert notifications the webhook accepted (2xx)."};
+constexpr Family kWebhookFailed{
+    "ntp_monitor_webhook_failed_total", "counter",
+    "Alert notifications given up after the last retry or a permanent 4xx."};
+constexpr Family kWebhookDropped{"ntp_monitor_webhook_dropped_total", "counter",
+                                 "Alert notifications pushed out of the full webhook queue."};
+constexpr Family kWebhookRetries{"ntp_monitor_webhook_retries_total", "counter",
+                                 "Webhook delivery attempts after the first."};
 constexpr Family kHttpRequests{"ntp_monitor_http_requests_total", "counter",
                                "HTTP requests answered by the exporter, any status."};
 constexpr Family kHttpBadRequests{"ntp_monitor_http_bad_requests_total", "counter",
@@ -594,6 +603,12 @@ bool write_prometheus(const monitor::Snapshot& snapshot, const BuildInfo& build,
         r.single(kHistoryWriteErrors,
                  std::optional<std::uint64_t>(snapshot.history->write_errors)) &&
         r.single(kHistoryDropped, std::optional<std::uint64_t>(snapshot.history->dropped)))) &&
+      // Only a daemon with a webhook configured fills snapshot.webhook.
+      (!snapshot.webhook ||
+       (r.single(kWebhookSent, std::optional<std::uint64_t>(snapshot.webhook->sent)) &&
+        r.single(kWebhookFailed, std::optional<std::uint64_t>(snapshot.webhook->failed)) &&
+        r.single(kWebhookDropped, std::optional<std::uint64_t>(snapshot.webhook->dropped)) &&
+        r.single(kWebhookRetries, std::optional<std::uint64_t>(snapshot.webhook->retries)))) &&
       (http == nullptr || write_http(w, *http));
   return w.finish() && complete;
 }

@@ -638,7 +638,7 @@ struct Monitor::Impl {
       }
     }
     out->up = s.up;
-    out->reach = s.poll.reach();
+    out->reach = s.poll.completed_reach();
     out->poll_interval_s = s.poll.interval_s();
     if (const auto& estimate = s.filter.estimate()) {
       out->offset_s = estimate->offset_s;

@@ -45,6 +45,7 @@ double PollState::recovery_delay_s() const {
 }
 
 double PollState::on_send(double u) {
+  shifted_out_ = (reach_ & 0x80U) != 0;
   reach_ = static_cast<std::uint8_t>(reach_ << 1);
   if (sent_ < 8) ++sent_;
   outstanding_ = true;

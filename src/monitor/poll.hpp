@@ -76,6 +76,13 @@ class PollState {
   // the normal interval when bursts are off), replacing the backed-off schedule.
   [[nodiscard]] double recovery_delay_s() const;
   [[nodiscard]] std::uint8_t reach() const { return reach_; }
+  // The register over the last 8 polls that have an outcome: while a request is outstanding,
+  // reach() already counts it as missed (RFC 5905 shifts at send); this one leaves it out, as
+  // chrony's reach does, so a healthy server shows 377 between send and reply too. For display.
+  [[nodiscard]] std::uint8_t completed_reach() const {
+    if (!outstanding_) return reach_;
+    return static_cast<std::uint8_t>((reach_ >> 1) | (shifted_out_ ? 0x80U : 0U));
+  }
   [[nodiscard]] bool unreachable() const { return unreachable_; }
   [[nodiscard]] bool stopped() const { return stopped_; }
   [[nodiscard]] bool outstanding() const { return outstanding_; }
@@ -96,6 +103,7 @@ class PollState {
   std::uint8_t backoff_steps_ = 0;  // doublings while unreachable
   std::uint8_t rate_steps_ = 0;     // doublings demanded by KoD RATE
   bool outstanding_ = false;        // the last request has no outcome yet
+  bool shifted_out_ = false;        // the bit the last send pushed out of reach_
   bool unreachable_ = false;
   bool stopped_ = false;
 };

@@ -136,6 +136,15 @@ struct HistoryStatus {
   std::uint64_t dropped = 0;       // records not stored: queue full or history off
 };
 
+// The alert webhook's delivery counters, filled by the engine at each publish when a webhook is
+// configured (absent otherwise).
+struct WebhookStatus {
+  std::uint64_t sent = 0;     // delivered (2xx)
+  std::uint64_t failed = 0;   // given up after the last retry or a permanent 4xx
+  std::uint64_t dropped = 0;  // pushed out of a full queue
+  std::uint64_t retries = 0;  // attempts after the first
+};
+
 struct Snapshot {
   std::int64_t generated_unix_ns = 0;
   std::int64_t started_unix_ns = 0;
@@ -168,6 +177,7 @@ struct Snapshot {
   // Engine-filled: NTP datagrams the daemon's sockets sent and read, all sources together.
   std::uint64_t datagrams_sent = 0;
   std::uint64_t datagrams_received = 0;
+  std::optional<WebhookStatus> webhook;
 };
 
 }  // namespace ntpmon::monitor

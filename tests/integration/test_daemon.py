@@ -365,6 +365,10 @@ def test_failover_unreachable_alert_and_webhook(daemon, simulator, tmp_path):
         assert resolved[0]["startsAt"] == fired[0]["startsAt"]
         assert resolved[0]["endsAt"] > resolved[0]["startsAt"]
         assert d.log_events("alert_firing") and d.log_events("alert_resolved")
+        # Both notifications were accepted, and /metrics says so (a snapshot may lag a poll).
+        wait_for("webhook counters exported", lambda: (metric(
+            d.metrics(), "ntp_monitor_webhook_sent_total") or 0) >= 2, 5)
+        assert metric(d.metrics(), "ntp_monitor_webhook_failed_total") == 0
         rc, took_s = d.terminate()
         assert rc == 0 and took_s < 2.0
 

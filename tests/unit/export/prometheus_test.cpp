@@ -198,6 +198,31 @@ TEST(Prometheus, HttpCountersAppendedAtTheEnd) {
             std::string(kOneServerText) + kHttpText);
 }
 
+TEST(Prometheus, WebhookCountersOnlyWhenAWebhookIsConfigured) {
+  monitor::Snapshot snap = one_server_snapshot();
+  EXPECT_EQ(render_prometheus(snap, sample_build()).find("ntp_monitor_webhook_"),
+            std::string::npos);
+  snap.webhook = monitor::WebhookStatus{7, 2, 1, 5};
+  EXPECT_EQ(render_prometheus(snap, sample_build()),
+            std::string(kOneServerText) +
+                "# HELP ntp_monitor_webhook_sent_total Alert notifications the webhook accepted "
+                "(2xx).\n"
+                "# TYPE ntp_monitor_webhook_sent_total counter\n"
+                "ntp_monitor_webhook_sent_total 7\n"
+                "# HELP ntp_monitor_webhook_failed_total Alert notifications given up after the "
+                "last retry or a permanent 4xx.\n"
+                "# TYPE ntp_monitor_webhook_failed_total counter\n"
+                "ntp_monitor_webhook_failed_total 2\n"
+                "# HELP ntp_monitor_webhook_dropped_total Alert notifications pushed out of the "
+                "full webhook queue.\n"
+                "# TYPE ntp_monitor_webhook_dropped_total counter\n"
+                "ntp_monitor_webhook_dropped_total 1\n"
+                "# HELP ntp_monitor_webhook_retries_total Webhook delivery attempts after the "
+                "first.\n"
+                "# TYPE ntp_monitor_webhook_retries_total counter\n"
+                "ntp_monitor_webhook_retries_total 5\n");
+}
+
 TEST(Prometheus, EscapesLabelValues) {
   std::string out;
   append_escaped_label_value(out, "a\\b\"c\nd");

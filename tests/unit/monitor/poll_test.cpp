@@ -52,6 +52,27 @@ TEST(PollState, ReachRegisterShiftsOnSendAndSetsBitZeroOnReply) {
   }
 }
 
+TEST(PollState, CompletedReachLeavesTheOutstandingRequestOut) {
+  PollState p(limits(64, 1024));
+  p.start();
+  for (int i = 0; i < 8; ++i) {
+    p.on_send(0);
+    p.on_reply();
+  }
+  ASSERT_EQ(p.reach(), 0xff);
+  p.on_send(0);  // outstanding: reach() counts it as missed, completed_reach() does not
+  EXPECT_EQ(p.reach(), 0xfe);
+  EXPECT_EQ(p.completed_reach(), 0xff);
+  p.on_miss();
+  EXPECT_EQ(p.completed_reach(), 0xfe);
+  p.on_send(0);
+  EXPECT_EQ(p.reach(), 0xfc);
+  EXPECT_EQ(p.completed_reach(), 0xfe);
+  p.on_reply();
+  EXPECT_EQ(p.completed_reach(), 0xfd);
+  EXPECT_EQ(p.reach(), 0xfd);
+}
+
 TEST(PollState, UnreachableAfterThreeMissesThenBackOffToTheMaximum) {
   PollState p(limits(64, 1024));
   p.start();
