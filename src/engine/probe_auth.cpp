@@ -112,4 +112,19 @@ AuthVerdict authenticate_reply(ExchangeAuth auth, std::span<const std::uint8_t> 
   return AuthVerdict::kPass;
 }
 
+void set_answer(ProbeOutcome& outcome, const proto::Header& header,
+                const proto::ReplyVerdict& verdict, proto::NtpTimestamp t1,
+                proto::NtpTimestamp t4) {
+  outcome.header = header;
+  outcome.t1 = t1;
+  outcome.t4 = t4;
+  if (verdict.kind == proto::ReplyVerdict::Kind::kKissOfDeath) {
+    outcome.kind = ProbeOutcome::Kind::kKissOfDeath;
+    outcome.kiss = verdict.kiss;
+    outcome.kiss_code = verdict.kiss_code;
+  } else {
+    outcome.kind = ProbeOutcome::Kind::kReply;
+  }
+}
+
 }  // namespace ntpmon::engine

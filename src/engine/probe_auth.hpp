@@ -83,4 +83,9 @@ AuthVerdict authenticate_reply(ExchangeAuth auth, std::span<const std::uint8_t> 
                                const proto::PacketView& view, const proto::ReplyVerdict& verdict,
                                ProbeOutcome& outcome, std::string_view& detail);
 
+// Fills `outcome` for an accepted reply or an authentic Kiss-o'-Death (check_reply's verdict),
+// with the request's T1 and the reply's T4.
+void set_answer(ProbeOutcome& outcome, const proto::Header& header,
+                const proto::ReplyVerdict& verdict, proto::NtpTimestamp t1, proto::NtpTimestamp t4);
+
 }  // namespace ntpmon::engine

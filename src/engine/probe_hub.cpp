@@ -550,16 +550,7 @@ void ProbeHub::handle_datagram(std::span<const std::uint8_t> datagram, bool trun
   }
   if (r.state != Request::State::kWaiting) return;
   r.state = Request::State::kAnswered;
-  outcome.header = view.header;
-  outcome.t1 = r.pending.t1_local;
-  outcome.t4 = t4;
-  if (verdict.kind == proto::ReplyVerdict::Kind::kKissOfDeath) {
-    outcome.kind = ProbeOutcome::Kind::kKissOfDeath;
-    outcome.kiss = verdict.kiss;
-    outcome.kiss_code = verdict.kiss_code;
-  } else {
-    outcome.kind = ProbeOutcome::Kind::kReply;
-  }
+  set_answer(outcome, view.header, verdict, r.pending.t1_local, t4);
   if (handlers_.on_outcome) handlers_.on_outcome(tag, outcome);
 }
 

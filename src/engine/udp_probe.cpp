@@ -257,16 +257,7 @@ class UdpProbe::Exchange : public std::enable_shared_from_this<UdpProbe::Exchang
     }
     state_ = State::kAnswered;
     timer_.cancel();
-    outcome.header = view.header;
-    outcome.t1 = pending_.t1_local;
-    outcome.t4 = t4;
-    if (verdict.kind == proto::ReplyVerdict::Kind::kKissOfDeath) {
-      outcome.kind = ProbeOutcome::Kind::kKissOfDeath;
-      outcome.kiss = verdict.kiss;
-      outcome.kiss_code = verdict.kiss_code;
-    } else {
-      outcome.kind = ProbeOutcome::Kind::kReply;
-    }
+    set_answer(outcome, view.header, verdict, pending_.t1_local, t4);
     deliver(outcome);
   }
 
