@@ -1,7 +1,5 @@
 #include "engine/daemon.hpp"
 
-#include <malloc.h>
-
 #include <algorithm>
 #include <array>
 #include <asio/io_context.hpp>
@@ -207,19 +205,6 @@ struct Daemon::Impl {
     config.servers.shrink_to_fit();
   }
 
-  // Memory freed after a start or a reload (the parsed configuration, a million resolve
-  // actions, the first bursts' request table) stays in the process unless handed back; glibc
-  // gives back free pages inside its heap on malloc_trim. Twice: once the start-up work is
-  // done, and once the first bursts are over.
-  void schedule_trim() {
-    for (const auto delay : {std::chrono::seconds(10), std::chrono::seconds(120)}) {
-      auto t = std::make_shared<asio::steady_timer>(io, delay);
-      t->async_wait([this, t](const std::error_code& ec) {
-        if (!ec && !stopping) ::malloc_trim(0);
-      });
-    }
-  }
-
   // ---- History -------------------------------------------------------------------------------
 
   // Blocking disk I/O at the start of run(), before the loop and after the application has
@@ -316,11 +301,12 @@ struct Daemon::Impl {
     });
   }
 
-  void record_sample(const monitor::SampleEvent& e) {
+  // Takes the event's strings: the batch is cleared right after.
+  void record_sample(monitor::SampleEvent& e) {
     history::SampleRecord r;
     r.time_unix_ns = e.at_unix_ns;
-    r.server = e.server;
-    r.address = e.address;
+    r.server = std::move(e.server);
+    r.address = std::move(e.address);
     r.offset_s = e.offset_s;
     r.delay_s = e.delay_s;
     r.jitter_s = e.jitter_s;
@@ -355,7 +341,6 @@ struct Daemon::Impl {
     carry_out(n);
     publish(n);
     arm_history_check();
-    schedule_trim();
     io.run();
     shutdown();
   }
@@ -491,7 +476,6 @@ struct Daemon::Impl {
     monitor.reload(config, n, actions);
     remember_limits();
     release_server_list();
-    schedule_trim();
     carry_out(n);
     after_event();
   }
@@ -512,7 +496,7 @@ struct Daemon::Impl {
     for (const monitor::ResolveAction& resolve : batch.resolves) start_resolve(resolve);
     for (const monitor::NtsKeAction& ke : batch.nts_ke) start_nts_ke(ke);
     for (const monitor::SendAction& send : batch.sends) start_send(send);
-    for (const monitor::SampleEvent& sample : batch.samples) record_sample(sample);
+    for (monitor::SampleEvent& sample : batch.samples) record_sample(sample);
     batch.clear();
     // Kept for reuse, unless a start or a reload made them huge (a million resolves).
     if (batch.resolves.capacity() > kKeepActions || batch.logs.capacity() > kKeepActions ||
@@ -803,18 +787,13 @@ struct Daemon::Impl {
     }
   }
 
-  // Send failures are reported from the loop, never inline: the Monitor is in a batch.
+  // A request that cannot even be handed to the hub fails like one the hub could not send: an
+  // error outcome, from the loop (never inline: the Monitor is in the middle of a batch).
   void fail_send_later(monitor::SourceId id, std::string error) {
-    asio::post(io, [this, id, error = std::move(error)] {
-      if (!stopping) fail_send(id, error);
-    });
-  }
-
-  void fail_send(monitor::SourceId id, const std::string& error) {
-    const monitor::Now n = now();
-    actions.clear();
-    monitor.on_send_error(id, error, n, actions);
-    carry_out(n);
+    ProbeOutcome outcome;
+    outcome.kind = ProbeOutcome::Kind::kError;
+    outcome.error = std::move(error);
+    asio::post(io, [this, id, outcome = std::move(outcome)] { on_outcome(id, outcome); });
   }
 
   void on_outcome(monitor::SourceId id, const ProbeOutcome& outcome) {

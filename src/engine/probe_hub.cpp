@@ -1,7 +1,5 @@
 #include "engine/probe_hub.hpp"
 
-#include <linux/errqueue.h>
-#include <linux/net_tstamp.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -10,11 +8,12 @@
 #include <asio/ip/v6_only.hpp>
 #include <asio/post.hpp>
 #include <cerrno>
-#include <cstring>
 #include <span>
 #include <string>
 #include <system_error>
 #include <utility>
+
+#include "engine/kernel_timestamps.hpp"
 
 namespace ntpmon::engine {
 
@@ -62,20 +61,18 @@ struct ProbeHub::Request {
 
 struct RxSlot {
   std::array<std::uint8_t, kReceiveBufferSize> data;
-  alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(timespec)) + 64> control;
+  alignas(cmsghdr) std::array<char, kTimestampControlBytes> control;
   asio::ip::udp::endpoint from;
   iovec iov;
 };
 struct ErrSlot {
-  alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(scm_timestamping)) +
-                                        CMSG_SPACE(sizeof(sock_extended_err) + 64) + 64> control;
+  alignas(cmsghdr) std::array<char, kTimestampControlBytes> control;
 };
 
 struct ProbeHub::Family {
   Family(asio::io_context& io, std::size_t batch)
       : socket(io), rx(batch), rx_messages(batch), err(batch), err_messages(batch) {}
   asio::ip::udp::socket socket;
-  bool v6 = false;
   bool rx_stamps = false;
   bool tx_stamps = false;
   bool reading = false;
@@ -158,7 +155,6 @@ ProbeHub::Family* ProbeHub::family(bool v6) {
   if (slot) return slot->socket.is_open() ? slot.get() : nullptr;
   slot = std::make_unique<Family>(io_, options_.batch);
   Family& f = *slot;
-  f.v6 = v6;
   const asio::ip::udp protocol = v6 ? asio::ip::udp::v6() : asio::ip::udp::v4();
   asio::error_code ec;
   f.socket.open(protocol, ec);
@@ -177,14 +173,10 @@ ProbeHub::Family* ProbeHub::family(bool v6) {
     (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
   }
   if (options_.kernel_timestamps) {
-    const int on = 1;
-    f.rx_stamps = setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof(on)) == 0;
-    // Software transmit stamps: T1 without the system call's way down (several microseconds on
-    // loopback, which would bias every offset by half that). OPT_TSONLY: the error queue
-    // carries only the stamp; OPT_ID: numbered per datagram, so a batch can be matched.
-    const unsigned flags = SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE |
-                           SOF_TIMESTAMPING_OPT_TSONLY | SOF_TIMESTAMPING_OPT_ID;
-    f.tx_stamps = setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof(flags)) == 0;
+    // Numbered transmit stamps: a batch's stamps can be told apart.
+    const KernelTimestamps on = enable_kernel_timestamps(fd, true);
+    f.rx_stamps = on.receive;
+    f.tx_stamps = on.transmit;
   }
   arm_read(f);
   return &f;
@@ -325,20 +317,16 @@ void ProbeHub::flush_family(Family& f) {
         const std::string message = "cannot send to " + r.server.address().to_string() + ": " +
                                     std::system_category().message(err == 0 ? EIO : err);
         const ProbeTag tag = r.tag;
-        const bool current = r.state == Request::State::kQueued;
         retire(r.cookie);
-        if (current) fail_later(tag, message);
+        fail_later(tag, message);
         ++done;
         if (f.tx_stamps) {
           // Whether the kernel numbered the failed datagram depends on where it failed: take
           // the stamps already queued, then restart the numbering from zero.
           read_tx_timestamps(f);
-          unsigned flags = 0;
-          const int fd_now = f.socket.native_handle();
-          (void)setsockopt(fd_now, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof(flags));
-          flags = SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE |
-                  SOF_TIMESTAMPING_OPT_TSONLY | SOF_TIMESTAMPING_OPT_ID;
-          f.tx_stamps = setsockopt(fd_now, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof(flags)) == 0;
+          const unsigned off = 0;
+          (void)setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &off, sizeof(off));
+          f.tx_stamps = enable_kernel_timestamps(fd, true).transmit;
           f.next_tx_id = 0;
         }
       }
@@ -396,36 +384,20 @@ void ProbeHub::read_tx_timestamps(Family& f) {
       return;
     }
     for (int k = 0; k < n; ++k) {
-      msghdr& msg = messages[static_cast<std::size_t>(k)].msg_hdr;
-      std::optional<timespec> stamp;
-      std::optional<std::uint32_t> id;
-      for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPING &&
-            c->cmsg_len >= CMSG_LEN(sizeof(scm_timestamping))) {
-          scm_timestamping stamps{};
-          std::memcpy(&stamps, CMSG_DATA(c), sizeof(stamps));
-          if (stamps.ts[0].tv_sec != 0 || stamps.ts[0].tv_nsec != 0) stamp = stamps.ts[0];
-        } else if (((c->cmsg_level == SOL_IP && c->cmsg_type == IP_RECVERR) ||
-                    (c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_RECVERR)) &&
-                   c->cmsg_len >= CMSG_LEN(sizeof(sock_extended_err))) {
-          sock_extended_err err{};
-          std::memcpy(&err, CMSG_DATA(c), sizeof(err));
-          if (err.ee_origin == SO_EE_ORIGIN_TIMESTAMPING) id = err.ee_data;
-        }
-      }
-      if (!stamp || !id) continue;
-      const auto& [ring_id, cookie] = f.tx_ring[*id % kTxRing];
-      if (ring_id != *id) continue;
+      const auto stamp = transmit_timestamp(messages[static_cast<std::size_t>(k)].msg_hdr);
+      if (!stamp || !stamp->id) continue;
+      const std::uint32_t id = *stamp->id;
+      const auto& [ring_id, cookie] = f.tx_ring[id % kTxRing];
+      if (ring_id != id) continue;
       const auto it = requests_.find(cookie);
       if (it == requests_.end()) continue;
       Request& r = it->second;
       if (r.state != Request::State::kWaiting || r.pending.answered) continue;
-      const std::int64_t stamp_ns =
-          static_cast<std::int64_t>(stamp->tv_sec) * 1'000'000'000 + stamp->tv_nsec;
+      const std::int64_t stamp_ns = timespec_to_unix_ns(stamp->time);
       if (stamp_ns < r.t1_user_unix_ns || stamp_ns - r.t1_user_unix_ns > kTxStampWindowNs) {
         continue;
       }
-      r.pending.t1_local = timespec_to_ntp(*stamp);
+      r.pending.t1_local = timespec_to_ntp(stamp->time);
       ++counters_.tx_timestamps;
       if (f.tx_unstamped > 0) --f.tx_unstamped;
     }
@@ -460,21 +432,14 @@ void ProbeHub::on_readable(Family& f) {
       if (n < 0 && errno == EINTR) continue;
       return;  // drained (or an error the next readiness retries)
     }
-    const proto::NtpTimestamp fallback_t4 = clock_.now_ntp();
+    // Read once per batch, and only when some datagram lacks a kernel stamp.
+    std::optional<proto::NtpTimestamp> fallback_t4;
     for (int k = 0; k < n && !closed_; ++k) {
       RxSlot& s = slots[static_cast<std::size_t>(k)];
       msghdr& m = messages[static_cast<std::size_t>(k)].msg_hdr;
-      proto::NtpTimestamp t4 = fallback_t4;
-      if (f.rx_stamps) {
-        for (cmsghdr* c = CMSG_FIRSTHDR(&m); c != nullptr; c = CMSG_NXTHDR(&m, c)) {
-          if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS &&
-              c->cmsg_len >= CMSG_LEN(sizeof(timespec))) {
-            timespec ts{};
-            std::memcpy(&ts, CMSG_DATA(c), sizeof(ts));
-            t4 = timespec_to_ntp(ts);
-          }
-        }
-      }
+      const auto stamp = f.rx_stamps ? receive_timestamp(m) : std::nullopt;
+      if (!stamp && !fallback_t4) fallback_t4 = clock_.now_ntp();
+      const proto::NtpTimestamp t4 = stamp ? timespec_to_ntp(*stamp) : *fallback_t4;
       s.from.resize(m.msg_namelen);
       ++counters_.received;
       const std::size_t size =

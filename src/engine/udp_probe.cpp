@@ -1,7 +1,5 @@
 #include "engine/udp_probe.hpp"
 
-#include <linux/errqueue.h>
-#include <linux/net_tstamp.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -9,10 +7,11 @@
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <cerrno>
-#include <cstring>
 #include <span>
 #include <system_error>
 #include <utility>
+
+#include "engine/kernel_timestamps.hpp"
 
 namespace ntpmon::engine {
 
@@ -46,19 +45,10 @@ class UdpProbe::Exchange : public std::enable_shared_from_this<UdpProbe::Exchang
       return;
     }
     if (options_.kernel_timestamps) {
-      const int on = 1;
-      // Without kernel stamps T4 falls back to a clock read after recvmsg: still correct, only
-      // less exact, so a failure here is not fatal.
-      kernel_timestamps_ =
-          setsockopt(socket_.native_handle(), SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof(on)) == 0;
-      // Software transmit timestamps: the kernel stamps the request when it reaches the device,
-      // so T1 does not include the system call's way down (several microseconds on loopback,
-      // which would bias the offset by half that). OPT_TSONLY: the error queue carries only
-      // the stamp, not a copy of the request.
-      const unsigned flags =
-          SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_OPT_TSONLY;
-      tx_timestamps_ = setsockopt(socket_.native_handle(), SOL_SOCKET, SO_TIMESTAMPING, &flags,
-                                  sizeof(flags)) == 0;
+      // One datagram per socket: no need to number the transmit stamps.
+      const KernelTimestamps on = enable_kernel_timestamps(socket_.native_handle(), false);
+      kernel_timestamps_ = on.receive;
+      tx_timestamps_ = on.transmit;
     }
 
     std::vector<std::uint8_t> request;
@@ -153,7 +143,7 @@ class UdpProbe::Exchange : public std::enable_shared_from_this<UdpProbe::Exchang
   void read_tx_timestamp() {
     if (!tx_timestamps_) return;
     for (;;) {
-      alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(scm_timestamping)) + 256> control{};
+      alignas(cmsghdr) std::array<char, kTimestampControlBytes> control{};
       std::array<std::uint8_t, 64> data{};
       iovec iov{data.data(), data.size()};
       msghdr msg{};
@@ -162,17 +152,9 @@ class UdpProbe::Exchange : public std::enable_shared_from_this<UdpProbe::Exchang
       msg.msg_control = control.data();
       msg.msg_controllen = control.size();
       if (::recvmsg(socket_.native_handle(), &msg, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) return;
-      for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPING &&
-            c->cmsg_len >= CMSG_LEN(sizeof(scm_timestamping))) {
-          scm_timestamping stamps{};
-          std::memcpy(&stamps, CMSG_DATA(c), sizeof(stamps));
-          const timespec& sw = stamps.ts[0];
-          if ((sw.tv_sec != 0 || sw.tv_nsec != 0) && state_ == State::kWaiting &&
-              !pending_.answered) {
-            pending_.t1_local = timespec_to_ntp(sw);
-          }
-        }
+      const auto stamp = transmit_timestamp(msg);
+      if (stamp && state_ == State::kWaiting && !pending_.answered) {
+        pending_.t1_local = timespec_to_ntp(stamp->time);
       }
     }
   }
@@ -180,7 +162,7 @@ class UdpProbe::Exchange : public std::enable_shared_from_this<UdpProbe::Exchang
   // Reads and handles one datagram; false when the socket has nothing more to give.
   bool receive_one() {
     std::array<std::uint8_t, kReceiveBufferSize> buffer{};
-    alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(timespec)) + 64> control{};
+    alignas(cmsghdr) std::array<char, kTimestampControlBytes> control{};
     asio::ip::udp::endpoint from;
     iovec iov{buffer.data(), buffer.size()};
     msghdr msg{};
@@ -197,20 +179,8 @@ class UdpProbe::Exchange : public std::enable_shared_from_this<UdpProbe::Exchang
       // stop for now and let the next readiness notification continue.
       return errno == EINTR;
     }
-    proto::NtpTimestamp t4;
-    bool have_t4 = false;
-    if (kernel_timestamps_) {
-      for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS &&
-            c->cmsg_len >= CMSG_LEN(sizeof(timespec))) {
-          timespec ts{};
-          std::memcpy(&ts, CMSG_DATA(c), sizeof(ts));
-          t4 = timespec_to_ntp(ts);
-          have_t4 = true;
-        }
-      }
-    }
-    if (!have_t4) t4 = clock_.now_ntp();
+    const auto stamp = kernel_timestamps_ ? receive_timestamp(msg) : std::nullopt;
+    const proto::NtpTimestamp t4 = stamp ? timespec_to_ntp(*stamp) : clock_.now_ntp();
 
     from.resize(msg.msg_namelen);
     const auto size = static_cast<std::size_t>(n);

@@ -820,7 +820,6 @@ void Monitor::on_reply(SourceId id, const Reply& reply, const Now& now, Actions&
   m.evaluate_alerts(*s, true, now, out);
   if (const auto& estimate = s->filter.estimate()) {
     SampleEvent sample;
-    sample.source = id;
     sample.server = m.name_of(*s);
     sample.address = s->address;
     sample.at_unix_ns = now.unix_ns;

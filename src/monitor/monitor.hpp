@@ -140,7 +140,6 @@ struct AlertTransition {
 // An accepted sample, for the measurement history: the clock filter's figures right after the
 // reply went in (what the table and the charts show), with the server's state at that moment.
 struct SampleEvent {
-  SourceId source = 0;
   std::string server;   // configured name
   std::string address;  // resolved address
   std::int64_t at_unix_ns = 0;
