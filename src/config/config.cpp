@@ -1043,36 +1043,18 @@ ConfigResult parse_config(std::string_view yaml_text, std::string_view file) {
 ConfigResult parse_config(std::string_view yaml_text, std::string_view file,
                           const ConfigLimits& limits) {
   Checker checker(file, limits);
-  if (yaml_text.size() > kMaxConfigBytes) {
-    checker.error("the file is larger than " + std::to_string(kMaxConfigBytes / 1024) +
-                  " KiB; this is not a configuration file");
-    return Err{checker.take_errors()};
-  }
-  try {
-    const std::string text(yaml_text);
-    auto document = load_yaml_document(text);
-    if (!document) {
-      checker.error_at(document.error().mark, document.error().message);
-      return Err{checker.take_errors()};
-    }
-    if (document->second_document) {
-      checker.error_at(*document->second_document,
-                       "a second YAML document ('---') is not allowed; put everything in one");
-    }
-    Config config = checker.parse_document(document->root);
-    auto errors = checker.take_errors();
-    if (!errors.empty()) return Err{std::move(errors)};
-    config.source = std::string(file);
-    return config;
-  } catch (const YAML::DeepRecursion& e) {
-    // yaml-cpp's own message for this case is "bad file".
-    checker.error_at(e.mark, "YAML nested too deeply");
-  } catch (const YAML::Exception& e) {
-    checker.error_at(e.mark, "YAML syntax error: " + e.msg);
-  } catch (const std::exception& e) {
-    checker.error(std::string("cannot parse: ") + e.what());
-  }
-  return Err{checker.take_errors()};
+  const DocumentMessages messages{
+      kMaxConfigBytes,
+      "the file is larger than " + std::to_string(kMaxConfigBytes / 1024) +
+          " KiB; this is not a configuration file",
+      "a second YAML document ('---') is not allowed; put everything in one"};
+  auto config = parse_single_document(yaml_text, messages, checker, [&](const YAML::Node& root) {
+    return checker.parse_document(root);
+  });
+  auto errors = checker.take_errors();
+  if (!config || !errors.empty()) return Err{std::move(errors)};
+  config->source = std::string(file);
+  return std::move(*config);
 }
 
 ConfigResult load_config_file(const std::string& path) {

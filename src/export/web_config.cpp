@@ -62,7 +62,8 @@ std::string_view to_string(ClientAuth auth) {
 
 namespace {
 
-using config::load_yaml_document;
+using config::DocumentMessages;
+using config::parse_single_document;
 using config::printable;
 using config::read_text_file;
 
@@ -667,32 +668,18 @@ std::string sha256(std::string_view data) {
 WebConfigResult parse_web_config(std::string_view yaml_text, std::string_view file,
                                  const WebConfigParseOptions& options) {
   Checker checker(file, options);
-  if (yaml_text.size() > kMaxFileBytes) {
-    checker.error("the file is larger than " + std::to_string(kMaxFileBytes / 1024) +
-                  " KiB; this is not a web configuration file");
-    return Err{checker.take_errors()};
-  }
-  try {
-    const std::string text(yaml_text);
-    auto document = load_yaml_document(text);
-    if (!document) {
-      checker.error_at(document.error().mark, document.error().message);
-      return Err{checker.take_errors()};
-    }
-    if (document->second_document) {
-      checker.error_at(*document->second_document, "a second YAML document ('---') is not allowed");
-    }
-    WebConfig config = checker.parse_document(document->root);
-    auto errors = checker.take_errors();
-    if (!errors.empty()) return Err{std::move(errors)};
-    config.source = std::string(file);
-    return config;
-  } catch (const YAML::Exception& e) {
-    checker.error_at(e.mark, "YAML syntax error: " + e.msg);
-  } catch (const std::exception& e) {
-    checker.error(std::string("cannot parse: ") + e.what());
-  }
-  return Err{checker.take_errors()};
+  const DocumentMessages messages{kMaxFileBytes,
+                                  "the file is larger than " +
+                                      std::to_string(kMaxFileBytes / 1024) +
+                                      " KiB; this is not a web configuration file",
+                                  "a second YAML document ('---') is not allowed"};
+  auto config = parse_single_document(yaml_text, messages, checker, [&](const YAML::Node& root) {
+    return checker.parse_document(root);
+  });
+  auto errors = checker.take_errors();
+  if (!config || !errors.empty()) return Err{std::move(errors)};
+  config->source = std::string(file);
+  return std::move(*config);
 }
 
 WebConfigResult load_web_config_file(const std::string& path) {
