@@ -8,12 +8,14 @@
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
 #include <chrono>
+#include <condition_variable>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <deque>
 #include <filesystem>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <stdexcept>
@@ -179,7 +181,6 @@ struct Daemon::Impl {
         monitor(config, monitor_options(config, clock.precision_s())),
         history_timer(io),
         history(history_options(config, logger)),
-        publish_timer(io),
         hub(io, clock, rng, hub_handlers()) {
     if (options.handle_signals) {
       signals.add(SIGHUP);
@@ -292,17 +293,22 @@ struct Daemon::Impl {
     history_timer.expires_after(kHistoryCheckInterval);
     history_timer.async_wait([this](const std::error_code& ec) {
       if (ec || stopping) return;
-      const history::HistoryCounters c = history.counters();
-      if (c.enabled != history_status.enabled || c.write_errors != history_status.write_errors ||
-          c.dropped_queue_full + c.dropped_disabled != history_status.dropped) {
-        schedule_publish();
-      }
+      // Here, not only when a snapshot is built: a history that turned off must reach the
+      // webhook even when nobody reads the snapshots.
+      refresh_history_status(clock.now_unix_ns());
       arm_history_check();
     });
   }
 
   // Takes the event's strings: the batch is cleared right after.
   void record_sample(monitor::SampleEvent& e) {
+    // The ring is found by name once per source and then kept: SourceIds are small, dense
+    // and never reused, so a vector indexed by them is the cheapest map.
+    if (e.source >= ring_by_source.size()) {
+      ring_by_source.resize(std::max<std::size_t>(e.source + 1, ring_by_source.size() * 2));
+    }
+    history::HistoryStore::Ring*& ring = ring_by_source[e.source];
+    if (ring == nullptr) ring = history.ring_of(e.server);
     history::SampleRecord r;
     r.time_unix_ns = e.at_unix_ns;
     r.server = std::move(e.server);
@@ -312,7 +318,7 @@ struct Daemon::Impl {
     r.jitter_s = e.jitter_s;
     r.stratum = e.stratum;
     r.state = monitor::to_string(e.state);
-    history.record_sample(std::move(r));
+    history.record_sample(ring, std::move(r));
   }
 
   // ---- Time ----------------------------------------------------------------------------------
@@ -342,6 +348,7 @@ struct Daemon::Impl {
     publish(n);
     arm_history_check();
     io.run();
+    readers_stop_waiting();
     shutdown();
   }
 
@@ -351,13 +358,13 @@ struct Daemon::Impl {
     logger.log(LogLevel::kInfo, "daemon_stopping", {{"reason", why}});
     timer.cancel();
     history_timer.cancel();
-    publish_timer.cancel();
     signals.cancel();
     resolver.cancel();
     hub.close();
     for (auto& [id, state] : nts) state.ke->cancel();
     // Resolver callbacks (getaddrinfo cannot be interrupted) are not waited for.
     io.stop();
+    readers_stop_waiting();
   }
 
   void shutdown() {
@@ -423,7 +430,6 @@ struct Daemon::Impl {
                   {"errors", std::to_string(loaded.error().size())},
                   {"error", errors},
                   {"action", "keeping the running configuration"}});
-      schedule_publish();
       return;
     }
     config::Config fresh = std::move(*loaded);
@@ -437,7 +443,6 @@ struct Daemon::Impl {
                   {"errors", "1"},
                   {"error", fresh_keys.error()},
                   {"action", "keeping the running configuration"}});
-      schedule_publish();
       return;
     }
     if (*fresh_keys != keys) set_keys(std::move(*fresh_keys));
@@ -727,14 +732,30 @@ struct Daemon::Impl {
     after_event();
   }
 
+  // A source's address and port never change (a new address is a new source), so each is
+  // parsed once, on the first request, and kept by SourceId (port 0 = not parsed yet).
+  const asio::ip::udp::endpoint* endpoint_of(const monitor::SendAction& action) {
+    if (action.source >= endpoint_by_source.size()) {
+      endpoint_by_source.resize(
+          std::max<std::size_t>(action.source + 1, endpoint_by_source.size() * 2));
+    }
+    asio::ip::udp::endpoint& cached = endpoint_by_source[action.source];
+    if (cached.port() == 0) {
+      std::error_code ec;
+      const asio::ip::address address = asio::ip::make_address(action.address, ec);
+      if (ec || action.port == 0) return nullptr;
+      cached = asio::ip::udp::endpoint(address, action.port);
+    }
+    return &cached;
+  }
+
   void start_send(const monitor::SendAction& action) {
-    std::error_code ec;
-    const asio::ip::address address = asio::ip::make_address(action.address, ec);
-    if (ec) {
+    const asio::ip::udp::endpoint* parsed = endpoint_of(action);
+    if (parsed == nullptr) {
       fail_send_later(action.source, "bad address " + action.address);
       return;
     }
-    asio::ip::udp::endpoint endpoint(address, action.port);
+    asio::ip::udp::endpoint endpoint = *parsed;
     ProbeAuthOptions auth;
     if (action.auth == monitor::AuthMode::kNts) {
       const auto state = nts.find(action.source);
@@ -767,7 +788,6 @@ struct Daemon::Impl {
     handlers.on_rejected = [this](ProbeTag tag, proto::RejectReason reason, const proto::Header*) {
       if (stopping) return;
       monitor.on_rejected(static_cast<monitor::SourceId>(tag), reason);
-      schedule_publish();
     };
     handlers.on_auth_failed = [this](ProbeTag tag, std::string_view detail) {
       if (stopping) return;
@@ -832,10 +852,7 @@ struct Daemon::Impl {
     after_event();
   }
 
-  void after_event() {
-    arm_timer();
-    schedule_publish();
-  }
+  void after_event() { arm_timer(); }
 
   // Wakeups are rounded up to the next 10 ms: polls that fall due within the same slice leave
   // in one pass (one sendmmsg, and their replies come back together), and the timer is re-armed
@@ -861,38 +878,56 @@ struct Daemon::Impl {
     });
   }
 
-  // Events that arrive together (a burst of replies, a DNS answer that starts several probes)
-  // are published once, after the loop has handled all of them, and at most every
-  // kMinPublishIntervalNs, or 20 times as long as the last publication took, whichever is
-  // longer: a publication costs O(servers) (the snapshot's pointer vector), so publishing after
-  // every reply would make each probe cost O(servers), and with a million servers a fixed
-  // 100 ms would spend a tenth of the loop on it. Samples go to the history as they come, not
-  // through the snapshots, so nothing is lost by waiting.
+  // Snapshots are built when they are read, not after every event: building one costs
+  // O(servers) (the pointer vector) plus a rebuilt entry for every source that changed, which
+  // at a poll per second is every source; published after each batch of events, that was a
+  // tenth of the loop's CPU whether or not anyone looked. A reader (an HTTP thread) takes the
+  // published snapshot when it is fresh enough; otherwise it asks the loop for a new one and
+  // waits for it, so a scrape sees the state of the moment it arrived. "Fresh enough" is
+  // kMinPublishIntervalNs, or 20 times as long as the last build took, whichever is longer: a
+  // tight loop of readers cannot make the loop spend more than a twentieth of its time
+  // building snapshots (a million servers: about one per second). Samples and alerts go to the
+  // history and the webhook as they happen, never through snapshots, so nothing waits for a
+  // reader.
   static constexpr std::int64_t kMinPublishIntervalNs = 100'000'000;
   static constexpr std::int64_t kPublishCostFactor = 20;
+  // A reader waits at most this long for the loop (busy with a start of a million sources, or
+  // stopping), then takes the snapshot it has.
+  static constexpr auto kReaderWait = std::chrono::seconds(2);
 
-  void schedule_publish() {
-    if (publish_pending || stopping) return;
-    publish_pending = true;
-    const auto run_publish = [this] {
-      publish_pending = false;
-      if (!stopping) publish(now());
-    };
-    const std::int64_t interval_ns =
-        std::max(kMinPublishIntervalNs, kPublishCostFactor * last_publish_cost_ns);
-    const std::int64_t wait_ns = last_publish_ns + interval_ns - steady_ns();
-    if (wait_ns <= 0) {
-      asio::post(io, run_publish);
-      return;
+  std::shared_ptr<const monitor::Snapshot> fresh_snapshot() {
+    std::shared_ptr<const monitor::Snapshot> snap = published.load(std::memory_order_acquire);
+    if (!snap) return snap;  // not running yet
+    if (steady_ns() - published_at_ns.load(std::memory_order_acquire) <=
+        fresh_for_ns.load(std::memory_order_relaxed)) {
+      return snap;
     }
-    publish_timer.expires_after(std::chrono::nanoseconds(wait_ns));
-    publish_timer.async_wait([run_publish](const std::error_code& ec) {
-      if (!ec) run_publish();
-    });
+    std::unique_lock lock(refresh_mutex);
+    const std::uint64_t seen = publications;
+    if (!loop_done && !refresh_posted) {
+      refresh_posted = true;
+      asio::post(io, [this] {
+        {
+          std::lock_guard guard(refresh_mutex);
+          refresh_posted = false;
+        }
+        if (!stopping) publish(now());
+      });
+    }
+    refresh_cv.wait_for(lock, kReaderWait, [&] { return publications != seen || loop_done; });
+    return published.load(std::memory_order_acquire);
+  }
+
+  // Wakes readers that wait for a snapshot the loop will no longer build.
+  void readers_stop_waiting() {
+    {
+      std::lock_guard guard(refresh_mutex);
+      loop_done = true;
+    }
+    refresh_cv.notify_all();
   }
 
   void publish(const monitor::Now& n) {
-    last_publish_ns = n.mono_ns;
     std::shared_ptr<monitor::Snapshot> snap = monitor.snapshot(n);
     refresh_history_status(n.unix_ns);
     // The engine's part of the snapshot: alert transitions, history health, socket counters.
@@ -906,7 +941,16 @@ struct Daemon::Impl {
       snap->webhook = monitor::WebhookStatus{c.sent, c.failed, c.dropped, c.retries};
     }
     published.store(std::move(snap), std::memory_order_release);
-    last_publish_cost_ns = steady_ns() - n.mono_ns;
+    const std::int64_t done_ns = steady_ns();
+    fresh_for_ns.store(std::max(kMinPublishIntervalNs, kPublishCostFactor * (done_ns - n.mono_ns)),
+                       std::memory_order_relaxed);
+    // The snapshot describes the moment its build started.
+    published_at_ns.store(n.mono_ns, std::memory_order_release);
+    {
+      std::lock_guard guard(refresh_mutex);
+      ++publications;
+    }
+    refresh_cv.notify_all();
   }
 
   Logger& logger;
@@ -940,15 +984,21 @@ struct Daemon::Impl {
   std::vector<SourceNts> nts_graveyard;
   asio::steady_timer history_timer;
   history::HistoryStore history;
+  std::vector<asio::ip::udp::endpoint> endpoint_by_source;  // by SourceId, see endpoint_of
+  std::vector<history::HistoryStore::Ring*> ring_by_source;  // by SourceId, filled on first sample
   monitor::HistoryStatus history_status;
   std::deque<monitor::AlertEvent> recent_alerts;
   std::shared_ptr<const std::vector<monitor::AlertEvent>> recent_alerts_ptr;
   std::optional<std::int64_t> armed_ns;
   std::uint64_t timer_generation = 0;
-  asio::steady_timer publish_timer;
-  std::int64_t last_publish_ns = 0;
-  std::int64_t last_publish_cost_ns = 0;
-  bool publish_pending = false;
+  // Snapshot publication on demand (fresh_snapshot): shared with the HTTP threads.
+  std::atomic<std::int64_t> published_at_ns{0};
+  std::atomic<std::int64_t> fresh_for_ns{kMinPublishIntervalNs};
+  std::mutex refresh_mutex;
+  std::condition_variable refresh_cv;
+  std::uint64_t publications = 0;  // guarded by refresh_mutex, as are the two below
+  bool refresh_posted = false;
+  bool loop_done = false;
   bool stopping = false;
   std::size_t server_count = 0;  // configuration entries (the list itself is released)
   // Last: its handlers use the members above, and it is destroyed (sockets closed) first.
@@ -967,7 +1017,7 @@ void Daemon::stop() {
 }
 
 std::shared_ptr<const monitor::Snapshot> Daemon::snapshot() const {
-  return impl_->published.load(std::memory_order_acquire);
+  return impl_->fresh_snapshot();
 }
 
 const history::HistoryStore& Daemon::history() const { return impl_->history; }

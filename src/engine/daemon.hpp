@@ -8,8 +8,9 @@
 // Monitor events, authenticated time (NTS-KE through NtsKeClient when the Monitor asks, each NTS
 // source's keys, cookies and negotiated NTP endpoint kept across polls, the key file read at
 // start and on reload), turning LogEvents and alert transitions into log lines and webhook
-// notifications, publishing the Monitor's Snapshot after each batch of events through an
-// atomic shared_ptr that HTTP threads read without locks, the history store (recording samples
+// notifications, building the Monitor's Snapshot when a reader asks for one that is fresher
+// than the published one (published through an atomic shared_ptr that HTTP threads read
+// without locks while it is fresh), the history store (recording samples
 // and alert transitions, its health and the latest transitions carried in the Snapshot), and
 // the signals: SIGHUP reloads the
 // configuration file (a file that does not load is logged and counted, the running
@@ -60,8 +61,10 @@ class Daemon {
   // Thread-safe: asks the loop to stop (as SIGTERM does).
   void stop();
 
-  // The latest published Snapshot (null before run() publishes the first one). Thread-safe and
-  // lock-free: this is the HTTP server's snapshot source.
+  // The current Snapshot (null before run() publishes the first one): the published one while
+  // it is at most max(100 ms, 20 x its build time) old, else a new one the loop builds for this
+  // call (waiting up to 2 s for it). Thread-safe; call it from any thread but the loop's. This
+  // is the HTTP server's snapshot source.
   [[nodiscard]] std::shared_ptr<const monitor::Snapshot> snapshot() const;
 
   // The measurement history (config `history`): opened when run() starts (memory only without

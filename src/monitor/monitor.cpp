@@ -103,9 +103,13 @@ struct AuthState {
 
 // Everything one monitored address needs. Kept compact: one of these per address, possibly a
 // million of them.
+struct Server;
+
 struct Source {
   SourceId id = 0;
-  ServerKey server = 0;
+  // The configured server this address belongs to: set when the source is added, valid for the
+  // source's whole life (a server outlives its sources; a reload keeps the same object).
+  Server* owner = nullptr;
   std::string address;
   std::uint16_t port = 123;
   bool loopback = false;
@@ -287,10 +291,7 @@ struct Monitor::Impl {
     out.logs.push_back(LogEvent{level, std::move(event), std::move(fields)});
   }
 
-  std::string name_of(const Source& s) {
-    const Server* srv = server(s.server);
-    return srv ? srv->config.name : std::string();
-  }
+  static const std::string& name_of(const Source& s) { return s.owner->config.name; }
 
   void emit_alerts(const std::string& name, const std::string& address,
                    std::vector<AlertChange>& changes, const Now& now, Actions& out) {
@@ -334,8 +335,7 @@ struct Monitor::Impl {
   void evaluate_alerts(Source& s, bool measured, const Now& now, Actions& out,
                        std::optional<std::string> auth_verdict = std::nullopt,
                        bool auth_only = false) {
-    Server* srv = server(s.server);
-    if (srv == nullptr) return;
+    Server* srv = s.owner;
     std::vector<AlertChange> changes;
     const AlertFacts facts = facts_for(s, *srv, measured, std::move(auth_verdict));
     if (auth_only ? s.alerts.evaluate_auth(facts, options.alert_hold, now.unix_ns, changes)
@@ -350,7 +350,7 @@ struct Monitor::Impl {
   void add_source(Server& srv, const ResolvedAddress& address, const Now& now, Actions& out) {
     auto s = std::make_unique<Source>();
     s->id = static_cast<SourceId>(sources.size());
-    s->server = srv.key;
+    s->owner = &srv;
     s->address = address.address;
     s->port = address.port;
     s->loopback = address.loopback;
@@ -411,7 +411,7 @@ struct Monitor::Impl {
     ++s.requests;
     ++requests_total;
     s.dirty = true;
-    const Server* srv = server(s.server);
+    const Server* srv = s.owner;
     const std::uint8_t version = srv ? srv->config.version : std::uint8_t{4};
     // Half the gap to the next request at most, so this request's outcome always comes first.
     const double timeout_s = std::min(options.request_timeout_s, next_s / 2);
@@ -426,7 +426,7 @@ struct Monitor::Impl {
   }
 
   void start_nts_ke(Source& s, Actions& out) {
-    const Server* srv = server(s.server);
+    const Server* srv = s.owner;
     if (srv == nullptr) return;
     s.auth->ke_running = true;
     cancel_poll(s);
@@ -446,7 +446,7 @@ struct Monitor::Impl {
       log(out, LogEvent::warning, "unreachable",
           {{"server", name_of(s)}, {"address", s.address}, {"reach", format_reach(s)}});
       mark_selection(now);
-      maybe_reresolve(s.server, now);
+      maybe_reresolve(s.owner->key, now);
     }
     std::optional<std::string> auth_verdict;
     if (s.auth && s.auth->rejects_since_send > 0) {
@@ -820,6 +820,7 @@ void Monitor::on_reply(SourceId id, const Reply& reply, const Now& now, Actions&
   m.evaluate_alerts(*s, true, now, out);
   if (const auto& estimate = s->filter.estimate()) {
     SampleEvent sample;
+    sample.source = id;
     sample.server = m.name_of(*s);
     sample.address = s->address;
     sample.at_unix_ns = now.unix_ns;

@@ -140,6 +140,7 @@ struct AlertTransition {
 // An accepted sample, for the measurement history: the clock filter's figures right after the
 // reply went in (what the table and the charts show), with the server's state at that moment.
 struct SampleEvent {
+  SourceId source = 0;  // lets the engine keep per-source state (its history ring) by id
   std::string server;   // configured name
   std::string address;  // resolved address
   std::int64_t at_unix_ns = 0;
