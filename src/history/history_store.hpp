@@ -157,6 +157,13 @@ class HistoryStore {
   // and into the queue (when history is enabled and the queue has room; otherwise counted).
   void record_sample(SampleRecord sample);
   void record_alert(AlertRecord alert);
+  // The same through a handle of the sample's server ring, found once (ring_of) and kept by the
+  // caller per source: a sample then costs no lookup by name. Handles stay valid for the
+  // store's life (rings are never dropped); ring_of returns null when the rings are off
+  // (ring_capacity 0), and a null handle records to the queue only.
+  struct Ring;
+  [[nodiscard]] Ring* ring_of(const std::string& server);
+  void record_sample(Ring* ring, SampleRecord sample);
 
   // Thread-safe reads for HTTP threads.
   [[nodiscard]] bool enabled() const { return enabled_.load(std::memory_order_relaxed); }
@@ -185,7 +192,6 @@ class HistoryStore {
 
  private:
   using Entry = std::variant<SampleRecord, AlertRecord>;
-  struct Ring;
 
   void enqueue(Entry entry);
   Ring& ring_for(const std::string& server);

@@ -490,6 +490,56 @@ TEST_F(HistoryStoreTest, RingKeepsTheLatestInOrder) {
   EXPECT_FALSE(store.enabled());
 }
 
+// The ring stores samples compactly (texts interned per ring): every field must come back
+// exactly, through a kept handle as through the name, and a pool that rotates through more
+// distinct addresses than the text table holds keeps the right address on every sample.
+TEST_F(HistoryStoreTest, RingHandleKeepsEveryFieldExactly) {
+  auto o = options();
+  o.ring_capacity = 50;
+  HistoryStore store(o);
+  HistoryStore::Ring* handle = store.ring_of("pool");
+  ASSERT_NE(handle, nullptr);
+  const char* states[] = {"candidate", "selected", "falseticker"};
+  for (int i = 0; i < 3000; ++i) {
+    SampleRecord r = sample("pool", kT0 + i * kNs, 0.001 * i, 0.25 + i, std::nullopt, i % 17,
+                            states[i % 3]);
+    if (i % 2 == 0) r.jitter_s = 1e-6 * i;
+    r.address = "10.0." + std::to_string(i / 256) + "." + std::to_string(i % 256);
+    store.record_sample(handle, std::move(r));
+  }
+  const auto ring = store.recent_samples("pool");
+  ASSERT_EQ(ring.size(), 50u);
+  for (std::size_t k = 0; k < ring.size(); ++k) {
+    const int i = 2950 + static_cast<int>(k);
+    const SampleRecord& r = ring[k];
+    EXPECT_EQ(r.server, "pool");
+    EXPECT_EQ(r.time_unix_ns, kT0 + i * kNs);
+    EXPECT_EQ(r.offset_s, 0.001 * i);
+    EXPECT_EQ(r.delay_s, 0.25 + i);
+    EXPECT_EQ(r.stratum, i % 17);
+    EXPECT_EQ(r.state, states[i % 3]);
+    EXPECT_EQ(r.address, "10.0." + std::to_string(i / 256) + "." + std::to_string(i % 256));
+    if (i % 2 == 0) {
+      ASSERT_TRUE(r.jitter_s.has_value());
+      EXPECT_EQ(*r.jitter_s, 1e-6 * i);
+    } else {
+      EXPECT_FALSE(r.jitter_s.has_value());
+    }
+  }
+  // The handle and the name reach the same ring.
+  store.record_sample(sample("pool", kT0 + 5000 * kNs, 9.5, 0.5, 0.5, 2));
+  EXPECT_EQ(store.recent_samples("pool").back().offset_s, 9.5);
+  EXPECT_EQ(store.ring_of("pool"), handle);
+  // Without rings there is no handle, and recording through a null one only counts.
+  auto off = options();
+  off.ring_capacity = 0;
+  HistoryStore none(off);
+  EXPECT_EQ(none.ring_of("pool"), nullptr);
+  none.record_sample(nullptr, sample("pool", kT0, 1.0, 0.5, 0.5, 2));
+  EXPECT_TRUE(none.recent_samples("pool").empty());
+  EXPECT_EQ(none.counters().dropped_disabled, 1u);
+}
+
 TEST_F(HistoryStoreTest, JunkFileIsAClearErrorAndMonitoringGoesOn) {
   {
     std::ofstream junk(path_, std::ios::binary);
