@@ -5,12 +5,12 @@
 #include <cstdio>
 #include <functional>
 #include <map>
-#include <queue>
 #include <unordered_map>
 
 #include "algo/filter.hpp"
 #include "monitor/alerts.hpp"
 #include "monitor/poll.hpp"
+#include "monitor/timer_heap.hpp"
 #include "proto/refid.hpp"
 
 namespace ntpmon::monitor {
@@ -47,18 +47,34 @@ bool same_identity(const config::ServerConfig& a, const config::ServerConfig& b)
 
 enum class TimerKind : std::uint8_t { kPoll, kResolve };
 
+// 16 bytes, so that the four children of a heap node share one or two cache lines.
 struct Timer {
   std::int64_t due_mono_ns = 0;
-  std::uint64_t id = 0;  // SourceId or ServerKey
-  std::uint32_t generation = 0;
-  TimerKind kind = TimerKind::kPoll;
-  // Earliest first; ties in insertion-independent order so runs are reproducible.
-  friend bool operator>(const Timer& a, const Timer& b) {
-    if (a.due_mono_ns != b.due_mono_ns) return a.due_mono_ns > b.due_mono_ns;
-    if (a.kind != b.kind) return a.kind > b.kind;
-    return a.id > b.id;
+  // SourceId, or ServerKey (a count of servers added since start: far below 2^32).
+  std::uint32_t id = 0;
+  // The owner's timer generation (modulo 2^31) in the upper bits, the TimerKind in bit 0.
+  std::uint32_t generation_kind = 0;
+
+  Timer(std::int64_t due, std::uint64_t owner, std::uint32_t generation, TimerKind kind)
+      : due_mono_ns(due),
+        id(static_cast<std::uint32_t>(owner)),
+        generation_kind((generation << 1) | static_cast<std::uint32_t>(kind)) {}
+  [[nodiscard]] TimerKind kind() const { return static_cast<TimerKind>(generation_kind & 1U); }
+  // Whether the owner still waits for this timer (it was not rescheduled or cancelled since).
+  [[nodiscard]] bool current(std::uint32_t owner_generation) const {
+    return (generation_kind >> 1) == (owner_generation & 0x7fffffffU);
   }
 };
+
+// Earliest first; ties in insertion-independent order so runs are reproducible.
+struct TimerBefore {
+  bool operator()(const Timer& a, const Timer& b) const {
+    if (a.due_mono_ns != b.due_mono_ns) return a.due_mono_ns < b.due_mono_ns;
+    if (a.kind() != b.kind()) return a.kind() < b.kind();
+    return a.id < b.id;
+  }
+};
+static_assert(sizeof(Timer) == 16);
 
 AuthMode auth_mode_of(const config::ServerConfig& c) {
   if (c.nts) return AuthMode::kNts;
@@ -177,7 +193,7 @@ struct Monitor::Impl {
   std::vector<std::unique_ptr<Source>> sources;  // index = SourceId; null once removed; [0] unused
   std::size_t live_sources = 0;
 
-  std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers;
+  TimerHeap<Timer, TimerBefore> timers;
 
   bool started = false;
   std::int64_t started_unix_ns = 0;
@@ -988,13 +1004,13 @@ void Monitor::on_tick(const Now& now, RandomSource& random, Actions& out) {
   while (!m.timers.empty() && m.timers.top().due_mono_ns <= now.mono_ns) {
     const Timer timer = m.timers.top();
     m.timers.pop();
-    if (timer.kind == TimerKind::kPoll) {
+    if (timer.kind() == TimerKind::kPoll) {
       Source* s = m.source(static_cast<SourceId>(timer.id));
-      if (s == nullptr || s->timer_generation != timer.generation) continue;
+      if (s == nullptr || !timer.current(s->timer_generation)) continue;
       m.send(*s, now, random, out);
     } else {
       Server* srv = m.server(static_cast<ServerKey>(timer.id));
-      if (srv == nullptr || srv->timer_generation != timer.generation) continue;
+      if (srv == nullptr || !timer.current(srv->timer_generation)) continue;
       srv->resolve_in_flight = true;
       srv->next_resolve_mono_ns = INT64_MAX;
       out.resolves.push_back(ResolveAction{srv->key, srv->config.host, srv->config.port});
