@@ -73,13 +73,20 @@ void ClockFilter::shift_in(const Stage& stage, proto::NtpTimestamp now) {
 void ClockFilter::recompute(double local_precision_s) {
   // Sort key of RFC 5905 Appendix A.5.2 with ntpd's refinement: a stage that carries no usable
   // measurement (empty, missed, aged out) has no meaningful delay and must never be chosen, so
-  // it ranks after every valid one. stable_sort: of two equal delays the newer stage stays
-  // first.
-  std::array<Stage, kFilterStages> sorted = stages_;
-  std::stable_sort(sorted.begin(), sorted.end(), [](const Stage& a, const Stage& b) {
+  // it ranks after every valid one. Stable: of two equal delays the newer stage stays first.
+  // An insertion sort, stable by construction: std::stable_sort asks the heap for a scratch
+  // buffer, a malloc and a free per reply for eight elements.
+  const auto before = [](const Stage& a, const Stage& b) {
     if (a.valid != b.valid) return a.valid;
     return a.delay_s < b.delay_s;
-  });
+  };
+  std::array<Stage, kFilterStages> sorted = stages_;
+  for (std::size_t i = 1; i < sorted.size(); ++i) {
+    const Stage moving = sorted[i];
+    std::size_t j = i;
+    for (; j > 0 && before(moving, sorted[j - 1]); --j) sorted[j] = sorted[j - 1];
+    sorted[j] = moving;
+  }
 
   const auto valid_count =
       std::count_if(sorted.begin(), sorted.end(), [](const Stage& s) { return s.valid; });
