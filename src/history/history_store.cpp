@@ -146,10 +146,13 @@ struct HistoryStore::Ring {
   // rebuilt from the items still held: it never grows without bound.
   static constexpr std::size_t kMaxTexts = 1024;
 
-  std::mutex mutex;
   std::vector<Item> items;  // grows to capacity, then overwritten round-robin
-  std::size_t next = 0;     // oldest item once full
   std::vector<std::string> texts;
+  std::uint32_t next = 0;  // oldest item once full
+  // Where the last sample's address and state are in texts: the usual next sample repeats
+  // them, and these sit in the same cache line as the vectors, not in the last item's.
+  std::uint16_t last_address = 0;
+  std::uint16_t last_state = 0;
 
   std::uint16_t intern(const std::string& text, std::uint16_t hint) {
     if (hint < texts.size() && texts[hint] == text) return hint;
@@ -176,11 +179,11 @@ struct HistoryStore::Ring {
       keep(item.state);
     }
     texts = std::move(kept);
+    last_address = 0;
+    last_state = 0;
   }
 
   void push(const SampleRecord& sample, std::size_t capacity) {
-    const std::size_t last = items.empty() ? 0 : (next + items.size() - 1) % items.size();
-    const Item* previous = items.empty() ? nullptr : &items[last];
     Item item;
     item.time_unix_ns = sample.time_unix_ns;
     item.offset_s = sample.offset_s;
@@ -188,8 +191,8 @@ struct HistoryStore::Ring {
     item.has_jitter = sample.jitter_s.has_value();
     item.jitter_s = sample.jitter_s.value_or(0.0);
     item.stratum = static_cast<std::int16_t>(std::clamp(sample.stratum, -32768, 32767));
-    item.address = intern(sample.address, previous ? previous->address : 0);
-    item.state = intern(sample.state, previous ? previous->state : 0);
+    item.address = last_address = intern(sample.address, last_address);
+    item.state = last_state = intern(sample.state, last_state);
     if (items.size() < capacity) {
       // Grown by doubling but never past the capacity, and not reserved up front: most
       // servers of a large fleet hold a few samples.
@@ -199,7 +202,7 @@ struct HistoryStore::Ring {
       items.push_back(item);
     } else {
       items[next] = item;
-      next = (next + 1) % capacity;
+      next = static_cast<std::uint32_t>((next + 1) % capacity);
     }
   }
 
@@ -442,7 +445,7 @@ Result<Opened, std::string> HistoryStore::open(const std::string& path) {
           newest_first.push_back(std::move(s));
         }
         Ring& ring = ring_for(name);
-        std::lock_guard lock(ring.mutex);
+        std::lock_guard lock(ring_items_mutex_);
         if (!ring.items.empty()) continue;  // the live view already has newer samples
         for (auto it = newest_first.rbegin(); it != newest_first.rend(); ++it) {
           ring.push(*it, options_.ring_capacity);
@@ -545,7 +548,7 @@ HistoryStore::Ring* HistoryStore::ring_of(const std::string& server) {
 void HistoryStore::record_sample(Ring* ring, SampleRecord sample) {
   const bool persist = enabled_.load(std::memory_order_relaxed);
   if (ring != nullptr) {
-    std::lock_guard lock(ring->mutex);
+    std::lock_guard lock(ring_items_mutex_);
     ring->push(sample, options_.ring_capacity);
   }
   if (!persist) {
@@ -915,7 +918,7 @@ std::vector<SampleRecord> HistoryStore::recent_samples(const std::string& server
     if (it == rings_.end()) return {};
     ring = it->second.get();
   }
-  std::lock_guard lock(ring->mutex);
+  std::lock_guard lock(ring_items_mutex_);
   return ring->ordered(server);
 }
 

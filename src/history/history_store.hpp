@@ -208,9 +208,13 @@ class HistoryStore {
   std::string error_;
 
   // Rings: only the event loop inserts servers (exclusive lock, once per server); readers and
-  // the event loop find a ring under the shared lock and then lock only that ring. Rings are
+  // the event loop find a ring under the shared lock and then take ring_items_mutex_. Rings are
   // never removed while the store lives, so a found pointer stays valid.
   mutable std::shared_mutex rings_mutex_;
+  // Guards the items of every ring (one lock for all: the event loop is the only writer and
+  // readers copy a ring now and then, so it is never contended, and one lock stays in cache
+  // where a lock per ring was a cache miss per sample).
+  mutable std::mutex ring_items_mutex_;
   std::unordered_map<std::string, std::unique_ptr<Ring>> rings_;
 
   // The queue. Held only for a push or for swapping the whole vector out, never across I/O.
