@@ -4,10 +4,13 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include <algorithm>
 #include <array>
 #include <asio/ip/v6_only.hpp>
 #include <asio/post.hpp>
+#include <bit>
 #include <cerrno>
+#include <cstring>
 #include <span>
 #include <string>
 #include <system_error>
@@ -22,12 +25,13 @@ namespace {
 // Large enough to see (and reject by length) anything bigger than the largest valid packet.
 constexpr std::size_t kReceiveBufferSize = 2048;
 // Transmit stamps are matched to requests through the kernel's per-socket OPT_ID counter; the
-// ring remembers which cookie each recent id belongs to.
+// ring remembers which request each recent id belongs to.
 constexpr std::size_t kTxRing = 4096;
 // A transmit stamp is believed only if it lies this close after the clock read taken just
 // before the send: a stamp matched to the wrong request (the counter skipped) is refused.
 constexpr std::int64_t kTxStampWindowNs = 100'000'000;
-// Timeouts are a bound, not a measurement: they may end up to this much late.
+// Timeouts are a bound, not a measurement: they may end up to this much late. It is also the
+// width of a timing wheel bucket, so one wakeup handles every deadline of that slice.
 constexpr std::int64_t kTimerGranularityNs = 10'000'000;
 // How long a request stays known after its timeout, at least: late replies and duplicates in
 // that time are counted against it instead of as strays.
@@ -39,20 +43,69 @@ std::int64_t steady_now_ns() {
       .count();
 }
 
+// The first tick whose start is not before `at_ns`: a deadline never fires early.
+std::int64_t tick_at_or_after(std::int64_t at_ns) {
+  return (at_ns + kTimerGranularityNs - 1) / kTimerGranularityNs;
+}
+
+// asio's operator== builds two address objects per side; this compares the socket addresses
+// in place (family, port, address and, for IPv6, the scope), which is what it decides on too.
+bool same_endpoint(const asio::ip::udp::endpoint& a, const asio::ip::udp::endpoint& b) {
+  const sockaddr* sa = a.data();
+  const sockaddr* sb = b.data();
+  if (sa->sa_family != sb->sa_family) return false;
+  if (sa->sa_family == AF_INET) {
+    sockaddr_in x{};
+    sockaddr_in y{};
+    std::memcpy(&x, sa, sizeof(x));
+    std::memcpy(&y, sb, sizeof(y));
+    return x.sin_port == y.sin_port && x.sin_addr.s_addr == y.sin_addr.s_addr;
+  }
+  sockaddr_in6 x{};
+  sockaddr_in6 y{};
+  std::memcpy(&x, sa, sizeof(x));
+  std::memcpy(&y, sb, sizeof(y));
+  return x.sin6_port == y.sin6_port && x.sin6_scope_id == y.sin6_scope_id &&
+         std::memcmp(&x.sin6_addr, &y.sin6_addr, sizeof(x.sin6_addr)) == 0;
+}
+
+// A request waiting for the next flush.
+struct QueuedRequest {
+  std::uint32_t slot = 0;
+  std::uint64_t cookie = 0;
+};
+
+// Which request a transmit id belongs to: the slot, and the cookie that proves the slot still
+// holds that request.
+struct TxRecord {
+  std::uint32_t id = 0;
+  std::uint32_t slot = 0;
+  std::uint64_t cookie = 0;
+};
+
 }  // namespace
 
 struct ProbeHub::Request {
-  enum class State : std::uint8_t { kQueued, kWaiting, kAnswered, kTimedOut, kForgotten };
-  std::uint64_t cookie = 0;
+  enum class State : std::uint8_t {
+    kFree,  // in the free list
+    kQueued,
+    kWaiting,
+    kAnswered,
+    kTimedOut,
+    kForgotten,
+  };
+  // The fields read for every datagram and timer entry first.
+  std::uint64_t cookie = 0;  // 0 while the slot is free (a request's cookie never is)
   ProbeTag tag = 0;
-  asio::ip::udp::endpoint server;
+  State state = State::kFree;
   proto::PendingRequest pending;
-  ProbeAuthOptions auth;
-  std::vector<std::uint8_t> unique_id;  // NTS: the id our request carried
-  std::vector<std::uint8_t> bytes;      // the datagram, until it leaves
   std::int64_t timeout_ns = 0;
   std::int64_t t1_user_unix_ns = 0;  // clock read just before the send
-  State state = State::kQueued;
+  asio::ip::udp::endpoint server;
+  ProbeAuthOptions auth;
+  // Both keep their capacity when the slot is reused: no allocation per request.
+  std::vector<std::uint8_t> unique_id;  // NTS: the id our request carried
+  std::vector<std::uint8_t> bytes;      // the datagram (stale once it has left)
 
   [[nodiscard]] ExchangeAuth exchange_auth() const {
     return ExchangeAuth{auth.nts.get(), auth.key.get()};
@@ -71,7 +124,26 @@ struct ErrSlot {
 
 struct ProbeHub::Family {
   Family(asio::io_context& io, std::size_t batch)
-      : socket(io), rx(batch), rx_messages(batch), err(batch), err_messages(batch) {}
+      : socket(io),
+        rx(batch),
+        rx_messages(batch),
+        rx_dirty(batch),
+        err(batch),
+        err_messages(batch),
+        err_dirty(batch) {
+    // The buffers never move (the vectors keep their size): the pointers are set once, and a
+    // read re-prepares only the headers the kernel wrote to.
+    for (std::size_t k = 0; k < batch; ++k) {
+      RxSlot& s = rx[k];
+      s.iov = iovec{s.data.data(), s.data.size()};
+      msghdr& m = rx_messages[k].msg_hdr;
+      m.msg_name = s.from.data();
+      m.msg_iov = &s.iov;
+      m.msg_iovlen = 1;
+      m.msg_control = s.control.data();
+      err_messages[k].msg_hdr.msg_control = err[k].control.data();
+    }
+  }
   asio::ip::udp::socket socket;
   bool rx_stamps = false;
   bool tx_stamps = false;
@@ -80,40 +152,37 @@ struct ProbeHub::Family {
   // Requests of the last flush still waiting for their transmit stamp: while none are, a
   // readiness event need not look at the error queue (a system call saved per wakeup).
   std::size_t tx_unstamped = 0;
-  std::array<std::pair<std::uint32_t, std::uint64_t>, kTxRing> tx_ring{};  // id -> cookie
-  std::vector<std::uint64_t> queued;  // cookies waiting for the next flush
+  std::array<TxRecord, kTxRing> tx_ring{};  // by id % kTxRing
+  std::vector<QueuedRequest> queued;        // waiting for the next flush
   // Receive buffers, allocated once: a probe must not pay for 64 of them per readiness.
   std::vector<RxSlot> rx;
   std::vector<mmsghdr> rx_messages;
+  std::size_t rx_dirty;  // leading rx_messages the last recvmmsg may have written to
   std::vector<ErrSlot> err;
   std::vector<mmsghdr> err_messages;
+  std::size_t err_dirty;
   // Send batch scratch, reused.
   std::vector<mmsghdr> tx_messages;
   std::vector<iovec> tx_iovs;
-  std::vector<ProbeHub::Request*> tx_requests;
-  std::vector<std::uint64_t> flushing;
+  std::vector<std::uint32_t> tx_slots;
+  std::vector<QueuedRequest> flushing;
 };
 
-std::size_t ProbeHub::EndpointHash::operator()(const EndpointKey& k) const noexcept {
-  // FNV-1a over the address bytes and the port: cheap and good enough for a hash table.
-  std::uint64_t h = 1469598103934665603ULL;
-  for (const std::uint8_t b : k.address) h = (h ^ b) * 1099511628211ULL;
-  h = (h ^ k.port) * 1099511628211ULL;
-  h = (h ^ (k.v6 ? 1U : 0U)) * 1099511628211ULL;
-  return static_cast<std::size_t>(h);
-}
-
 ProbeHub::EndpointKey ProbeHub::key_of(const asio::ip::udp::endpoint& endpoint) {
+  // Straight from the socket address: no address object, no byte array copies.
   EndpointKey k;
-  k.port = endpoint.port();
-  const asio::ip::address a = endpoint.address();
-  if (a.is_v4()) {
-    const auto bytes = a.to_v4().to_bytes();
-    std::copy(bytes.begin(), bytes.end(), k.address.begin());
-  } else {
-    const auto bytes = a.to_v6().to_bytes();
-    std::copy(bytes.begin(), bytes.end(), k.address.begin());
+  const sockaddr* sa = endpoint.data();
+  if (sa->sa_family == AF_INET6) {
+    sockaddr_in6 s6{};
+    std::memcpy(&s6, sa, sizeof(s6));
+    std::memcpy(k.address.data(), &s6.sin6_addr, sizeof(s6.sin6_addr));
+    k.port = s6.sin6_port;
     k.v6 = true;
+  } else {
+    sockaddr_in s4{};
+    std::memcpy(&s4, sa, sizeof(s4));
+    std::memcpy(k.address.data(), &s4.sin_addr, sizeof(s4.sin_addr));
+    k.port = s4.sin_port;
   }
   return k;
 }
@@ -127,6 +196,11 @@ ProbeHub::ProbeHub(asio::io_context& io, Clock& clock, Rng& rng, ProbeHubHandler
       options_(options),
       timer_(io) {
   if (options_.batch == 0) options_.batch = 1;
+  const std::size_t buckets = std::bit_ceil(std::max<std::size_t>(1, options_.timer_wheel_buckets));
+  wheel_.resize(buckets);
+  wheel_mask_ = buckets - 1;
+  wheel_cursor_ = steady_now_ns() / kTimerGranularityNs;
+  overflow_scan_at_ = wheel_cursor_;
 }
 
 ProbeHub::~ProbeHub() {
@@ -149,6 +223,8 @@ std::uint16_t ProbeHub::local_port(bool v6) const {
   const auto local = f->socket.local_endpoint(ec);
   return ec ? 0 : local.port();
 }
+
+std::size_t ProbeHub::request_slots() const { return pool_.size(); }
 
 ProbeHub::Family* ProbeHub::family(bool v6) {
   std::unique_ptr<Family>& slot = v6 ? v6_ : v4_;
@@ -182,55 +258,146 @@ ProbeHub::Family* ProbeHub::family(bool v6) {
   return &f;
 }
 
+ProbeHub::Slot ProbeHub::acquire_slot() {
+  if (!free_slots_.empty()) {
+    // Last freed first: its buffers are the likeliest to be in the cache.
+    const Slot slot = free_slots_.back();
+    free_slots_.pop_back();
+    return slot;
+  }
+  pool_.emplace_back();
+  return static_cast<Slot>(pool_.size() - 1);
+}
+
+void ProbeHub::release_slot(Slot slot) {
+  Request& r = pool_[slot];
+  r.cookie = 0;
+  r.state = Request::State::kFree;
+  // The NTS state and the key need not outlive the request; the buffers stay for the next one.
+  r.auth = {};
+  free_slots_.push_back(slot);
+}
+
+bool ProbeHub::holds(Slot slot, std::uint64_t cookie) const {
+  return cookie != 0 && slot < pool_.size() && pool_[slot].cookie == cookie;
+}
+
 void ProbeHub::send(ProbeTag tag, const asio::ip::udp::endpoint& server, std::uint8_t version,
                     std::chrono::nanoseconds timeout, ProbeAuthOptions auth) {
   if (closed_) return;
   if (!failing_.empty()) failing_.erase(tag);
+  // Nothing below inserts into tags_, so the reference stays valid.
+  TagState& state = tags_[tag];
   // A newer request supersedes the tag's previous one: no outcome for that one any more.
-  if (const auto it = current_.find(tag); it != current_.end()) {
-    if (const auto r = requests_.find(it->second); r != requests_.end()) {
-      r->second.state = Request::State::kForgotten;
-    }
-  }
+  if (holds(state.slot, state.cookie)) pool_[state.slot].state = Request::State::kForgotten;
+  state.slot = kNoSlot;
+  state.cookie = 0;
+  const Slot slot = acquire_slot();
   // A zero transmit field means "unknown" and would fail the server's and our own zero test;
   // a cookie still known (2^-64 odds) would make two requests share one.
   std::uint64_t cookie = 0;
-  while (cookie == 0 || requests_.contains(cookie)) cookie = rng_.next_u64();
-  Request r;
+  while (cookie == 0 || !by_cookie_.try_emplace(cookie, slot).second) cookie = rng_.next_u64();
+  Request& r = pool_[slot];
   r.cookie = cookie;
   r.tag = tag;
-  r.server = server;
+  r.state = Request::State::kQueued;
+  r.pending = proto::PendingRequest{};
   r.pending.version = version;
   r.pending.transmit_cookie = proto::NtpTimestamp::from_raw(cookie);
-  r.auth = std::move(auth);
   r.timeout_ns = timeout.count();
+  r.t1_user_unix_ns = 0;
+  r.server = server;
+  r.auth = std::move(auth);
   if (auto problem = build_request(version, r.pending.transmit_cookie, r.exchange_auth(), rng_,
                                    r.bytes, r.unique_id)) {
-    current_.erase(tag);
+    retire(slot);
     fail_later(tag, std::move(*problem));
     return;
   }
-  Family* f = family(server.address().is_v6());
+  const bool v6 = server.address().is_v6();
+  Family* f = family(v6);
   if (f == nullptr) {
-    current_.erase(tag);
-    fail_later(tag, std::string("cannot open the UDP socket for ") +
-                        (server.address().is_v6() ? "IPv6" : "IPv4"));
+    retire(slot);
+    fail_later(tag, std::string("cannot open the UDP socket for ") + (v6 ? "IPv6" : "IPv4"));
     return;
   }
-  requests_.emplace(cookie, std::move(r));
-  current_[tag] = cookie;
-  f->queued.push_back(cookie);
+  state.slot = slot;
+  state.cookie = cookie;
+  // The stray index changes only when the tag moves: nothing to do for a steady source.
+  if (!state.has_endpoint || !same_endpoint(state.endpoint, server)) {
+    set_endpoint(tag, state, server);
+  }
+  f->queued.push_back(QueuedRequest{slot, cookie});
   schedule_flush();
 }
 
 void ProbeHub::forget(ProbeTag tag) {
   if (!failing_.empty()) failing_.erase(tag);
-  const auto it = current_.find(tag);
-  if (it == current_.end()) return;
-  if (const auto r = requests_.find(it->second); r != requests_.end()) {
-    r->second.state = Request::State::kForgotten;
+  const auto it = tags_.find(tag);
+  if (it == tags_.end()) return;
+  TagState& state = it->second;
+  if (holds(state.slot, state.cookie)) pool_[state.slot].state = Request::State::kForgotten;
+  // The request itself stays known by its cookie (a late reply is recognised and dropped), but
+  // a stray from the address is no longer charged to it.
+  if (state.has_endpoint) unlink_endpoint(state);
+  tags_.erase(it);
+}
+
+void ProbeHub::set_endpoint(ProbeTag tag, TagState& state, const asio::ip::udp::endpoint& server) {
+  if (state.has_endpoint) unlink_endpoint(state);
+  state.endpoint = server;
+  state.has_endpoint = true;
+  state.has_prev = false;
+  state.has_next = false;
+  // The tag that began sending there last becomes the head: strays go to it.
+  const auto [e, inserted] = by_endpoint_.try_emplace(key_of(server), tag);
+  if (inserted) return;
+  const ProbeTag head = e->second;
+  e->second = tag;
+  if (const auto h = tags_.find(head); h != tags_.end()) {
+    h->second.prev = tag;
+    h->second.has_prev = true;
+    state.next = head;
+    state.has_next = true;
   }
-  current_.erase(it);
+}
+
+void ProbeHub::unlink_endpoint(TagState& state) {
+  if (state.has_prev) {
+    if (const auto p = tags_.find(state.prev); p != tags_.end()) {
+      p->second.next = state.next;
+      p->second.has_next = state.has_next;
+    }
+  } else if (const auto e = by_endpoint_.find(key_of(state.endpoint)); e != by_endpoint_.end()) {
+    // The head leaves: the address passes to the next tag still sending there, if any.
+    if (state.has_next) {
+      e->second = state.next;
+    } else {
+      by_endpoint_.erase(e);
+    }
+  }
+  if (state.has_next) {
+    if (const auto n = tags_.find(state.next); n != tags_.end()) {
+      n->second.prev = state.prev;
+      n->second.has_prev = state.has_prev;
+    }
+  }
+  state.has_endpoint = false;
+  state.has_prev = false;
+  state.has_next = false;
+}
+
+ProbeHub::Slot ProbeHub::stray_slot(const asio::ip::udp::endpoint& from) const {
+  if (by_endpoint_.empty()) return kNoSlot;
+  const auto e = by_endpoint_.find(key_of(from));
+  if (e == by_endpoint_.end()) return kNoSlot;
+  const auto t = tags_.find(e->second);
+  if (t == tags_.end()) return kNoSlot;
+  const TagState& state = t->second;
+  // A request that has not left cannot be what the datagram is about.
+  if (!holds(state.slot, state.cookie)) return kNoSlot;
+  if (pool_[state.slot].state == Request::State::kQueued) return kNoSlot;
+  return state.slot;
 }
 
 void ProbeHub::schedule_flush() {
@@ -250,35 +417,36 @@ void ProbeHub::flush() {
 }
 
 void ProbeHub::flush_family(Family& f) {
-  std::vector<std::uint64_t>& queued = f.flushing;
+  if (f.queued.empty()) return;
+  // No handler runs in here (failures are posted), so the pool cannot move under the
+  // pointers into it that the messages hold.
+  std::vector<QueuedRequest>& queued = f.flushing;
   queued.clear();
   queued.swap(f.queued);
   f.tx_unstamped = 0;
   const int fd = f.socket.native_handle();
   std::vector<mmsghdr>& messages = f.tx_messages;
   std::vector<iovec>& iovs = f.tx_iovs;
-  std::vector<Request*>& pending = f.tx_requests;
+  std::vector<std::uint32_t>& pending = f.tx_slots;
   std::size_t i = 0;
   while (i < queued.size()) {
     messages.clear();
     iovs.clear();
     pending.clear();
-    messages.reserve(options_.batch);
-    iovs.reserve(options_.batch);
     for (; i < queued.size() && messages.size() < options_.batch; ++i) {
-      const auto it = requests_.find(queued[i]);
-      if (it == requests_.end()) continue;
-      if (it->second.state != Request::State::kQueued) {
-        retire(queued[i]);  // superseded or forgotten before it left: it never will
+      const QueuedRequest q = queued[i];
+      if (!holds(q.slot, q.cookie)) continue;
+      Request& r = pool_[q.slot];
+      if (r.state != Request::State::kQueued) {
+        retire(q.slot);  // superseded or forgotten before it left: it never will
         continue;
       }
-      Request& r = it->second;
       iovs.push_back(iovec{r.bytes.data(), r.bytes.size()});
       mmsghdr m{};
       m.msg_hdr.msg_name = r.server.data();
       m.msg_hdr.msg_namelen = static_cast<socklen_t>(r.server.size());
       messages.push_back(m);
-      pending.push_back(&r);
+      pending.push_back(q.slot);
     }
     for (std::size_t k = 0; k < messages.size(); ++k) {
       messages[k].msg_hdr.msg_iov = &iovs[k];
@@ -294,15 +462,16 @@ void ProbeHub::flush_family(Family& f) {
       const int err = n < 0 ? errno : 0;
       const std::size_t sent = n > 0 ? static_cast<std::size_t>(n) : 0;
       const std::int64_t deadline_base = steady_now_ns();
+      const proto::NtpTimestamp t1 = proto::NtpTimestamp::from_unix_ns(t1_ns);
       for (std::size_t k = done; k < done + sent; ++k) {
-        Request& r = *pending[k];
+        const Slot slot = pending[k];
+        Request& r = pool_[slot];
         r.state = Request::State::kWaiting;
         r.t1_user_unix_ns = t1_ns;
-        r.pending.t1_local = proto::NtpTimestamp::from_unix_ns(t1_ns);
-        r.bytes = {};
-        push_deadline(Deadline{deadline_base + r.timeout_ns, &r});
+        r.pending.t1_local = t1;
+        push_timer(TimerEntry{r.cookie, slot, false}, deadline_base + r.timeout_ns, deadline_base);
         if (f.tx_stamps) {
-          f.tx_ring[f.next_tx_id % kTxRing] = {f.next_tx_id, r.cookie};
+          f.tx_ring[f.next_tx_id % kTxRing] = TxRecord{f.next_tx_id, slot, r.cookie};
           ++f.next_tx_id;
           ++f.tx_unstamped;
         }
@@ -313,11 +482,12 @@ void ProbeHub::flush_family(Family& f) {
       if (n < 0 && err == EINTR) continue;
       if (n < 0) {
         // The first message of the rest failed: report it, go on with the next one.
-        Request& r = *pending[done];
+        const Slot slot = pending[done];
+        const Request& r = pool_[slot];
         const std::string message = "cannot send to " + r.server.address().to_string() + ": " +
                                     std::system_category().message(err == 0 ? EIO : err);
         const ProbeTag tag = r.tag;
-        retire(r.cookie);
+        retire(slot);
         fail_later(tag, message);
         ++done;
         if (f.tx_stamps) {
@@ -333,7 +503,7 @@ void ProbeHub::flush_family(Family& f) {
     }
   }
   // On loopback (and most software-stamped devices) the stamps are queued by now.
-  if (f.tx_stamps && !queued.empty()) read_tx_timestamps(f);
+  if (f.tx_stamps && f.tx_unstamped > 0) read_tx_timestamps(f);
   arm_timer();
 }
 
@@ -372,26 +542,28 @@ void ProbeHub::read_tx_timestamps(Family& f) {
   std::vector<ErrSlot>& slots = f.err;
   std::vector<mmsghdr>& messages = f.err_messages;
   for (;;) {
-    for (std::size_t k = 0; k < batch; ++k) {
-      messages[k] = mmsghdr{};
-      messages[k].msg_hdr.msg_control = slots[k].control.data();
-      messages[k].msg_hdr.msg_controllen = slots[k].control.size();
+    for (std::size_t k = 0; k < f.err_dirty; ++k) {
+      msghdr& m = messages[k].msg_hdr;
+      m.msg_controllen = slots[k].control.size();
+      m.msg_flags = 0;
     }
     const int n = ::recvmmsg(f.socket.native_handle(), messages.data(),
                              static_cast<unsigned>(batch), MSG_ERRQUEUE | MSG_DONTWAIT, nullptr);
     if (n <= 0) {
-      if (n < 0 && errno == EINTR) continue;
+      const int err = n < 0 ? errno : 0;
+      // Nothing was written when the very first message failed for want of data.
+      f.err_dirty = err == EAGAIN || err == EWOULDBLOCK ? 0 : batch;
+      if (err == EINTR) continue;
       return;
     }
+    f.err_dirty = static_cast<std::size_t>(n);
     for (int k = 0; k < n; ++k) {
       const auto stamp = transmit_timestamp(messages[static_cast<std::size_t>(k)].msg_hdr);
       if (!stamp || !stamp->id) continue;
       const std::uint32_t id = *stamp->id;
-      const auto& [ring_id, cookie] = f.tx_ring[id % kTxRing];
-      if (ring_id != id) continue;
-      const auto it = requests_.find(cookie);
-      if (it == requests_.end()) continue;
-      Request& r = it->second;
+      const TxRecord& record = f.tx_ring[id % kTxRing];
+      if (record.id != id || !holds(record.slot, record.cookie)) continue;
+      Request& r = pool_[record.slot];
       if (r.state != Request::State::kWaiting || r.pending.answered) continue;
       const std::int64_t stamp_ns = timespec_to_unix_ns(stamp->time);
       if (stamp_ns < r.t1_user_unix_ns || stamp_ns - r.t1_user_unix_ns > kTxStampWindowNs) {
@@ -414,24 +586,21 @@ void ProbeHub::on_readable(Family& f) {
   std::vector<mmsghdr>& messages = f.rx_messages;
   // Bounded: a flood must not keep the loop from timers and other sockets.
   for (int round = 0; round < 16 && !closed_; ++round) {
-    for (std::size_t k = 0; k < batch; ++k) {
-      RxSlot& s = slots[k];
-      s.iov = iovec{s.data.data(), s.data.size()};
-      messages[k] = mmsghdr{};
+    for (std::size_t k = 0; k < f.rx_dirty; ++k) {
       msghdr& m = messages[k].msg_hdr;
-      m.msg_name = s.from.data();
-      m.msg_namelen = static_cast<socklen_t>(s.from.capacity());
-      m.msg_iov = &s.iov;
-      m.msg_iovlen = 1;
-      m.msg_control = s.control.data();
-      m.msg_controllen = s.control.size();
+      m.msg_namelen = static_cast<socklen_t>(slots[k].from.capacity());
+      m.msg_controllen = slots[k].control.size();
+      m.msg_flags = 0;
     }
     const int n = ::recvmmsg(f.socket.native_handle(), messages.data(),
                              static_cast<unsigned>(batch), MSG_DONTWAIT, nullptr);
     if (n <= 0) {
-      if (n < 0 && errno == EINTR) continue;
+      const int err = n < 0 ? errno : 0;
+      f.rx_dirty = err == EAGAIN || err == EWOULDBLOCK ? 0 : batch;
+      if (err == EINTR) continue;
       return;  // drained (or an error the next readiness retries)
     }
+    f.rx_dirty = static_cast<std::size_t>(n);
     // Read once per batch, and only when some datagram lacks a kernel stamp.
     std::optional<proto::NtpTimestamp> fallback_t4;
     for (int k = 0; k < n && !closed_; ++k) {
@@ -459,24 +628,24 @@ void ProbeHub::reject(const Request& r, proto::RejectReason reason, const proto:
 void ProbeHub::handle_datagram(std::span<const std::uint8_t> datagram, bool truncated,
                                const asio::ip::udp::endpoint& from, proto::NtpTimestamp t4) {
   const auto parsed = proto::parse_packet(datagram);
-  // Which request this datagram is about: its origin field names the cookie; failing that, a
-  // request to the address it came from.
-  auto it = requests_.end();
-  if (parsed && !truncated) it = requests_.find(parsed->header.origin_ts.raw());
-  const bool by_cookie = it != requests_.end();
-  if (!by_cookie) {
-    const auto e = by_endpoint_.find(key_of(from));
-    if (e != by_endpoint_.end()) it = requests_.find(e->second);
+  // Which request this datagram is about: its origin field names the cookie; failing that, the
+  // current request of the tag sending to the address it came from.
+  Slot slot = kNoSlot;
+  if (parsed && !truncated) {
+    if (const auto it = by_cookie_.find(parsed->header.origin_ts.raw()); it != by_cookie_.end()) {
+      slot = it->second;
+    }
   }
-  if (it == requests_.end()) {
+  if (slot == kNoSlot) slot = stray_slot(from);
+  if (slot == kNoSlot) {
     ++counters_.unmatched;
     return;
   }
-  // Copy what the handlers need: a handler may send, which can rehash the table.
-  const std::uint64_t cookie = it->first;
-  Request& r = it->second;
+  // Valid until the first handler call: a handler may send, which can grow (move) the pool.
+  Request& r = pool_[slot];
+  const std::uint64_t cookie = r.cookie;
   // RFC 5905 §8 / NTP-NOTES §3.2: only the address and port the request went to may answer.
-  if (from != r.server) {
+  if (!same_endpoint(from, r.server)) {
     reject(r, proto::RejectReason::kWrongSource, nullptr);
     return;
   }
@@ -501,9 +670,7 @@ void ProbeHub::handle_datagram(std::span<const std::uint8_t> datagram, bool trun
       AuthVerdict::kFail) {
     const ProbeTag tag = r.tag;
     if (handlers_.on_auth_failed) handlers_.on_auth_failed(tag, detail);
-    if (const auto again = requests_.find(cookie); again != requests_.end()) {
-      reject(again->second, proto::RejectReason::kAuthFailed, &view.header);
-    }
+    if (holds(slot, cookie)) reject(pool_[slot], proto::RejectReason::kAuthFailed, &view.header);
     return;
   }
   // Accepted or KoD: the request is answered; anything after it is a duplicate.
@@ -519,21 +686,48 @@ void ProbeHub::handle_datagram(std::span<const std::uint8_t> datagram, bool trun
   if (handlers_.on_outcome) handlers_.on_outcome(tag, outcome);
 }
 
-void ProbeHub::push_deadline(Deadline d) {
-  deadlines_.push(d);
-  // The request becomes known by the address it went to (for datagrams with a wrong origin).
-  by_endpoint_[key_of(d.request->server)] = d.request->cookie;
+void ProbeHub::push_timer(TimerEntry entry, std::int64_t at_ns, std::int64_t now_ns) {
+  // An empty wheel may skip the ticks it slept through, so that the span counts from now.
+  if (wheel_entries_ == 0) wheel_cursor_ = std::max(wheel_cursor_, now_ns / kTimerGranularityNs);
+  const std::int64_t tick = std::max(tick_at_or_after(at_ns), wheel_cursor_);
+  if (tick - wheel_cursor_ >= static_cast<std::int64_t>(wheel_.size())) {
+    overflow_.push_back(OverflowEntry{tick, entry});
+    overflow_earliest_ = std::min(overflow_earliest_, tick);
+    return;
+  }
+  wheel_[static_cast<std::size_t>(tick) & wheel_mask_].push_back(entry);
+  ++wheel_entries_;
+  wheel_earliest_ = std::min(wheel_earliest_, tick);
+}
+
+void ProbeHub::migrate_overflow(std::int64_t now_tick) {
+  // One pass: what is due joins due_, what the wheel now spans moves into it, the rest stays.
+  const std::int64_t span_end = wheel_cursor_ + static_cast<std::int64_t>(wheel_.size());
+  std::int64_t earliest = INT64_MAX;
+  std::size_t kept = 0;
+  for (const OverflowEntry& o : overflow_) {
+    if (o.tick <= now_tick) {
+      due_.push_back(o.entry);
+    } else if (o.tick < span_end) {
+      wheel_[static_cast<std::size_t>(o.tick) & wheel_mask_].push_back(o.entry);
+      ++wheel_entries_;
+      wheel_earliest_ = std::min(wheel_earliest_, o.tick);
+    } else {
+      earliest = std::min(earliest, o.tick);
+      overflow_[kept++] = o;
+    }
+  }
+  overflow_.resize(kept);
+  overflow_earliest_ = earliest;
+  // Every half turn at most: a long overflow list is not scanned per tick.
+  overflow_scan_at_ = wheel_cursor_ + std::max<std::int64_t>(1, span_end - wheel_cursor_) / 2;
 }
 
 void ProbeHub::arm_timer() {
-  if (closed_ || (deadlines_.empty() && lingering_.empty())) return;
-  std::int64_t earliest = INT64_MAX;
-  if (!deadlines_.empty()) earliest = deadlines_.top().at_ns;
-  if (!lingering_.empty()) earliest = std::min(earliest, lingering_.front().first);
-  // Rounded up to kTimerGranularityNs: one wakeup handles every deadline of that slice, instead
-  // of one wakeup (and one timer system call) per request.
-  const std::int64_t next =
-      (earliest + kTimerGranularityNs - 1) / kTimerGranularityNs * kTimerGranularityNs;
+  if (closed_) return;
+  const std::int64_t earliest = std::min(wheel_earliest_, overflow_earliest_);
+  if (earliest == INT64_MAX) return;
+  const std::int64_t next = earliest * kTimerGranularityNs;
   // Re-arming costs a system call; a timer that fires early is harmless (on_timer re-arms).
   if (timer_at_ns_ && *timer_at_ns_ <= next) return;
   timer_at_ns_ = next;
@@ -547,42 +741,67 @@ void ProbeHub::arm_timer() {
 
 void ProbeHub::on_timer() {
   const std::int64_t now = steady_now_ns();
-  // Forgotten first: a request lingers only after its timeout was handled below, in an
-  // earlier pass, so no deadline still points at what this erases.
-  while (!closed_ && !lingering_.empty() && lingering_.front().first <= now) {
-    const std::uint64_t cookie = lingering_.front().second;
-    lingering_.pop_front();
-    retire(cookie);
+  const std::int64_t now_tick = now / kTimerGranularityNs;
+  const auto span = static_cast<std::int64_t>(wheel_.size());
+  due_.clear();
+  // Every bucket up to now, at most one turn (a turn holds every entry of the wheel).
+  for (std::int64_t k = 0; k < span && wheel_entries_ > 0 && wheel_cursor_ <= now_tick;
+       ++k, ++wheel_cursor_) {
+    std::vector<TimerEntry>& bucket = wheel_[static_cast<std::size_t>(wheel_cursor_) & wheel_mask_];
+    if (bucket.empty()) continue;
+    wheel_entries_ -= bucket.size();
+    if (due_.empty()) {
+      due_.swap(bucket);  // the bucket keeps due_'s old capacity: no allocation either way
+    } else {
+      due_.insert(due_.end(), bucket.begin(), bucket.end());
+      bucket.clear();
+    }
   }
-  while (!closed_ && !deadlines_.empty() && deadlines_.top().at_ns <= now) {
-    Request& r = *deadlines_.top().request;
-    deadlines_.pop();
-    // Known for as long again after the timeout: late replies and duplicates are counted.
-    // Linger times are nearly monotonic (one timeout for most requests), so a FIFO serves; one
-    // retired a little late costs only its memory for a while.
-    lingering_.emplace_back(now + std::max(r.timeout_ns, kMinLingerNs), r.cookie);
-    if (r.state != Request::State::kWaiting) continue;
-    r.state = Request::State::kTimedOut;
-    ProbeOutcome outcome;
-    outcome.kind = ProbeOutcome::Kind::kTimeout;
-    outcome.t1 = r.pending.t1_local;
-    const ProbeTag tag = r.tag;
-    if (handlers_.on_outcome) handlers_.on_outcome(tag, outcome);
+  // Either the cursor passed now, or the wheel is empty: the ticks up to now are all handled.
+  wheel_cursor_ = std::max(wheel_cursor_, now_tick + 1);
+  if (!overflow_.empty() && overflow_earliest_ < wheel_cursor_ + span &&
+      (wheel_cursor_ >= overflow_scan_at_ || overflow_earliest_ <= now_tick)) {
+    migrate_overflow(now_tick);
+  }
+  // Handlers may send and forget, never reach due_; what they schedule lies in the future.
+  for (std::size_t i = 0; i < due_.size() && !closed_; ++i) fire(due_[i], now);
+  due_.clear();
+  wheel_earliest_ = INT64_MAX;
+  if (wheel_entries_ > 0) {
+    for (std::int64_t tick = wheel_cursor_; tick < wheel_cursor_ + span; ++tick) {
+      if (!wheel_[static_cast<std::size_t>(tick) & wheel_mask_].empty()) {
+        wheel_earliest_ = tick;
+        break;
+      }
+    }
   }
   arm_timer();
 }
 
-void ProbeHub::retire(std::uint64_t cookie) {
-  const auto it = requests_.find(cookie);
-  if (it == requests_.end()) return;
-  const EndpointKey key = key_of(it->second.server);
-  if (const auto e = by_endpoint_.find(key); e != by_endpoint_.end() && e->second == cookie) {
-    by_endpoint_.erase(e);
+void ProbeHub::fire(const TimerEntry& entry, std::int64_t now_ns) {
+  if (!holds(entry.slot, entry.cookie)) return;
+  if (entry.linger) {
+    retire(entry.slot);
+    return;
   }
-  if (const auto c = current_.find(it->second.tag); c != current_.end() && c->second == cookie) {
-    current_.erase(c);
-  }
-  requests_.erase(it);
+  Request& r = pool_[entry.slot];
+  // Known for as long again after the timeout (at least kMinLingerNs): late replies and
+  // duplicates are counted against it, whatever its state.
+  push_timer(TimerEntry{entry.cookie, entry.slot, true},
+             now_ns + std::max(r.timeout_ns, kMinLingerNs), now_ns);
+  if (r.state != Request::State::kWaiting) return;
+  r.state = Request::State::kTimedOut;
+  ProbeOutcome outcome;
+  outcome.kind = ProbeOutcome::Kind::kTimeout;
+  outcome.t1 = r.pending.t1_local;
+  const ProbeTag tag = r.tag;
+  if (handlers_.on_outcome) handlers_.on_outcome(tag, outcome);
+}
+
+void ProbeHub::retire(Slot slot) {
+  // The tag's state is not touched: it names the request by (slot, cookie) and sees it gone.
+  by_cookie_.erase(pool_[slot].cookie);
+  release_slot(slot);
 }
 
 }  // namespace ntpmon::engine

@@ -29,21 +29,41 @@
 //
 // One thread: every call and every handler runs on the io_context's thread. Handlers may call
 // send() and forget(); outcomes are never delivered from inside send().
+//
+// Cost per probe (the daemon sends tens of thousands a second, and each must cost at most about
+// twice a bare UDP exchange): no heap allocation and no node-based table on the probe path.
+// Requests live in a pool of slots that keep their buffers across reuse; a flat table maps a
+// cookie to its slot and a tag to its state; the transmit-stamp ring names the slot directly;
+// timeouts and lingering live in a timing wheel of kTimerGranularityNs buckets (deadlines beyond
+// its span wait in an overflow list), whose entries name (slot, cookie) and are simply ignored
+// when the slot has moved on, so nothing is ever removed from it.
+//
+// Datagrams with an unknown origin are charged through an index kept per address, not per
+// request: address -> the tag sending there -> that tag's current request, if it has left and is
+// still known (otherwise the datagram is unmatched). The index changes only when a tag starts
+// sending to another address or is forgotten. When several tags send to one address, such a
+// datagram is charged to the one that most recently began sending there, among those still
+// doing so (a forgotten tag hands the address to the next); their replies are matched by cookie
+// as always. A tag's state (its address) is kept until forget(): owners forget the tags they
+// stop using, as the daemon does when a source is removed.
 #pragma once
 
+#include <absl/container/flat_hash_map.h>
+
+#include <array>
 #include <asio/io_context.hpp>
 #include <asio/ip/udp.hpp>
 #include <asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
-#include <queue>
 #include <span>
+#include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "engine/clock.hpp"
@@ -72,6 +92,12 @@ struct ProbeHubOptions {
   bool kernel_timestamps = true;  // off: T1/T4 are clock reads around the system calls
   int receive_buffer_bytes = 4 << 20;
   std::size_t batch = 64;  // datagrams per sendmmsg / recvmmsg
+  // Buckets of the timing wheel, 10 ms each (rounded up to a power of two): timeouts and
+  // lingering up to this far ahead cost O(1); further ones wait in an overflow list that is
+  // scanned every half turn. Each bucket keeps the capacity of its busiest turn, so the span
+  // costs memory: the default (2.56 s) covers the daemon's timeouts (at most 1 s) and lingers
+  // (1 s for those); tests make it small to exercise the overflow.
+  std::size_t timer_wheel_buckets = 256;
 };
 
 // How one request is authenticated. The shared pointers keep the NTS state and the key alive
@@ -102,7 +128,8 @@ class ProbeHub {
   // A newer send() for the same tag supersedes the previous request (no outcome for it).
   void send(ProbeTag tag, const asio::ip::udp::endpoint& server, std::uint8_t version,
             std::chrono::nanoseconds timeout, ProbeAuthOptions auth = {});
-  // No handler is called for the tag's current request afterwards.
+  // No handler is called for the tag's current request afterwards, and the hub drops what it
+  // keeps about the tag.
   void forget(ProbeTag tag);
   // Closes both sockets; nothing is called afterwards.
   void close();
@@ -111,30 +138,63 @@ class ProbeHub {
   // The local port of a family's socket (0 before its first request): tests aim spoofs at it.
   [[nodiscard]] std::uint16_t local_port(bool v6) const;
   // Requests the hub still knows (in flight or lingering for duplicates).
-  [[nodiscard]] std::size_t known_requests() const { return requests_.size(); }
+  [[nodiscard]] std::size_t known_requests() const { return by_cookie_.size(); }
+  // Request slots allocated, in use or free: the peak of known_requests(), never more.
+  [[nodiscard]] std::size_t request_slots() const;
 
  private:
   struct Request;
   struct Family;
-  // A request's timeout. The pointer is stable (the table's nodes do not move) and valid: a
-  // request is erased only after its timeout was handled, or when it never left.
-  struct Deadline {
-    std::int64_t at_ns = 0;  // steady clock
-    Request* request = nullptr;
-    friend bool operator>(const Deadline& a, const Deadline& b) { return a.at_ns > b.at_ns; }
-  };
+  using Slot = std::uint32_t;
+  static constexpr Slot kNoSlot = UINT32_MAX;
+
+  // Addresses as the stray index's key. Scope ids are left out: a reply is still checked
+  // against the full address of its request.
   struct EndpointKey {
     std::array<std::uint8_t, 16> address{};
     std::uint16_t port = 0;
     bool v6 = false;
     friend bool operator==(const EndpointKey&, const EndpointKey&) = default;
-  };
-  struct EndpointHash {
-    std::size_t operator()(const EndpointKey& k) const noexcept;
+    template <typename H>
+    friend H AbslHashValue(H h, const EndpointKey& k) {
+      return H::combine(std::move(h), k.address, k.port, k.v6);
+    }
   };
   static EndpointKey key_of(const asio::ip::udp::endpoint& endpoint);
 
+  // What the hub keeps per tag between its requests. The tags sending to one address form a
+  // doubly linked list whose head is the address's entry in by_endpoint_, so that forgetting
+  // the head hands the address to another tag in O(1).
+  struct TagState {
+    std::uint64_t cookie = 0;  // its current request, valid while that slot still holds it
+    Slot slot = kNoSlot;
+    bool has_endpoint = false;
+    bool has_prev = false;
+    bool has_next = false;
+    asio::ip::udp::endpoint endpoint;  // where it sends (when has_endpoint)
+    ProbeTag prev = 0;                 // neighbours among the tags sending there
+    ProbeTag next = 0;
+  };
+
+  // A timeout or the end of a request's linger. Stale entries (the slot was retired, or holds
+  // another request by now) are recognised by the cookie and skipped.
+  struct TimerEntry {
+    std::uint64_t cookie = 0;
+    Slot slot = kNoSlot;
+    bool linger = false;  // false: the request's timeout; true: forget it now
+  };
+  struct OverflowEntry {
+    std::int64_t tick = 0;
+    TimerEntry entry;
+  };
+
   Family* family(bool v6);
+  Slot acquire_slot();
+  void release_slot(Slot slot);
+  [[nodiscard]] bool holds(Slot slot, std::uint64_t cookie) const;
+  void set_endpoint(ProbeTag tag, TagState& state, const asio::ip::udp::endpoint& server);
+  void unlink_endpoint(TagState& state);
+  Slot stray_slot(const asio::ip::udp::endpoint& from) const;
   void schedule_flush();
   void flush();
   void flush_family(Family& f);
@@ -144,10 +204,12 @@ class ProbeHub {
   void read_tx_timestamps(Family& f);
   void handle_datagram(std::span<const std::uint8_t> datagram, bool truncated,
                        const asio::ip::udp::endpoint& from, proto::NtpTimestamp t4);
-  void push_deadline(Deadline d);
+  void push_timer(TimerEntry entry, std::int64_t at_ns, std::int64_t now_ns);
+  void migrate_overflow(std::int64_t now_tick);
   void arm_timer();
   void on_timer();
-  void retire(std::uint64_t cookie);
+  void fire(const TimerEntry& entry, std::int64_t now_ns);
+  void retire(Slot slot);
   void reject(const Request& r, proto::RejectReason reason, const proto::Header* header);
 
   asio::io_context& io_;
@@ -157,11 +219,25 @@ class ProbeHub {
   ProbeHubOptions options_;
   std::unique_ptr<Family> v4_;
   std::unique_ptr<Family> v6_;
-  std::unordered_map<std::uint64_t, Request> requests_;  // by transmit cookie
-  std::unordered_map<ProbeTag, std::uint64_t> current_;  // tag -> its latest cookie
-  std::unordered_map<EndpointKey, std::uint64_t, EndpointHash> by_endpoint_;  // latest cookie
-  std::priority_queue<Deadline, std::vector<Deadline>, std::greater<>> deadlines_;
-  std::deque<std::pair<std::int64_t, std::uint64_t>> lingering_;  // (forget at, cookie)
+  // The pool. It may grow (and move) whenever a handler sends: no Request& is held across a
+  // handler call.
+  std::vector<Request> pool_;
+  std::vector<Slot> free_slots_;
+  absl::flat_hash_map<std::uint64_t, Slot> by_cookie_;  // every known request
+  absl::flat_hash_map<ProbeTag, TagState> tags_;
+  absl::flat_hash_map<EndpointKey, ProbeTag> by_endpoint_;  // address -> head of its tag list
+  // The timing wheel: bucket (tick & wheel_mask_) holds the entries due at `tick`, for ticks in
+  // [wheel_cursor_, wheel_cursor_ + wheel_.size()); a tick is kTimerGranularityNs of the
+  // steady clock, and every tick before the cursor has been handled.
+  std::vector<std::vector<TimerEntry>> wheel_;
+  std::size_t wheel_mask_ = 0;
+  std::size_t wheel_entries_ = 0;
+  std::int64_t wheel_cursor_ = 0;
+  std::int64_t wheel_earliest_ = INT64_MAX;  // no entry before this tick
+  std::vector<OverflowEntry> overflow_;      // ticks beyond the wheel's span
+  std::int64_t overflow_earliest_ = INT64_MAX;
+  std::int64_t overflow_scan_at_ = 0;  // cursor tick of the next scan
+  std::vector<TimerEntry> due_;        // scratch of on_timer
   asio::steady_timer timer_;
   std::optional<std::int64_t> timer_at_ns_;
   // Send failures waiting to be reported, by tag (a newer send or forget() cancels them).

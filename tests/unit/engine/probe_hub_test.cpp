@@ -2,6 +2,8 @@
 // pinned clock, many requests matched in one batch, every spoof counted against the right
 // request and never changing the outcome, timeouts, late replies, forget() and superseded
 // requests, stray datagrams, send errors, and the kernel timestamp path with the real clock.
+// Then the tables behind the hub's cost per probe: timeouts beyond the timing wheel's span,
+// request slots reused, two tags sharing an address, and the stray index after forget().
 #include "engine/probe_hub.hpp"
 
 #include <gtest/gtest.h>
@@ -23,14 +25,15 @@ struct Recorded {
   std::map<ProbeTag, std::vector<ProbeOutcome>> outcomes;
   std::map<ProbeTag, std::map<proto::RejectReason, int>> rejected;
   std::map<ProbeTag, int> late;
+  std::map<ProbeTag, std::vector<std::chrono::steady_clock::time_point>> outcome_at;
   std::size_t total = 0;
 };
 
 class HubFixture {
  public:
-  explicit HubFixture(bool pinned = true)
+  explicit HubFixture(bool pinned = true, std::size_t wheel_buckets = 1024)
       : hub_(io_, pinned ? static_cast<Clock&>(pinned_) : static_cast<Clock&>(system_), rng_,
-             handlers(), options(pinned)) {}
+             handlers(), options(pinned, wheel_buckets)) {}
 
   ProbeHub& hub() { return hub_; }
   Recorded& recorded() { return recorded_; }
@@ -51,15 +54,17 @@ class HubFixture {
   }
 
  private:
-  static ProbeHubOptions options(bool pinned) {
+  static ProbeHubOptions options(bool pinned, std::size_t wheel_buckets) {
     ProbeHubOptions o;
     o.kernel_timestamps = !pinned;
+    o.timer_wheel_buckets = wheel_buckets;
     return o;
   }
   ProbeHubHandlers handlers() {
     ProbeHubHandlers h;
     h.on_outcome = [this](ProbeTag tag, const ProbeOutcome& o) {
       recorded_.outcomes[tag].push_back(o);
+      recorded_.outcome_at[tag].push_back(std::chrono::steady_clock::now());
       ++recorded_.total;
     };
     h.on_rejected = [this](ProbeTag tag, proto::RejectReason reason, const proto::Header*) {
@@ -264,6 +269,157 @@ TEST(ProbeHub, KernelTimestampsWithTheRealClock) {
   }
   // Every request's T1 came from the kernel's transmit stamp (software stamps on loopback).
   EXPECT_EQ(f.hub().counters().tx_timestamps, 20u);
+}
+
+// A wheel of 4 buckets spans 40 ms: the 120 ms and 300 ms timeouts and every linger (1 s) wait
+// in the overflow list. Each request still times out exactly once, never early, in order.
+TEST(ProbeHub, TimeoutsBeyondTheWheelSpanFireOnceAndNeverEarly) {
+  Behaviour b;
+  b.silent = true;
+  Responder responder(AF_INET, b);
+  ASSERT_TRUE(responder.ready());
+  HubFixture f(true, 4);
+  const auto start = std::chrono::steady_clock::now();
+  f.hub().send(1, loopback(responder.port()), 4, 300ms);
+  f.hub().send(2, loopback(responder.port()), 4, 120ms);
+  f.hub().send(3, loopback(responder.port()), 4, 20ms);
+  f.run_until([&] { return f.recorded().total >= 3; }, 3s, 100ms);
+  ASSERT_EQ(f.recorded().total, 3u);
+  const std::map<ProbeTag, std::chrono::milliseconds> timeouts{{1, 300ms}, {2, 120ms}, {3, 20ms}};
+  for (const auto& [tag, timeout] : timeouts) {
+    ASSERT_EQ(f.recorded().outcomes[tag].size(), 1u) << tag;
+    EXPECT_EQ(f.recorded().outcomes[tag][0].kind, ProbeOutcome::Kind::kTimeout) << tag;
+    EXPECT_GE(f.recorded().outcome_at[tag][0] - start, timeout) << tag;
+  }
+  EXPECT_LT(f.recorded().outcome_at[3][0], f.recorded().outcome_at[2][0]);
+  EXPECT_LT(f.recorded().outcome_at[2][0], f.recorded().outcome_at[1][0]);
+  // Forgotten after the linger (from the overflow list too), and nothing fires twice.
+  f.run_until([&] { return f.hub().known_requests() == 0; }, 3s, 100ms);
+  EXPECT_EQ(f.hub().known_requests(), 0u);
+  EXPECT_EQ(f.recorded().total, 3u);
+  EXPECT_EQ(responder.requests(), 3);
+}
+
+// The linger lies beyond the small wheel's span: the request is still known when its late
+// reply comes (100 ms timeout + 1 s linger > 600 ms), so the reply counts as late, not stray.
+TEST(ProbeHub, LateReplyIsRecognisedWhileTheLingerWaitsInTheOverflow) {
+  Behaviour b;
+  b.delay_ms = 600;
+  Responder responder(AF_INET, b);
+  ASSERT_TRUE(responder.ready());
+  HubFixture f(true, 4);
+  f.hub().send(5, loopback(responder.port()), 4, 100ms);
+  f.run_until([&] { return f.recorded().late[5] >= 1; });
+  ASSERT_EQ(f.recorded().outcomes[5].size(), 1u);
+  EXPECT_EQ(f.recorded().outcomes[5][0].kind, ProbeOutcome::Kind::kTimeout);
+  EXPECT_EQ(f.recorded().late[5], 1);
+  EXPECT_EQ(f.hub().counters().unmatched, 0u);
+}
+
+// Waves of requests every 250 ms, each known for about 1.05 s: slots are reused as requests
+// retire, so the pool stays at the peak of known requests instead of growing with the total,
+// and once everything retired a new wave allocates no slot at all.
+TEST(ProbeHub, RequestSlotsAreReusedAfterTheLinger) {
+  Responder responder(AF_INET, Behaviour{});
+  ASSERT_TRUE(responder.ready());
+  HubFixture f;
+  constexpr ProbeTag kWave = 250;
+  constexpr int kWaves = 10;
+  std::size_t expected = 0;
+  for (int wave = 0; wave < kWaves; ++wave) {
+    const auto wave_start = std::chrono::steady_clock::now();
+    for (ProbeTag tag = 1; tag <= kWave; ++tag) {
+      f.hub().send(tag, loopback(responder.port()), 4, 50ms);
+    }
+    expected += kWave;
+    f.run_until([&] { return f.recorded().total >= expected; }, 3s, 0ms);
+    ASSERT_EQ(f.recorded().total, expected) << wave;
+    while (std::chrono::steady_clock::now() - wave_start < 250ms) {
+      f.run_until([] { return false; }, 0ms, 10ms);
+    }
+  }
+  for (ProbeTag tag = 1; tag <= kWave; ++tag) {
+    ASSERT_EQ(f.recorded().outcomes[tag].size(), static_cast<std::size_t>(kWaves)) << tag;
+    for (const ProbeOutcome& o : f.recorded().outcomes[tag]) {
+      ASSERT_EQ(o.kind, ProbeOutcome::Kind::kReply) << tag;
+    }
+  }
+  const std::size_t slots = f.hub().request_slots();
+  ::testing::Test::RecordProperty("request_slots", static_cast<int>(slots));
+  // At most about five waves are known at a time (eight allow for a slow machine).
+  EXPECT_LE(slots, 8 * kWave);
+  EXPECT_GE(slots, kWave);
+  f.run_until([&] { return f.hub().known_requests() == 0; }, 3s, 0ms);
+  EXPECT_EQ(f.hub().known_requests(), 0u);
+  for (ProbeTag tag = 1; tag <= kWave; ++tag) {
+    f.hub().send(tag, loopback(responder.port()), 4, 50ms);
+  }
+  expected += kWave;
+  f.run_until([&] { return f.recorded().total >= expected; }, 3s, 0ms);
+  EXPECT_EQ(f.recorded().total, expected);
+  EXPECT_EQ(f.hub().request_slots(), slots);
+  f.run_until([&] { return f.hub().known_requests() == 0; }, 3s, 0ms);
+  EXPECT_EQ(f.hub().known_requests(), 0u);
+  EXPECT_EQ(f.hub().counters().sent, expected);
+  EXPECT_EQ(f.hub().counters().unmatched, 0u);
+}
+
+// Two tags, one address: replies are matched by cookie as always; a datagram with a wrong origin
+// from the address is charged to the tag that began sending there last, and to the other one
+// once that tag is forgotten.
+TEST(ProbeHub, TwoTagsSharingAnAddress) {
+  Behaviour b;
+  b.spoof_bad_origin = true;
+  Responder responder(AF_INET, b);
+  ASSERT_TRUE(responder.ready());
+  HubFixture f;
+  f.hub().send(1, loopback(responder.port()), 4, 1s);
+  f.hub().send(2, loopback(responder.port()), 4, 1s);
+  f.run_until([&] {
+    return f.recorded().total >= 2 &&
+           f.recorded().rejected[2][proto::RejectReason::kBogusOrigin] >= 2;
+  });
+  for (const ProbeTag tag : {ProbeTag{1}, ProbeTag{2}}) {
+    ASSERT_EQ(f.recorded().outcomes[tag].size(), 1u) << tag;
+    EXPECT_EQ(f.recorded().outcomes[tag][0].kind, ProbeOutcome::Kind::kReply) << tag;
+    EXPECT_EQ(proto::diff_seconds(f.recorded().outcomes[tag][0].header.transmit_ts,
+                                  f.recorded().outcomes[tag][0].t1),
+              0.25)
+        << tag;
+  }
+  EXPECT_EQ(f.recorded().rejected[2][proto::RejectReason::kBogusOrigin], 2);
+  EXPECT_TRUE(f.recorded().rejected[1].empty());
+
+  f.hub().forget(2);
+  f.hub().send(1, loopback(responder.port()), 4, 1s);
+  f.run_until([&] { return f.recorded().rejected[1][proto::RejectReason::kBogusOrigin] >= 1; });
+  ASSERT_EQ(f.recorded().outcomes[1].size(), 2u);
+  EXPECT_EQ(f.recorded().outcomes[1][1].kind, ProbeOutcome::Kind::kReply);
+  EXPECT_EQ(f.recorded().rejected[1][proto::RejectReason::kBogusOrigin], 1);
+  EXPECT_EQ(f.recorded().rejected[2][proto::RejectReason::kBogusOrigin], 2);
+  EXPECT_EQ(f.recorded().outcomes[2].size(), 1u);
+  EXPECT_EQ(f.hub().counters().unmatched, 0u);
+}
+
+// forget() takes the tag out of the stray index: a wrong-origin datagram from its address is
+// unmatched, and the real reply (its cookie still known) is dropped silently.
+TEST(ProbeHub, StrayFromTheAddressOfAForgottenTagIsUnmatched) {
+  Behaviour b;
+  b.spoof_bad_origin = true;
+  b.delay_ms = 50;
+  Responder responder(AF_INET, b);
+  ASSERT_TRUE(responder.ready());
+  HubFixture f;
+  f.hub().send(4, loopback(responder.port()), 4, 1s);
+  f.run_until([&] { return f.hub().counters().sent >= 1; }, 1s, 0ms);
+  ASSERT_EQ(f.hub().counters().sent, 1u);
+  f.hub().forget(4);
+  f.run_until([&] { return f.hub().counters().received >= 2; }, 1s, 50ms);
+  EXPECT_EQ(f.hub().counters().received, 2u);
+  EXPECT_EQ(f.hub().counters().unmatched, 1u);
+  EXPECT_TRUE(f.recorded().outcomes[4].empty());
+  EXPECT_TRUE(f.recorded().rejected.empty());
+  EXPECT_EQ(f.hub().known_requests(), 1u);  // lingering until its timeout plus a second
 }
 
 }  // namespace
