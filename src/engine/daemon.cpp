@@ -984,7 +984,7 @@ struct Daemon::Impl {
   std::vector<SourceNts> nts_graveyard;
   asio::steady_timer history_timer;
   history::HistoryStore history;
-  std::vector<asio::ip::udp::endpoint> endpoint_by_source;  // by SourceId, see endpoint_of
+  std::vector<asio::ip::udp::endpoint> endpoint_by_source;   // by SourceId, see endpoint_of
   std::vector<history::HistoryStore::Ring*> ring_by_source;  // by SourceId, filled on first sample
   monitor::HistoryStatus history_status;
   std::deque<monitor::AlertEvent> recent_alerts;

@@ -501,8 +501,8 @@ TEST_F(HistoryStoreTest, RingHandleKeepsEveryFieldExactly) {
   ASSERT_NE(handle, nullptr);
   const char* states[] = {"candidate", "selected", "falseticker"};
   for (int i = 0; i < 3000; ++i) {
-    SampleRecord r = sample("pool", kT0 + i * kNs, 0.001 * i, 0.25 + i, std::nullopt, i % 17,
-                            states[i % 3]);
+    SampleRecord r =
+        sample("pool", kT0 + i * kNs, 0.001 * i, 0.25 + i, std::nullopt, i % 17, states[i % 3]);
     if (i % 2 == 0) r.jitter_s = 1e-6 * i;
     r.address = "10.0." + std::to_string(i / 256) + "." + std::to_string(i % 256);
     store.record_sample(handle, std::move(r));
