@@ -10,7 +10,7 @@
 #include "algo/filter.hpp"
 #include "monitor/alerts.hpp"
 #include "monitor/poll.hpp"
-#include "monitor/timer_heap.hpp"
+#include "monitor/timer_wheel.hpp"
 #include "proto/refid.hpp"
 
 namespace ntpmon::monitor {
@@ -47,7 +47,7 @@ bool same_identity(const config::ServerConfig& a, const config::ServerConfig& b)
 
 enum class TimerKind : std::uint8_t { kPoll, kResolve };
 
-// 16 bytes, so that the four children of a heap node share one or two cache lines.
+// 16 bytes: the wheel's slots and its overflow heap move them around.
 struct Timer {
   std::int64_t due_mono_ns = 0;
   // SourceId, or ServerKey (a count of servers added since start: far below 2^32).
@@ -193,7 +193,7 @@ struct Monitor::Impl {
   std::vector<std::unique_ptr<Source>> sources;  // index = SourceId; null once removed; [0] unused
   std::size_t live_sources = 0;
 
-  TimerHeap<Timer, TimerBefore> timers;
+  TimerWheel<Timer, TimerBefore> timers;
 
   bool started = false;
   std::int64_t started_unix_ns = 0;
@@ -1020,7 +1020,7 @@ void Monitor::on_tick(const Now& now, RandomSource& random, Actions& out) {
 }
 
 std::optional<std::int64_t> Monitor::next_wakeup_mono_ns() const {
-  const Impl& m = *impl_;
+  Impl& m = *impl_;  // top() may move the wheel's cursor: no observable state changes
   std::optional<std::int64_t> next;
   if (!m.timers.empty()) next = m.timers.top().due_mono_ns;
   if (m.selection_dirty && (!next || m.selection_due_mono_ns < *next)) {
