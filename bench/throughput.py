@@ -23,7 +23,7 @@ could sustain).
 The peers come from tests/integration/peers.py (loopback only, killed with this process).
 scale.py and scrape_load.py import the helpers below.
 
-Usage: python3 bench/throughput.py --build-dir build [--sources 20000] [--window 20]
+Usage: python3 bench/throughput.py --build-dir build [--sources 20000] [--window 20] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ import json
 import os
 import re
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -214,41 +215,17 @@ def measure_daemon(workdir: Path, binary: Path, sim: peers.Simulator, n: int,
     }
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--build-dir", type=Path, default=peers.build_dir())
-    parser.add_argument("--sources", type=int, default=20000)
-    parser.add_argument("--warmup", type=float, default=10.0, help="seconds before measuring")
-    parser.add_argument("--window", type=float, default=20.0, help="measurement window, s")
-    args = parser.parse_args()
-    binary = args.build_dir / "ntp-monitor"
-    n = args.sources
-
-    with tempfile.TemporaryDirectory(prefix="ntpmon-throughput-") as tmp:
-        tmp = Path(tmp)
-        sim = peers.Simulator(tmp / "sim", listen="0.0.0.0:0", binary=binary,
-                              max_runtime_s=2 * args.warmup + 5 * args.window + 600).start()
-        with sim:
-            # (a) the daemon with the default selection interval (1 s), and with the selection
-            # held off (interval 3600 s), which isolates the probe path.
-            runs = {interval: measure_daemon(tmp / f"daemon-{interval:g}", binary, sim, n,
-                                             interval, args.warmup, args.window)
-                    for interval in (1.0, 3600.0)}
-            # (b) the raw loop: same simulator, same addresses.
-            raw_fast = raw_loop(args.build_dir, sim.port, n, 64, args.window)
-            raw_step = raw_loop(args.build_dir, sim.port, n, 1, args.window)
-            raw_stamped = raw_loop(args.build_dir, sim.port, n, 64, args.window, stamps=True)
-
+def report(n: int, runs: dict, raw_fast: dict, raw_step: dict, raw_stamped: dict,
+           efficiencies: dict) -> None:
+    """Prints one run's figures and appends its CPU efficiencies (plain, stamped) by interval."""
     raw_cpu_per_exchange_us = raw_fast["cpu_s"] / max(1, raw_fast["exchanges"]) * 1e6
-    print(f"machine: {os.cpu_count()} CPUs; sources: {n} on 127.x.y.z, poll 1 s, one "
-          f"wildcard simulator")
     print(f"raw loop: {raw_fast['per_second']:10.1f} exchanges/s with 64 in flight "
           f"({raw_cpu_per_exchange_us:.2f} us CPU per exchange, {raw_fast['timeouts']} lost)")
     print(f"          {raw_step['per_second']:10.1f} exchanges/s in lock-step (1 in flight)")
     raw_stamped_us = raw_stamped["cpu_s"] / max(1, raw_stamped["exchanges"]) * 1e6
     print(f"          {raw_stamped['per_second']:10.1f} exchanges/s with kernel T1/T4 stamps as the "
           f"daemon takes them ({raw_stamped_us:.2f} us CPU per exchange)")
-    for interval, r in runs.items():
+    for interval, r in sorted(runs.items()):
         label = ("selection every 1 s (default)" if interval == 1.0
                  else f"selection held off (selection.interval_s {interval:g})")
         print(f"daemon, {label}:")
@@ -259,10 +236,58 @@ def main() -> int:
               f"simulator {r['sim_cpu_share'] * 100:.0f} % of a CPU")
         print(f"          ratio daemon / raw: {r['responses_ps'] / raw_fast['per_second']:.3f} "
               f"(64 in flight), {r['responses_ps'] / raw_step['per_second']:.3f} (lock-step)")
-        print(f"          CPU efficiency raw / daemon: "
-              f"{raw_cpu_per_exchange_us / r['cpu_per_probe_us']:.3f} (target >= 0.5); "
-              f"stamped raw / daemon: {raw_stamped_us / r['cpu_per_probe_us']:.3f}; "
+        plain = raw_cpu_per_exchange_us / r["cpu_per_probe_us"]
+        stamped = raw_stamped_us / r["cpu_per_probe_us"]
+        print(f"          CPU efficiency raw / daemon: {plain:.3f} (target >= 0.5); "
+              f"stamped raw / daemon: {stamped:.3f}; "
               f"one core at the daemon's cost: {1e6 / r['cpu_per_probe_us']:.0f} probes/s")
+        efficiencies[interval].append((plain, stamped))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--build-dir", type=Path, default=peers.build_dir())
+    parser.add_argument("--sources", type=int, default=20000)
+    parser.add_argument("--warmup", type=float, default=10.0, help="seconds before measuring")
+    parser.add_argument("--window", type=float, default=20.0, help="measurement window, s")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="measure everything this many times, then print the medians")
+    args = parser.parse_args()
+    binary = args.build_dir / "ntp-monitor"
+    n = args.sources
+
+    with tempfile.TemporaryDirectory(prefix="ntpmon-throughput-") as tmp:
+        tmp = Path(tmp)
+        per_run_s = 2 * args.warmup + 5 * args.window + 300
+        sim = peers.Simulator(tmp / "sim", listen="0.0.0.0:0", binary=binary,
+                              max_runtime_s=args.repeat * per_run_s + 300).start()
+        efficiencies: dict[float, list[tuple[float, float]]] = {1.0: [], 3600.0: []}
+        with sim:
+            print(f"machine: {os.cpu_count()} CPUs; sources: {n} on 127.x.y.z, poll 1 s, one "
+                  f"wildcard simulator")
+            for repeat in range(args.repeat):
+                if args.repeat > 1:
+                    print(f"--- run {repeat + 1} of {args.repeat}")
+                # (a) the daemon with the default selection interval (1 s), and with the
+                # selection held off (interval 3600 s), which isolates the probe path; the
+                # order alternates from run to run, so neither always comes first.
+                intervals = (1.0, 3600.0) if repeat % 2 == 0 else (3600.0, 1.0)
+                runs = {interval: measure_daemon(tmp / f"daemon-{repeat}-{interval:g}", binary,
+                                                 sim, n, interval, args.warmup, args.window)
+                        for interval in intervals}
+                # (b) the raw loop: same simulator, same addresses.
+                raw_fast = raw_loop(args.build_dir, sim.port, n, 64, args.window)
+                raw_step = raw_loop(args.build_dir, sim.port, n, 1, args.window)
+                raw_stamped = raw_loop(args.build_dir, sim.port, n, 64, args.window, stamps=True)
+                report(n, runs, raw_fast, raw_step, raw_stamped, efficiencies)
+    if args.repeat > 1:
+        print(f"--- median of {args.repeat} runs, CPU efficiency raw / daemon (plain loop; loop "
+              f"with kernel stamps), target >= 0.5:")
+        for interval, values in efficiencies.items():
+            label = "default" if interval == 1.0 else "selection held off"
+            plain = statistics.median(v[0] for v in values)
+            stamped = statistics.median(v[1] for v in values)
+            print(f"          {label}: {plain:.3f}; {stamped:.3f}")
     return 0
 
 
