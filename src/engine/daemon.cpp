@@ -300,25 +300,25 @@ struct Daemon::Impl {
     });
   }
 
-  // Takes the event's strings: the batch is cleared right after.
-  void record_sample(monitor::SampleEvent& e) {
+  // Before the next call into the Monitor: the event's texts are the Monitor's.
+  void record_sample(const monitor::SampleEvent& e) {
     // The ring is found by name once per source and then kept: SourceIds are small, dense
     // and never reused, so a vector indexed by them is the cheapest map.
     if (e.source >= ring_by_source.size()) {
       ring_by_source.resize(std::max<std::size_t>(e.source + 1, ring_by_source.size() * 2));
     }
     history::HistoryStore::Ring*& ring = ring_by_source[e.source];
-    if (ring == nullptr) ring = history.ring_of(e.server);
-    history::SampleRecord r;
-    r.time_unix_ns = e.at_unix_ns;
-    r.server = std::move(e.server);
-    r.address = std::move(e.address);
-    r.offset_s = e.offset_s;
-    r.delay_s = e.delay_s;
-    r.jitter_s = e.jitter_s;
-    r.stratum = e.stratum;
-    r.state = monitor::to_string(e.state);
-    history.record_sample(ring, std::move(r));
+    if (ring == nullptr) ring = history.ring_of(std::string(e.server));
+    history::SampleView v;
+    v.time_unix_ns = e.at_unix_ns;
+    v.server = e.server;
+    v.address = e.address;
+    v.offset_s = e.offset_s;
+    v.delay_s = e.delay_s;
+    v.jitter_s = e.jitter_s;
+    v.stratum = e.stratum;
+    v.state = monitor::to_string(e.state);
+    history.record_sample(ring, v);
   }
 
   // ---- Time ----------------------------------------------------------------------------------
@@ -501,7 +501,7 @@ struct Daemon::Impl {
     for (const monitor::ResolveAction& resolve : batch.resolves) start_resolve(resolve);
     for (const monitor::NtsKeAction& ke : batch.nts_ke) start_nts_ke(ke);
     for (const monitor::SendAction& send : batch.sends) start_send(send);
-    for (monitor::SampleEvent& sample : batch.samples) record_sample(sample);
+    for (const monitor::SampleEvent& sample : batch.samples) record_sample(sample);
     batch.clear();
     // Kept for reuse, unless a start or a reload made them huge (a million resolves).
     if (batch.resolves.capacity() > kKeepActions || batch.logs.capacity() > kKeepActions ||

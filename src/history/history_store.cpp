@@ -126,6 +126,15 @@ std::optional<std::int64_t> query_int(sqlite3* db, std::string_view sql) {
 
 }  // namespace
 
+namespace {
+
+SampleView view_of(const SampleRecord& r) {
+  return SampleView{r.time_unix_ns, r.server,   r.address, r.offset_s,
+                    r.delay_s,      r.jitter_s, r.stratum, r.state};
+}
+
+}  // namespace
+
 // The live view of one server: its latest samples, compact. A SampleRecord is ~150 bytes with
 // three strings; a ring item is 40, with the address and the state as indexes into a small
 // table of the distinct texts this ring has seen (a server has one address, or a few for a
@@ -154,13 +163,13 @@ struct HistoryStore::Ring {
   std::uint16_t last_address = 0;
   std::uint16_t last_state = 0;
 
-  std::uint16_t intern(const std::string& text, std::uint16_t hint) {
+  std::uint16_t intern(std::string_view text, std::uint16_t hint) {
     if (hint < texts.size() && texts[hint] == text) return hint;
     for (std::size_t i = 0; i < texts.size(); ++i) {
       if (texts[i] == text) return static_cast<std::uint16_t>(i);
     }
     if (texts.size() >= kMaxTexts) compact_texts();
-    texts.push_back(text);
+    texts.emplace_back(text);
     return static_cast<std::uint16_t>(texts.size() - 1);
   }
 
@@ -183,7 +192,7 @@ struct HistoryStore::Ring {
     last_state = 0;
   }
 
-  void push(const SampleRecord& sample, std::size_t capacity) {
+  void push(const SampleView& sample, std::size_t capacity) {
     Item item;
     item.time_unix_ns = sample.time_unix_ns;
     item.offset_s = sample.offset_s;
@@ -448,7 +457,7 @@ Result<Opened, std::string> HistoryStore::open(const std::string& path) {
         std::lock_guard lock(ring_items_mutex_);
         if (!ring.items.empty()) continue;  // the live view already has newer samples
         for (auto it = newest_first.rbegin(); it != newest_first.rend(); ++it) {
-          ring.push(*it, options_.ring_capacity);
+          ring.push(view_of(*it), options_.ring_capacity);
         }
       }
     }
@@ -546,16 +555,36 @@ HistoryStore::Ring* HistoryStore::ring_of(const std::string& server) {
 }
 
 void HistoryStore::record_sample(Ring* ring, SampleRecord sample) {
-  const bool persist = enabled_.load(std::memory_order_relaxed);
   if (ring != nullptr) {
     std::lock_guard lock(ring_items_mutex_);
-    ring->push(sample, options_.ring_capacity);
+    ring->push(view_of(sample), options_.ring_capacity);
   }
-  if (!persist) {
+  if (!enabled_.load(std::memory_order_relaxed)) {
     dropped_disabled_.fetch_add(1, std::memory_order_relaxed);
     return;
   }
   enqueue(Entry{std::in_place_index<0>, std::move(sample)});
+}
+
+void HistoryStore::record_sample(Ring* ring, const SampleView& sample) {
+  if (ring != nullptr) {
+    std::lock_guard lock(ring_items_mutex_);
+    ring->push(sample, options_.ring_capacity);
+  }
+  if (!enabled_.load(std::memory_order_relaxed)) {
+    dropped_disabled_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  SampleRecord r;
+  r.time_unix_ns = sample.time_unix_ns;
+  r.server = sample.server;
+  r.address = sample.address;
+  r.offset_s = sample.offset_s;
+  r.delay_s = sample.delay_s;
+  r.jitter_s = sample.jitter_s;
+  r.stratum = sample.stratum;
+  r.state = sample.state;
+  enqueue(Entry{std::in_place_index<0>, std::move(r)});
 }
 
 void HistoryStore::record_alert(AlertRecord alert) {

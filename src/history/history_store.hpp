@@ -51,6 +51,19 @@ struct SampleRecord {
   std::string state;  // monitor::to_string(ServerState): "selected", "candidate", ...
 };
 
+// A sample as the event loop has it: the same fields, the texts borrowed. Recording one copies
+// the texts only into the database queue (when history is persistent), not for the ring.
+struct SampleView {
+  std::int64_t time_unix_ns = 0;
+  std::string_view server;
+  std::string_view address;
+  double offset_s = 0;
+  double delay_s = 0;
+  std::optional<double> jitter_s;
+  int stratum = 0;
+  std::string_view state;
+};
+
 // One alert transition (an alert fired or resolved).
 struct AlertRecord {
   std::int64_t time_unix_ns = 0;
@@ -164,6 +177,7 @@ class HistoryStore {
   struct Ring;
   [[nodiscard]] Ring* ring_of(const std::string& server);
   void record_sample(Ring* ring, SampleRecord sample);
+  void record_sample(Ring* ring, const SampleView& sample);
 
   // Thread-safe reads for HTTP threads.
   [[nodiscard]] bool enabled() const { return enabled_.load(std::memory_order_relaxed); }

@@ -21,6 +21,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -139,10 +140,12 @@ struct AlertTransition {
 
 // An accepted sample, for the measurement history: the clock filter's figures right after the
 // reply went in (what the table and the charts show), with the server's state at that moment.
+// The texts are borrowed from the Monitor's own state (a sample per reply must not copy them):
+// valid until the next call into the Monitor, so the engine records the sample before that.
 struct SampleEvent {
-  SourceId source = 0;  // lets the engine keep per-source state (its history ring) by id
-  std::string server;   // configured name
-  std::string address;  // resolved address
+  SourceId source = 0;       // lets the engine keep per-source state (its history ring) by id
+  std::string_view server;   // configured name
+  std::string_view address;  // resolved address
   std::int64_t at_unix_ns = 0;
   double offset_s = 0;
   double delay_s = 0;
