@@ -1,8 +1,8 @@
 // The monitoring daemon's engine: one event loop that carries out what the Monitor decides.
 //
 // Responsible for: the single asio::io_context thread that owns every socket and timer (one
-// steady_timer for the Monitor's next wakeup, one UdpProbe per monitored address, created
-// when the Monitor first asks to send to it and closed when it cancels the address), DNS
+// steady_timer for the Monitor's next wakeup, and ProbeHub's two sockets through which every
+// request goes, matched by its cookie; a source the Monitor cancels is forgotten there), DNS
 // through asio's asynchronous resolver (getaddrinfo on asio's helper thread, so the loop never
 // blocks), reading the clocks once per event into monitor::Now, feeding probe outcomes back as
 // Monitor events, authenticated time (NTS-KE through NtsKeClient when the Monitor asks, each NTS
