@@ -126,14 +126,10 @@ std::optional<std::int64_t> query_int(sqlite3* db, std::string_view sql) {
 
 }  // namespace
 
-namespace {
-
 SampleView view_of(const SampleRecord& r) {
   return SampleView{r.time_unix_ns, r.server,   r.address, r.offset_s,
                     r.delay_s,      r.jitter_s, r.stratum, r.state};
 }
-
-}  // namespace
 
 // The live view of one server: its latest samples, compact. A SampleRecord is ~150 bytes with
 // three strings; a ring item is 40, with the address and the state as indexes into a small
@@ -546,24 +542,12 @@ HistoryStore::Ring& HistoryStore::ring_for(const std::string& server) {
 }
 
 void HistoryStore::record_sample(SampleRecord sample) {
-  Ring* ring = options_.ring_capacity > 0 ? &ring_for(sample.server) : nullptr;
-  record_sample(ring, std::move(sample));
+  // One path for every sample; the texts are copied once more, for the database queue.
+  record_sample(ring_of(sample.server), view_of(sample));
 }
 
 HistoryStore::Ring* HistoryStore::ring_of(const std::string& server) {
   return options_.ring_capacity > 0 ? &ring_for(server) : nullptr;
-}
-
-void HistoryStore::record_sample(Ring* ring, SampleRecord sample) {
-  if (ring != nullptr) {
-    std::lock_guard lock(ring_items_mutex_);
-    ring->push(view_of(sample), options_.ring_capacity);
-  }
-  if (!enabled_.load(std::memory_order_relaxed)) {
-    dropped_disabled_.fetch_add(1, std::memory_order_relaxed);
-    return;
-  }
-  enqueue(Entry{std::in_place_index<0>, std::move(sample)});
 }
 
 void HistoryStore::record_sample(Ring* ring, const SampleView& sample) {

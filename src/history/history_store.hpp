@@ -63,6 +63,8 @@ struct SampleView {
   int stratum = 0;
   std::string_view state;
 };
+// A record's fields, borrowed (valid while the record lives).
+SampleView view_of(const SampleRecord& record);
 
 // One alert transition (an alert fired or resolved).
 struct AlertRecord {
@@ -176,7 +178,6 @@ class HistoryStore {
   // (ring_capacity 0), and a null handle records to the queue only.
   struct Ring;
   [[nodiscard]] Ring* ring_of(const std::string& server);
-  void record_sample(Ring* ring, SampleRecord sample);
   void record_sample(Ring* ring, const SampleView& sample);
 
   // Thread-safe reads for HTTP threads.

@@ -505,7 +505,7 @@ TEST_F(HistoryStoreTest, RingHandleKeepsEveryFieldExactly) {
         sample("pool", kT0 + i * kNs, 0.001 * i, 0.25 + i, std::nullopt, i % 17, states[i % 3]);
     if (i % 2 == 0) r.jitter_s = 1e-6 * i;
     r.address = "10.0." + std::to_string(i / 256) + "." + std::to_string(i % 256);
-    store.record_sample(handle, std::move(r));
+    store.record_sample(handle, view_of(r));
   }
   const auto ring = store.recent_samples("pool");
   ASSERT_EQ(ring.size(), 50u);
@@ -535,7 +535,7 @@ TEST_F(HistoryStoreTest, RingHandleKeepsEveryFieldExactly) {
   off.ring_capacity = 0;
   HistoryStore none(off);
   EXPECT_EQ(none.ring_of("pool"), nullptr);
-  none.record_sample(nullptr, sample("pool", kT0, 1.0, 0.5, 0.5, 2));
+  none.record_sample(nullptr, view_of(sample("pool", kT0, 1.0, 0.5, 0.5, 2)));
   EXPECT_TRUE(none.recent_samples("pool").empty());
   EXPECT_EQ(none.counters().dropped_disabled, 1u);
 }
