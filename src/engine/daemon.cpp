@@ -302,12 +302,8 @@ struct Daemon::Impl {
 
   // Before the next call into the Monitor: the event's texts are the Monitor's.
   void record_sample(const monitor::SampleEvent& e) {
-    // The ring is found by name once per source and then kept: SourceIds are small, dense
-    // and never reused, so a vector indexed by them is the cheapest map.
-    if (e.source >= ring_by_source.size()) {
-      ring_by_source.resize(std::max<std::size_t>(e.source + 1, ring_by_source.size() * 2));
-    }
-    history::HistoryStore::Ring*& ring = ring_by_source[e.source];
+    // Found by name once per source, then kept.
+    history::HistoryStore::Ring*& ring = slot_of(e.source).ring;
     if (ring == nullptr) ring = history.ring_of(std::string(e.server));
     history::SampleView v;
     v.time_unix_ns = e.at_unix_ns;
@@ -733,13 +729,9 @@ struct Daemon::Impl {
   }
 
   // A source's address and port never change (a new address is a new source), so each is
-  // parsed once, on the first request, and kept by SourceId (port 0 = not parsed yet).
+  // parsed once, on the first request.
   const asio::ip::udp::endpoint* endpoint_of(const monitor::SendAction& action) {
-    if (action.source >= endpoint_by_source.size()) {
-      endpoint_by_source.resize(
-          std::max<std::size_t>(action.source + 1, endpoint_by_source.size() * 2));
-    }
-    asio::ip::udp::endpoint& cached = endpoint_by_source[action.source];
+    asio::ip::udp::endpoint& cached = slot_of(action.source).endpoint;
     if (cached.port() == 0) {
       std::error_code ec;
       const asio::ip::address address = asio::ip::make_address(action.address, ec);
@@ -984,8 +976,19 @@ struct Daemon::Impl {
   std::vector<SourceNts> nts_graveyard;
   asio::steady_timer history_timer;
   history::HistoryStore history;
-  std::vector<asio::ip::udp::endpoint> endpoint_by_source;   // by SourceId, see endpoint_of
-  std::vector<history::HistoryStore::Ring*> ring_by_source;  // by SourceId, filled on first sample
+  // What the engine keeps per source. SourceIds are small, dense and never reused, so a vector
+  // indexed by them is the cheapest map.
+  struct SourceSlot {
+    asio::ip::udp::endpoint endpoint;             // parsed address; port 0 = not parsed yet
+    history::HistoryStore::Ring* ring = nullptr;  // its server's ring; null = not looked up yet
+  };
+  std::vector<SourceSlot> source_slots;
+  SourceSlot& slot_of(monitor::SourceId id) {
+    if (id >= source_slots.size()) {
+      source_slots.resize(std::max<std::size_t>(id + 1, source_slots.size() * 2));
+    }
+    return source_slots[id];
+  }
   monitor::HistoryStatus history_status;
   std::deque<monitor::AlertEvent> recent_alerts;
   std::shared_ptr<const std::vector<monitor::AlertEvent>> recent_alerts_ptr;
