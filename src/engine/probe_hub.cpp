@@ -30,11 +30,9 @@ constexpr std::size_t kTxRing = 4096;
 // A transmit stamp is believed only if it lies this close after the clock read taken just
 // before the send: a stamp matched to the wrong request (the counter skipped) is refused.
 constexpr std::int64_t kTxStampWindowNs = 100'000'000;
-// Timeouts are a bound, not a measurement: they may end up to this much late, so that one
-// wakeup handles every deadline of that slice.
+// Timeouts are a bound, not a measurement: they may end up to this much late. It is also the
+// width of a timing wheel bucket, so one wakeup handles every deadline of that slice.
 constexpr std::int64_t kTimerGranularityNs = 10'000'000;
-// The timing wheel's slots: 2^20 ns, about a millisecond.
-constexpr int kTimerSlotShift = 20;
 // How long a request stays known after its timeout, at least: late replies and duplicates in
 // that time are counted against it instead of as strays.
 constexpr std::int64_t kMinLingerNs = 1'000'000'000;
@@ -196,11 +194,13 @@ ProbeHub::ProbeHub(asio::io_context& io, Clock& clock, Rng& rng, ProbeHubHandler
       rng_(rng),
       handlers_(std::move(handlers)),
       options_(options),
-      timers_(
-          kTimerSlotShift,
-          std::countr_zero(std::bit_ceil(std::max<std::size_t>(1, options.timer_wheel_buckets)))),
       timer_(io) {
   if (options_.batch == 0) options_.batch = 1;
+  const std::size_t buckets = std::bit_ceil(std::max<std::size_t>(1, options_.timer_wheel_buckets));
+  wheel_.resize(buckets);
+  wheel_mask_ = buckets - 1;
+  wheel_cursor_ = steady_now_ns() / kTimerGranularityNs;
+  overflow_scan_at_ = wheel_cursor_;
 }
 
 ProbeHub::~ProbeHub() {
@@ -477,7 +477,7 @@ void ProbeHub::flush_family(Family& f) {
         r.state = Request::State::kWaiting;
         r.t1_user_unix_ns = t1_ns;
         r.pending.t1_local = t1;
-        push_timer(TimerEntry{0, r.cookie, slot, false}, deadline_base + r.timeout_ns);
+        push_timer(TimerEntry{r.cookie, slot, false}, deadline_base + r.timeout_ns, deadline_base);
         if (f.tx_stamps) {
           f.tx_ring[f.next_tx_id % kTxRing] = TxRecord{f.next_tx_id, slot, r.cookie};
           ++f.next_tx_id;
@@ -694,16 +694,48 @@ void ProbeHub::handle_datagram(std::span<const std::uint8_t> datagram, bool trun
   if (handlers_.on_outcome) handlers_.on_outcome(tag, outcome);
 }
 
-void ProbeHub::push_timer(TimerEntry entry, std::int64_t at_ns) {
-  entry.due_mono_ns = at_ns;
-  timers_.push(entry);
+void ProbeHub::push_timer(TimerEntry entry, std::int64_t at_ns, std::int64_t now_ns) {
+  // An empty wheel may skip the ticks it slept through, so that the span counts from now.
+  if (wheel_entries_ == 0) wheel_cursor_ = std::max(wheel_cursor_, now_ns / kTimerGranularityNs);
+  const std::int64_t tick = std::max(tick_at_or_after(at_ns), wheel_cursor_);
+  if (tick - wheel_cursor_ >= static_cast<std::int64_t>(wheel_.size())) {
+    overflow_.push_back(OverflowEntry{tick, entry});
+    overflow_earliest_ = std::min(overflow_earliest_, tick);
+    return;
+  }
+  wheel_[static_cast<std::size_t>(tick) & wheel_mask_].push_back(entry);
+  ++wheel_entries_;
+  wheel_earliest_ = std::min(wheel_earliest_, tick);
+}
+
+void ProbeHub::migrate_overflow(std::int64_t now_tick) {
+  // One pass: what is due joins due_, what the wheel now spans moves into it, the rest stays.
+  const std::int64_t span_end = wheel_cursor_ + static_cast<std::int64_t>(wheel_.size());
+  std::int64_t earliest = INT64_MAX;
+  std::size_t kept = 0;
+  for (const OverflowEntry& o : overflow_) {
+    if (o.tick <= now_tick) {
+      due_.push_back(o.entry);
+    } else if (o.tick < span_end) {
+      wheel_[static_cast<std::size_t>(o.tick) & wheel_mask_].push_back(o.entry);
+      ++wheel_entries_;
+      wheel_earliest_ = std::min(wheel_earliest_, o.tick);
+    } else {
+      earliest = std::min(earliest, o.tick);
+      overflow_[kept++] = o;
+    }
+  }
+  overflow_.resize(kept);
+  overflow_earliest_ = earliest;
+  // Every half turn at most: a long overflow list is not scanned per tick.
+  overflow_scan_at_ = wheel_cursor_ + std::max<std::int64_t>(1, span_end - wheel_cursor_) / 2;
 }
 
 void ProbeHub::arm_timer() {
-  if (closed_ || timers_.empty()) return;
-  // Rounded up to kTimerGranularityNs: one wakeup handles every deadline of that slice, and a
-  // deadline never fires early.
-  const std::int64_t next = tick_at_or_after(timers_.top().due_mono_ns) * kTimerGranularityNs;
+  if (closed_) return;
+  const std::int64_t earliest = std::min(wheel_earliest_, overflow_earliest_);
+  if (earliest == INT64_MAX) return;
+  const std::int64_t next = earliest * kTimerGranularityNs;
   // Re-arming costs a system call; a timer that fires early is harmless (on_timer re-arms).
   if (timer_at_ns_ && *timer_at_ns_ <= next) return;
   timer_at_ns_ = next;
@@ -717,11 +749,39 @@ void ProbeHub::arm_timer() {
 
 void ProbeHub::on_timer() {
   const std::int64_t now = steady_now_ns();
-  // Handlers may send and forget; what they schedule (timeouts, lingers) lies in the future.
-  while (!closed_ && !timers_.empty() && timers_.top().due_mono_ns <= now) {
-    const TimerEntry entry = timers_.top();
-    timers_.pop();
-    fire(entry, now);
+  const std::int64_t now_tick = now / kTimerGranularityNs;
+  const auto span = static_cast<std::int64_t>(wheel_.size());
+  due_.clear();
+  // Every bucket up to now, at most one turn (a turn holds every entry of the wheel).
+  for (std::int64_t k = 0; k < span && wheel_entries_ > 0 && wheel_cursor_ <= now_tick;
+       ++k, ++wheel_cursor_) {
+    std::vector<TimerEntry>& bucket = wheel_[static_cast<std::size_t>(wheel_cursor_) & wheel_mask_];
+    if (bucket.empty()) continue;
+    wheel_entries_ -= bucket.size();
+    if (due_.empty()) {
+      due_.swap(bucket);  // the bucket keeps due_'s old capacity: no allocation either way
+    } else {
+      due_.insert(due_.end(), bucket.begin(), bucket.end());
+      bucket.clear();
+    }
+  }
+  // Either the cursor passed now, or the wheel is empty: the ticks up to now are all handled.
+  wheel_cursor_ = std::max(wheel_cursor_, now_tick + 1);
+  if (!overflow_.empty() && overflow_earliest_ < wheel_cursor_ + span &&
+      (wheel_cursor_ >= overflow_scan_at_ || overflow_earliest_ <= now_tick)) {
+    migrate_overflow(now_tick);
+  }
+  // Handlers may send and forget, never reach due_; what they schedule lies in the future.
+  for (std::size_t i = 0; i < due_.size() && !closed_; ++i) fire(due_[i], now);
+  due_.clear();
+  wheel_earliest_ = INT64_MAX;
+  if (wheel_entries_ > 0) {
+    for (std::int64_t tick = wheel_cursor_; tick < wheel_cursor_ + span; ++tick) {
+      if (!wheel_[static_cast<std::size_t>(tick) & wheel_mask_].empty()) {
+        wheel_earliest_ = tick;
+        break;
+      }
+    }
   }
   arm_timer();
 }
@@ -735,8 +795,8 @@ void ProbeHub::fire(const TimerEntry& entry, std::int64_t now_ns) {
   Request& r = pool_[entry.slot];
   // Known for as long again after the timeout (at least kMinLingerNs): late replies and
   // duplicates are counted against it, whatever its state.
-  push_timer(TimerEntry{0, entry.cookie, entry.slot, true},
-             now_ns + std::max(r.timeout_ns, kMinLingerNs));
+  push_timer(TimerEntry{entry.cookie, entry.slot, true},
+             now_ns + std::max(r.timeout_ns, kMinLingerNs), now_ns);
   if (r.state != Request::State::kWaiting) return;
   r.state = Request::State::kTimedOut;
   ProbeOutcome outcome;

@@ -34,9 +34,9 @@
 // twice a bare UDP exchange): no heap allocation and no node-based table on the probe path.
 // Requests live in a pool of slots that keep their buffers across reuse; a flat table maps a
 // cookie to its slot and a tag to its state; the transmit-stamp ring names the slot directly;
-// timeouts and lingering live in the Monitor's timing wheel (monitor::TimerWheel, header-only),
-// whose entries name (slot, cookie) and are simply ignored when the slot has moved on, so
-// nothing is ever removed from it; the loop wakes for them in 10 ms slices.
+// timeouts and lingering live in a timing wheel of kTimerGranularityNs buckets (deadlines beyond
+// its span wait in an overflow list), whose entries name (slot, cookie) and are simply ignored
+// when the slot has moved on, so nothing is ever removed from it.
 //
 // Datagrams with an unknown origin are charged through an index kept per address, not per
 // request: address -> the tag sending there -> that tag's current request, if it has left and is
@@ -69,7 +69,6 @@
 #include "engine/clock.hpp"
 #include "engine/probe_auth.hpp"
 #include "engine/random.hpp"
-#include "monitor/timer_wheel.hpp"
 #include "proto/keys.hpp"
 #include "proto/validate.hpp"
 
@@ -93,11 +92,12 @@ struct ProbeHubOptions {
   bool kernel_timestamps = true;  // off: T1/T4 are clock reads around the system calls
   int receive_buffer_bytes = 4 << 20;
   std::size_t batch = 64;  // datagrams per sendmmsg / recvmmsg
-  // Slots of the timing wheel (monitor::TimerWheel) that holds timeouts and lingers, ~1 ms
-  // each, rounded up to a power of two: deadlines up to this far ahead cost O(1), further ones
-  // wait in its overflow heap. The default (4.3 s) covers the daemon's timeouts (at most 1 s)
-  // and lingers (1 s for those); tests make it small to exercise the overflow.
-  std::size_t timer_wheel_buckets = 4096;
+  // Buckets of the timing wheel, 10 ms each (rounded up to a power of two): timeouts and
+  // lingering up to this far ahead cost O(1); further ones wait in an overflow list that is
+  // scanned every half turn. Each bucket keeps the capacity of its busiest turn, so the span
+  // costs memory: the default (2.56 s) covers the daemon's timeouts (at most 1 s) and lingers
+  // (1 s for those); tests make it small to exercise the overflow.
+  std::size_t timer_wheel_buckets = 256;
 };
 
 // How one request is authenticated. The shared pointers keep the NTS state and the key alive
@@ -179,15 +179,13 @@ class ProbeHub {
   // A timeout or the end of a request's linger. Stale entries (the slot was retired, or holds
   // another request by now) are recognised by the cookie and skipped.
   struct TimerEntry {
-    std::int64_t due_mono_ns = 0;  // steady clock
     std::uint64_t cookie = 0;
     Slot slot = kNoSlot;
     bool linger = false;  // false: the request's timeout; true: forget it now
   };
-  struct TimerEntryBefore {
-    bool operator()(const TimerEntry& a, const TimerEntry& b) const {
-      return a.due_mono_ns < b.due_mono_ns;
-    }
+  struct OverflowEntry {
+    std::int64_t tick = 0;
+    TimerEntry entry;
   };
 
   Family* family(bool v6);
@@ -206,7 +204,8 @@ class ProbeHub {
   void read_tx_timestamps(Family& f);
   void handle_datagram(std::span<const std::uint8_t> datagram, bool truncated,
                        const asio::ip::udp::endpoint& from, proto::NtpTimestamp t4);
-  void push_timer(TimerEntry entry, std::int64_t at_ns);
+  void push_timer(TimerEntry entry, std::int64_t at_ns, std::int64_t now_ns);
+  void migrate_overflow(std::int64_t now_tick);
   void arm_timer();
   void on_timer();
   void fire(const TimerEntry& entry, std::int64_t now_ns);
@@ -226,8 +225,19 @@ class ProbeHub {
   std::vector<Slot> free_slots_;
   absl::flat_hash_map<std::uint64_t, Slot> by_cookie_;  // every known request
   absl::flat_hash_map<ProbeTag, TagState> tags_;
-  absl::flat_hash_map<EndpointKey, ProbeTag> by_endpoint_;    // address -> head of its tag list
-  monitor::TimerWheel<TimerEntry, TimerEntryBefore> timers_;  // timeouts and lingers
+  absl::flat_hash_map<EndpointKey, ProbeTag> by_endpoint_;  // address -> head of its tag list
+  // The timing wheel: bucket (tick & wheel_mask_) holds the entries due at `tick`, for ticks in
+  // [wheel_cursor_, wheel_cursor_ + wheel_.size()); a tick is kTimerGranularityNs of the
+  // steady clock, and every tick before the cursor has been handled.
+  std::vector<std::vector<TimerEntry>> wheel_;
+  std::size_t wheel_mask_ = 0;
+  std::size_t wheel_entries_ = 0;
+  std::int64_t wheel_cursor_ = 0;
+  std::int64_t wheel_earliest_ = INT64_MAX;  // no entry before this tick
+  std::vector<OverflowEntry> overflow_;      // ticks beyond the wheel's span
+  std::int64_t overflow_earliest_ = INT64_MAX;
+  std::int64_t overflow_scan_at_ = 0;  // cursor tick of the next scan
+  std::vector<TimerEntry> due_;        // scratch of on_timer
   asio::steady_timer timer_;
   std::optional<std::int64_t> timer_at_ns_;
   // Send failures waiting to be reported, by tag (a newer send or forget() cancels them).

@@ -1,5 +1,5 @@
-// The Monitor's timer queue (and ProbeHub's, for request timeouts): a timing wheel whose slots are
-// sorted only when they come due, with a heap for what lies beyond the wheel's span.
+// The Monitor's timer queue: a timing wheel whose slots are sorted only when they come due,
+// with a heap for what lies beyond the wheel's span.
 //
 // Responsible for: handing out timers in exactly the order a priority queue ordered by `Less`
 // would (the least first), whatever the order of pushes. Not responsible for: what a timer

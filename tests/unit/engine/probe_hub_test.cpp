@@ -271,8 +271,8 @@ TEST(ProbeHub, KernelTimestampsWithTheRealClock) {
   EXPECT_EQ(f.hub().counters().tx_timestamps, 20u);
 }
 
-// A wheel of 4 slots spans about 4 ms: the 20, 120 and 300 ms timeouts and every linger (1 s)
-// wait in its overflow heap. Each request still times out exactly once, never early, in order.
+// A wheel of 4 buckets spans 40 ms: the 120 ms and 300 ms timeouts and every linger (1 s) wait
+// in the overflow list. Each request still times out exactly once, never early, in order.
 TEST(ProbeHub, TimeoutsBeyondTheWheelSpanFireOnceAndNeverEarly) {
   Behaviour b;
   b.silent = true;
@@ -293,7 +293,7 @@ TEST(ProbeHub, TimeoutsBeyondTheWheelSpanFireOnceAndNeverEarly) {
   }
   EXPECT_LT(f.recorded().outcome_at[3][0], f.recorded().outcome_at[2][0]);
   EXPECT_LT(f.recorded().outcome_at[2][0], f.recorded().outcome_at[1][0]);
-  // Forgotten after the linger (from the overflow heap too), and nothing fires twice.
+  // Forgotten after the linger (from the overflow list too), and nothing fires twice.
   f.run_until([&] { return f.hub().known_requests() == 0; }, 3s, 100ms);
   EXPECT_EQ(f.hub().known_requests(), 0u);
   EXPECT_EQ(f.recorded().total, 3u);
