@@ -36,7 +36,9 @@
 // cookie to its slot and a tag to its state; the transmit-stamp ring names the slot directly;
 // timeouts and lingering live in a timing wheel of kTimerGranularityNs buckets (deadlines beyond
 // its span wait in an overflow list), whose entries name (slot, cookie) and are simply ignored
-// when the slot has moved on, so nothing is ever removed from it.
+// when the slot has moved on, so nothing is ever removed from it. Not the Monitor's TimerWheel:
+// that one sorts each slot for an exact order the hub does not need, and measured ~1.5 us more
+// per probe here; these buckets are drained whole.
 //
 // Datagrams with an unknown origin are charged through an index kept per address, not per
 // request: address -> the tag sending there -> that tag's current request, if it has left and is
