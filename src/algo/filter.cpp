@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
+#include <limits>
 
 namespace ntpmon::algo {
 
@@ -52,6 +54,7 @@ void ClockFilter::add_missed(proto::NtpTimestamp now, double local_precision_s) 
 
 void ClockFilter::reset() {
   stages_ = {};
+  newest_ = 0;
   last_update_ = proto::NtpTimestamp{};
   estimate_.reset();
 }
@@ -60,13 +63,15 @@ void ClockFilter::shift_in(const Stage& stage, proto::NtpTimestamp now) {
   double age_s = 0;
   if (!last_update_.is_zero()) age_s = std::max(proto::diff_seconds(now, last_update_), 0.0);
   const double growth_s = kPhi * age_s;
-  for (std::size_t i = stages_.size() - 1; i > 0; --i) {
-    Stage& held = stages_[i];
-    held = stages_[i - 1];
+  // The stages form a ring: the new stage takes the oldest one's place, and the seven it keeps
+  // age in place (nothing is copied).
+  newest_ = (newest_ + kFilterStages - 1) % kFilterStages;
+  for (std::size_t k = 1; k < kFilterStages; ++k) {
+    Stage& held = stages_[(newest_ + k) % kFilterStages];
     held.dispersion_s = std::min(held.dispersion_s + growth_s, kMaxDispersionS);
     if (held.dispersion_s >= kMaxDispersionS) held.valid = false;
   }
-  stages_[0] = stage;
+  stages_[newest_] = stage;
   last_update_ = now;
 }
 
@@ -74,43 +79,43 @@ void ClockFilter::recompute(double local_precision_s) {
   // Sort key of RFC 5905 Appendix A.5.2 with ntpd's refinement: a stage that carries no usable
   // measurement (empty, missed, aged out) has no meaningful delay and must never be chosen, so
   // it ranks after every valid one. Stable: of two equal delays the newer stage stays first.
-  // An insertion sort, stable by construction: std::stable_sort asks the heap for a scratch
-  // buffer, a malloc and a free per reply for eight elements.
-  const auto before = [](const Stage& a, const Stage& b) {
-    if (a.valid != b.valid) return a.valid;
-    return a.delay_s < b.delay_s;
-  };
-  std::array<Stage, kFilterStages> sorted = stages_;
-  for (std::size_t i = 1; i < sorted.size(); ++i) {
-    const Stage moving = sorted[i];
-    std::size_t j = i;
-    for (; j > 0 && before(moving, sorted[j - 1]); --j) sorted[j] = sorted[j - 1];
-    sorted[j] = moving;
+  // Every unusable stage has dispersion MAXDISP (that is what makes it unusable, or it is a
+  // default or dummy stage), so their order among themselves changes no figure below: they
+  // share one key. The sort moves stage numbers, newest first, with an insertion sort (stable
+  // by construction; std::stable_sort asked the heap for a scratch buffer per reply).
+  std::array<double, kFilterStages> key{};
+  std::array<std::uint8_t, kFilterStages> order{};
+  std::size_t valid_count = 0;
+  for (std::size_t k = 0; k < kFilterStages; ++k) {
+    const std::size_t i = (newest_ + k) % kFilterStages;
+    const Stage& s = stages_[i];
+    key[i] = s.valid ? s.delay_s : std::numeric_limits<double>::infinity();
+    valid_count += s.valid ? 1 : 0;
+    std::size_t j = k;
+    for (; j > 0 && key[i] < key[order[j - 1]]; --j) order[j] = order[j - 1];
+    order[j] = static_cast<std::uint8_t>(i);
   }
-
-  const auto valid_count =
-      std::count_if(sorted.begin(), sorted.end(), [](const Stage& s) { return s.valid; });
   if (valid_count == 0) {
     estimate_.reset();
     return;
   }
-  const Stage& chosen = sorted[0];
+  const Stage& chosen = stages_[order[0]];
 
   // Unusable stages sort last, so the first valid_count terms are the measured ones.
   double dispersion_s = 0;
   double measured_dispersion_s = 0;
   double weight = 0.5;
-  for (const Stage& s : sorted) {
+  for (std::size_t k = 0; k < kFilterStages; ++k) {
+    const Stage& s = stages_[order[k]];
     const double term_s = std::min(s.dispersion_s, kMaxDispersionS) * weight;
     dispersion_s += term_s;
-    if (s.valid) measured_dispersion_s += term_s;
+    if (k < valid_count) measured_dispersion_s += term_s;
     weight /= 2;
   }
 
   double squares_s2 = 0;
-  for (const Stage& s : sorted) {
-    if (&s == &chosen || !s.valid) continue;
-    const double diff_s = chosen.offset_s - s.offset_s;
+  for (std::size_t k = 1; k < valid_count; ++k) {
+    const double diff_s = chosen.offset_s - stages_[order[k]].offset_s;
     squares_s2 += diff_s * diff_s;
   }
   double jitter_s = local_precision_s;

@@ -98,7 +98,8 @@ class ClockFilter {
   void shift_in(const Stage& stage, proto::NtpTimestamp now);
   void recompute(double local_precision_s);
 
-  std::array<Stage, kFilterStages> stages_{};  // stages_[0] is the newest
+  std::array<Stage, kFilterStages> stages_{};  // a ring: stages_[newest_] is the newest,
+  std::size_t newest_ = 0;                     // then newest_ + 1, ... (mod 8) ever older
   proto::NtpTimestamp last_update_;            // zero (RFC 5905 §6 "unknown") until the first add
   std::optional<PeerEstimate> estimate_;
 };

@@ -10,9 +10,13 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <optional>
+#include <random>
 
 #include "proto/ntp_time.hpp"
 #include "proto/packet.hpp"
@@ -381,6 +385,128 @@ PeerEstimate peer(double delay_s, double dispersion_s, double jitter_s, NtpTimes
   p.time = time;
   p.valid_stages = 1;
   return p;
+}
+
+// The clock filter as RFC 5905 Appendix A.5.2 writes it: eight stages held newest first,
+// shifted by one on every update (the held ones aged by PHI), copied and stably sorted by
+// (valid first, then delay) on every update. ClockFilter keeps its stages in a ring and sorts
+// stage numbers instead; the test below holds it to this reference, figure for figure.
+class ReferenceFilter {
+ public:
+  void add(double offset_s, double delay_s, double dispersion_s, NtpTimestamp time,
+           NtpTimestamp now) {
+    Stage stage;
+    if (std::isfinite(offset_s) && std::isfinite(delay_s) && std::isfinite(dispersion_s)) {
+      stage.offset_s = offset_s;
+      stage.delay_s = delay_s;
+      stage.dispersion_s = std::min(std::max(dispersion_s, 0.0), kMaxDispersionS);
+      stage.valid = stage.dispersion_s < kMaxDispersionS;
+    }
+    stage.time = time;
+    shift(stage, now);
+  }
+  void add_missed(NtpTimestamp now) {
+    Stage dummy;
+    dummy.time = now;
+    shift(dummy, now);
+  }
+  std::optional<PeerEstimate> estimate(double precision_s) const {
+    std::array<Stage, kFilterStages> sorted = stages_;
+    std::stable_sort(sorted.begin(), sorted.end(), [](const Stage& a, const Stage& b) {
+      if (a.valid != b.valid) return a.valid;
+      return a.delay_s < b.delay_s;
+    });
+    const auto valid =
+        std::count_if(sorted.begin(), sorted.end(), [](const Stage& st) { return st.valid; });
+    if (valid == 0) return std::nullopt;
+    PeerEstimate e;
+    double weight = 0.5;
+    for (const Stage& st : sorted) {
+      const double term_s = std::min(st.dispersion_s, kMaxDispersionS) * weight;
+      e.dispersion_s += term_s;
+      if (st.valid) e.measured_dispersion_s += term_s;
+      weight /= 2;
+    }
+    double squares_s2 = 0;
+    for (std::size_t k = 1; k < sorted.size(); ++k) {
+      if (!sorted[k].valid) continue;
+      const double diff_s = sorted[0].offset_s - sorted[k].offset_s;
+      squares_s2 += diff_s * diff_s;
+    }
+    e.jitter_s = valid > 1
+                     ? std::max(std::sqrt(squares_s2 / static_cast<double>(valid - 1)), precision_s)
+                     : precision_s;
+    e.offset_s = sorted[0].offset_s;
+    e.delay_s = sorted[0].delay_s;
+    e.time = sorted[0].time;
+    e.valid_stages = static_cast<int>(valid);
+    return e;
+  }
+
+ private:
+  struct Stage {
+    double offset_s = 0;
+    double delay_s = kMaxDispersionS;
+    double dispersion_s = kMaxDispersionS;
+    NtpTimestamp time;
+    bool valid = false;
+  };
+  void shift(const Stage& stage, NtpTimestamp now) {
+    const double age_s = last_.is_zero() ? 0.0 : std::max(proto::diff_seconds(now, last_), 0.0);
+    for (std::size_t i = kFilterStages - 1; i > 0; --i) {
+      stages_[i] = stages_[i - 1];
+      stages_[i].dispersion_s = std::min(stages_[i].dispersion_s + kPhi * age_s, kMaxDispersionS);
+      if (stages_[i].dispersion_s >= kMaxDispersionS) stages_[i].valid = false;
+    }
+    stages_[0] = stage;
+    last_ = now;
+  }
+  std::array<Stage, kFilterStages> stages_{};
+  NtpTimestamp last_;
+};
+
+TEST(ClockFilter, MatchesTheShiftAndSortReferenceExactly) {
+  // Random updates: delays drawn from a few values so that ties (the newer stage wins) are
+  // common, missed polls, samples at and above MAXDISP, non-finite ones, gaps long enough to
+  // age stages out, and the odd clock step back.
+  std::mt19937_64 rng(20261126);
+  ClockFilter filter;
+  ReferenceFilter reference;
+  std::uint32_t seconds = 1000;
+  for (int update = 0; update < 20000; ++update) {
+    const std::uint64_t pick = rng() % 100;
+    seconds = pick < 2 ? seconds - 5 : seconds + static_cast<std::uint32_t>(rng() % 70);
+    if (pick >= 97) seconds += 400000;  // ~6 s of dispersion: an old stage may age out
+    const NtpTimestamp now = ts(seconds, static_cast<std::uint32_t>(rng() % 16));
+    if (pick < 15) {
+      filter.add_missed(now, kPrecisionS);
+      reference.add_missed(now);
+    } else {
+      const double offset_s = static_cast<double>(static_cast<int>(rng() % 2001) - 1000) / 1e4;
+      double delay_s = static_cast<double>(1 + rng() % 6) / 64;
+      double dispersion_s = static_cast<double>(rng() % 1000) / 1e5;
+      if (pick < 18) dispersion_s = kMaxDispersionS + static_cast<double>(pick - 15);
+      if (pick == 18) delay_s = std::numeric_limits<double>::quiet_NaN();
+      Sample sample;
+      sample.offset_s = offset_s;
+      sample.delay_s = delay_s;
+      sample.dispersion_s = dispersion_s;
+      sample.time = now;
+      filter.add(sample, now, kPrecisionS);
+      reference.add(offset_s, delay_s, dispersion_s, now, now);
+    }
+    const std::optional<PeerEstimate> want = reference.estimate(kPrecisionS);
+    const std::optional<PeerEstimate>& got = filter.estimate();
+    ASSERT_EQ(got.has_value(), want.has_value()) << "update " << update;
+    if (!want) continue;
+    ASSERT_EQ(got->offset_s, want->offset_s) << "update " << update;
+    ASSERT_EQ(got->delay_s, want->delay_s) << "update " << update;
+    ASSERT_EQ(got->dispersion_s, want->dispersion_s) << "update " << update;
+    ASSERT_EQ(got->measured_dispersion_s, want->measured_dispersion_s) << "update " << update;
+    ASSERT_EQ(got->jitter_s, want->jitter_s) << "update " << update;
+    ASSERT_EQ(got->time, want->time) << "update " << update;
+    ASSERT_EQ(got->valid_stages, want->valid_stages) << "update " << update;
+  }
 }
 
 TEST(RootDistance, KnownExample) {
