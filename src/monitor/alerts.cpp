@@ -14,51 +14,51 @@ std::string format(const char* pattern, double a, double b) {
   return buffer;
 }
 
-std::optional<std::string> offset_verdict(const AlertFacts& f) {
-  if (!f.offset_s) return std::nullopt;
-  const double offset_ms = *f.offset_s * 1e3;
-  if (!(std::fabs(offset_ms) > f.thresholds.offset_ms)) return std::string();
-  return format("offset %+.1f ms above %g ms", offset_ms, f.thresholds.offset_ms);
+// A condition's verdict is decided without building its message; the message (a formatted
+// string) is built only for an alert that fires or is firing, so a healthy evaluation, the
+// common case after every reply, allocates nothing.
+using Verdict = AlertVerdict;
+
+Verdict verdict_of(bool bad) { return bad ? Verdict::kBad : Verdict::kGood; }
+
+Verdict offset_verdict(const AlertFacts& f) {
+  if (!f.offset_s) return Verdict::kUnknown;
+  return verdict_of(std::fabs(*f.offset_s * 1e3) > f.thresholds.offset_ms);
 }
 
-std::optional<std::string> delay_verdict(const AlertFacts& f) {
-  if (!f.delay_s) return std::nullopt;
-  const double delay_ms = *f.delay_s * 1e3;
-  if (!(delay_ms > f.thresholds.delay_ms)) return std::string();
-  return format("delay %.1f ms above %g ms", delay_ms, f.thresholds.delay_ms);
+Verdict delay_verdict(const AlertFacts& f) {
+  if (!f.delay_s) return Verdict::kUnknown;
+  return verdict_of(*f.delay_s * 1e3 > f.thresholds.delay_ms);
 }
 
-std::optional<std::string> stratum_verdict(const AlertFacts& f) {
-  if (!f.stratum || !f.expected_stratum) return std::nullopt;
-  if (*f.stratum <= *f.expected_stratum) return std::string();
-  return "stratum " + std::to_string(*f.stratum) + " above expected " +
-         std::to_string(*f.expected_stratum);
+Verdict stratum_verdict(const AlertFacts& f) {
+  if (!f.stratum || !f.expected_stratum) return Verdict::kUnknown;
+  return verdict_of(*f.stratum > *f.expected_stratum);
 }
 
-std::optional<std::string> leap_verdict(const AlertFacts& f) {
-  if (!f.leap) return std::nullopt;
-  if (*f.leap == 1) return std::string("leap second insertion announced (LI 1)");
-  if (*f.leap == 2) return std::string("leap second deletion announced (LI 2)");
-  return std::string();
+Verdict leap_verdict(const AlertFacts& f) {
+  if (!f.leap) return Verdict::kUnknown;
+  return verdict_of(*f.leap == 1 || *f.leap == 2);
 }
 
-std::optional<std::string> flag_verdict(bool bad, const char* message) {
-  return bad ? std::string(message) : std::string();
-}
-
-std::optional<std::string> certificate_verdict(const AlertFacts& f, std::int64_t now_unix_ns) {
-  if (!f.certificate_not_after_unix_s) return std::nullopt;
-  if (f.certificate_expiry_days <= 0) return std::string();
+// Days of certificate validity left, in whole tenths of a day: the message (and so the
+// snapshot) changes a few times a day, not at every poll.
+double certificate_days_left(const AlertFacts& f, std::int64_t now_unix_ns) {
   constexpr double kSecondsPerDay = 86400.0;
-  const double left_days = (static_cast<double>(*f.certificate_not_after_unix_s) -
-                            static_cast<double>(now_unix_ns) / 1e9) /
-                           kSecondsPerDay;
-  if (left_days >= f.certificate_expiry_days) return std::string();
-  if (left_days <= 0) return std::string("NTS-KE certificate has expired");
-  // Whole tenths of a day: the message (and so the snapshot) changes a few times a day, not
-  // at every poll.
-  return format("NTS-KE certificate expires in %.1f days (warning below %g days)",
-                std::floor(left_days * 10.0) / 10.0, f.certificate_expiry_days);
+  return (static_cast<double>(*f.certificate_not_after_unix_s) -
+          static_cast<double>(now_unix_ns) / 1e9) /
+         kSecondsPerDay;
+}
+
+Verdict certificate_verdict(const AlertFacts& f, std::int64_t now_unix_ns) {
+  if (!f.certificate_not_after_unix_s) return Verdict::kUnknown;
+  if (f.certificate_expiry_days <= 0) return Verdict::kGood;
+  return verdict_of(certificate_days_left(f, now_unix_ns) < f.certificate_expiry_days);
+}
+
+Verdict authentication_verdict(const AlertFacts& f) {
+  if (!f.authentication) return Verdict::kUnknown;
+  return verdict_of(!f.authentication->empty());
 }
 
 }  // namespace
@@ -68,26 +68,29 @@ bool AlertState::firing(AlertKind kind) const {
                      [kind](const ActiveAlert& a) { return a.kind == kind; });
 }
 
-void AlertState::apply(AlertKind kind, const std::optional<std::string>& verdict, bool immediate,
+template <typename Message>
+void AlertState::apply(AlertKind kind, AlertVerdict verdict, const Message& message, bool immediate,
                        int hold, std::int64_t now_unix_ns, std::vector<AlertChange>& changes,
                        bool& changed) {
-  if (!verdict) return;
+  if (verdict == Verdict::kUnknown) return;
   const auto i = static_cast<std::size_t>(kind);
   const auto active = std::find_if(active_.begin(), active_.end(),
                                    [kind](const ActiveAlert& a) { return a.kind == kind; });
   const bool is_firing = active != active_.end();
   const int needed = std::max(1, hold);
-  if (!verdict->empty()) {
+  if (verdict == Verdict::kBad) {
     good_[i] = 0;
     if (bad_[i] < 255) ++bad_[i];
     if (is_firing) {
-      if (active->message != *verdict) {
-        active->message = *verdict;
+      std::string text = message();
+      if (active->message != text) {
+        active->message = std::move(text);
         changed = true;
       }
     } else if (immediate || bad_[i] >= needed) {
-      active_.push_back(ActiveAlert{kind, now_unix_ns, *verdict});
-      changes.push_back(AlertChange{kind, true, *verdict});
+      std::string text = message();
+      active_.push_back(ActiveAlert{kind, now_unix_ns, text});
+      changes.push_back(AlertChange{kind, true, std::move(text)});
       changed = true;
     }
   } else {
@@ -104,24 +107,39 @@ void AlertState::apply(AlertKind kind, const std::optional<std::string>& verdict
 bool AlertState::evaluate(const AlertFacts& facts, int hold, std::int64_t now_unix_ns,
                           std::vector<AlertChange>& changes) {
   bool changed = false;
-  apply(AlertKind::kOffset, offset_verdict(facts), false, hold, now_unix_ns, changes, changed);
-  apply(AlertKind::kDelay, delay_verdict(facts), false, hold, now_unix_ns, changes, changed);
-  apply(AlertKind::kStratum, stratum_verdict(facts), false, hold, now_unix_ns, changes, changed);
-  const std::string unreachable_message =
-      facts.unreachable_message.empty() ? std::string("unreachable") : facts.unreachable_message;
-  apply(AlertKind::kUnreachable, flag_verdict(facts.unreachable, unreachable_message.c_str()),
-        false, hold, now_unix_ns, changes, changed);
-  apply(AlertKind::kFalseticker,
-        flag_verdict(facts.falseticker, "falseticker: outside the majority's intersection"), false,
-        hold, now_unix_ns, changes, changed);
-  const std::string kod_message =
-      "kiss-o'-death " + (facts.kod_code.empty() ? std::string("?") : facts.kod_code);
-  apply(AlertKind::kKod, flag_verdict(facts.kod, kod_message.c_str()), facts.kod_terminal, hold,
-        now_unix_ns, changes, changed);
-  apply(AlertKind::kLeap, leap_verdict(facts), false, hold, now_unix_ns, changes, changed);
-  apply(AlertKind::kUnsynchronized,
-        flag_verdict(facts.unsynchronized, "server reports it is unsynchronized"), false, hold,
-        now_unix_ns, changes, changed);
+  const auto step = [&](AlertKind kind, Verdict verdict, const auto& message,
+                        bool immediate = false) {
+    apply(kind, verdict, message, immediate, hold, now_unix_ns, changes, changed);
+  };
+  step(AlertKind::kOffset, offset_verdict(facts), [&] {
+    return format("offset %+.1f ms above %g ms", *facts.offset_s * 1e3, facts.thresholds.offset_ms);
+  });
+  step(AlertKind::kDelay, delay_verdict(facts), [&] {
+    return format("delay %.1f ms above %g ms", *facts.delay_s * 1e3, facts.thresholds.delay_ms);
+  });
+  step(AlertKind::kStratum, stratum_verdict(facts), [&] {
+    return "stratum " + std::to_string(*facts.stratum) + " above expected " +
+           std::to_string(*facts.expected_stratum);
+  });
+  step(AlertKind::kUnreachable, verdict_of(facts.unreachable), [&] {
+    return facts.unreachable_message.empty() ? std::string("unreachable")
+                                             : std::string(facts.unreachable_message);
+  });
+  step(AlertKind::kFalseticker, verdict_of(facts.falseticker),
+       [] { return std::string("falseticker: outside the majority's intersection"); });
+  step(
+      AlertKind::kKod, verdict_of(facts.kod),
+      [&] {
+        return "kiss-o'-death " +
+               (facts.kod_code.empty() ? std::string("?") : std::string(facts.kod_code));
+      },
+      facts.kod_terminal);
+  step(AlertKind::kLeap, leap_verdict(facts), [&] {
+    return std::string(*facts.leap == 1 ? "leap second insertion announced (LI 1)"
+                                        : "leap second deletion announced (LI 2)");
+  });
+  step(AlertKind::kUnsynchronized, verdict_of(facts.unsynchronized),
+       [] { return std::string("server reports it is unsynchronized"); });
   changed = evaluate_auth(facts, hold, now_unix_ns, changes) || changed;
   return changed;
 }
@@ -129,10 +147,18 @@ bool AlertState::evaluate(const AlertFacts& facts, int hold, std::int64_t now_un
 bool AlertState::evaluate_auth(const AlertFacts& facts, int hold, std::int64_t now_unix_ns,
                                std::vector<AlertChange>& changes) {
   bool changed = false;
-  apply(AlertKind::kAuthentication, facts.authentication, false, hold, now_unix_ns, changes,
-        changed);
-  apply(AlertKind::kCertificate, certificate_verdict(facts, now_unix_ns), true, hold, now_unix_ns,
-        changes, changed);
+  apply(
+      AlertKind::kAuthentication, authentication_verdict(facts),
+      [&] { return *facts.authentication; }, false, hold, now_unix_ns, changes, changed);
+  apply(
+      AlertKind::kCertificate, certificate_verdict(facts, now_unix_ns),
+      [&] {
+        const double left_days = certificate_days_left(facts, now_unix_ns);
+        if (left_days <= 0) return std::string("NTS-KE certificate has expired");
+        return format("NTS-KE certificate expires in %.1f days (warning below %g days)",
+                      std::floor(left_days * 10.0) / 10.0, facts.certificate_expiry_days);
+      },
+      true, hold, now_unix_ns, changes, changed);
   return changed;
 }
 

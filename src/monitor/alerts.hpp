@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/config.hpp"
@@ -37,13 +38,13 @@ struct AlertFacts {
   std::optional<int> stratum;
   std::optional<int> leap;
   // Always known.
-  bool unreachable = false;         // 3 missed polls in a row (or the host does not resolve)
-  std::string unreachable_message;  // "" = "unreachable"
-  bool falseticker = false;         // class of the latest selection run
-  bool kod = false;                 // slowed (RATE, until the next good reply) or stopped by a KoD
-  bool kod_terminal = false;        // stopped by DENY / RSTR: fire without waiting for the hold
-  std::string kod_code;             // for the message
-  bool unsynchronized = false;      // the server says so (LI 3, stratum 0 INIT/STEP, stratum 16)
+  bool unreachable = false;              // 3 missed polls in a row (or the host does not resolve)
+  std::string_view unreachable_message;  // "" = "unreachable" (borrowed for the evaluation)
+  bool falseticker = false;              // class of the latest selection run
+  bool kod = false;             // slowed (RATE, until the next good reply) or stopped by a KoD
+  bool kod_terminal = false;    // stopped by DENY / RSTR: fire without waiting for the hold
+  std::string_view kod_code;    // for the message (borrowed for the evaluation)
+  bool unsynchronized = false;  // the server says so (LI 3, stratum 0 INIT/STEP, stratum 16)
   // Authentication, for servers with NTS or a key: nullopt when this outcome says nothing about
   // it (a plain timeout), "" after an authenticated reply, else why it fails ("NTS-KE failed:
   // certificate: ...", "2 replies failed authentication").
@@ -56,6 +57,9 @@ struct AlertFacts {
   config::AlertThresholds thresholds;
   std::optional<int> expected_stratum;
 };
+
+// One evaluation of one condition: the facts say nothing about it, it is fine, or it is bad.
+enum class AlertVerdict : std::uint8_t { kUnknown, kGood, kBad };
 
 struct AlertChange {
   AlertKind kind = AlertKind::kOffset;
@@ -80,10 +84,12 @@ class AlertState {
   [[nodiscard]] bool firing(AlertKind kind) const;
 
  private:
-  // nullopt: not evaluated; "" : fine; otherwise: bad, with the message.
-  void apply(AlertKind kind, const std::optional<std::string>& verdict, bool immediate, int hold,
+  // Counts one evaluation of `kind` (verdict unknown: not evaluated, good or bad) towards its
+  // hold, and fires or resolves it. `message()` builds the alert's text; it is called only for
+  // an alert that fires or is firing, never for a healthy evaluation.
+  template <typename Message>
+  void apply(AlertKind kind, AlertVerdict verdict, const Message& message, bool immediate, int hold,
              std::int64_t now_unix_ns, std::vector<AlertChange>& changes, bool& changed);
-
   std::array<std::uint8_t, kAlertKindCount> bad_{};   // consecutive bad evaluations (saturating)
   std::array<std::uint8_t, kAlertKindCount> good_{};  // consecutive good evaluations
   std::vector<ActiveAlert> active_;                   // firing alerts, in firing order
