@@ -8,6 +8,10 @@ namespace ntpmon::monitor {
 namespace {
 // Enough doublings to go from a 1 s loopback poll to MAXPOLL.
 constexpr int kMaxSteps = 17;
+
+// x * 2^steps for 0 <= steps <= kMaxSteps: exactly std::ldexp's result (a product with a power
+// of two is exact in this range), without its general path, on every send.
+double doubled(double x, int steps) { return x * static_cast<double>(1U << steps); }
 }  // namespace
 
 void PollState::set_limits(const PollLimits& limits) {
@@ -28,13 +32,13 @@ void PollState::start() { burst_left_ = static_cast<std::uint8_t>(burst_count_ -
 
 int PollState::max_backoff_steps() const {
   int steps = 0;
-  while (steps < kMaxSteps && std::ldexp(min_poll_s_, steps + 1) <= max_poll_s_) ++steps;
+  while (steps < kMaxSteps && doubled(min_poll_s_, steps + 1) <= max_poll_s_) ++steps;
   return steps;
 }
 
 double PollState::interval_s() const {
-  const double backed_off = std::min(std::ldexp(min_poll_s_, backoff_steps_), max_poll_s_);
-  const double rate_min = std::min(std::ldexp(min_poll_s_, rate_steps_), kMaxPollS);
+  const double backed_off = std::min(doubled(min_poll_s_, backoff_steps_), max_poll_s_);
+  const double rate_min = std::min(doubled(min_poll_s_, rate_steps_), kMaxPollS);
   return std::max(backed_off, rate_min);
 }
 
@@ -87,8 +91,8 @@ void PollState::on_rate() {
   const double before_s = interval_s();
   do {
     ++rate_steps_;
-  } while (rate_steps_ < kMaxSteps && std::ldexp(min_poll_s_, rate_steps_) < 2 * before_s &&
-           std::ldexp(min_poll_s_, rate_steps_) < kMaxPollS);
+  } while (rate_steps_ < kMaxSteps && doubled(min_poll_s_, rate_steps_) < 2 * before_s &&
+           doubled(min_poll_s_, rate_steps_) < kMaxPollS);
   if (rate_steps_ > kMaxSteps) rate_steps_ = kMaxSteps;
   burst_left_ = 0;
 }

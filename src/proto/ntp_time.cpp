@@ -1,5 +1,6 @@
 #include "proto/ntp_time.hpp"
 
+#include <bit>
 #include <cmath>
 #include <limits>
 
@@ -75,6 +76,13 @@ NtpShort NtpShort::from_seconds(double seconds) {
   return NtpShort{static_cast<std::uint32_t>(scaled)};
 }
 
-double log2_to_seconds(int log2_s) { return std::ldexp(1.0, log2_s); }
+double log2_to_seconds(int log2_s) {
+  // Every reply converts its precision field: a power of two in a normal double's exponent
+  // range is built from its bits (what ldexp returns, without its general path).
+  if (log2_s >= -1022 && log2_s <= 1023) {
+    return std::bit_cast<double>(static_cast<std::uint64_t>(log2_s + 1023) << 52);
+  }
+  return std::ldexp(1.0, log2_s);
+}
 
 }  // namespace ntpmon::proto
