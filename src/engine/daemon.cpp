@@ -484,11 +484,10 @@ struct Daemon::Impl {
   // ---- Carrying out actions --------------------------------------------------------------------
 
   void carry_out(const monitor::Now& n) {
-    // Swap out first: handlers of these actions never run inline. Both buffers keep their
+    // Worked through in place: none of these handlers calls into the Monitor or fills
+    // `actions` (what they start reports back later, from the loop). The vectors keep their
     // capacity, so a steady stream of events allocates nothing here.
-    monitor::Actions& batch = batch_actions;
-    batch.clear();
-    std::swap(batch, actions);
+    monitor::Actions& batch = actions;
     for (const monitor::LogEvent& event : batch.logs) {
       logger.log(to_level(event.level), event.event, event.fields);
     }
@@ -957,7 +956,6 @@ struct Daemon::Impl {
   JitterSource jitter;
   monitor::Monitor monitor;
   monitor::Actions actions;
-  monitor::Actions batch_actions;  // the batch carry_out() works through
   std::unordered_map<monitor::ServerKey, int> max_addresses;
   std::map<std::tuple<std::string, std::string, monitor::AlertKind>, std::int64_t> firing_since;
   std::unique_ptr<AlertWebhook> webhook;
