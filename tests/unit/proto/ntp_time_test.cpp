@@ -141,6 +141,9 @@ TEST(NtpTime, Log2ToSeconds) {
   EXPECT_EQ(log2_to_seconds(6), 64.0);
   EXPECT_EQ(log2_to_seconds(17), 131072.0);
   EXPECT_EQ(log2_to_seconds(-20), 9.5367431640625e-07);
+  // Every value a packet's int8 field can carry, and the edges of the bit-built range, are
+  // exactly what ldexp gives (subnormal and infinite results included).
+  for (int p = -1100; p <= 1100; ++p) EXPECT_EQ(log2_to_seconds(p), std::ldexp(1.0, p)) << p;
 }
 
 }  // namespace
