@@ -780,6 +780,11 @@ struct Daemon::Impl {
       if (stopping) return;
       monitor.on_rejected(static_cast<monitor::SourceId>(tag), reason);
     };
+    handlers.prefetch = [this](ProbeTag tag) {
+      const auto id = static_cast<monitor::SourceId>(tag);
+      monitor.prefetch(id);
+      if (id < source_slots.size()) __builtin_prefetch(&source_slots[id]);
+    };
     handlers.on_auth_failed = [this](ProbeTag tag, std::string_view detail) {
       if (stopping) return;
       logger.log(LogLevel::kDebug, "auth_failed",
