@@ -14,6 +14,13 @@ Prints figures; asserts nothing about them (a benchmark, not a timed test):
     kernel's ceiling on this machine) and in lock-step (one in flight), and its CPU per
     exchange.
 
+Placement: on a machine with two CPUs or more, the simulator runs on the last CPU and the client
+being measured (the daemon's event-loop thread, or the raw loop) on CPU 0, each alone. The
+simulator stands in for servers that are elsewhere on a network; left free, the scheduler puts
+it on the client's CPU whenever a burst of requests wakes it, it preempts the client in the
+middle of sendmmsg and evicts the client's cache, which no remote server can do. Both clients
+get the same placement. --no-pin leaves placement to the scheduler (for comparison).
+
 Ratios printed: daemon probes/s / raw probes/s (the daemon's rate is capped at N/s by the
 1 s loopback poll floor, so this compares offered load with a ceiling), and the
 efficiency ratio raw CPU per exchange / daemon CPU per probe (1.0 = the daemon costs no
@@ -164,13 +171,46 @@ def wait_until(what: str, predicate, deadline_s: float, interval_s: float = 0.5)
     raise RuntimeError(f"not within {deadline_s} s: {what}")
 
 
+# CPUs for the client being measured and for the simulator (see the module comment), or None.
+CLIENT_CPU: Optional[int] = None
+SIMULATOR_CPU: Optional[int] = None
+
+
+def plan_placement(pin: bool) -> str:
+    """Chooses the CPUs; returns a line saying where things run."""
+    global CLIENT_CPU, SIMULATOR_CPU
+    cpus = sorted(os.sched_getaffinity(0))
+    if not pin or len(cpus) < 2:
+        CLIENT_CPU = SIMULATOR_CPU = None
+        return "placement: left to the scheduler"
+    CLIENT_CPU, SIMULATOR_CPU = cpus[0], cpus[-1]
+    return f"placement: client on CPU {CLIENT_CPU}, simulator on CPU {SIMULATOR_CPU}"
+
+
+def place(pid: int, cpu: Optional[int]) -> None:
+    """Puts every thread of process `pid` on `cpu` (no-op for None)."""
+    if cpu is None:
+        return
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            os.sched_setaffinity(int(task.name), {cpu})
+        except OSError:
+            pass  # a thread that just ended
+
+
 def raw_loop(build_dir: Path, port: int, n: int, window: int, seconds: float,
              stamps: bool = False) -> dict:
     binary = build_dir / "bench" / "raw_udp_loop"
+
+    def setup() -> None:
+        peers._child_setup()
+        if CLIENT_CPU is not None:
+            os.sched_setaffinity(0, {CLIENT_CPU})
+
     out = subprocess.run([str(binary), str(port), str(n), str(window), f"{seconds:g}",
                           "1" if stamps else "0"],
                          capture_output=True, text=True, timeout=seconds + 30, check=True,
-                         preexec_fn=peers._child_setup)
+                         preexec_fn=setup)
     return json.loads(out.stdout)
 
 
@@ -186,6 +226,7 @@ def measure_daemon(workdir: Path, binary: Path, sim: peers.Simulator, n: int,
     extra = f"selection: {{interval_s: {selection_interval_s:g}}}"
     daemon = MonitorDaemon(workdir, binary, fleet_config(sim.port, n, 1.0, extra))
     with daemon.start():
+        place(daemon.proc.pid, CLIENT_CPU)
         wait_until("/metrics lists every source",
                    lambda: (t := daemon.metrics()) and
                    metric_value(t, "ntp_monitor_servers") == n, 120)
@@ -252,7 +293,10 @@ def main() -> int:
     parser.add_argument("--window", type=float, default=20.0, help="measurement window, s")
     parser.add_argument("--repeat", type=int, default=1,
                         help="measure everything this many times, then print the medians")
+    parser.add_argument("--no-pin", action="store_true",
+                        help="leave CPU placement to the scheduler")
     args = parser.parse_args()
+    placement = plan_placement(not args.no_pin)
     binary = args.build_dir / "ntp-monitor"
     n = args.sources
 
@@ -261,10 +305,11 @@ def main() -> int:
         per_run_s = 2 * args.warmup + 5 * args.window + 300
         sim = peers.Simulator(tmp / "sim", listen="0.0.0.0:0", binary=binary,
                               max_runtime_s=args.repeat * per_run_s + 300).start()
+        place(sim.proc.pid, SIMULATOR_CPU)
         efficiencies: dict[float, list[tuple[float, float]]] = {1.0: [], 3600.0: []}
         with sim:
             print(f"machine: {os.cpu_count()} CPUs; sources: {n} on 127.x.y.z, poll 1 s, one "
-                  f"wildcard simulator")
+                  f"wildcard simulator; {placement}")
             for repeat in range(args.repeat):
                 if args.repeat > 1:
                     print(f"--- run {repeat + 1} of {args.repeat}")
