@@ -55,6 +55,7 @@
 #include <array>
 #include <asio/io_context.hpp>
 #include <asio/ip/udp.hpp>
+#include <asio/posix/stream_descriptor.hpp>
 #include <asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
@@ -195,6 +196,7 @@ class ProbeHub {
   };
 
   Family* family(bool v6);
+  void watch(Family& f, bool on);
   Slot acquire_slot();
   void release_slot(Slot slot);
   [[nodiscard]] bool holds(Slot slot, std::uint64_t cookie) const;
