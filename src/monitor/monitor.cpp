@@ -256,6 +256,10 @@ struct Monitor::Impl {
   static constexpr std::size_t kTickBatch = 256;    // timers taken off the wheel at once
   static constexpr std::size_t kPrefetchAhead = 8;  // sources fetched ahead of their use
   std::vector<Timer> due_scratch;
+  // The selection's working lists, kept between runs for their capacity.
+  std::vector<SourceId> selection_ids;
+  std::vector<algo::Candidate> selection_candidates;
+  std::vector<Source*> selection_order;
   void prefetch(SourceId id) const {
     if (id == 0 || id >= sources.size()) return;
     const Source* s = sources[id].get();
@@ -516,34 +520,45 @@ struct Monitor::Impl {
     selection_dirty = false;
     last_selection_mono_ns = now.mono_ns;
 
-    std::vector<algo::Candidate> candidates;
-    std::vector<Source*> order;
-    candidates.reserve(live_sources);
-    order.reserve(live_sources);
+    // Every source's state is read here, and most of it is cold (the selection runs once a
+    // second; a source's reply touched it up to a poll interval ago): the ids are listed first,
+    // and each source is fetched into the cache a few places ahead of its turn, in both passes.
+    std::vector<SourceId>& ids = selection_ids;
+    ids.clear();
     for (const auto& srv : servers) {
       for (SourceId id : srv->sources) {
-        Source* s = source(id);
-        if (s == nullptr) continue;
-        algo::Candidate c;
-        c.id = std::to_string(id);
-        const auto& estimate = s->filter.estimate();
-        if (estimate && s->header) {
-          c.offset_s = estimate->offset_s;
-          c.jitter_s = estimate->jitter_s;
-          const double lambda = algo::root_distance(*estimate, s->header->root_delay.seconds(),
-                                                    s->header->root_dispersion.seconds(), now.ntp);
-          // The snapshot keeps the distance as of the last sample: storing this aged value
-          // would dirty every source on every run and defeat the shared snapshot entries.
-          c.root_distance_s = lambda;
-          c.stratum = s->header->stratum;
-          c.synchronized = s->header->leap != proto::LeapIndicator::kUnsynchronized &&
-                           s->header->stratum > 0 && s->header->stratum < 16;
-          c.reachable = s->poll.reach() != 0 && !s->poll.unreachable();
-        }
-        c.kod = s->poll.stopped();
-        candidates.push_back(std::move(c));
-        order.push_back(s);
+        if (source(id) != nullptr) ids.push_back(id);
       }
+    }
+    std::vector<algo::Candidate>& candidates = selection_candidates;
+    std::vector<Source*>& order = selection_order;
+    candidates.clear();
+    order.clear();
+    candidates.reserve(ids.size());
+    order.reserve(ids.size());
+    for (std::size_t k = 0; k < ids.size(); ++k) {
+      if (k + kPrefetchAhead < ids.size()) prefetch(ids[k + kPrefetchAhead]);
+      const SourceId id = ids[k];
+      Source* s = source(id);
+      algo::Candidate c;
+      c.id = std::to_string(id);
+      const auto& estimate = s->filter.estimate();
+      if (estimate && s->header) {
+        c.offset_s = estimate->offset_s;
+        c.jitter_s = estimate->jitter_s;
+        const double lambda = algo::root_distance(*estimate, s->header->root_delay.seconds(),
+                                                  s->header->root_dispersion.seconds(), now.ntp);
+        // The snapshot keeps the distance as of the last sample: storing this aged value
+        // would dirty every source on every run and defeat the shared snapshot entries.
+        c.root_distance_s = lambda;
+        c.stratum = s->header->stratum;
+        c.synchronized = s->header->leap != proto::LeapIndicator::kUnsynchronized &&
+                         s->header->stratum > 0 && s->header->stratum < 16;
+        c.reachable = s->poll.reach() != 0 && !s->poll.unreachable();
+      }
+      c.kod = s->poll.stopped();
+      candidates.push_back(std::move(c));
+      order.push_back(s);
     }
     std::optional<std::string> previous;
     if (system_peer) previous = std::to_string(*system_peer);
@@ -551,6 +566,10 @@ struct Monitor::Impl {
         algo::select_system_peer(candidates, previous, options.selection);
 
     for (std::size_t i = 0; i < order.size(); ++i) {
+      if (i + kPrefetchAhead < order.size()) {
+        __builtin_prefetch(&order[i + kPrefetchAhead]->selection_class);
+        __builtin_prefetch(&order[i + kPrefetchAhead]->consensus_offset_s);
+      }
       Source& s = *order[i];
       const algo::ServerVerdict& verdict = result.servers[i];
       if (s.selection_class != verdict.server_class ||
