@@ -154,17 +154,27 @@ struct HistoryStore::Ring {
   std::vector<Item> items;  // grows to capacity, then overwritten round-robin
   std::vector<std::string> texts;
   std::uint32_t next = 0;  // oldest item once full
-  // Where the last sample's address and state are in texts: the usual next sample repeats
-  // them, and these sit in the same cache line as the vectors, not in the last item's.
-  std::uint16_t last_address = 0;
-  std::uint16_t last_state = 0;
+  // Where the last sample's address and state are in texts, and copies of those texts: the
+  // usual next sample repeats them, and is recognised here, in the ring's own cache lines,
+  // without reading the table's. kNoText after a compaction (the indexes moved).
+  static constexpr std::uint16_t kNoText = UINT16_MAX;
+  std::uint16_t last_address = kNoText;
+  std::uint16_t last_state = kNoText;
+  std::string last_address_text;
+  std::string last_state_text;
+
+  std::uint16_t text_index(std::string_view text, std::uint16_t& last, std::string& last_text) {
+    if (last < texts.size() && last_text == text) return last;
+    last = intern(text, last);
+    last_text.assign(text);
+    return last;
+  }
 
   std::uint16_t intern(std::string_view text, std::uint16_t hint) {
     if (hint < texts.size() && texts[hint] == text) return hint;
     for (std::size_t i = 0; i < texts.size(); ++i) {
       if (texts[i] == text) return static_cast<std::uint16_t>(i);
     }
-    if (texts.size() >= kMaxTexts) compact_texts();
     texts.emplace_back(text);
     return static_cast<std::uint16_t>(texts.size() - 1);
   }
@@ -184,8 +194,8 @@ struct HistoryStore::Ring {
       keep(item.state);
     }
     texts = std::move(kept);
-    last_address = 0;
-    last_state = 0;
+    last_address = kNoText;
+    last_state = kNoText;
   }
 
   void push(const SampleView& sample, std::size_t capacity) {
@@ -196,8 +206,13 @@ struct HistoryStore::Ring {
     item.has_jitter = sample.jitter_s.has_value();
     item.jitter_s = sample.jitter_s.value_or(0.0);
     item.stratum = static_cast<std::int16_t>(std::clamp(sample.stratum, -32768, 32767));
-    item.address = last_address = intern(sample.address, last_address);
-    item.state = last_state = intern(sample.state, last_state);
+    // Room for both texts first: a compaction renumbers the table, so it must not fall between
+    // the two lookups (the first index would name another text, or none).
+    const bool address_known = last_address < texts.size() && last_address_text == sample.address;
+    const bool state_known = last_state < texts.size() && last_state_text == sample.state;
+    if ((!address_known || !state_known) && texts.size() + 2 > kMaxTexts) compact_texts();
+    item.address = text_index(sample.address, last_address, last_address_text);
+    item.state = text_index(sample.state, last_state, last_state_text);
     if (items.size() < capacity) {
       // Grown by doubling but never past the capacity, and not reserved up front: most
       // servers of a large fleet hold a few samples.
@@ -548,6 +563,12 @@ void HistoryStore::record_sample(SampleRecord sample) {
 
 HistoryStore::Ring* HistoryStore::ring_of(const std::string& server) {
   return options_.ring_capacity > 0 ? &ring_for(server) : nullptr;
+}
+
+void HistoryStore::prefetch(const Ring* ring) {
+  if (ring == nullptr) return;
+  __builtin_prefetch(ring);
+  __builtin_prefetch(reinterpret_cast<const char*>(ring) + 64);
 }
 
 void HistoryStore::record_sample(Ring* ring, const SampleView& sample) {

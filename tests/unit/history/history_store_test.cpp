@@ -540,6 +540,32 @@ TEST_F(HistoryStoreTest, RingHandleKeepsEveryFieldExactly) {
   EXPECT_EQ(none.counters().dropped_disabled, 1u);
 }
 
+// The text table is compacted when it is full. A sample whose address and state are both new
+// when the table has room for only one more text must not have its address renumbered away by
+// the compaction the state needs: every text of the sample must come back as recorded.
+TEST_F(HistoryStoreTest, CompactionBetweenAddressAndStateKeepsBothTexts) {
+  auto o = options();
+  o.ring_capacity = 50;
+  HistoryStore store(o);
+  HistoryStore::Ring* handle = store.ring_of("pool");
+  ASSERT_NE(handle, nullptr);
+  // Texts: a0, s, a1, a2, ...: after sample k the table holds k + 2 texts, so after sample 1021
+  // it holds 1,023, one short of the 1,024 that trigger a compaction.
+  for (int i = 0; i <= 1022; ++i) {
+    SampleRecord r = sample("pool", kT0 + i * kNs, 0.001 * i, 0.25, std::nullopt, 2,
+                            i < 1022 ? "candidate" : "falseticker");
+    r.address = "a" + std::to_string(i);
+    store.record_sample(handle, view_of(r));
+  }
+  const auto ring = store.recent_samples("pool");
+  ASSERT_EQ(ring.size(), 50u);
+  for (std::size_t k = 0; k < ring.size(); ++k) {
+    const int i = 973 + static_cast<int>(k);
+    EXPECT_EQ(ring[k].address, "a" + std::to_string(i)) << k;
+    EXPECT_EQ(ring[k].state, i < 1022 ? "candidate" : "falseticker") << k;
+  }
+}
+
 TEST_F(HistoryStoreTest, JunkFileIsAClearErrorAndMonitoringGoesOn) {
   {
     std::ofstream junk(path_, std::ios::binary);
