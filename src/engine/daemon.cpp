@@ -495,7 +495,17 @@ struct Daemon::Impl {
     for (const monitor::SourceId id : batch.cancels) cancel(id);
     for (const monitor::ResolveAction& resolve : batch.resolves) start_resolve(resolve);
     for (const monitor::NtsKeAction& ke : batch.nts_ke) start_nts_ke(ke);
-    for (const monitor::SendAction& send : batch.sends) start_send(send);
+    // What a send reads (the parsed endpoint, the hub's state for the source) was last touched
+    // a poll interval ago: fetched a few sends ahead of its turn.
+    constexpr std::size_t kAhead = 8;
+    for (std::size_t i = 0; i < batch.sends.size(); ++i) {
+      if (i + kAhead < batch.sends.size()) {
+        const monitor::SourceId ahead = batch.sends[i + kAhead].source;
+        hub.prefetch(ahead);
+        if (ahead < source_slots.size()) __builtin_prefetch(&source_slots[ahead]);
+      }
+      start_send(batch.sends[i]);
+    }
     for (const monitor::SampleEvent& sample : batch.samples) record_sample(sample);
     batch.clear();
     // Kept for reuse, unless a start or a reload made them huge (a million resolves).
@@ -780,10 +790,15 @@ struct Daemon::Impl {
       if (stopping) return;
       monitor.on_rejected(static_cast<monitor::SourceId>(tag), reason);
     };
-    handlers.prefetch = [this](ProbeTag tag) {
+    handlers.prefetch = [this](ProbeTag tag, int stage) {
       const auto id = static_cast<monitor::SourceId>(tag);
-      monitor.prefetch(id);
-      if (id < source_slots.size()) __builtin_prefetch(&source_slots[id]);
+      if (id >= source_slots.size()) return;
+      if (stage == 0) {
+        monitor.prefetch(id);
+        __builtin_prefetch(&source_slots[id]);
+      } else {
+        history::HistoryStore::prefetch(source_slots[id].ring);
+      }
     };
     handlers.on_auth_failed = [this](ProbeTag tag, std::string_view detail) {
       if (stopping) return;

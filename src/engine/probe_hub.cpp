@@ -723,8 +723,10 @@ void ProbeHub::prefetch_batch(const Family& f, std::size_t count) {
     __builtin_prefetch(&pool_[it->second]);
   }
   if (!handlers_.prefetch) return;
-  for (std::size_t k = 0; k < count; ++k) {
-    if (slots[k] != kNoSlot) handlers_.prefetch(pool_[slots[k]].tag);
+  for (int stage = 0; stage < 2; ++stage) {
+    for (std::size_t k = 0; k < count; ++k) {
+      if (slots[k] != kNoSlot) handlers_.prefetch(pool_[slots[k]].tag, stage);
+    }
   }
 }
 
@@ -871,8 +873,19 @@ void ProbeHub::on_timer() {
       (wheel_cursor_ >= overflow_scan_at_ || overflow_earliest_ <= now_tick)) {
     migrate_overflow(now_tick);
   }
+  // The requests these entries name were last touched a timeout or a linger ago: their cookie
+  // entries and slots are fetched a few entries ahead of their turn.
+  constexpr std::size_t kAhead = 8;
+  const auto fetch = [this](const TimerEntry& e) {
+    by_cookie_.prefetch(e.cookie);
+    if (e.slot < pool_.size()) __builtin_prefetch(&pool_[e.slot]);
+  };
+  for (std::size_t i = 0; i < due_.size() && i < kAhead; ++i) fetch(due_[i]);
   // Handlers may send and forget, never reach due_; what they schedule lies in the future.
-  for (std::size_t i = 0; i < due_.size() && !closed_; ++i) fire(due_[i], now);
+  for (std::size_t i = 0; i < due_.size() && !closed_; ++i) {
+    if (i + kAhead < due_.size()) fetch(due_[i + kAhead]);
+    fire(due_[i], now);
+  }
   due_.clear();
   wheel_earliest_ = INT64_MAX;
   if (wheel_entries_ > 0) {

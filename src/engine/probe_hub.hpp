@@ -91,8 +91,10 @@ struct ProbeHubHandlers {
   std::function<void(ProbeTag, std::string_view detail)> on_auth_failed;
   // Optional, a hint: a datagram for `tag`'s request is about to be handled (the hub holds a
   // batch of them). The owner may fetch what its handlers will touch into the CPU cache, so the
-  // memory reads of a batch overlap instead of stalling one after the other.
-  std::function<void(ProbeTag)> prefetch;
+  // memory reads of a batch overlap instead of stalling one after the other. Called for every
+  // datagram of the batch with stage 0, then for every one again with stage 1 (what stage 0
+  // fetched can be read then without waiting, to find what else to fetch).
+  std::function<void(ProbeTag, int stage)> prefetch;
 };
 
 struct ProbeHubOptions {
@@ -138,6 +140,9 @@ class ProbeHub {
   // No handler is called for the tag's current request afterwards, and the hub drops what it
   // keeps about the tag.
   void forget(ProbeTag tag);
+  // A hint: send(tag) comes soon; what the hub keeps about the tag is fetched into the CPU
+  // cache. Changes nothing.
+  void prefetch(ProbeTag tag) const { tags_.prefetch(tag); }
   // Closes both sockets; nothing is called afterwards.
   void close();
 
