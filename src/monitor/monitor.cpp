@@ -129,6 +129,13 @@ struct Source {
   std::string address;
   std::uint16_t port = 123;
   bool loopback = false;
+  // Copies of the server's settings that every poll and every reply read, so that neither
+  // touches the Server (a cold object of its own with tens of thousands of servers): the
+  // version, part of the server's identity and so fixed for the source's life, and the alert
+  // policy, refreshed by a reload (refresh_policy).
+  std::uint8_t version = 4;
+  std::optional<int> expected_stratum;
+  config::AlertThresholds thresholds;
 
   PollState poll;
   std::uint32_t timer_generation = 0;  // timers carrying an older generation are stale
@@ -340,7 +347,13 @@ struct Monitor::Impl {
     changes.clear();
   }
 
-  AlertFacts facts_for(const Source& s, const Server& srv, bool measured,
+  // The source's copy of its server's alert policy (the server's thresholds or the global ones).
+  void refresh_policy(Source& s, const Server& srv) const {
+    s.thresholds = srv.config.alert_thresholds.value_or(alert_thresholds);
+    s.expected_stratum = srv.config.expected_stratum;
+  }
+
+  AlertFacts facts_for(const Source& s, bool measured,
                        std::optional<std::string> auth_verdict) const {
     AlertFacts facts;
     if (s.auth) {
@@ -352,8 +365,8 @@ struct Monitor::Impl {
       facts.certificate_not_after_unix_s = s.auth->certificate_not_after_unix_s;
       facts.certificate_expiry_days = certificate_expiry_days;
     }
-    facts.thresholds = srv.config.alert_thresholds.value_or(alert_thresholds);
-    facts.expected_stratum = srv.config.expected_stratum;
+    facts.thresholds = s.thresholds;
+    facts.expected_stratum = s.expected_stratum;
     const auto& estimate = s.filter.estimate();
     if (measured && estimate && s.header) {
       facts.offset_s = estimate->offset_s;
@@ -375,7 +388,7 @@ struct Monitor::Impl {
                        bool auth_only = false) {
     Server* srv = s.owner;
     std::vector<AlertChange> changes;
-    const AlertFacts facts = facts_for(s, *srv, measured, std::move(auth_verdict));
+    const AlertFacts facts = facts_for(s, measured, std::move(auth_verdict));
     if (auth_only ? s.alerts.evaluate_auth(facts, options.alert_hold, now.unix_ns, changes)
                   : s.alerts.evaluate(facts, options.alert_hold, now.unix_ns, changes)) {
       s.dirty = true;
@@ -389,6 +402,8 @@ struct Monitor::Impl {
     auto s = std::make_unique<Source>();
     s->id = static_cast<SourceId>(sources.size());
     s->owner = &srv;
+    s->version = srv.config.version;
+    refresh_policy(*s, srv);
     s->address = address.address;
     s->port = address.port;
     s->loopback = address.loopback;
@@ -450,7 +465,7 @@ struct Monitor::Impl {
     ++requests_total;
     s.dirty = true;
     const Server* srv = s.owner;
-    const std::uint8_t version = srv ? srv->config.version : std::uint8_t{4};
+    const std::uint8_t version = s.version;
     // Half the gap to the next request at most, so this request's outcome always comes first.
     const double timeout_s = std::min(options.request_timeout_s, next_s / 2);
     SendAction action{s.id, s.address, s.port, version, timeout_s};
@@ -1120,6 +1135,7 @@ ReloadResult Monitor::reload(const config::Config& config, const Now& now, Actio
           }
           // New poll settings take effect from the next scheduled request.
           s->poll.set_limits(m.limits_for(*srv, s->loopback));
+          m.refresh_policy(*s, *srv);
           s->dirty = true;
         }
       }

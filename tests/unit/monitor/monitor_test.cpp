@@ -11,6 +11,7 @@
 #include <cmath>
 #include <functional>
 #include <map>
+#include <set>
 
 namespace ntpmon::monitor {
 namespace {
@@ -818,6 +819,45 @@ TEST(MonitorReload, KeepsCountersOfUnchangedServers) {
   EXPECT_EQ(r2.added, 1U);
   EXPECT_EQ(h.reload_actions.cancels, std::vector<SourceId>{a});
   EXPECT_EQ(h.snap()->config_reloads, 2U);
+}
+
+// Sources keep their own copy of their server's alert policy; a reload must reach it, for a
+// server's own thresholds, the global ones and the expected stratum alike.
+TEST(MonitorReload, NewAlertPolicyAppliesToKeptSources) {
+  config::Config c = config_of({server("a", "192.0.2.1"), server("b", "192.0.2.2")});
+  c.servers[1].alert_thresholds = config::AlertThresholds{200.0, 200.0};
+  Harness h(c);
+  h.net["192.0.2.1"] = fake(0.100);
+  h.net["192.0.2.2"] = fake(0.100);
+  h.start();
+  h.run_until(10);
+  ASSERT_EQ(h.alerts.size(), 1U);  // a's offset, above the global 50 ms
+  EXPECT_EQ(h.alerts[0].server, "a");
+  EXPECT_TRUE(h.alerts[0].firing);
+
+  // Now a has its own 200 ms, b falls back to a global 20 ms and expects stratum 1.
+  config::Config next = config_of({server("a", "192.0.2.1"), server("b", "192.0.2.2")});
+  next.servers[0].alert_thresholds = config::AlertThresholds{200.0, 200.0};
+  next.servers[1].expected_stratum = 1;
+  next.alert_thresholds = config::AlertThresholds{20.0, 200.0};
+  const ReloadResult result = h.reload(next);
+  EXPECT_EQ(result.kept, 2U);
+  h.run_until(400);
+  std::set<std::string> firing;
+  for (const auto& alert : h.alerts) {
+    const std::string key = alert.server + "/" + std::string(to_string(alert.kind));
+    if (alert.firing) {
+      firing.insert(key);
+    } else {
+      firing.erase(key);
+    }
+  }
+  EXPECT_EQ(firing, (std::set<std::string>{"b/offset", "b/stratum"}));
+  bool a_cleared = false;
+  for (const auto& alert : h.alerts) {
+    if (alert.server == "a" && alert.kind == AlertKind::kOffset && !alert.firing) a_cleared = true;
+  }
+  EXPECT_TRUE(a_cleared);
 }
 
 }  // namespace
