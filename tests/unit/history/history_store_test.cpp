@@ -59,6 +59,13 @@ class HistoryStoreTest : public ::testing::Test {
     return o;
   }
 
+  // The options with in-memory rings of `capacity` samples per server.
+  HistoryOptions ring_options(std::size_t capacity) {
+    HistoryOptions o = options();
+    o.ring_capacity = capacity;
+    return o;
+  }
+
   bool logged(HistoryLogLevel level, std::string_view needle) {
     std::lock_guard lock(log_mutex_);
     for (const auto& [l, m] : log_) {
@@ -494,9 +501,7 @@ TEST_F(HistoryStoreTest, RingKeepsTheLatestInOrder) {
 // exactly, through a kept handle as through the name, and a pool that rotates through more
 // distinct addresses than the text table holds keeps the right address on every sample.
 TEST_F(HistoryStoreTest, RingHandleKeepsEveryFieldExactly) {
-  auto o = options();
-  o.ring_capacity = 50;
-  HistoryStore store(o);
+  HistoryStore store(ring_options(50));
   HistoryStore::Ring* handle = store.ring_of("pool");
   ASSERT_NE(handle, nullptr);
   const char* states[] = {"candidate", "selected", "falseticker"};
@@ -544,9 +549,7 @@ TEST_F(HistoryStoreTest, RingHandleKeepsEveryFieldExactly) {
 // when the table has room for only one more text must not have its address renumbered away by
 // the compaction the state needs: every text of the sample must come back as recorded.
 TEST_F(HistoryStoreTest, CompactionBetweenAddressAndStateKeepsBothTexts) {
-  auto o = options();
-  o.ring_capacity = 50;
-  HistoryStore store(o);
+  HistoryStore store(ring_options(50));
   HistoryStore::Ring* handle = store.ring_of("pool");
   ASSERT_NE(handle, nullptr);
   // Texts: a0, s, a1, a2, ...: after sample k the table holds k + 2 texts, so after sample 1021

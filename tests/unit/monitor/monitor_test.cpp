@@ -720,18 +720,6 @@ TEST(MonitorAlerts, ASingleBadSampleDoesNotFire) {
   EXPECT_NEAR(*h.entry("a")->offset_s, 0.0, 1e-9);
 }
 
-TEST(MonitorAlerts, PerServerThresholdOverridesTheGlobalOne) {
-  config::Config c = config_of({server("a", "192.0.2.1"), server("b", "192.0.2.2")});
-  c.servers[1].alert_thresholds = config::AlertThresholds{200.0, 200.0};
-  Harness h(c);
-  h.net["192.0.2.1"] = fake(0.100);
-  h.net["192.0.2.2"] = fake(0.100);
-  h.start();
-  h.run_until(10);
-  ASSERT_EQ(h.alerts.size(), 1U);
-  EXPECT_EQ(h.alerts[0].server, "a");
-}
-
 // ---- Snapshot -----------------------------------------------------------------------------
 
 TEST(MonitorSnapshot, UnchangedEntriesAreSharedChangedOnesRebuilt) {
@@ -821,9 +809,10 @@ TEST(MonitorReload, KeepsCountersOfUnchangedServers) {
   EXPECT_EQ(h.snap()->config_reloads, 2U);
 }
 
-// Sources keep their own copy of their server's alert policy; a reload must reach it, for a
-// server's own thresholds, the global ones and the expected stratum alike.
-TEST(MonitorReload, NewAlertPolicyAppliesToKeptSources) {
+// A server's own thresholds override the global ones. Sources keep their own copy of that
+// policy; a reload must reach it, for a server's own thresholds, the global ones and the
+// expected stratum alike.
+TEST(MonitorAlerts, PerServerThresholdOverridesTheGlobalOneAndAReloadReachesSources) {
   config::Config c = config_of({server("a", "192.0.2.1"), server("b", "192.0.2.2")});
   c.servers[1].alert_thresholds = config::AlertThresholds{200.0, 200.0};
   Harness h(c);
