@@ -343,7 +343,10 @@ void register_demo(CLI::App& app, int* exit_code) {
   cmd->add_option("--log-level", args->log_level, "Lowest level the daemon logs")
       ->check(CLI::IsMember({"debug", "info", "warning", "error"}))
       ->capture_default_str();
-  cmd->callback([args, exit_code] { *exit_code = run_demo(*args); });
+  cmd->callback([args, exit_code] {
+    prefer_huge_pages();
+    *exit_code = run_demo(*args);
+  });
 }
 
 }  // namespace ntpmon::app

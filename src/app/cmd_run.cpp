@@ -150,6 +150,7 @@ void register_run(CLI::App& app, int* exit_code) {
   // Runs after parsing; only when no sub-command was given.
   app.callback([&app, args, exit_code] {
     if (!app.get_subcommands().empty()) return;
+    prefer_huge_pages();
     *exit_code = run_daemon(*args);
   });
 }

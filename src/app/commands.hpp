@@ -19,4 +19,10 @@ void register_demo(CLI::App& app, int* exit_code);
 // The default command (no sub-command): the monitoring daemon. Adds its options to `app`.
 void register_run(CLI::App& app, int* exit_code);
 
+// For the commands that run the daemon (the default one and demo), first thing once their
+// arguments are known: restarts the process once with glibc's malloc asking for transparent
+// huge pages, unless GLIBC_TUNABLES already says either way (main.cpp says why). Returns
+// without restarting when it cannot.
+void prefer_huge_pages();
+
 }  // namespace ntpmon::app

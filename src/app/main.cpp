@@ -11,7 +11,10 @@
 
 #include "app/commands.hpp"
 
+namespace ntpmon::app {
 namespace {
+char** command_line = nullptr;  // main's argv, for prefer_huge_pages()
+}  // namespace
 
 // The daemon keeps state for every monitored address in several tables, and each probe touches
 // an entry of each: with tens of thousands of addresses, that is a different 4 KiB page per
@@ -20,33 +23,22 @@ namespace {
 // environment at start-up, so the daemon sets it and starts itself again (same process, same
 // arguments) before doing anything. An operator who set glibc.malloc.hugetlb in GLIBC_TUNABLES
 // (0 turns it off) is left alone, and so is a system without /proc. docs/architecture.md.
-void prefer_huge_pages(char** argv) {
+void prefer_huge_pages() {
   constexpr std::string_view kTunable = "glibc.malloc.hugetlb";
+  if (command_line == nullptr) return;
   const char* tunables = std::getenv("GLIBC_TUNABLES");
   if (tunables != nullptr && std::strstr(tunables, kTunable.data()) != nullptr) return;
   std::string value = tunables != nullptr && *tunables != '\0' ? std::string(tunables) + ":" : "";
   value += std::string(kTunable) + "=1";
   if (setenv("GLIBC_TUNABLES", value.c_str(), 1) != 0) return;
-  execv("/proc/self/exe", argv);
+  execv("/proc/self/exe", command_line);
   // Not restarted (no /proc, say): go on with the heap as it is.
 }
 
-// Sub-commands that are not the daemon: one-shot tools with a small heap.
-bool runs_daemon(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    if (arg == "query" || arg == "simulate" || arg == "check-config" || arg == "--help" ||
-        arg == "-h" || arg == "--version") {
-      return false;
-    }
-  }
-  return true;
-}
-
-}  // namespace
+}  // namespace ntpmon::app
 
 int main(int argc, char** argv) {
-  if (runs_daemon(argc, argv)) prefer_huge_pages(argv);
+  ntpmon::app::command_line = argv;
   CLI::App app{"ntp-monitor: watch NTP servers and tell which ones keep good time"};
   app.require_subcommand(0, 1);
   app.set_version_flag("--version", NTPMON_VERSION);
