@@ -257,9 +257,6 @@ struct Monitor::Impl {
     return sources[id].get();
   }
 
-  // Asks the CPU to bring a source's state into the cache (every line of it: a poll touches
-  // some, its reply most of the rest) and the line of its server's configuration that a poll
-  // reads. A hint only: no state changes, and nothing waits for it.
   static constexpr std::size_t kTickBatch = 256;    // timers taken off the wheel at once
   static constexpr std::size_t kPrefetchAhead = 8;  // sources fetched ahead of their use
   std::vector<Timer> due_scratch;
@@ -267,6 +264,10 @@ struct Monitor::Impl {
   std::vector<SourceId> selection_ids;
   std::vector<algo::Candidate> selection_candidates;
   std::vector<Source*> selection_order;
+
+  // Asks the CPU to bring a source's state into the cache, every line of it: a poll touches
+  // some, its reply most of the rest (the server's settings they need are copied into the
+  // source). A hint only: no state changes, and nothing waits for it.
   void prefetch(SourceId id) const {
     if (id == 0 || id >= sources.size()) return;
     const Source* s = sources[id].get();
