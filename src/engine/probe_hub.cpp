@@ -241,13 +241,11 @@ void ProbeHub::close() {
 std::uint16_t ProbeHub::local_port(bool v6) const {
   const Family* f = v6 ? v6_.get() : v4_.get();
   if (f == nullptr || f->fd < 0) return 0;
-  sockaddr_storage local{};
-  socklen_t length = sizeof(local);
-  if (getsockname(f->fd, reinterpret_cast<sockaddr*>(&local), &length) != 0) return 0;
-  if (local.ss_family == AF_INET6) {
-    return ntohs(reinterpret_cast<const sockaddr_in6*>(&local)->sin6_port);
-  }
-  return ntohs(reinterpret_cast<const sockaddr_in*>(&local)->sin_port);
+  asio::ip::udp::endpoint local;
+  auto length = static_cast<socklen_t>(local.capacity());
+  if (getsockname(f->fd, local.data(), &length) != 0) return 0;
+  local.resize(length);
+  return local.port();
 }
 
 std::size_t ProbeHub::request_slots() const { return pool_.size(); }
@@ -265,20 +263,8 @@ ProbeHub::Family* ProbeHub::family(bool v6) {
   }
   if (ok) {
     // The wildcard address and a port the kernel picks.
-    sockaddr_storage any{};
-    socklen_t length = 0;
-    if (v6) {
-      auto* a = reinterpret_cast<sockaddr_in6*>(&any);
-      a->sin6_family = AF_INET6;
-      a->sin6_addr = in6addr_any;
-      length = sizeof(sockaddr_in6);
-    } else {
-      auto* a = reinterpret_cast<sockaddr_in*>(&any);
-      a->sin_family = AF_INET;
-      a->sin_addr.s_addr = htonl(INADDR_ANY);
-      length = sizeof(sockaddr_in);
-    }
-    ok = bind(f.fd, reinterpret_cast<const sockaddr*>(&any), length) == 0;
+    const asio::ip::udp::endpoint any(v6 ? asio::ip::udp::v6() : asio::ip::udp::v4(), 0);
+    ok = bind(f.fd, any.data(), static_cast<socklen_t>(any.size())) == 0;
   }
   if (ok) {
     const int instance = epoll_create1(EPOLL_CLOEXEC);
@@ -701,17 +687,15 @@ void ProbeHub::prefetch_batch(const Family& f, std::size_t count) {
   // its request, and the owner's state for the tag) was last touched a poll interval ago and
   // is not in the cache. Each stage below starts the memory reads of the whole batch before
   // the next stage needs them, so they overlap; handle_datagram then finds everything warm.
-  // Hints only: nothing here changes state, and a datagram that parses as nothing is skipped.
-  constexpr std::size_t kOriginOffset = 24;  // the origin timestamp: our cookie, if it is ours
-  std::array<std::uint64_t, kMaxBatch> cookies{};
+  // Hints only: nothing here changes state, and a datagram shorter than a header is skipped.
+  std::array<std::uint64_t, kMaxBatch> cookies{};  // the origin field: our cookie, if ours
   count = std::min(count, kMaxBatch);
   for (std::size_t k = 0; k < count; ++k) {
-    const RxSlot& s = f.rx[k];
     if (f.rx_messages[k].msg_len < proto::kHeaderSize) continue;
-    std::uint64_t origin = 0;
-    for (std::size_t b = 0; b < 8; ++b) origin = (origin << 8) | s.data[kOriginOffset + b];
-    cookies[k] = origin;
-    by_cookie_.prefetch(origin);
+    cookies[k] = proto::peek_origin(std::span<const std::uint8_t, proto::kHeaderSize>(
+                                        f.rx[k].data.data(), proto::kHeaderSize))
+                     .raw();
+    by_cookie_.prefetch(cookies[k]);
   }
   std::array<Slot, kMaxBatch> slots{};
   for (std::size_t k = 0; k < count; ++k) {

@@ -64,6 +64,10 @@ void encode_header(const Header& header, std::span<std::uint8_t, kHeaderSize> ou
   store_u64(p + 40, header.transmit_ts.raw());
 }
 
+NtpTimestamp peek_origin(std::span<const std::uint8_t, kHeaderSize> in) {
+  return NtpTimestamp::from_raw(load_u64(in.data() + 24));
+}
+
 Header decode_header(std::span<const std::uint8_t, kHeaderSize> in) {
   const std::uint8_t* p = in.data();
   Header h;
@@ -77,7 +81,7 @@ Header decode_header(std::span<const std::uint8_t, kHeaderSize> in) {
   h.root_dispersion.raw = load_u32(p + 8);
   std::copy(p + 12, p + 16, h.refid.begin());
   h.reference_ts = NtpTimestamp::from_raw(load_u64(p + 16));
-  h.origin_ts = NtpTimestamp::from_raw(load_u64(p + 24));
+  h.origin_ts = peek_origin(in);
   h.receive_ts = NtpTimestamp::from_raw(load_u64(p + 32));
   h.transmit_ts = NtpTimestamp::from_raw(load_u64(p + 40));
   return h;

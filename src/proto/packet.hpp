@@ -70,6 +70,9 @@ struct Header {
 void encode_header(const Header& header, std::span<std::uint8_t, kHeaderSize> out);
 // Reads exactly kHeaderSize bytes; every bit pattern decodes (no validation here).
 Header decode_header(std::span<const std::uint8_t, kHeaderSize> in);
+// Only the origin timestamp of a header (what decode_header(in).origin_ts gives), for a look at
+// which request a datagram answers before it is handled.
+NtpTimestamp peek_origin(std::span<const std::uint8_t, kHeaderSize> in);
 
 // Why a datagram could not be split into header / extension fields / MAC. The names are
 // stable: they are the `reason` label of ntp_monitor_rejected_total.
