@@ -163,15 +163,19 @@ struct HistoryStore::Ring {
   std::string last_address_text;
   std::string last_state_text;
 
+  [[nodiscard]] bool is_last(std::string_view text, std::uint16_t last,
+                             const std::string& last_text) const {
+    return last < texts.size() && last_text == text;
+  }
+
   std::uint16_t text_index(std::string_view text, std::uint16_t& last, std::string& last_text) {
-    if (last < texts.size() && last_text == text) return last;
-    last = intern(text, last);
+    if (is_last(text, last, last_text)) return last;
+    last = intern(text);
     last_text.assign(text);
     return last;
   }
 
-  std::uint16_t intern(std::string_view text, std::uint16_t hint) {
-    if (hint < texts.size() && texts[hint] == text) return hint;
+  std::uint16_t intern(std::string_view text) {
     for (std::size_t i = 0; i < texts.size(); ++i) {
       if (texts[i] == text) return static_cast<std::uint16_t>(i);
     }
@@ -208,9 +212,11 @@ struct HistoryStore::Ring {
     item.stratum = static_cast<std::int16_t>(std::clamp(sample.stratum, -32768, 32767));
     // Room for both texts first: a compaction renumbers the table, so it must not fall between
     // the two lookups (the first index would name another text, or none).
-    const bool address_known = last_address < texts.size() && last_address_text == sample.address;
-    const bool state_known = last_state < texts.size() && last_state_text == sample.state;
-    if ((!address_known || !state_known) && texts.size() + 2 > kMaxTexts) compact_texts();
+    if (texts.size() + 2 > kMaxTexts &&
+        (!is_last(sample.address, last_address, last_address_text) ||
+         !is_last(sample.state, last_state, last_state_text))) {
+      compact_texts();
+    }
     item.address = text_index(sample.address, last_address, last_address_text);
     item.state = text_index(sample.state, last_state, last_state_text);
     if (items.size() < capacity) {
