@@ -302,9 +302,9 @@ struct Daemon::Impl {
 
   // Before the next call into the Monitor: the event's texts are the Monitor's.
   void record_sample(const monitor::SampleEvent& e) {
-    // Found by name once per source, then kept.
+    // Found by name once per source, then kept (never looked for while the rings are off).
     history::HistoryStore::Ring*& ring = slot_of(e.source).ring;
-    if (ring == nullptr) ring = history.ring_of(std::string(e.server));
+    if (ring == nullptr && history.keeps_rings()) ring = history.ring_of(std::string(e.server));
     history::SampleView v;
     v.time_unix_ns = e.at_unix_ns;
     v.server = e.server;

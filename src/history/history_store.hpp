@@ -178,6 +178,8 @@ class HistoryStore {
   // (ring_capacity 0), and a null handle records to the queue only.
   struct Ring;
   [[nodiscard]] Ring* ring_of(const std::string& server);
+  // Whether ring_of() gives handles at all (false: ring_capacity 0, the live view is off).
+  [[nodiscard]] bool keeps_rings() const { return options_.ring_capacity > 0; }
   void record_sample(Ring* ring, const SampleView& sample);
   // A hint: a sample for this ring comes soon (the engine holds a batch of replies); its
   // bookkeeping is fetched into the CPU cache. Changes nothing; null is ignored.
