@@ -101,6 +101,7 @@ struct ProbeHub::Request {
   std::uint64_t cookie = 0;  // 0 while the slot is free (a request's cookie never is)
   ProbeTag tag = 0;
   State state = State::kFree;
+  bool in_window = false;  // sent, neither answered nor timed out: counts in in_flight_
   proto::PendingRequest pending;
   std::int64_t timeout_ns = 0;
   std::int64_t t1_user_unix_ns = 0;  // clock read just before the send
@@ -170,7 +171,10 @@ struct ProbeHub::Family {
   // readiness event need not look at the error queue (a system call saved per wakeup).
   std::size_t tx_unstamped = 0;
   std::array<TxRecord, kTxRing> tx_ring{};  // by id % kTxRing
-  std::vector<QueuedRequest> queued;        // waiting for the next flush
+  // Waiting to be sent, in order, from queued_head on (the entries before it have been
+  // taken): the next flush takes as many as the window has room for.
+  std::vector<QueuedRequest> queued;
+  std::size_t queued_head = 0;
   // Receive buffers, allocated once: a probe must not pay for 64 of them per readiness.
   std::vector<RxSlot> rx;
   std::vector<mmsghdr> rx_messages;
@@ -182,7 +186,6 @@ struct ProbeHub::Family {
   std::vector<mmsghdr> tx_messages;
   std::vector<iovec> tx_iovs;
   std::vector<std::uint32_t> tx_slots;
-  std::vector<QueuedRequest> flushing;
 };
 
 ProbeHub::EndpointKey ProbeHub::key_of(const asio::ip::udp::endpoint& endpoint) {
@@ -249,6 +252,14 @@ std::uint16_t ProbeHub::local_port(bool v6) const {
 }
 
 std::size_t ProbeHub::request_slots() const { return pool_.size(); }
+
+std::size_t ProbeHub::queued_requests() const {
+  std::size_t n = 0;
+  for (const Family* f : {v4_.get(), v6_.get()}) {
+    if (f != nullptr) n += f->queued.size() - f->queued_head;
+  }
+  return n;
+}
 
 ProbeHub::Family* ProbeHub::family(bool v6) {
   std::unique_ptr<Family>& slot = v6 ? v6_ : v4_;
@@ -347,15 +358,32 @@ void ProbeHub::send(ProbeTag tag, const asio::ip::udp::endpoint& server, std::ui
   if (!failing_.empty()) failing_.erase(tag);
   // Nothing below inserts into tags_, so the reference stays valid.
   TagState& state = tags_[tag];
-  // A newer request supersedes the tag's previous one: no outcome for that one any more.
-  if (holds(state.slot, state.cookie)) pool_[state.slot].state = Request::State::kForgotten;
+  const bool v6 = server.address().is_v6();
+  Slot slot = kNoSlot;
+  std::uint64_t cookie = 0;
+  if (holds(state.slot, state.cookie)) {
+    Request& previous = pool_[state.slot];
+    if (previous.state == Request::State::kQueued) ++counters_.unsent;
+    if (previous.state == Request::State::kQueued && previous.server.address().is_v6() == v6) {
+      // Still waiting for room in the window: the new request takes its place in the queue,
+      // and its cookie, which has never left this process. Under overload every source keeps
+      // its turn instead of going to the back whenever its next poll comes.
+      slot = state.slot;
+      cookie = state.cookie;
+    } else {
+      // A newer request supersedes the tag's previous one: no outcome for that one any more.
+      previous.state = Request::State::kForgotten;
+    }
+  }
   state.slot = kNoSlot;
   state.cookie = 0;
-  const Slot slot = acquire_slot();
-  // A zero transmit field means "unknown" and would fail the server's and our own zero test;
-  // a cookie still known (2^-64 odds) would make two requests share one.
-  std::uint64_t cookie = 0;
-  while (cookie == 0 || !by_cookie_.try_emplace(cookie, slot).second) cookie = rng_.next_u64();
+  const bool queued = slot != kNoSlot;
+  if (!queued) {
+    slot = acquire_slot();
+    // A zero transmit field means "unknown" and would fail the server's and our own zero test;
+    // a cookie still known (2^-64 odds) would make two requests share one.
+    while (cookie == 0 || !by_cookie_.try_emplace(cookie, slot).second) cookie = rng_.next_u64();
+  }
   Request& r = pool_[slot];
   r.cookie = cookie;
   r.tag = tag;
@@ -373,7 +401,6 @@ void ProbeHub::send(ProbeTag tag, const asio::ip::udp::endpoint& server, std::ui
     fail_later(tag, std::move(*problem));
     return;
   }
-  const bool v6 = server.address().is_v6();
   Family* f = family(v6);
   if (f == nullptr) {
     retire(slot);
@@ -386,7 +413,7 @@ void ProbeHub::send(ProbeTag tag, const asio::ip::udp::endpoint& server, std::ui
   if (!state.has_endpoint || !same_endpoint(state.endpoint, server)) {
     set_endpoint(tag, state, server);
   }
-  f->queued.push_back(QueuedRequest{slot, cookie});
+  if (!queued) f->queued.push_back(QueuedRequest{slot, cookie});
   schedule_flush();
 }
 
@@ -395,7 +422,11 @@ void ProbeHub::forget(ProbeTag tag) {
   const auto it = tags_.find(tag);
   if (it == tags_.end()) return;
   TagState& state = it->second;
-  if (holds(state.slot, state.cookie)) pool_[state.slot].state = Request::State::kForgotten;
+  if (holds(state.slot, state.cookie)) {
+    Request& r = pool_[state.slot];
+    if (r.state == Request::State::kQueued) ++counters_.unsent;
+    r.state = Request::State::kForgotten;
+  }
   // The request itself stays known by its cookie (a late reply is recognised and dropped), but
   // a stray from the address is no longer charged to it.
   if (state.has_endpoint) unlink_endpoint(state);
@@ -475,25 +506,29 @@ void ProbeHub::flush() {
   if (v6_) flush_family(*v6_);
 }
 
+std::size_t ProbeHub::window_room() const {
+  if (options_.max_in_flight == 0) return SIZE_MAX;
+  return options_.max_in_flight > in_flight_ ? options_.max_in_flight - in_flight_ : 0;
+}
+
 void ProbeHub::flush_family(Family& f) {
-  if (f.queued.empty()) return;
-  // No handler runs in here (failures are posted), so the pool cannot move under the
-  // pointers into it that the messages hold.
-  std::vector<QueuedRequest>& queued = f.flushing;
-  queued.clear();
-  queued.swap(f.queued);
+  std::vector<QueuedRequest>& queued = f.queued;
+  if (f.queued_head == queued.size() || window_room() == 0) return;
+  // No handler runs in here (failures are posted), so neither the pool nor the queue can
+  // change under the pointers into them that the messages hold.
   f.tx_unstamped = 0;
   const int fd = f.fd;
   watch(f, false);
   std::vector<mmsghdr>& messages = f.tx_messages;
   std::vector<iovec>& iovs = f.tx_iovs;
   std::vector<std::uint32_t>& pending = f.tx_slots;
-  std::size_t i = 0;
-  while (i < queued.size()) {
+  std::size_t i = f.queued_head;
+  while (i < queued.size() && window_room() > 0) {
     messages.clear();
     iovs.clear();
     pending.clear();
-    for (; i < queued.size() && messages.size() < options_.batch; ++i) {
+    const std::size_t room = std::min(options_.batch, window_room());
+    for (; i < queued.size() && messages.size() < room; ++i) {
       const QueuedRequest q = queued[i];
       if (!holds(q.slot, q.cookie)) continue;
       Request& r = pool_[q.slot];
@@ -527,6 +562,8 @@ void ProbeHub::flush_family(Family& f) {
         const Slot slot = pending[k];
         Request& r = pool_[slot];
         r.state = Request::State::kWaiting;
+        r.in_window = true;
+        ++in_flight_;
         r.t1_user_unix_ns = t1_ns;
         r.pending.t1_local = t1;
         push_timer(TimerEntry{r.cookie, slot, false}, deadline_base + r.timeout_ns, deadline_base);
@@ -561,6 +598,15 @@ void ProbeHub::flush_family(Family& f) {
         }
       }
     }
+  }
+  // What is left waits for room: replies and timeouts make it (leave_window).
+  f.queued_head = i;
+  if (f.queued_head == queued.size()) {
+    queued.clear();
+    f.queued_head = 0;
+  } else if (f.queued_head >= 4096 && f.queued_head * 2 >= queued.size()) {
+    queued.erase(queued.begin(), queued.begin() + static_cast<std::ptrdiff_t>(f.queued_head));
+    f.queued_head = 0;
   }
   // On loopback (and most software-stamped devices) the stamps are queued by now.
   if (f.tx_stamps && f.tx_unstamped > 0) read_tx_timestamps(f);
@@ -769,6 +815,7 @@ void ProbeHub::handle_datagram(std::span<const std::uint8_t> datagram, bool trun
   }
   // Accepted or KoD: the request is answered; anything after it is a duplicate.
   r.pending.answered = true;
+  leave_window(r);
   const ProbeTag tag = r.tag;
   if (r.state == Request::State::kTimedOut) {
     if (handlers_.on_late_reply) handlers_.on_late_reply(tag);
@@ -894,6 +941,7 @@ void ProbeHub::fire(const TimerEntry& entry, std::int64_t now_ns) {
   // duplicates are counted against it, whatever its state.
   push_timer(TimerEntry{entry.cookie, entry.slot, true},
              now_ns + std::max(r.timeout_ns, kMinLingerNs), now_ns);
+  leave_window(r);  // answered or not (a forgotten request too), it has had its time
   if (r.state != Request::State::kWaiting) return;
   r.state = Request::State::kTimedOut;
   ProbeOutcome outcome;
@@ -905,8 +953,18 @@ void ProbeHub::fire(const TimerEntry& entry, std::int64_t now_ns) {
 
 void ProbeHub::retire(Slot slot) {
   // The tag's state is not touched: it names the request by (slot, cookie) and sees it gone.
+  leave_window(pool_[slot]);
   by_cookie_.erase(pool_[slot].cookie);
   release_slot(slot);
+}
+
+void ProbeHub::leave_window(Request& r) {
+  if (!r.in_window) return;
+  r.in_window = false;
+  --in_flight_;
+  // Room for a request that waits: it leaves with the next flush, after the current handler
+  // (a batch of replies frees room for a batch of requests).
+  if (queued_requests() > 0) schedule_flush();
 }
 
 }  // namespace ntpmon::engine

@@ -3,7 +3,8 @@
 // request and never changing the outcome, timeouts, late replies, forget() and superseded
 // requests, stray datagrams, send errors, and the kernel timestamp path with the real clock.
 // Then the tables behind the hub's cost per probe: timeouts beyond the timing wheel's span,
-// request slots reused, two tags sharing an address, and the stray index after forget().
+// request slots reused, two tags sharing an address, and the stray index after forget(). Last,
+// the window of requests in flight: requests wait for room in order and keep their turn.
 #include "engine/probe_hub.hpp"
 
 #include <gtest/gtest.h>
@@ -31,9 +32,10 @@ struct Recorded {
 
 class HubFixture {
  public:
-  explicit HubFixture(bool pinned = true, std::size_t wheel_buckets = 1024)
+  explicit HubFixture(bool pinned = true, std::size_t wheel_buckets = 1024,
+                      std::size_t max_in_flight = ProbeHubOptions{}.max_in_flight)
       : hub_(io_, pinned ? static_cast<Clock&>(pinned_) : static_cast<Clock&>(system_), rng_,
-             handlers(), options(pinned, wheel_buckets)) {}
+             handlers(), options(pinned, wheel_buckets, max_in_flight)) {}
 
   ProbeHub& hub() { return hub_; }
   Recorded& recorded() { return recorded_; }
@@ -54,10 +56,12 @@ class HubFixture {
   }
 
  private:
-  static ProbeHubOptions options(bool pinned, std::size_t wheel_buckets) {
+  static ProbeHubOptions options(bool pinned, std::size_t wheel_buckets,
+                                 std::size_t max_in_flight) {
     ProbeHubOptions o;
     o.kernel_timestamps = !pinned;
     o.timer_wheel_buckets = wheel_buckets;
+    o.max_in_flight = max_in_flight;
     return o;
   }
   ProbeHubHandlers handlers() {
@@ -420,6 +424,89 @@ TEST(ProbeHub, StrayFromTheAddressOfAForgottenTagIsUnmatched) {
   EXPECT_TRUE(f.recorded().outcomes[4].empty());
   EXPECT_TRUE(f.recorded().rejected.empty());
   EXPECT_EQ(f.hub().known_requests(), 1u);  // lingering until its timeout plus a second
+}
+
+// The window (max_in_flight): requests beyond it wait, in order, until a timeout or a reply
+// makes room, and their timeout starts only when they leave.
+TEST(ProbeHub, WindowHoldsRequestsUntilTimeoutsMakeRoom) {
+  Behaviour b;
+  b.silent = true;
+  Responder responder(AF_INET, b);
+  ASSERT_TRUE(responder.ready());
+  HubFixture f(true, 1024, 2);
+  const auto start = std::chrono::steady_clock::now();
+  for (ProbeTag tag = 1; tag <= 5; ++tag) f.hub().send(tag, loopback(responder.port()), 4, 60ms);
+  f.run_until([&] { return f.hub().counters().sent >= 2; }, 1s, 0ms);
+  EXPECT_EQ(f.hub().counters().sent, 2u);
+  EXPECT_EQ(f.hub().in_flight(), 2u);
+  EXPECT_EQ(f.hub().queued_requests(), 3u);
+  f.run_until([&] { return f.recorded().total >= 5; }, 3s, 20ms);
+  ASSERT_EQ(f.recorded().total, 5u);
+  for (ProbeTag tag = 1; tag <= 5; ++tag) {
+    ASSERT_EQ(f.recorded().outcomes[tag].size(), 1u) << tag;
+    EXPECT_EQ(f.recorded().outcomes[tag][0].kind, ProbeOutcome::Kind::kTimeout) << tag;
+  }
+  // Tags 3 and 4 left when 1 and 2 had timed out, tag 5 when 3 and 4 had: three timeouts in a
+  // row, none of which fires early.
+  EXPECT_GE(f.recorded().outcome_at[3][0] - start, 120ms);
+  EXPECT_GE(f.recorded().outcome_at[5][0] - start, 180ms);
+  EXPECT_LE(f.recorded().outcome_at[1][0], f.recorded().outcome_at[3][0]);
+  EXPECT_EQ(f.hub().counters().sent, 5u);
+  EXPECT_EQ(responder.requests(), 5);
+  EXPECT_EQ(f.hub().in_flight(), 0u);
+  EXPECT_EQ(f.hub().queued_requests(), 0u);
+  EXPECT_EQ(f.hub().counters().unsent, 0u);
+}
+
+TEST(ProbeHub, WindowOfOneIsALockStepInSendOrder) {
+  Responder responder(AF_INET, Behaviour{});
+  ASSERT_TRUE(responder.ready());
+  HubFixture f(true, 1024, 1);
+  constexpr ProbeTag kCount = 40;
+  for (ProbeTag tag = 1; tag <= kCount; ++tag) {
+    f.hub().send(tag, loopback(responder.port()), 4, 1s);
+  }
+  f.run_until([&] { return f.recorded().total >= kCount; });
+  ASSERT_EQ(f.recorded().total, kCount);
+  for (ProbeTag tag = 1; tag <= kCount; ++tag) {
+    ASSERT_EQ(f.recorded().outcomes[tag].size(), 1u) << tag;
+    EXPECT_EQ(f.recorded().outcomes[tag][0].kind, ProbeOutcome::Kind::kReply) << tag;
+    if (tag > 1) {
+      EXPECT_LE(f.recorded().outcome_at[tag - 1][0], f.recorded().outcome_at[tag][0]) << tag;
+    }
+  }
+  EXPECT_EQ(responder.requests(), static_cast<int>(kCount));
+  EXPECT_EQ(f.hub().counters().sent, kCount);
+  EXPECT_EQ(f.hub().in_flight(), 0u);
+}
+
+// A request that waits for room and is replaced by its tag's next send() keeps its turn (and
+// never leaves); a forgotten one never leaves either. Both are counted as unsent.
+TEST(ProbeHub, WaitingRequestReplacedKeepsItsTurnAndForgottenNeverLeaves) {
+  Behaviour b;
+  b.delay_ms = 30;
+  Responder responder(AF_INET, b);
+  ASSERT_TRUE(responder.ready());
+  HubFixture f(true, 1024, 1);
+  for (ProbeTag tag = 1; tag <= 4; ++tag) f.hub().send(tag, loopback(responder.port()), 4, 200ms);
+  f.run_until([&] { return f.hub().counters().sent >= 1; }, 1s, 0ms);
+  ASSERT_EQ(f.hub().counters().sent, 1u);
+  EXPECT_EQ(f.hub().queued_requests(), 3u);
+  f.hub().send(2, loopback(responder.port()), 3, 200ms);  // replaces tag 2's waiting request
+  f.hub().forget(4);
+  EXPECT_EQ(f.hub().counters().unsent, 2u);
+  EXPECT_EQ(f.hub().queued_requests(), 3u);  // tag 2 kept its place; tag 4 is skipped later
+  f.run_until([&] { return f.recorded().total >= 3; }, 3s, 100ms);
+  ASSERT_EQ(f.recorded().total, 3u);
+  ASSERT_EQ(f.recorded().outcomes[2].size(), 1u);
+  EXPECT_EQ(f.recorded().outcomes[2][0].header.version, 3);
+  EXPECT_LT(f.recorded().outcome_at[2][0], f.recorded().outcome_at[3][0]);
+  EXPECT_TRUE(f.recorded().outcomes[4].empty());
+  EXPECT_EQ(responder.requests(), 3);
+  EXPECT_EQ(f.hub().counters().sent, 3u);
+  EXPECT_EQ(f.hub().queued_requests(), 0u);
+  f.run_until([&] { return f.hub().known_requests() == 0; }, 3s, 0ms);
+  EXPECT_EQ(f.hub().known_requests(), 0u);
 }
 
 }  // namespace
