@@ -57,9 +57,9 @@ constexpr double kMaxPollS = 131072.0;
 
 // Long values are cut in messages so that one error stays one readable line.
 
-constexpr std::array<std::string_view, 10> kTopKeys = {
-    "servers",   "server_lists", "alert_thresholds", "poll",     "alerts",
-    "selection", "dns",          "history",          "key_file", "key_format"};
+constexpr std::array<std::string_view, 11> kTopKeys = {
+    "servers", "server_lists", "alert_thresholds", "poll",     "alerts",    "selection",
+    "dns",     "history",      "key_file",         "requests", "key_format"};
 // A `server_lists` entry: the file, and the server keys that apply to each of its lines.
 constexpr std::array<std::string_view, 5> kServerListKeys = {"path", "port", "version", "poll",
                                                              "stratum"};
@@ -75,6 +75,8 @@ constexpr int kMaxCertificateExpiryDays = 3650;
 constexpr std::array<std::string_view, 3> kWebhookKeys = {"url", "timeout_s", "queue_size"};
 constexpr std::array<std::string_view, 1> kSelectionKeys = {"interval_s"};
 constexpr std::array<std::string_view, 1> kDnsKeys = {"refresh_s"};
+constexpr std::array<std::string_view, 1> kRequestKeys = {"max_in_flight"};
+constexpr long long kMaxInFlight = 1'000'000;
 constexpr std::array<std::string_view, 5> kHistoryKeys = {"path", "max_age_days", "max_rows",
                                                           "max_bytes", "live_samples"};
 constexpr long long kMaxLiveSamples = 100000;
@@ -297,6 +299,7 @@ class Checker {
   AlertSettings alert_settings(const Field& field);
   std::optional<WebhookConfig> webhook(const Field& field);
   SelectionSettings selection_settings(const Field& field);
+  RequestSettings request_settings(const Field& field);
   DnsSettings dns_settings(const Field& field);
   HistorySettings history_settings(const Field& field);
   struct ParsedServer {
@@ -497,6 +500,18 @@ SelectionSettings Checker::selection_settings(const Field& field) {
     if (auto v = number(*f, 0.0, kMaxSelectionIntervalS,
                         "a number of seconds greater than 0 and at most 3600")) {
       out.interval_s = *v;
+    }
+  }
+  return out;
+}
+
+RequestSettings Checker::request_settings(const Field& field) {
+  RequestSettings out;
+  if (!is_mapping(field, "a mapping with max_in_flight")) return out;
+  const auto fields = fields_of(field.value, "in requests", kRequestKeys);
+  if (const Field* f = find(fields, "max_in_flight")) {
+    if (auto v = integer(*f, 1, kMaxInFlight, "an integer from 1 to 1000000 (requests)")) {
+      out.max_in_flight = static_cast<int>(*v);
     }
   }
   return out;
@@ -796,6 +811,7 @@ Config Checker::parse_document(const YAML::Node& root) {
   }
   if (const Field* f = find(fields, "alerts")) config.alerts = alert_settings(*f);
   if (const Field* f = find(fields, "selection")) config.selection = selection_settings(*f);
+  if (const Field* f = find(fields, "requests")) config.requests = request_settings(*f);
   if (const Field* f = find(fields, "dns")) config.dns = dns_settings(*f);
   auth_settings(fields, config);
   if (const Field* f = find(fields, "history")) config.history = history_settings(*f);

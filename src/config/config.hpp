@@ -86,6 +86,11 @@ struct SelectionSettings {
   double interval_s = 1.0;  // the selection runs at most this often (and only after a change)
 };
 
+// The daemon's window of NTP requests in flight (engine/probe_hub.hpp: ProbeHubOptions).
+struct RequestSettings {
+  int max_in_flight = 4096;
+};
+
 struct DnsSettings {
   double refresh_s = 3600.0;  // re-resolve every host this often
 };
@@ -115,6 +120,7 @@ struct Config {
   bool poll_min_explicit = false;
   AlertSettings alerts;
   SelectionSettings selection;
+  RequestSettings requests;
   DnsSettings dns;
   HistorySettings history;
   // Symmetric keys for the servers' `key:` ids; "" = none. Relative paths are taken from the

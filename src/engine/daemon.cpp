@@ -133,6 +133,7 @@ constexpr std::size_t kRecentAlerts = 100;
 // republishes when they changed, so /metrics sees a failed write within seconds even when every
 // server is polled every 17 minutes.
 constexpr auto kHistoryCheckInterval = std::chrono::seconds(5);
+constexpr std::int64_t kUnsentLogIntervalNs = 60'000'000'000;
 
 // A relative history path is taken from the configuration file's directory, as key_file is, so
 // the daemon finds the same file whatever its working directory.
@@ -181,7 +182,7 @@ struct Daemon::Impl {
         monitor(config, monitor_options(config, clock.precision_s())),
         history_timer(io),
         history(history_options(config, logger)),
-        hub(io, clock, rng, hub_handlers()) {
+        hub(io, clock, rng, hub_handlers(), hub_options(config)) {
     if (options.handle_signals) {
       signals.add(SIGHUP);
       signals.add(SIGTERM);
@@ -296,8 +297,27 @@ struct Daemon::Impl {
       // Here, not only when a snapshot is built: a history that turned off must reach the
       // webhook even when nobody reads the snapshots.
       refresh_history_status(clock.now_unix_ns());
+      check_probe_window();
       arm_history_check();
     });
+  }
+
+  // Polls that never left mean the daemon is asked for more than it can send: said in the log
+  // at most once a minute while it lasts (the counter is in /metrics all the time).
+  void check_probe_window() {
+    const std::uint64_t unsent = hub.counters().unsent;
+    const std::int64_t now = steady_ns();
+    if (unsent == unsent_logged || now - unsent_logged_at_ns < kUnsentLogIntervalNs) return;
+    logger.log(LogLevel::kWarning, "requests_unsent",
+               {{"count", std::to_string(unsent - unsent_logged)},
+                {"in_flight", std::to_string(hub.in_flight())},
+                {"waiting", std::to_string(hub.queued_requests())},
+                {"message",
+                 "polls come faster than they can be sent: requests wait for room among those "
+                 "in flight, and some were replaced by the server's next poll before they left "
+                 "(poll less often, or split the servers between more instances)"}});
+    unsent_logged = unsent;
+    unsent_logged_at_ns = now;
   }
 
   // Before the next call into the Monitor: the event's texts are the Monitor's.
@@ -472,6 +492,9 @@ struct Daemon::Impl {
                   {"action", "the running history settings stay until the daemon restarts"}});
     }
     fresh.history = config.history;
+    if (fresh.requests.max_in_flight != config.requests.max_in_flight) {
+      hub.set_max_in_flight(static_cast<std::size_t>(fresh.requests.max_in_flight));
+    }
     config = std::move(fresh);
     actions.clear();
     monitor.reload(config, n, actions);
@@ -781,6 +804,12 @@ struct Daemon::Impl {
     hub.send(action.source, endpoint, action.version, timeout, std::move(auth));
   }
 
+  static ProbeHubOptions hub_options(const config::Config& c) {
+    ProbeHubOptions o;
+    o.max_in_flight = static_cast<std::size_t>(c.requests.max_in_flight);
+    return o;
+  }
+
   ProbeHubHandlers hub_handlers() {
     ProbeHubHandlers handlers;
     handlers.on_outcome = [this](ProbeTag tag, const ProbeOutcome& outcome) {
@@ -947,6 +976,8 @@ struct Daemon::Impl {
     snap->unmatched_datagrams = hub.counters().unmatched;
     snap->datagrams_sent = hub.counters().sent;
     snap->datagrams_received = hub.counters().received;
+    snap->probe_window =
+        monitor::ProbeWindowStatus{hub.counters().unsent, hub.in_flight(), hub.queued_requests()};
     if (webhook) {
       const WebhookCounters c = webhook->counters();
       snap->webhook = monitor::WebhookStatus{c.sent, c.failed, c.dropped, c.retries};
@@ -1022,6 +1053,9 @@ struct Daemon::Impl {
   bool loop_done = false;
   bool stopping = false;
   std::size_t server_count = 0;  // configuration entries (the list itself is released)
+  // check_probe_window: the unsent count last logged, and when.
+  std::uint64_t unsent_logged = 0;
+  std::int64_t unsent_logged_at_ns = INT64_MIN / 2;
   // Last: its handlers use the members above, and it is destroyed (sockets closed) first.
   ProbeHub hub;
 };

@@ -253,6 +253,11 @@ std::uint16_t ProbeHub::local_port(bool v6) const {
 
 std::size_t ProbeHub::request_slots() const { return pool_.size(); }
 
+void ProbeHub::set_max_in_flight(std::size_t requests) {
+  options_.max_in_flight = requests;
+  if (queued_requests() > 0 && window_room() > 0) schedule_flush();
+}
+
 std::size_t ProbeHub::queued_requests() const {
   std::size_t n = 0;
   for (const Family* f : {v4_.get(), v6_.get()}) {

@@ -161,6 +161,9 @@ class ProbeHub {
   // A hint: send(tag) comes soon; what the hub keeps about the tag is fetched into the CPU
   // cache. Changes nothing.
   void prefetch(ProbeTag tag) const { tags_.prefetch(tag); }
+  // A new window size (ProbeHubOptions::max_in_flight); requests that wait leave once there is
+  // room, and a smaller window lets the requests out finish.
+  void set_max_in_flight(std::size_t requests);
   // Closes both sockets; nothing is called afterwards.
   void close();
 

@@ -283,6 +283,12 @@ std::string render_status(const monitor::Snapshot& snap) {
                    {"samples_written", snap.history->samples_written},
                    {"dropped", snap.history->dropped}};
   }
+  json window = nullptr;
+  if (snap.probe_window) {
+    window = json{{"unsent", snap.probe_window->unsent},
+                  {"in_flight", snap.probe_window->in_flight},
+                  {"waiting", snap.probe_window->waiting}};
+  }
   return dump(json{{"generated_at", time_or_null(snap.generated_unix_ns)},
                    {"started_at", time_or_null(snap.started_unix_ns)},
                    {"entries", snap.servers.size()},
@@ -292,6 +298,7 @@ std::string render_status(const monitor::Snapshot& snap) {
                    {"datagrams_sent", snap.datagrams_sent},
                    {"datagrams_received", snap.datagrams_received},
                    {"unmatched_datagrams", snap.unmatched_datagrams},
+                   {"requests_window", std::move(window)},
                    {"selected", or_null(snap.selected)},
                    {"system_offset", or_null(snap.system_offset_s)},
                    {"truechimer_count", snap.truechimers},

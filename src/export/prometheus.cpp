@@ -372,7 +372,9 @@ constexpr Family kSelected{"ntp_monitor_server_selected", "gauge",
                            "1 if the server is the system peer chosen by selection, else 0."};
 constexpr Family kLastSample{"ntp_monitor_server_last_sample_timestamp_seconds", "gauge",
                              "Unix time of the server's last accepted sample."};
-constexpr Family kRequests{"ntp_monitor_requests_total", "counter", "Requests sent to the server."};
+constexpr Family kRequests{"ntp_monitor_requests_total", "counter",
+                           "Polls of the server: requests sent, and any replaced before they "
+                           "left (ntp_monitor_requests_unsent_total)."};
 constexpr Family kResponses{"ntp_monitor_responses_total", "counter",
                             "Replies from the server that passed every check."};
 constexpr Family kRejected{"ntp_monitor_rejected_total", "counter",
@@ -414,6 +416,14 @@ constexpr Family kReloadFailures{"ntp_monitor_config_reload_failures_total", "co
 constexpr Family kUnmatched{"ntp_monitor_unmatched_datagrams_total", "counter",
                             "Datagrams on the NTP sockets that match no request and come from no "
                             "address with a request (stray or forged)."};
+constexpr Family kRequestsUnsent{
+    "ntp_monitor_requests_unsent_total", "counter",
+    "Requests that never left: the server's next poll came while they waited for room among "
+    "the requests in flight (the daemon is asked for more polls than it can send)."};
+constexpr Family kRequestsInFlight{"ntp_monitor_requests_in_flight", "gauge",
+                                   "Requests sent and neither answered nor timed out."};
+constexpr Family kRequestsWaiting{"ntp_monitor_requests_waiting", "gauge",
+                                  "Requests waiting for room among the requests in flight."};
 constexpr Family kHistoryEnabled{
     "ntp_monitor_history_enabled", "gauge",
     "1 while the history database is open and healthy, 0 when off or memory only."};
@@ -597,6 +607,13 @@ bool write_prometheus(const monitor::Snapshot& snapshot, const BuildInfo& build,
       r.single(kReloads, std::optional<std::uint64_t>(snapshot.config_reloads)) &&
       r.single(kReloadFailures, std::optional<std::uint64_t>(snapshot.config_reload_failures)) &&
       r.single(kUnmatched, std::optional<std::uint64_t>(snapshot.unmatched_datagrams)) &&
+      // Only a daemon fills snapshot.probe_window.
+      (!snapshot.probe_window ||
+       (r.single(kRequestsUnsent, std::optional<std::uint64_t>(snapshot.probe_window->unsent)) &&
+        r.single(kRequestsInFlight,
+                 std::optional<std::uint64_t>(snapshot.probe_window->in_flight)) &&
+        r.single(kRequestsWaiting,
+                 std::optional<std::uint64_t>(snapshot.probe_window->waiting)))) &&
       // Only a daemon with a history store fills snapshot.history.
       (!snapshot.history ||
        (r.single(kHistoryEnabled, std::optional<bool>(snapshot.history->enabled)) &&

@@ -145,6 +145,14 @@ struct WebhookStatus {
   std::uint64_t retries = 0;  // attempts after the first
 };
 
+// The daemon's window of requests in flight (engine/probe_hub.hpp): how far it is from being
+// asked for more polls than it can send.
+struct ProbeWindowStatus {
+  std::uint64_t unsent = 0;  // requests that never left (their next poll came first)
+  std::uint64_t in_flight = 0;
+  std::uint64_t waiting = 0;  // for room in the window
+};
+
 struct Snapshot {
   std::int64_t generated_unix_ns = 0;
   std::int64_t started_unix_ns = 0;
@@ -177,6 +185,7 @@ struct Snapshot {
   // Engine-filled: NTP datagrams the daemon's sockets sent and read, all sources together.
   std::uint64_t datagrams_sent = 0;
   std::uint64_t datagrams_received = 0;
+  std::optional<ProbeWindowStatus> probe_window;  // engine-filled
   std::optional<WebhookStatus> webhook;
 };
 

@@ -501,3 +501,44 @@ def test_json_log_format(daemon, simulator):
         assert list(line)[:3] == ["ts", "level", "event"]
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", line["ts"])
         assert line["level"] in ("debug", "info", "warning", "error")
+
+
+# ----------------------------------------------------------------------------------------
+# Overload: more polls than the window of requests in flight lets out
+
+
+def test_window_full_polls_wait_their_turn_and_are_counted(daemon, simulator):
+    # Twelve sources polled every second through a window of 2 requests to a server that
+    # answers after 0.3 s: at most ~6.7 requests/s can leave, half of the 12 asked for.
+    s = simulator("--return-delay", "0.3")
+    targets = {f"s{i:02d}": (s.address, s.port) for i in range(12)}
+    d = daemon(fleet_config(targets, "requests: {max_in_flight: 2}\n"))
+    wait_for("requests replaced before they left", lambda: (metric(
+        d.metrics(), "ntp_monitor_requests_unsent_total") or 0) > 0, 15)
+    for _ in range(5):
+        m = d.metrics()
+        assert metric(m, "ntp_monitor_requests_in_flight") <= 2
+        time.sleep(0.3)
+    # Every source keeps its turn: each one gets answers, none starves.
+    wait_for("every source answered", lambda: all(
+        (metric(d.metrics(), "ntp_monitor_responses_total", server=name) or 0) > 0
+        for name in targets), 20)
+    m = d.metrics()
+    # Nothing was lost or mismatched on the way: the waiting happens before sending.
+    assert sum(v for (n, _), v in m.items() if n == "ntp_monitor_rejected_total") == 0
+    assert metric(m, "ntp_monitor_unmatched_datagrams_total") == 0
+    status = d.api("/api/v1/status")["requests_window"]
+    assert status["in_flight"] <= 2 and status["unsent"] > 0
+    wait_for("the overload logged", lambda: d.log_events("requests_unsent"), 10)
+
+    # A larger window on SIGHUP: nothing waits any more, and no request is replaced.
+    d.config_path.write_text(fleet_config(targets, "requests: {max_in_flight: 64}\n"))
+    d.signal(signal.SIGHUP)
+    wait_for("reload applied", lambda: metric(
+        d.metrics(), "ntp_monitor_config_reloads_total") == 1, 10)
+    time.sleep(2 * POLL_S)  # requests that waited before the reload have left or been replaced
+    before = metric(d.metrics(), "ntp_monitor_requests_unsent_total")
+    time.sleep(3 * POLL_S)
+    m = d.metrics()
+    assert metric(m, "ntp_monitor_requests_unsent_total") == before
+    assert metric(m, "ntp_monitor_requests_waiting") == 0

@@ -266,7 +266,7 @@ TEST(ConfigErrors, UnknownKeysAtEveryLevel) {
   EXPECT_EQ(error_of("servers: [{host: a}]\nalert: {}\n"),
             "servers.yaml:2:1: unknown key 'alert' at the top level (expected one of: "
             "servers, server_lists, alert_thresholds, poll, alerts, selection, dns, history, "
-            "key_file, key_format)");
+            "key_file, requests, key_format)");
   EXPECT_EQ(error_of("servers: [{host: a}]\nalert_thresholds:\n  offset: 3\n"),
             "servers.yaml:3:3: unknown key 'offset' in alert_thresholds (expected one of: "
             "offset_ms, delay_ms)");
@@ -564,6 +564,7 @@ TEST(ConfigDaemon, DefaultsWhenTheKeysAreAbsent) {
   EXPECT_FALSE(result->alerts.webhook.has_value());
   EXPECT_EQ(result->selection.interval_s, 1.0);
   EXPECT_EQ(result->dns.refresh_s, 3600.0);
+  EXPECT_EQ(result->requests.max_in_flight, 4096);
   EXPECT_FALSE(result->poll_min_explicit);
   EXPECT_FALSE(result->servers[0].pool);
   EXPECT_EQ(result->servers[0].max_addresses, 0);
@@ -584,6 +585,7 @@ TEST(ConfigDaemon, EveryKeyParsed) {
       "    queue_size: 10\n"
       "selection: {interval_s: 0.5}\n"
       "dns: {refresh_s: 600}\n"
+      "requests: {max_in_flight: 64}\n"
       "poll: {min: 16}\n");
   ASSERT_TRUE(result.ok()) << messages(result).front();
   const Config& c = *result;
@@ -604,6 +606,7 @@ TEST(ConfigDaemon, EveryKeyParsed) {
   EXPECT_EQ(c.alerts.webhook->queue_size, 10);
   EXPECT_EQ(c.selection.interval_s, 0.5);
   EXPECT_EQ(c.dns.refresh_s, 600.0);
+  EXPECT_EQ(c.requests.max_in_flight, 64);
   EXPECT_TRUE(c.poll_min_explicit);
   EXPECT_EQ(c.poll.min_poll_s, 16.0);
 }
@@ -650,6 +653,12 @@ TEST(ConfigDaemon, Errors) {
   EXPECT_EQ(error_of("servers: [{host: a}]\ndns: {refresh_s: 0.5}\n"),
             "servers.yaml:2:18: 'refresh_s' must be a number of seconds from 1 to 604800 (7 "
             "days), got '0.5'");
+  EXPECT_EQ(error_of("servers: [{host: a}]\nrequests: {max_in_flight: 0}\n"),
+            "servers.yaml:2:27: 'max_in_flight' must be an integer from 1 to 1000000 "
+            "(requests), got '0'");
+  EXPECT_EQ(error_of("servers: [{host: a}]\nrequests: {in_flight: 5}\n"),
+            "servers.yaml:2:12: unknown key 'in_flight' in requests (expected one of: "
+            "max_in_flight)");
   EXPECT_EQ(error_of("servers: [{host: a}]\ndns: 5\n"),
             "servers.yaml:2:6: 'dns' must be a mapping with refresh_s, got '5'");
 }

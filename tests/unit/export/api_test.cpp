@@ -318,12 +318,18 @@ TEST(ApiStatus, TotalsWithoutALinePerServer) {
   EXPECT_EQ(body["datagrams_sent"], 1234);
   EXPECT_EQ(body["datagrams_received"], 1203);
   EXPECT_EQ(body["unmatched_datagrams"], 3);
+  EXPECT_TRUE(body["requests_window"].is_null());  // not a daemon's snapshot
   EXPECT_EQ(body["selected"], "ntp-a");
   EXPECT_EQ(body["system_offset"], 0.00125);
   EXPECT_EQ(body["history"]["enabled"], false);
   EXPECT_EQ(body["history"]["error"], "disk full");
   EXPECT_EQ(body["history"]["dropped"], 2);
   EXPECT_FALSE(body.contains("servers"));  // constant size: no per-server list
+  snap.probe_window = monitor::ProbeWindowStatus{5, 4096, 120};
+  const json windowed = json::parse(render_status(snap));
+  EXPECT_EQ(windowed["requests_window"]["unsent"], 5);
+  EXPECT_EQ(windowed["requests_window"]["in_flight"], 4096);
+  EXPECT_EQ(windowed["requests_window"]["waiting"], 120);
 }
 
 }  // namespace

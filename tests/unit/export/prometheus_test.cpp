@@ -96,7 +96,7 @@ ntp_monitor_server_selected{server="ntp-a",address="192.0.2.1"} 1
 # HELP ntp_monitor_server_last_sample_timestamp_seconds Unix time of the server's last accepted sample.
 # TYPE ntp_monitor_server_last_sample_timestamp_seconds gauge
 ntp_monitor_server_last_sample_timestamp_seconds{server="ntp-a",address="192.0.2.1"} 1700000000.25
-# HELP ntp_monitor_requests_total Requests sent to the server.
+# HELP ntp_monitor_requests_total Polls of the server: requests sent, and any replaced before they left (ntp_monitor_requests_unsent_total).
 # TYPE ntp_monitor_requests_total counter
 ntp_monitor_requests_total{server="ntp-a",address="192.0.2.1"} 10
 # HELP ntp_monitor_responses_total Replies from the server that passed every check.
@@ -221,6 +221,28 @@ TEST(Prometheus, WebhookCountersOnlyWhenAWebhookIsConfigured) {
                 "first.\n"
                 "# TYPE ntp_monitor_webhook_retries_total counter\n"
                 "ntp_monitor_webhook_retries_total 5\n");
+}
+
+TEST(Prometheus, RequestWindowOnlyFromTheDaemon) {
+  monitor::Snapshot snap = one_server_snapshot();
+  EXPECT_EQ(render_prometheus(snap, sample_build()).find("ntp_monitor_requests_in_flight"),
+            std::string::npos);
+  snap.probe_window = monitor::ProbeWindowStatus{5, 4096, 120};
+  EXPECT_EQ(render_prometheus(snap, sample_build()),
+            std::string(kOneServerText) +
+                "# HELP ntp_monitor_requests_unsent_total Requests that never left: the server's "
+                "next poll came while they waited for room among the requests in flight (the "
+                "daemon is asked for more polls than it can send).\n"
+                "# TYPE ntp_monitor_requests_unsent_total counter\n"
+                "ntp_monitor_requests_unsent_total 5\n"
+                "# HELP ntp_monitor_requests_in_flight Requests sent and neither answered nor "
+                "timed out.\n"
+                "# TYPE ntp_monitor_requests_in_flight gauge\n"
+                "ntp_monitor_requests_in_flight 4096\n"
+                "# HELP ntp_monitor_requests_waiting Requests waiting for room among the requests "
+                "in flight.\n"
+                "# TYPE ntp_monitor_requests_waiting gauge\n"
+                "ntp_monitor_requests_waiting 120\n");
 }
 
 TEST(Prometheus, EscapesLabelValues) {
