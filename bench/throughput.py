@@ -13,6 +13,12 @@ Prints figures; asserts nothing about them (a benchmark, not a timed test):
     the same address list: exchanges/s with 64 requests in flight (the simulator's and
     kernel's ceiling on this machine) and in lock-step (one in flight), and its CPU per
     exchange.
+(c) the daemon saturated: as (a), but with more sources (default 150,000, each polled every
+    second) than it can poll on this machine, so that its window of requests in flight
+    (requests.max_in_flight) is always full and the loop thread always busy. Its answered
+    probes/s is then the daemon's probe throughput, compared with the raw loop's exchanges/s
+    (64 in flight): the ratio the issue's target is about. Polls it could not send in time are
+    counted by the daemon (ntp_monitor_requests_unsent_total) and printed.
 
 Placement: on a machine with two CPUs or more, the simulator runs on the last CPU and the client
 being measured (the daemon's event-loop thread, or the raw loop) on CPU 0, each alone. The
@@ -21,8 +27,9 @@ it on the client's CPU whenever a burst of requests wakes it, it preempts the cl
 middle of sendmmsg and evicts the client's cache, which no remote server can do. Both clients
 get the same placement. --no-pin leaves placement to the scheduler (for comparison).
 
-Ratios printed: daemon probes/s / raw probes/s (the daemon's rate is capped at N/s by the
-1 s loopback poll floor, so this compares offered load with a ceiling), and the
+Ratios printed: for (c), the saturated daemon's answered probes/s / raw exchanges/s (the
+throughput target); for (a), daemon probes/s / raw probes/s (the daemon's rate is capped at N/s
+by the 1 s loopback poll floor, so this compares offered load with a ceiling), and the
 efficiency ratio raw CPU per exchange / daemon CPU per probe (1.0 = the daemon costs no
 more CPU per probe than the minimal loop; its reciprocal bounds how many probes/s one core
 could sustain).
@@ -146,16 +153,6 @@ class MonitorDaemon(peers.Peer):
         return int(match.group(1))
 
 
-def metric_sum(text: str, name: str) -> float:
-    """Sum of every sample of `name` (all label sets)."""
-    total = 0.0
-    prefix = name + "{"
-    for line in text.splitlines():
-        if line.startswith(prefix) or line.startswith(name + " "):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
-
-
 def metric_value(text: str, name: str) -> Optional[float]:
     match = re.search(rf"^{re.escape(name)} (\S+)$", text, re.M)
     return float(match.group(1)) if match else None
@@ -227,18 +224,19 @@ def measure_daemon(workdir: Path, binary: Path, sim: peers.Simulator, n: int,
     daemon = MonitorDaemon(workdir, binary, fleet_config(sim.port, n, 1.0, extra))
     with daemon.start():
         place(daemon.proc.pid, CLIENT_CPU)
-        wait_until("/metrics lists every source",
-                   lambda: (t := daemon.metrics()) and
-                   metric_value(t, "ntp_monitor_servers") == n, 120)
+        wait_until("every source monitored",
+                   lambda: (t := daemon.status()) and t["sources"] == n, 120)
         time.sleep(warmup_s)
 
         def sample():
+            # /api/v1/status: the totals without a line per server, so that reading them costs
+            # the daemon next to nothing even with 150,000 servers.
             t0 = time.monotonic()
-            text = daemon.metrics()
+            status = daemon.status()
             t1 = time.monotonic()
-            return ((t0 + t1) / 2, metric_sum(text, "ntp_monitor_requests_total"),
-                    metric_sum(text, "ntp_monitor_responses_total"), daemon.cpu_s(),
-                    simulator_cpu_s(sim))
+            window = status.get("requests_window") or {}
+            return ((t0 + t1) / 2, status["requests"], status["responses"], daemon.cpu_s(),
+                    simulator_cpu_s(sim), window.get("unsent", 0), window.get("in_flight", 0))
 
         a = sample()
         time.sleep(window_s)
@@ -253,6 +251,9 @@ def measure_daemon(workdir: Path, binary: Path, sim: peers.Simulator, n: int,
         "cpu_share": (b[3] - a[3]) / elapsed,
         "sim_cpu_share": (b[4] - a[4]) / elapsed,
         "rss_kib": rss,
+        "unsent_ps": (b[5] - a[5]) / elapsed,
+        "answered_cpu_us": (b[3] - a[3]) / max(1.0, b[2] - a[2]) * 1e6,
+        "in_flight": b[6],
     }
 
 
@@ -285,6 +286,23 @@ def report(n: int, runs: dict, raw_fast: dict, raw_step: dict, raw_stamped: dict
         efficiencies[interval].append((plain, stamped))
 
 
+def report_saturated(n: int, r: dict, raw_fast: dict, ratios: list) -> None:
+    """Prints the saturated daemon's figures and appends its throughput ratio."""
+    ratio = r["responses_ps"] / raw_fast["per_second"]
+    print(f"daemon saturated ({n} sources polled every second, selection every 1 s):")
+    print(f"          {r['responses_ps']:10.1f} answered probes/s  ({r['requests_ps']:.1f} polls/s "
+          f"asked for, {r['unsent_ps']:.1f}/s replaced before they left; {r['in_flight']:.0f} in "
+          f"flight at the end; window {r['elapsed_s']:.1f} s)")
+    print(f"          {r['answered_cpu_us']:10.2f} us CPU per answered probe, "
+          f"{r['cpu_share'] * 100:.0f} % of a CPU; RSS {r['rss_kib'] / 1024:.1f} MiB; simulator "
+          f"{r['sim_cpu_share'] * 100:.0f} % of a CPU")
+    saturated = r["unsent_ps"] > 0 or r["cpu_share"] > 0.9
+    print(f"          probe throughput daemon / raw loop (64 in flight): {ratio:.3f} "
+          f"(target >= 0.5)" + ("" if saturated else
+                                "  NOT SATURATED: raise --saturate-sources"))
+    ratios.append(ratio)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--build-dir", type=Path, default=peers.build_dir())
@@ -295,6 +313,9 @@ def main() -> int:
                         help="measure everything this many times, then print the medians")
     parser.add_argument("--no-pin", action="store_true",
                         help="leave CPU placement to the scheduler")
+    parser.add_argument("--saturate-sources", type=int, default=150000,
+                        help="sources of the saturated run (more than the daemon can poll "
+                             "every second); 0 skips it")
     args = parser.parse_args()
     placement = plan_placement(not args.no_pin)
     binary = args.build_dir / "ntp-monitor"
@@ -302,11 +323,12 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="ntpmon-throughput-") as tmp:
         tmp = Path(tmp)
-        per_run_s = 2 * args.warmup + 5 * args.window + 300
+        per_run_s = 3 * args.warmup + 6 * args.window + 420
         sim = peers.Simulator(tmp / "sim", listen="0.0.0.0:0", binary=binary,
                               max_runtime_s=args.repeat * per_run_s + 300).start()
         place(sim.proc.pid, SIMULATOR_CPU)
         efficiencies: dict[float, list[tuple[float, float]]] = {1.0: [], 3600.0: []}
+        saturated_ratios: list[float] = []
         with sim:
             print(f"machine: {os.cpu_count()} CPUs; sources: {n} on 127.x.y.z, poll 1 s, one "
                   f"wildcard simulator; {placement}")
@@ -325,6 +347,12 @@ def main() -> int:
                 raw_step = raw_loop(args.build_dir, sim.port, n, 1, args.window)
                 raw_stamped = raw_loop(args.build_dir, sim.port, n, 64, args.window, stamps=True)
                 report(n, runs, raw_fast, raw_step, raw_stamped, efficiencies)
+                if args.saturate_sources > 0:
+                    saturated = measure_daemon(tmp / f"daemon-{repeat}-saturated", binary, sim,
+                                               args.saturate_sources, 1.0, args.warmup,
+                                               args.window)
+                    report_saturated(args.saturate_sources, saturated, raw_fast,
+                                     saturated_ratios)
     if args.repeat > 1:
         print(f"--- median of {args.repeat} runs, CPU efficiency raw / daemon (plain loop; loop "
               f"with kernel stamps), target >= 0.5:")
@@ -333,6 +361,10 @@ def main() -> int:
             plain = statistics.median(v[0] for v in values)
             stamped = statistics.median(v[1] for v in values)
             print(f"          {label}: {plain:.3f}; {stamped:.3f}")
+        if saturated_ratios:
+            print(f"--- median of {args.repeat} runs, probe throughput of the saturated daemon / "
+                  f"raw loop, target >= 0.5: {statistics.median(saturated_ratios):.3f} "
+                  f"(runs: {', '.join(f'{r:.3f}' for r in saturated_ratios)})")
     return 0
 
 
