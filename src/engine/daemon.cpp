@@ -822,8 +822,8 @@ struct Daemon::Impl {
     handlers.prefetch = [this](ProbeTag tag, int stage) {
       const auto id = static_cast<monitor::SourceId>(tag);
       if (id >= source_slots.size()) return;
+      monitor.prefetch(id, stage);
       if (stage == 0) {
-        monitor.prefetch(id);
         __builtin_prefetch(&source_slots[id]);
       } else {
         history::HistoryStore::prefetch(source_slots[id].ring);

@@ -268,14 +268,23 @@ struct Monitor::Impl {
   // Asks the CPU to bring a source's state into the cache, every line of it: a poll touches
   // some, its reply most of the rest (the server's settings they need are copied into the
   // source). A hint only: no state changes, and nothing waits for it.
-  void prefetch(SourceId id) const {
+  // The entry of `sources` for id (not the source: that needs the entry read first).
+  void prefetch_slot(SourceId id) const {
+    if (id != 0 && id < sources.size()) __builtin_prefetch(&sources[id]);
+  }
+  void prefetch(SourceId id, int stage = 0) const {
     if (id == 0 || id >= sources.size()) return;
     const Source* s = sources[id].get();
     if (s == nullptr) return;
-    const auto* bytes = reinterpret_cast<const char*>(s);
-    for (std::size_t offset = 0; offset < sizeof(Source); offset += kCacheLine) {
-      __builtin_prefetch(bytes + offset);
+    if (stage == 0) {
+      const auto* bytes = reinterpret_cast<const char*>(s);
+      for (std::size_t offset = 0; offset < sizeof(Source); offset += kCacheLine) {
+        __builtin_prefetch(bytes + offset);
+      }
+      return;
     }
+    // The source is in the cache by now: its server's name (the sample's server text).
+    if (s->owner != nullptr) __builtin_prefetch(&s->owner->config.name);
   }
   Server* server(ServerKey key) {
     const auto it = by_key.find(key);
@@ -1068,14 +1077,17 @@ void Monitor::on_tick(const Now& now, RandomSource& random, Actions& out) {
       due.push_back(m.timers.top());
       m.timers.pop();
     }
-    for (std::size_t i = 0; i < due.size() && i < Impl::kPrefetchAhead; ++i) {
-      if (due[i].kind() == TimerKind::kPoll) m.prefetch(static_cast<SourceId>(due[i].id));
-    }
+    // In two steps: the entry of `sources` that points to a source twice as far ahead (reading
+    // it would stall), then the source itself, whose pointer is in the cache by then.
+    const auto poll_id = [&due](std::size_t i) {
+      return i < due.size() && due[i].kind() == TimerKind::kPoll ? static_cast<SourceId>(due[i].id)
+                                                                 : SourceId{0};
+    };
+    for (std::size_t i = 0; i < 2 * Impl::kPrefetchAhead; ++i) m.prefetch_slot(poll_id(i));
+    for (std::size_t i = 0; i < Impl::kPrefetchAhead; ++i) m.prefetch(poll_id(i));
     for (std::size_t i = 0; i < due.size(); ++i) {
-      if (const std::size_t ahead = i + Impl::kPrefetchAhead;
-          ahead < due.size() && due[ahead].kind() == TimerKind::kPoll) {
-        m.prefetch(static_cast<SourceId>(due[ahead].id));
-      }
+      m.prefetch_slot(poll_id(i + 2 * Impl::kPrefetchAhead));
+      m.prefetch(poll_id(i + Impl::kPrefetchAhead));
       const Timer timer = due[i];
       if (timer.kind() == TimerKind::kPoll) {
         Source* s = m.source(static_cast<SourceId>(timer.id));
@@ -1094,7 +1106,7 @@ void Monitor::on_tick(const Now& now, RandomSource& random, Actions& out) {
   if (m.selection_dirty && now.mono_ns >= m.selection_due_mono_ns) m.run_selection(now, out);
 }
 
-void Monitor::prefetch(SourceId id) const { impl_->prefetch(id); }
+void Monitor::prefetch(SourceId id, int stage) const { impl_->prefetch(id, stage); }
 
 std::optional<std::int64_t> Monitor::next_wakeup_mono_ns() const {
   Impl& m = *impl_;  // top() may move the wheel's cursor: no observable state changes

@@ -288,8 +288,10 @@ class Monitor {
   // Runs everything due at now.mono_ns: polls, DNS refreshes, the selection.
   void on_tick(const Now& now, RandomSource& random, Actions& out);
   // A hint that an event for `source` comes next (the engine holds a batch of replies): its
-  // state is fetched into the CPU cache. Changes nothing; unknown sources are ignored.
-  void prefetch(SourceId source) const;
+  // state is fetched into the CPU cache. Changes nothing; unknown sources are ignored. Stage 0
+  // fetches the source; stage 1, called once stage 0's reads had time to complete, what the
+  // source points to (its server's name).
+  void prefetch(SourceId source, int stage = 0) const;
   // When on_tick must run next (monotonic ns), or nullopt when nothing is scheduled. May be
   // earlier than needed (a stale timer), never later.
   [[nodiscard]] std::optional<std::int64_t> next_wakeup_mono_ns() const;
