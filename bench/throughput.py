@@ -211,6 +211,13 @@ def raw_loop(build_dir: Path, port: int, n: int, window: int, seconds: float,
     return json.loads(out.stdout)
 
 
+def udp_receive_buffer_errors() -> int:
+    """The kernel's count of UDP datagrams dropped for a full receive buffer (all sockets)."""
+    lines = [line.split() for line in Path("/proc/net/snmp").read_text().splitlines()
+             if line.startswith("Udp:")]
+    return int(lines[1][lines[0].index("RcvbufErrors")])
+
+
 def simulator_cpu_s(sim: peers.Simulator) -> float:
     stat = Path(f"/proc/{sim.proc.pid}/stat").read_text()
     fields = stat[stat.rindex(")") + 2:].split()
@@ -236,7 +243,8 @@ def measure_daemon(workdir: Path, binary: Path, sim: peers.Simulator, n: int,
             t1 = time.monotonic()
             window = status.get("requests_window") or {}
             return ((t0 + t1) / 2, status["requests"], status["responses"], daemon.cpu_s(),
-                    simulator_cpu_s(sim), window.get("unsent", 0), window.get("in_flight", 0))
+                    simulator_cpu_s(sim), window.get("unsent", 0), window.get("in_flight", 0),
+                    status["unmatched_datagrams"], udp_receive_buffer_errors())
 
         a = sample()
         time.sleep(window_s)
@@ -254,6 +262,8 @@ def measure_daemon(workdir: Path, binary: Path, sim: peers.Simulator, n: int,
         "unsent_ps": (b[5] - a[5]) / elapsed,
         "answered_cpu_us": (b[3] - a[3]) / max(1.0, b[2] - a[2]) * 1e6,
         "in_flight": b[6],
+        "unmatched": b[7] - a[7],
+        "buffer_drops": b[8] - a[8],
     }
 
 
@@ -296,6 +306,8 @@ def report_saturated(n: int, r: dict, raw_fast: dict, ratios: list) -> None:
     print(f"          {r['answered_cpu_us']:10.2f} us CPU per answered probe, "
           f"{r['cpu_share'] * 100:.0f} % of a CPU; RSS {r['rss_kib'] / 1024:.1f} MiB; simulator "
           f"{r['sim_cpu_share'] * 100:.0f} % of a CPU")
+    print(f"          in the window: {r['unmatched']:.0f} datagrams unmatched, "
+          f"{r['buffer_drops']} UDP datagrams dropped by full receive buffers (whole machine)")
     saturated = r["unsent_ps"] > 0 or r["cpu_share"] > 0.9
     print(f"          probe throughput daemon / raw loop (64 in flight): {ratio:.3f} "
           f"(target >= 0.5)" + ("" if saturated else
