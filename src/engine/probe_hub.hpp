@@ -109,9 +109,10 @@ struct ProbeHubOptions {
   // requests wait in order until a reply or a timeout makes room; a waiting request's timeout
   // starts only when it leaves. This is the hub's flow control. Offered more polls than the
   // machine can handle, it sends them later: sending them all at once overflowed the receive
-  // buffer and lost the replies (six in seven at 150,000 polls/s on loopback). The replies
-  // to 4,096 requests fit the default buffer even if they all arrive at once. The window caps
-  // the rate at max_in_flight / round-trip time: 40,960 probes/s at a 100 ms round trip.
+  // buffer and lost the replies (six in seven at 150,000 polls/s on loopback). With the
+  // default buffer granted (4 MiB: root or CAP_NET_ADMIN), a full window of replies arriving
+  // back to back on loopback lost none. The window caps the rate at max_in_flight /
+  // round-trip time: 40,960 probes/s at a 100 ms round trip.
   std::size_t max_in_flight = 4096;
   // Buckets of the timing wheel, 10 ms each (rounded up to a power of two): timeouts and
   // lingering up to this far ahead cost O(1); further ones wait in an overflow list that is
