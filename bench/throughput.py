@@ -153,11 +153,6 @@ class MonitorDaemon(peers.Peer):
         return int(match.group(1))
 
 
-def metric_value(text: str, name: str) -> Optional[float]:
-    match = re.search(rf"^{re.escape(name)} (\S+)$", text, re.M)
-    return float(match.group(1)) if match else None
-
-
 def wait_until(what: str, predicate, deadline_s: float, interval_s: float = 0.5):
     end = time.monotonic() + deadline_s
     while time.monotonic() < end:
@@ -242,28 +237,33 @@ def measure_daemon(workdir: Path, binary: Path, sim: peers.Simulator, n: int,
             status = daemon.status()
             t1 = time.monotonic()
             window = status.get("requests_window") or {}
-            return ((t0 + t1) / 2, status["requests"], status["responses"], daemon.cpu_s(),
-                    simulator_cpu_s(sim), window.get("unsent", 0), window.get("in_flight", 0),
-                    status["unmatched_datagrams"], udp_receive_buffer_errors())
+            return {"at": (t0 + t1) / 2, "requests": status["requests"],
+                    "responses": status["responses"], "cpu": daemon.cpu_s(),
+                    "sim_cpu": simulator_cpu_s(sim), "unsent": window.get("unsent", 0),
+                    "in_flight": window.get("in_flight", 0),
+                    "unmatched": status["unmatched_datagrams"],
+                    "buffer_drops": udp_receive_buffer_errors()}
 
         a = sample()
         time.sleep(window_s)
         b = sample()
         rss = daemon.rss_kib()
-    elapsed = b[0] - a[0]
+    elapsed = b["at"] - a["at"]
+    d = {key: b[key] - a[key] for key in a}
+    cpu = d["cpu"]
     return {
         "elapsed_s": elapsed,
-        "requests_ps": (b[1] - a[1]) / elapsed,
-        "responses_ps": (b[2] - a[2]) / elapsed,
-        "cpu_per_probe_us": (b[3] - a[3]) / max(1.0, b[1] - a[1]) * 1e6,
-        "cpu_share": (b[3] - a[3]) / elapsed,
-        "sim_cpu_share": (b[4] - a[4]) / elapsed,
+        "requests_ps": d["requests"] / elapsed,
+        "responses_ps": d["responses"] / elapsed,
+        "cpu_per_probe_us": cpu / max(1.0, d["requests"]) * 1e6,
+        "cpu_share": cpu / elapsed,
+        "sim_cpu_share": d["sim_cpu"] / elapsed,
         "rss_kib": rss,
-        "unsent_ps": (b[5] - a[5]) / elapsed,
-        "answered_cpu_us": (b[3] - a[3]) / max(1.0, b[2] - a[2]) * 1e6,
-        "in_flight": b[6],
-        "unmatched": b[7] - a[7],
-        "buffer_drops": b[8] - a[8],
+        "unsent_ps": d["unsent"] / elapsed,
+        "answered_cpu_us": cpu / max(1.0, d["responses"]) * 1e6,
+        "in_flight": b["in_flight"],
+        "unmatched": d["unmatched"],
+        "buffer_drops": d["buffer_drops"],
     }
 
 

@@ -129,10 +129,10 @@ std::string format_seconds(double s) {
 
 // How many alert transitions the snapshot carries for /api/v1/alerts.
 constexpr std::size_t kRecentAlerts = 100;
-// How often the loop looks at the history store's counters (written on its own thread) and
-// republishes when they changed, so /metrics sees a failed write within seconds even when every
-// server is polled every 17 minutes.
-constexpr auto kHistoryCheckInterval = std::chrono::seconds(5);
+// How often the loop looks at the counters other parts keep for it: the history store's
+// (written on its own thread; a failed write must reach /metrics and the webhook within seconds
+// even when every server is polled every 17 minutes) and the hub's unsent requests (logged).
+constexpr auto kHousekeepingInterval = std::chrono::seconds(5);
 constexpr std::int64_t kUnsentLogIntervalNs = 60'000'000'000;
 
 // A relative history path is taken from the configuration file's directory, as key_file is, so
@@ -180,7 +180,7 @@ struct Daemon::Impl {
         resolver(io),
         jitter(rng.next_u64()),
         monitor(config, monitor_options(config, clock.precision_s())),
-        history_timer(io),
+        housekeeping_timer(io),
         history(history_options(config, logger)),
         hub(io, clock, rng, hub_handlers(), hub_options(config)) {
     if (options.handle_signals) {
@@ -290,15 +290,15 @@ struct Daemon::Impl {
     if (was_enabled && !c.enabled) history_off_alert(history_status.error, now_ns);
   }
 
-  void arm_history_check() {
-    history_timer.expires_after(kHistoryCheckInterval);
-    history_timer.async_wait([this](const std::error_code& ec) {
+  void arm_housekeeping() {
+    housekeeping_timer.expires_after(kHousekeepingInterval);
+    housekeeping_timer.async_wait([this](const std::error_code& ec) {
       if (ec || stopping) return;
       // Here, not only when a snapshot is built: a history that turned off must reach the
       // webhook even when nobody reads the snapshots.
       refresh_history_status(clock.now_unix_ns());
       check_probe_window();
-      arm_history_check();
+      arm_housekeeping();
     });
   }
 
@@ -362,7 +362,7 @@ struct Daemon::Impl {
                 {"precision_s", format_seconds(clock.precision_s())}});
     carry_out(n);
     publish(n);
-    arm_history_check();
+    arm_housekeeping();
     io.run();
     readers_stop_waiting();
     shutdown();
@@ -373,7 +373,7 @@ struct Daemon::Impl {
     stopping = true;
     logger.log(LogLevel::kInfo, "daemon_stopping", {{"reason", why}});
     timer.cancel();
-    history_timer.cancel();
+    housekeeping_timer.cancel();
     signals.cancel();
     resolver.cancel();
     hub.close();
@@ -1023,7 +1023,7 @@ struct Daemon::Impl {
   };
   std::unordered_map<monitor::SourceId, SourceNts> nts;
   std::vector<SourceNts> nts_graveyard;
-  asio::steady_timer history_timer;
+  asio::steady_timer housekeeping_timer;
   history::HistoryStore history;
   // What the engine keeps per source. SourceIds are small, dense and never reused, so a vector
   // indexed by them is the cheapest map.

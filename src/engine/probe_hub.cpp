@@ -27,6 +27,9 @@ namespace {
 constexpr std::size_t kReceiveBufferSize = 2048;
 // Datagrams prefetch_batch() looks ahead at, at most (a larger batch is looked at in part).
 constexpr std::size_t kMaxBatch = 256;
+// Taken entries at the front of a family's queue that make flush_family compact it (fewer are
+// left in place until the queue empties).
+constexpr std::size_t kQueueCompactAt = 4096;
 // Transmit stamps are matched to requests through the kernel's per-socket OPT_ID counter; the
 // ring remembers which request each recent id belongs to.
 constexpr std::size_t kTxRing = 4096;
@@ -368,8 +371,9 @@ void ProbeHub::send(ProbeTag tag, const asio::ip::udp::endpoint& server, std::ui
   std::uint64_t cookie = 0;
   if (holds(state.slot, state.cookie)) {
     Request& previous = pool_[state.slot];
-    if (previous.state == Request::State::kQueued) ++counters_.unsent;
-    if (previous.state == Request::State::kQueued && previous.server.address().is_v6() == v6) {
+    const bool waiting = previous.state == Request::State::kQueued;
+    if (waiting) ++counters_.unsent;
+    if (waiting && previous.server.address().is_v6() == v6) {
       // Still waiting for room in the window: the new request takes its place in the queue,
       // and its cookie, which has never left this process. Under overload every source keeps
       // its turn instead of going to the back whenever its next poll comes.
@@ -609,7 +613,9 @@ void ProbeHub::flush_family(Family& f) {
   if (f.queued_head == queued.size()) {
     queued.clear();
     f.queued_head = 0;
-  } else if (f.queued_head >= 4096 && f.queued_head * 2 >= queued.size()) {
+  } else if (f.queued_head >= kQueueCompactAt && f.queued_head * 2 >= queued.size()) {
+    // The taken entries are at least half of the vector: dropped in one move, so each entry
+    // is moved at most once on average.
     queued.erase(queued.begin(), queued.begin() + static_cast<std::ptrdiff_t>(f.queued_head));
     f.queued_head = 0;
   }

@@ -265,13 +265,14 @@ struct Monitor::Impl {
   std::vector<algo::Candidate> selection_candidates;
   std::vector<Source*> selection_order;
 
-  // Asks the CPU to bring a source's state into the cache, every line of it: a poll touches
-  // some, its reply most of the rest (the server's settings they need are copied into the
-  // source). A hint only: no state changes, and nothing waits for it.
+  // Hints to the CPU, with no effect on state; nothing waits for them.
   // The entry of `sources` for id (not the source: that needs the entry read first).
   void prefetch_slot(SourceId id) const {
     if (id != 0 && id < sources.size()) __builtin_prefetch(&sources[id]);
   }
+  // Stage 0: the source's state, every line of it (a poll touches some, its reply most of the
+  // rest; the server's settings they need are copied into the source). Stage 1, once those
+  // lines are in: the server's name, which a reply's sample carries.
   void prefetch(SourceId id, int stage = 0) const {
     if (id == 0 || id >= sources.size()) return;
     const Source* s = sources[id].get();

@@ -27,6 +27,7 @@ struct Recorded {
   std::map<ProbeTag, std::map<proto::RejectReason, int>> rejected;
   std::map<ProbeTag, int> late;
   std::map<ProbeTag, std::vector<std::chrono::steady_clock::time_point>> outcome_at;
+  std::map<ProbeTag, std::vector<std::uint64_t>> sent_at;  // the hub's sent count then
   std::size_t total = 0;
 };
 
@@ -69,6 +70,7 @@ class HubFixture {
     h.on_outcome = [this](ProbeTag tag, const ProbeOutcome& o) {
       recorded_.outcomes[tag].push_back(o);
       recorded_.outcome_at[tag].push_back(std::chrono::steady_clock::now());
+      recorded_.sent_at[tag].push_back(hub_.counters().sent);
       ++recorded_.total;
     };
     h.on_rejected = [this](ProbeTag tag, proto::RejectReason reason, const proto::Header*) {
@@ -474,6 +476,9 @@ TEST(ProbeHub, WindowOfOneIsALockStepInSendOrder) {
     if (tag > 1) {
       EXPECT_LE(f.recorded().outcome_at[tag - 1][0], f.recorded().outcome_at[tag][0]) << tag;
     }
+    // Lock-step: when tag N's reply is handled, N requests have left, not one more (without
+    // the window all 40 leave in the first batch).
+    EXPECT_EQ(f.recorded().sent_at[tag][0], tag) << tag;
   }
   EXPECT_EQ(responder.requests(), static_cast<int>(kCount));
   EXPECT_EQ(f.hub().counters().sent, kCount);
