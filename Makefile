@@ -5,23 +5,35 @@ CMAKE_FLAGS ?=
 PYTHON ?= /usr/bin/python3
 FUZZ_SECONDS ?= 20
 
-.PHONY: all deps build run demo test unit asan fuzz integration bench format format-check clean
+.PHONY: all deps build-deps configure binary build run demo test unit asan fuzz integration \
+        deploy test-fresh bench format format-check clean
 
 all: build
 
+# Everything the tests need (build-deps is the part that building the binary needs).
 deps:
 	@./scripts/install-deps
 
-build: deps
+build-deps:
+	@./scripts/install-deps --build-only
+
+configure:
 	cmake -S . -B build -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DNTPMON_WERROR=ON $(CMAKE_FLAGS)
+
+# Only build/ntp-monitor (what ./install builds).
+binary: build-deps configure
+	cmake --build build -j$(JOBS) --target ntp-monitor
+
+# The binary, the example, the unit tests and the benchmarks.
+build: deps configure
 	cmake --build build -j$(JOBS)
 
 # The monitoring daemon on the seed configuration: metrics on :9100, dashboard on :8000.
-run: build
+run: binary
 	./build/ntp-monitor --config config/servers.yaml --prometheus-port 9100 --web-dashboard 8000
 
 # A simulated fleet on loopback, monitored with metrics and dashboard: no internet needed.
-demo: build
+demo: binary
 	./build/ntp-monitor demo --prometheus-port 9100 --web-dashboard 8000
 
 unit: build
@@ -46,7 +58,16 @@ integration: build
 	cmake --build build -j$(JOBS) --target ntpmon_web_test_driver
 	$(PYTHON) -m pytest -q tests/integration
 
+# The container image and the Debian package, built and run here (podman, a minimal Debian 12
+# root from mmdebstrap): tests/deploy.
+deploy: deps
+	$(PYTHON) -m pytest -q -s -m "not fresh" tests/deploy
+
 test: format-check unit asan fuzz integration
+
+# The README's commands on a minimal Debian 12 with nothing but the clone: tests/deploy.
+test-fresh: deps
+	$(PYTHON) -m pytest -q -s -m fresh tests/deploy
 
 bench: build
 	./build/bench/ntpmon_bench
@@ -61,4 +82,4 @@ format-check: deps
 	$(CXX_SOURCES) | xargs clang-format --dry-run --Werror
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz build-deploy

@@ -16,6 +16,7 @@ void register_query(CLI::App& app, int* exit_code);
 void register_simulate(CLI::App& app, int* exit_code);
 void register_check_config(CLI::App& app, int* exit_code);
 void register_demo(CLI::App& app, int* exit_code);
+void register_healthcheck(CLI::App& app, int* exit_code);
 // The default command (no sub-command): the monitoring daemon. Adds its options to `app`.
 void register_run(CLI::App& app, int* exit_code);
 

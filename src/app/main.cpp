@@ -47,6 +47,7 @@ int main(int argc, char** argv) {
   ntpmon::app::register_simulate(app, &exit_code);
   ntpmon::app::register_check_config(app, &exit_code);
   ntpmon::app::register_demo(app, &exit_code);
+  ntpmon::app::register_healthcheck(app, &exit_code);
   ntpmon::app::register_run(app, &exit_code);
   try {
     app.parse(argc, argv);

@@ -31,6 +31,7 @@
 #include "engine/nts_ke_client.hpp"
 #include "engine/probe_hub.hpp"
 #include "engine/random.hpp"
+#include "engine/service_notify.hpp"
 #include "engine/webhook.hpp"
 #include "history/history_store.hpp"
 
@@ -363,6 +364,9 @@ struct Daemon::Impl {
     carry_out(n);
     publish(n);
     arm_housekeeping();
+    // The configuration is loaded, the HTTP ports listen (the application started them before
+    // run()) and the first polls are out: a Type=notify unit is started now.
+    notify(ServiceState::kReady, running_status());
     io.run();
     readers_stop_waiting();
     shutdown();
@@ -371,6 +375,7 @@ struct Daemon::Impl {
   void request_stop(const char* why) {
     if (stopping) return;
     stopping = true;
+    notify(ServiceState::kStopping, std::string("stopping (") + why + ")");
     logger.log(LogLevel::kInfo, "daemon_stopping", {{"reason", why}});
     timer.cancel();
     housekeeping_timer.cancel();
@@ -430,7 +435,24 @@ struct Daemon::Impl {
     }
   }
 
+  // The service manager (systemd, Type=notify) hears of start, reload and stop.
+  void notify(ServiceState state, const std::string& status) const {
+    if (options.notify_service_manager) notify_service(state, status, steady_ns() / 1000);
+  }
+
+  std::string running_status() const {
+    return "monitoring " + std::to_string(server_count) +
+           (server_count == 1 ? " server" : " servers");
+  }
+
   void reload() {
+    // RELOADING=1 now, READY=1 however the reload ends (a rejected file keeps the old
+    // configuration running: the service is ready either way).
+    notify(ServiceState::kReloading, "reloading " + options.config_path);
+    struct ReadyAgain {
+      const Impl* impl;
+      ~ReadyAgain() { impl->notify(ServiceState::kReady, impl->running_status()); }
+    } ready_again{this};
     const monitor::Now n = now();
     auto loaded = config::load_config_file(options.config_path);
     if (!loaded.ok()) {

@@ -12,6 +12,7 @@
 // than the published one (published through an atomic shared_ptr that HTTP threads read
 // without locks while it is fresh), the history store (recording samples
 // and alert transitions, its health and the latest transitions carried in the Snapshot), and
+// the service manager told of start, reload and stop (engine/service_notify.hpp), and
 // the signals: SIGHUP reloads the
 // configuration file (a file that does not load is logged and counted, the running
 // configuration stays), SIGTERM and SIGINT stop the loop. Not responsible for: any decision
@@ -44,6 +45,9 @@ const char* alert_severity(monitor::AlertKind kind);
 struct DaemonOptions {
   std::string config_path;  // re-read on SIGHUP
   bool handle_signals = true;
+  // READY=1 / RELOADING=1 / STOPPING=1 to $NOTIFY_SOCKET (engine/service_notify.hpp); does
+  // nothing where that is unset.
+  bool notify_service_manager = true;
 };
 
 class Daemon {

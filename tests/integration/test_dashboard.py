@@ -134,7 +134,7 @@ def driver_modules(tmp_path_factory) -> Path:
     if npm is None:
         pytest.skip("npm not installed and the ntpmon_web_test_driver target not built")
     workdir = tmp_path_factory.mktemp("dashboard-driver")
-    for name in ("package.json", "package-lock.json"):
+    for name in ("package.json", "package-lock.json", ".npmrc"):
         shutil.copy(WEB_SOURCE / name, workdir / name)
     out = subprocess.run([npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund",
                           "--loglevel=error"], cwd=workdir, capture_output=True, text=True,
