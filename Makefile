@@ -17,15 +17,21 @@ deps:
 build-deps:
 	@./scripts/install-deps --build-only
 
+# WITH_TESTS: whether build/ also has the unit tests and benchmarks (their libraries are
+# installed by `deps`, not by `build-deps`).
+WITH_TESTS ?= ON
 configure:
-	cmake -S . -B build -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DNTPMON_WERROR=ON $(CMAKE_FLAGS)
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DNTPMON_WERROR=ON \
+	  -DNTPMON_TESTS=$(WITH_TESTS) -DNTPMON_BENCH=$(WITH_TESTS) $(CMAKE_FLAGS)
 
-# Only build/ntp-monitor (what ./install builds).
-binary: build-deps configure
+# Only build/ntp-monitor (what ./install builds), with what build-deps installs.
+binary: build-deps
+	$(MAKE) configure WITH_TESTS=OFF
 	cmake --build build -j$(JOBS) --target ntp-monitor
 
 # The binary, the example, the unit tests and the benchmarks.
-build: deps configure
+build: deps
+	$(MAKE) configure WITH_TESTS=ON
 	cmake --build build -j$(JOBS)
 
 # The monitoring daemon on the seed configuration: metrics on :9100, dashboard on :8000.

@@ -85,15 +85,26 @@ def podman(*args: str, check: bool = True, timeout: float = 600,
     return out
 
 
+# Proxy settings a machine behind a proxy needs in its containers too.
+_PASSED_ENV = ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY",
+               "npm_config_registry")
+
+
 def ca_run_args() -> list[str]:
     """`podman run` / `podman build` arguments that hand the host's CA bundle to the
-    container, and point OpenSSL, Node.js and npm at it. Verification stays on."""
-    return [
+    container, and point OpenSSL, Node.js and npm at it (verification stays on: a machine whose
+    TLS is intercepted by a proxy has the proxy's CA in that bundle), plus the host's proxy
+    settings, where it has any."""
+    args = [
         "-v", f"{HOST_CA}:{CONTAINER_CA}:ro",
         "-e", f"NODE_EXTRA_CA_CERTS={CONTAINER_CA}",
         "-e", f"SSL_CERT_FILE={CONTAINER_CA}",
         "-e", f"npm_config_cafile={CONTAINER_CA}",
     ]
+    for name in _PASSED_ENV:
+        if name in os.environ:
+            args += ["-e", f"{name}={os.environ[name]}"]
+    return args
 
 
 def image_exists(name: str) -> bool:
@@ -102,8 +113,8 @@ def image_exists(name: str) -> bool:
 
 def bootstrap_base_image(force: bool = False) -> str:
     """Builds a minimal Debian 12 root (`mmdebstrap --variant=minbase bookworm`) and imports
-    it as BASE_IMAGE, also tagged SLIM_TAG. Reuses an image built by this same run of the
-    tests unless force (test-fresh always forces: it must start from nothing).
+    it as BASE_IMAGE, also tagged SLIM_TAG. Reuses the image that this checkout bootstrapped
+    before (build-deploy/base-image.id) unless force: test-fresh always starts from nothing.
 
     The root gets apt's setting for the host CA bundle (used only where the bundle is mounted)
     and nothing else: no make, no compiler, no Python."""
