@@ -2,6 +2,7 @@
 // daemon when none is given.
 #include <unistd.h>
 
+#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -31,7 +32,15 @@ void prefer_huge_pages() {
   std::string value = tunables != nullptr && *tunables != '\0' ? std::string(tunables) + ":" : "";
   value += std::string(kTunable) + "=1";
   if (setenv("GLIBC_TUNABLES", value.c_str(), 1) != 0) return;
-  execv("/proc/self/exe", command_line);
+  // The file the link names, so that the process keeps its name ("ntp-monitor" in ps and
+  // systemctl status, not "exe"); the link itself when the file was replaced since the start
+  // (an upgrade: the name ends in " (deleted)") or cannot be read.
+  std::array<char, 4096> target{};
+  const ssize_t n = readlink("/proc/self/exe", target.data(), target.size() - 1);
+  const std::string_view resolved(target.data(), n > 0 ? static_cast<std::size_t>(n) : 0);
+  const bool usable =
+      n > 0 && static_cast<std::size_t>(n) < target.size() - 1 && !resolved.ends_with(" (deleted)");
+  execv(usable ? target.data() : "/proc/self/exe", command_line);
   // Not restarted (no /proc, say): go on with the heap as it is.
 }
 
