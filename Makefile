@@ -69,7 +69,7 @@ integration: build
 deploy: deps
 	$(PYTHON) -m pytest -q -s -m "not fresh" tests/deploy
 
-test: format-check unit asan fuzz integration
+test: format-check unit asan fuzz integration deploy
 
 # The README's commands on a minimal Debian 12 with nothing but the clone: tests/deploy.
 test-fresh: deps

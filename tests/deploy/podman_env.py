@@ -25,9 +25,11 @@ REPO = Path(__file__).resolve().parents[2]
 # Scratch space of the deployment tests (git-ignored as build*/).
 WORK = Path(os.environ.get("NTPMON_DEPLOY_DIR", str(REPO / "build-deploy"))).resolve()
 
-# The minimal root, under two names: our own, and the name the Containerfile's FROM uses, so
-# that `podman build --pull=never` builds against it and never pulls from a registry.
+# The minimal root: a new Debian 12 machine (test-fresh, the Debian package's install).
 BASE_IMAGE = "localhost/ntp-monitor-base:bookworm"
+# The name the Containerfile's FROM uses. tests/deploy/test_container.py gives it to its own
+# bootstrapped stand-in for the slim image, so that `podman build --pull=never` builds against
+# that and never pulls from a registry.
 SLIM_TAG = "docker.io/library/debian:bookworm-slim"
 
 # Where the host's CA bundle appears inside containers (read-only bind mount).
@@ -113,7 +115,7 @@ def image_exists(name: str) -> bool:
 
 def bootstrap_base_image(force: bool = False) -> str:
     """Builds a minimal Debian 12 root (`mmdebstrap --variant=minbase bookworm`) and imports
-    it as BASE_IMAGE, also tagged SLIM_TAG. Reuses the image that this checkout bootstrapped
+    it as BASE_IMAGE. Reuses the image that this checkout bootstrapped
     before (build-deploy/base-image.id) unless force: test-fresh always starts from nothing.
 
     The root gets apt's setting for the host CA bundle (used only where the bundle is mounted)
@@ -137,7 +139,6 @@ def bootstrap_base_image(force: bool = False) -> str:
         raise RuntimeError(f"mmdebstrap failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
     image_id = podman("import", "--change", "CMD [\"/bin/bash\"]", str(tarball),
                       BASE_IMAGE).stdout.strip().splitlines()[-1]
-    podman("tag", BASE_IMAGE, SLIM_TAG)
     tarball.unlink(missing_ok=True)
     marker.write_text(image_id + "\n")
     print(f"base image {BASE_IMAGE} ({image_id[:19]}) bootstrapped in "
