@@ -113,37 +113,46 @@ def image_exists(name: str) -> bool:
     return podman("image", "exists", name, check=False).returncode == 0
 
 
-def bootstrap_base_image(force: bool = False) -> str:
-    """Builds a minimal Debian 12 root (`mmdebstrap --variant=minbase bookworm`) and imports
-    it as BASE_IMAGE. Reuses the image that this checkout bootstrapped
-    before (build-deploy/base-image.id) unless force: test-fresh always starts from nothing.
+def bootstrap_image(image: str, *, force: bool = False, mmdebstrap_args: Sequence[str] = (),
+                    purpose: str = "") -> str:
+    """Builds a minimal Debian 12 root (`mmdebstrap --variant=minbase bookworm`, from the
+    host's Debian sources, plus mmdebstrap_args) and imports it into podman as `image`.
+    Reuses the image that this checkout bootstrapped before under that name
+    (build-deploy/<name>.id) unless force.
 
-    The root gets apt's setting for the host CA bundle (used only where the bundle is mounted)
-    and nothing else: no make, no compiler, no Python."""
-    marker = WORK / "base-image.id"
-    if not force and marker.exists() and image_exists(BASE_IMAGE):
-        return BASE_IMAGE
+    The root gets apt's setting for the host CA bundle (used only where the bundle is mounted:
+    apt verifies https mirrors with it, a proxy's CA included) and nothing else: no make, no
+    compiler, no Python."""
+    slug = image.rsplit("/", 1)[-1].replace(":", "-")
+    marker = WORK / f"{slug}.id"
+    if not force and marker.exists() and image_exists(image):
+        image_id = podman("image", "inspect", "--format", "{{.Id}}", image).stdout.strip()
+        if marker.read_text().strip().removeprefix("sha256:") == image_id.removeprefix("sha256:"):
+            return image
     WORK.mkdir(parents=True, exist_ok=True)
-    tarball = WORK / "bookworm-minbase.tar"
+    tarball = WORK / f"{slug}.tar"
     tarball.unlink(missing_ok=True)
     started = time.monotonic()
-    # apt inside the container verifies https mirrors with the mounted host bundle when it is
-    # there (a proxy's CA included); the file is only read when the mount exists.
-    ca_conf = ('Acquire::https::CAInfo "' + CONTAINER_CA + '";')
-    hook = (f"if [ -s {HOST_CA} ]; then echo '{ca_conf}' > \"$1/etc/apt/apt.conf.d/50host-ca\"; fi")
-    cmd = ["mmdebstrap", "--variant=minbase", "--quiet",
-           f"--customize-hook={hook}",
-           "bookworm", str(tarball), str(HOST_SOURCES)]
+    ca_conf = 'Acquire::https::CAInfo "' + CONTAINER_CA + '";'
+    hook = f"if [ -s {HOST_CA} ]; then echo '{ca_conf}' > \"$1/etc/apt/apt.conf.d/50host-ca\"; fi"
+    cmd = ["mmdebstrap", "--variant=minbase", "--quiet", *mmdebstrap_args,
+           f"--customize-hook={hook}", "bookworm", str(tarball), str(HOST_SOURCES)]
     out = subprocess.run(cmd, text=True, capture_output=True, timeout=900)
     if out.returncode != 0:
         raise RuntimeError(f"mmdebstrap failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
-    image_id = podman("import", "--change", "CMD [\"/bin/bash\"]", str(tarball),
-                      BASE_IMAGE).stdout.strip().splitlines()[-1]
+    image_id = podman("import", "--change", 'CMD ["/bin/bash"]', str(tarball),
+                      image).stdout.strip().splitlines()[-1]
     tarball.unlink(missing_ok=True)
     marker.write_text(image_id + "\n")
-    print(f"base image {BASE_IMAGE} ({image_id[:19]}) bootstrapped in "
+    print(f"\nbase image {image}{purpose} ({image_id[:19]}) bootstrapped in "
           f"{time.monotonic() - started:.0f} s")
-    return BASE_IMAGE
+    return image
+
+
+def bootstrap_base_image(force: bool = False) -> str:
+    """BASE_IMAGE, a new Debian 12 machine as `mmdebstrap --variant=minbase` makes it;
+    test-fresh always bootstraps it anew (force)."""
+    return bootstrap_image(BASE_IMAGE, force=force)
 
 
 def run_container(image: str, command: Sequence[str], *, extra: Sequence[str] = (),

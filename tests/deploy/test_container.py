@@ -113,34 +113,12 @@ def _bootstrap_slim_image() -> str:
     on the real one: podman_env's minimal root (the `base_image` fixture, a new Debian 12
     machine) is about twice as large, with man pages, translations and usrmerge's Perl.
 
-    `mmdebstrap --variant=minbase` from the host's Debian sources, as podman_env does, with
-    /usr merged from the start (the merged-usr hook: no usrmerge, so no perl) and the dpkg
-    filters above. Reused while build-deploy/slim-image.id names the image."""
-    marker = podman_env.WORK / "slim-image.id"
-    if marker.exists() and podman_env.image_exists(SLIM_IMAGE):
-        image_id = _inspect("image", SLIM_IMAGE)["Id"]
-        if marker.read_text().strip() in (image_id, "sha256:" + image_id):
-            return SLIM_IMAGE
-    tarball = podman_env.WORK / "bookworm-slim.tar"
-    tarball.unlink(missing_ok=True)
-    started = time.monotonic()
-    ca_conf = f'Acquire::https::CAInfo "{podman_env.CONTAINER_CA}";'
-    hook = (f"if [ -s {podman_env.HOST_CA} ]; then "
-            f"echo '{ca_conf}' > \"$1/etc/apt/apt.conf.d/50host-ca\"; fi")
-    cmd = ["mmdebstrap", "--variant=minbase", "--quiet",
-           "--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr",
-           *[f"--dpkgopt={f}" for f in SLIM_DPKG_FILTERS],
-           f"--customize-hook={hook}",
-           "bookworm", str(tarball), str(podman_env.HOST_SOURCES)]
-    out = subprocess.run(cmd, text=True, capture_output=True, timeout=900)
-    if out.returncode != 0:
-        raise RuntimeError(f"mmdebstrap failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
-    image_id = podman_env.podman("import", "--change", 'CMD ["/bin/bash"]', str(tarball),
-                                 SLIM_IMAGE).stdout.strip().splitlines()[-1]
-    tarball.unlink(missing_ok=True)
-    marker.write_text(image_id + "\n")
-    print(f"\nbase image {SLIM_IMAGE} bootstrapped in {time.monotonic() - started:.0f} s")
-    return SLIM_IMAGE
+    podman_env's minimal root with /usr merged from the start (the merged-usr hook: no
+    usrmerge, so no perl) and the dpkg filters above; reused while build-deploy names it."""
+    return podman_env.bootstrap_image(
+        SLIM_IMAGE, purpose=" (stand-in for debian:bookworm-slim)",
+        mmdebstrap_args=["--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr",
+                         *[f"--dpkgopt={f}" for f in SLIM_DPKG_FILTERS]])
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ import os
 import signal
 import socket
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
