@@ -144,6 +144,10 @@ def bootstrap_image(image: str, *, force: bool = False, mmdebstrap_args: Sequenc
                       image).stdout.strip().splitlines()[-1]
     tarball.unlink(missing_ok=True)
     marker.write_text(image_id + "\n")
+    # The image this one replaces is now untagged, and so are the layers built on it (the
+    # container image's build stage, about 1 GB): nothing can use them any more. Every run
+    # of CI bootstraps anew, so without this the machine's disk fills up run after run.
+    podman("image", "prune", "--force")
     print(f"\nbase image {image}{purpose} ({image_id[:19]}) bootstrapped in "
           f"{time.monotonic() - started:.0f} s")
     return image
