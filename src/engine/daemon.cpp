@@ -435,9 +435,10 @@ struct Daemon::Impl {
     }
   }
 
-  // The service manager (systemd, Type=notify) hears of start, reload and stop.
+  // The service manager (systemd, Type=notify) hears of start, reload and stop; without one
+  // ($NOTIFY_SOCKET unset) notify_service does nothing.
   void notify(ServiceState state, const std::string& status) const {
-    if (options.notify_service_manager) notify_service(state, status, steady_ns() / 1000);
+    notify_service(state, status, steady_ns() / 1000);
   }
 
   std::string running_status() const {

@@ -45,9 +45,6 @@ const char* alert_severity(monitor::AlertKind kind);
 struct DaemonOptions {
   std::string config_path;  // re-read on SIGHUP
   bool handle_signals = true;
-  // READY=1 / RELOADING=1 / STOPPING=1 to $NOTIFY_SOCKET (engine/service_notify.hpp); does
-  // nothing where that is unset.
-  bool notify_service_manager = true;
 };
 
 class Daemon {
