@@ -179,7 +179,7 @@ std::string_view to_string(ServerClass server_class) {
 }
 
 SelectionResult select_system_peer(const std::vector<Candidate>& candidates,
-                                   const std::optional<std::string>& previous_system_peer_id,
+                                   std::optional<CandidateId> previous_system_peer_id,
                                    const SelectionOptions& options) {
   SelectionResult result;
   result.servers.reserve(candidates.size());

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -30,10 +31,14 @@ inline constexpr std::size_t kMaxClusterCandidates = 10;
 // NMIN (RFC 5905 §11.2.2): the cluster algorithm never prunes below this many survivors.
 inline constexpr std::size_t kMinClusterSurvivors = 3;
 
+// The caller's key for one server: returned as is in the verdicts and as the system peer, and
+// compared for the clock-hop rule. The monitor uses its SourceId.
+using CandidateId = std::uint64_t;
+
 // One server as the system process sees it. The caller fills it from the server's
 // PeerEstimate and its last reply.
 struct Candidate {
-  std::string id;              // stable server label (ServerConfig::name); used for clock hops
+  CandidateId id = 0;          // the caller's key, stable across runs (used for clock hops)
   double offset_s = 0;         // peer offset theta
   double root_distance_s = 0;  // lambda, from root_distance(), aged to `now` by the caller
   double jitter_s = 0;         // peer jitter (filter), used by the cluster stop rule
@@ -81,7 +86,7 @@ struct SelectionOptions {
 
 // The verdict on one server, in the same order as the input.
 struct ServerVerdict {
-  std::string id;
+  CandidateId id = 0;
   ServerClass server_class = ServerClass::kUnreachable;
   bool survivor = false;  // survived the cluster algorithm, so it is in the combined offset
   // offset_s minus the system offset: how far this server is from the consensus. Set when a
@@ -98,7 +103,7 @@ struct SelectionResult {
   double intersection_high_s = 0;
   std::size_t truechimers = 0;  // voters whose interval meets [low, high]
   std::size_t survivors = 0;    // truechimers left after the cluster algorithm
-  std::optional<std::string> system_peer_id;
+  std::optional<CandidateId> system_peer_id;
   std::optional<double> system_offset_s;  // combined offset Theta (§11.2.3)
   // Selection jitter: weighted RMS of the survivors' offsets about the system peer's (§11.2.3).
   std::optional<double> selection_jitter_s;
@@ -114,7 +119,7 @@ struct SelectionResult {
 // hop"). Every root distance must already be aged to the same `now` by the caller. Whatever
 // numbers `candidates` holds, the result is finite and nothing throws (other than bad_alloc).
 SelectionResult select_system_peer(const std::vector<Candidate>& candidates,
-                                   const std::optional<std::string>& previous_system_peer_id,
+                                   std::optional<CandidateId> previous_system_peer_id,
                                    const SelectionOptions& options = {});
 
 }  // namespace ntpmon::algo

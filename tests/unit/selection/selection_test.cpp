@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <limits>
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -16,10 +17,16 @@ namespace {
 
 constexpr double kMs = 1e-3;
 
-Candidate voter(std::string id, double offset_s, double root_distance_s, double jitter_s = 1 * kMs,
-                int stratum = 2) {
+// Candidates are keyed by integers; the tests name them, each name standing for its own id.
+CandidateId id_of(const std::string& name) {
+  static std::map<std::string, CandidateId> ids;
+  return ids.try_emplace(name, ids.size() + 1).first->second;
+}
+
+Candidate voter(const std::string& name, double offset_s, double root_distance_s,
+                double jitter_s = 1 * kMs, int stratum = 2) {
   Candidate c;
-  c.id = std::move(id);
+  c.id = id_of(name);
   c.offset_s = offset_s;
   c.root_distance_s = root_distance_s;
   c.jitter_s = jitter_s;
@@ -32,9 +39,9 @@ Candidate voter(std::string id, double offset_s, double root_distance_s, double 
 
 const ServerVerdict& verdict(const SelectionResult& r, const std::string& id) {
   for (const ServerVerdict& v : r.servers) {
-    if (v.id == id) return v;
+    if (v.id == id_of(id)) return v;
   }
-  static const ServerVerdict kMissing{"<missing>", ServerClass::kUnreachable, false, {}};
+  static const ServerVerdict kMissing{0, ServerClass::kUnreachable, false, {}};
   ADD_FAILURE() << "no verdict for " << id;
   return kMissing;
 }
@@ -82,7 +89,7 @@ TEST(Selection, FalsetickerHundredMillisecondsAwayIsRejected) {
   EXPECT_FALSE(verdict(r, "D").survivor);
   // Equal stratum and lambda give equal merit; input order decides, so A is the system peer.
   ASSERT_TRUE(r.system_peer_id);
-  EXPECT_EQ(*r.system_peer_id, "A");
+  EXPECT_EQ(*r.system_peer_id, id_of("A"));
   EXPECT_EQ(class_of(r, "A"), ServerClass::kSelected);
   EXPECT_EQ(class_of(r, "B"), ServerClass::kCandidate);
   EXPECT_EQ(class_of(r, "C"), ServerClass::kCandidate);
@@ -108,7 +115,7 @@ TEST(Selection, TwoAgainstTwoHasNoMajority) {
       voter("C", 500 * kMs, 10 * kMs),
       voter("D", 501 * kMs, 10 * kMs),
   };
-  const SelectionResult r = select_system_peer(in, std::string("A"));
+  const SelectionResult r = select_system_peer(in, id_of("A"));
 
   EXPECT_EQ(r.voters, 4u);
   EXPECT_FALSE(r.majority_found);
@@ -153,7 +160,7 @@ TEST(Selection, SingleVoterIsSelected) {
   ASSERT_TRUE(r.majority_found);
   EXPECT_DOUBLE_EQ(r.intersection_low_s, 3 * kMs - 20 * kMs);
   EXPECT_DOUBLE_EQ(r.intersection_high_s, 3 * kMs + 20 * kMs);
-  EXPECT_EQ(*r.system_peer_id, "A");
+  EXPECT_EQ(*r.system_peer_id, id_of("A"));
   EXPECT_DOUBLE_EQ(*r.system_offset_s, 3 * kMs);
   EXPECT_DOUBLE_EQ(*r.selection_jitter_s, 0);
   EXPECT_DOUBLE_EQ(*r.system_jitter_s, 1 * kMs);  // A's peer jitter alone
@@ -182,7 +189,7 @@ TEST(Selection, ClusterPrunesTheNoisySurvivor) {
   EXPECT_EQ(class_of(r, "E"), ServerClass::kCandidate);  // truechimer, just not a survivor
   EXPECT_FALSE(verdict(r, "E").survivor);
   for (const char* id : {"A", "B", "C", "D"}) EXPECT_TRUE(verdict(r, id).survivor) << id;
-  EXPECT_EQ(*r.system_peer_id, "A");
+  EXPECT_EQ(*r.system_peer_id, id_of("A"));
 
   // Equal weights over 0..3 ms: Theta = 1.5 ms. About A (0 ms): sqrt((0+1+4+9)/4) ms.
   EXPECT_NEAR(*r.system_offset_s, 1.5 * kMs, 1e-15);
@@ -229,7 +236,7 @@ TEST(Selection, OnlyTheBestByMeritEnterTheClusterStep) {
   EXPECT_FALSE(verdict(r, "K").survivor);
   EXPECT_FALSE(verdict(r, "L").survivor);
   EXPECT_EQ(verdict(r, "L").server_class, ServerClass::kCandidate);
-  EXPECT_EQ(r.system_peer_id, "A");
+  EXPECT_EQ(r.system_peer_id, id_of("A"));
 }
 
 // Dyadic offsets (units of 2^-10 s) make the tie exact: 0, 1, 2, 3 units with zero peer jitter.
@@ -282,7 +289,7 @@ TEST(Selection, CombineWeightsByReciprocalRootDistance) {
   EXPECT_DOUBLE_EQ(r.intersection_low_s, 4 * kMs - 20 * kMs);
   EXPECT_DOUBLE_EQ(r.intersection_high_s, 4 * kMs + 20 * kMs);
   EXPECT_EQ(r.truechimers, 3u);
-  EXPECT_EQ(*r.system_peer_id, "A");
+  EXPECT_EQ(*r.system_peer_id, id_of("A"));
   EXPECT_NEAR(*r.system_offset_s, 1150.0 / 175.0 * kMs, 1e-15);
   EXPECT_NEAR(*r.selection_jitter_s, std::sqrt(5400.0 / 175.0) * kMs, 1e-15);
   EXPECT_NEAR(*r.system_jitter_s, std::sqrt(5400.0 / 175.0 + 4.0) * kMs, 1e-15);
@@ -295,7 +302,7 @@ TEST(Selection, LowerStratumWinsOverSmallerDistance) {
   const SelectionResult r = select_system_peer(
       {voter("near2", 0, 10 * kMs, 1 * kMs, 2), voter("far1", 1 * kMs, 100 * kMs, 1 * kMs, 1)},
       std::nullopt);
-  EXPECT_EQ(*r.system_peer_id, "far1");
+  EXPECT_EQ(*r.system_peer_id, id_of("far1"));
   EXPECT_EQ(class_of(r, "near2"), ServerClass::kCandidate);
 }
 
@@ -309,9 +316,9 @@ TEST(Selection, PreviousSystemPeerIsKeptWhileItSurvives) {
       voter("B", 4 * kMs, 20 * kMs, 3 * kMs),
       voter("C", -2 * kMs, 40 * kMs, 2 * kMs),
   };
-  const SelectionResult r = select_system_peer(in, std::string("B"));
+  const SelectionResult r = select_system_peer(in, id_of("B"));
   ASSERT_TRUE(r.system_peer_id);
-  EXPECT_EQ(*r.system_peer_id, "B");
+  EXPECT_EQ(*r.system_peer_id, id_of("B"));
   EXPECT_EQ(class_of(r, "B"), ServerClass::kSelected);
   EXPECT_EQ(class_of(r, "A"), ServerClass::kCandidate);
   EXPECT_NEAR(*r.system_offset_s, 1150.0 / 175.0 * kMs, 1e-15);
@@ -328,12 +335,12 @@ TEST(Selection, FailoverWhenPreviousSystemPeerIsGone) {
       voter("B", 2 * kMs, 10 * kMs),
       voter("C", 3 * kMs, 10 * kMs),
   };
-  SelectionResult r = select_system_peer(in, std::string("B"));
-  EXPECT_EQ(*r.system_peer_id, "B");
+  SelectionResult r = select_system_peer(in, id_of("B"));
+  EXPECT_EQ(*r.system_peer_id, id_of("B"));
 
   in[1].reachable = false;
   r = select_system_peer(in, r.system_peer_id);
-  EXPECT_EQ(*r.system_peer_id, "A");
+  EXPECT_EQ(*r.system_peer_id, id_of("A"));
   EXPECT_EQ(class_of(r, "B"), ServerClass::kUnreachable);
   EXPECT_FALSE(verdict(r, "B").offset_from_system_s);
   EXPECT_EQ(r.voters, 2u);
@@ -341,7 +348,7 @@ TEST(Selection, FailoverWhenPreviousSystemPeerIsGone) {
 
   in[1].reachable = true;
   r = select_system_peer(in, r.system_peer_id);
-  EXPECT_EQ(*r.system_peer_id, "A");
+  EXPECT_EQ(*r.system_peer_id, id_of("A"));
   EXPECT_EQ(class_of(r, "B"), ServerClass::kCandidate);
 }
 
@@ -352,9 +359,9 @@ TEST(Selection, FailoverWhenPreviousSystemPeerBecomesFalseticker) {
       voter("B", 101 * kMs, 10 * kMs),
       voter("C", 2 * kMs, 10 * kMs),
   };
-  const SelectionResult r = select_system_peer(in, std::string("B"));
+  const SelectionResult r = select_system_peer(in, id_of("B"));
   EXPECT_EQ(class_of(r, "B"), ServerClass::kFalseticker);
-  EXPECT_EQ(*r.system_peer_id, "A");
+  EXPECT_EQ(*r.system_peer_id, id_of("A"));
 }
 
 // The hop rule only protects a previous peer at the best survivor's stratum: a stratum-1
@@ -364,8 +371,8 @@ TEST(Selection, PreviousSystemPeerAtWorseStratumIsReplaced) {
       voter("old2", 0, 10 * kMs, 1 * kMs, 2),
       voter("new1", 1 * kMs, 10 * kMs, 1 * kMs, 1),
   };
-  const SelectionResult r = select_system_peer(in, std::string("old2"));
-  EXPECT_EQ(*r.system_peer_id, "new1");
+  const SelectionResult r = select_system_peer(in, id_of("old2"));
+  EXPECT_EQ(*r.system_peer_id, id_of("new1"));
   EXPECT_TRUE(verdict(r, "old2").survivor);
 }
 
@@ -400,7 +407,7 @@ TEST(Selection, ExcludedServersDoNotVote) {
   EXPECT_DOUBLE_EQ(*verdict(r, "far").offset_from_system_s, 4 * kMs);
   EXPECT_FALSE(verdict(r, "unreach").offset_from_system_s);
   for (const ServerVerdict& v : r.servers) {
-    if (v.id != "good") {
+    if (v.id != id_of("good")) {
       EXPECT_FALSE(v.survivor) << v.id;
     }
   }
@@ -412,7 +419,7 @@ TEST(Selection, NoVotersMeansNoSystemPeer) {
   std::vector<Candidate> in = {voter("a", 0, 10 * kMs), voter("b", 0, 10 * kMs)};
   in[0].reachable = false;
   in[1].kod = true;
-  const SelectionResult r = select_system_peer(in, std::string("a"));
+  const SelectionResult r = select_system_peer(in, id_of("a"));
   EXPECT_EQ(r.voters, 0u);
   EXPECT_FALSE(r.majority_found);
   EXPECT_FALSE(r.system_peer_id);
@@ -453,7 +460,7 @@ TEST(Selection, NonFiniteOrNonPositiveEstimatesAreInvalid) {
   };
   const SelectionResult r = select_system_peer(in, std::nullopt);
   EXPECT_EQ(r.voters, 1u);
-  EXPECT_EQ(*r.system_peer_id, "good");
+  EXPECT_EQ(*r.system_peer_id, id_of("good"));
   EXPECT_DOUBLE_EQ(*r.system_offset_s, 2 * kMs);
   for (const char* id : {"nan_offset", "inf_distance", "zero_distance", "negative_jitter",
                          "huge_offset", "nan_distance"}) {
