@@ -65,7 +65,7 @@ const exporter::BuildInfo kBuild{"0.1.0", "bench", "bench"};
 
 std::size_t output_bytes(const monitor::Snapshot& snap) {
   std::size_t bytes = 0;
-  exporter::write_prometheus(snap, kBuild, nullptr, [&](std::string_view chunk) {
+  exporter::write_prometheus(monitor::view_of(snap), kBuild, nullptr, [&](std::string_view chunk) {
     bytes += chunk.size();
     return true;
   });
@@ -112,10 +112,11 @@ void run_timed(benchmark::State& state, const monitor::Snapshot& snap, Body&& bo
 void BM_MetricsNullSink(benchmark::State& state) {
   const auto snap = fleet(static_cast<int>(state.range(0)));
   run_timed(state, *snap, [&] {
-    exporter::write_prometheus(*snap, kBuild, nullptr, [](std::string_view chunk) {
-      benchmark::DoNotOptimize(chunk.data());
-      return true;
-    });
+    exporter::write_prometheus(monitor::view_of(*snap), kBuild, nullptr,
+                               [](std::string_view chunk) {
+                                 benchmark::DoNotOptimize(chunk.data());
+                                 return true;
+                               });
   });
 }
 BENCHMARK(BM_MetricsNullSink)->Arg(10'000)->Arg(100'000)->Unit(benchmark::kMillisecond);

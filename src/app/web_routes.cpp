@@ -90,7 +90,7 @@ void history_route(const engine::Daemon& daemon, const WebRoutesOptions& options
   const auto snap = daemon.snapshot();
   if (!snap) return json_answer(res, 503, api::render_error("starting: no snapshot yet"));
   const history::HistoryStore& store = daemon.history();
-  const bool persistent = snap->history && snap->history->persistent;
+  const bool persistent = snap->engine.history && snap->engine.history->persistent;
 
   const std::int64_t now_ns = options.now_unix_ns ? options.now_unix_ns() : system_now_ns();
   const auto query =
@@ -98,7 +98,7 @@ void history_route(const engine::Daemon& daemon, const WebRoutesOptions& options
                                history::HistoryOptions{}.max_query_buckets);
   if (!query.ok()) return json_answer(res, 400, api::render_error(query.error()));
 
-  bool known = configured(*snap, name);
+  bool known = configured(*snap->monitor, name);
   if (!known && persistent && store.enabled()) {
     // A server removed from the configuration still has its stored history.
     if (auto stored = store.servers(); stored.ok()) {
@@ -150,8 +150,10 @@ void add_web_routes(exporter::HttpServer& server, const engine::Daemon& daemon,
                        json_answer(res, 200, *cache->get(snap));
                      });
   };
-  cached("/api/v1/servers", &api::render_servers);
-  cached("/api/v1/selection", &api::render_selection);
+  cached("/api/v1/servers",
+         [](const monitor::View& view) { return api::render_servers(*view.monitor); });
+  cached("/api/v1/selection",
+         [](const monitor::View& view) { return api::render_selection(*view.monitor); });
   cached("/api/v1/alerts", &api::render_alerts);
   cached("/api/v1/status", &api::render_status);
   server.add_route(

@@ -8,85 +8,33 @@
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
 #include <chrono>
-#include <condition_variable>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
-#include <deque>
 #include <filesystem>
-#include <map>
-#include <mutex>
 #include <optional>
 #include <random>
 #include <stdexcept>
 #include <string_view>
 #include <system_error>
-#include <tuple>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include "engine/alert_sink.hpp"
 #include "engine/clock.hpp"
 #include "engine/key_file.hpp"
-#include "engine/nts_ke_client.hpp"
+#include "engine/nts_sessions.hpp"
 #include "engine/probe_hub.hpp"
 #include "engine/random.hpp"
+#include "engine/reload_plan.hpp"
+#include "engine/resolver.hpp"
 #include "engine/service_notify.hpp"
+#include "engine/snapshot_publisher.hpp"
 #include "engine/webhook.hpp"
 #include "history/history_store.hpp"
 
 namespace ntpmon::engine {
-
-monitor::MonitorOptions monitor_options(const config::Config& config, double local_precision_s) {
-  monitor::MonitorOptions options;
-  options.local_precision_s = local_precision_s;
-  options.alert_hold = config.alerts.hold;
-  options.selection_interval_s = config.selection.interval_s;
-  options.resolve_refresh_s = config.dns.refresh_s;
-  options.poll_min_explicit = config.poll_min_explicit;
-  return options;
-}
-
-const char* alert_name(monitor::AlertKind kind) {
-  using monitor::AlertKind;
-  switch (kind) {
-    case AlertKind::kOffset:
-      return "NtpOffsetHigh";
-    case AlertKind::kDelay:
-      return "NtpDelayHigh";
-    case AlertKind::kStratum:
-      return "NtpStratumHigh";
-    case AlertKind::kUnreachable:
-      return "NtpServerUnreachable";
-    case AlertKind::kFalseticker:
-      return "NtpFalseticker";
-    case AlertKind::kKod:
-      return "NtpKissOfDeath";
-    case AlertKind::kLeap:
-      return "NtpLeapAnnounced";
-    case AlertKind::kUnsynchronized:
-      return "NtpServerUnsynchronized";
-    case AlertKind::kAuthentication:
-      return "NtpAuthenticationFailing";
-    case AlertKind::kCertificate:
-      return "NtpCertificateExpiring";
-  }
-  return "NtpAlert";
-}
-
-const char* alert_severity(monitor::AlertKind kind) {
-  using monitor::AlertKind;
-  switch (kind) {
-    case AlertKind::kUnreachable:
-    case AlertKind::kFalseticker:
-    case AlertKind::kAuthentication:
-      return "critical";
-    case AlertKind::kLeap:
-      return "info";
-    default:
-      return "warning";
-  }
-}
 
 namespace {
 
@@ -128,8 +76,6 @@ std::string format_seconds(double s) {
   return buf.data();
 }
 
-// How many alert transitions the snapshot carries for /api/v1/alerts.
-constexpr std::size_t kRecentAlerts = 100;
 // How often the loop looks at the counters other parts keep for it: the history store's
 // (written on its own thread; a failed write must reach /metrics and the webhook within seconds
 // even when every server is polled every 17 minutes) and the hub's unsent requests (logged).
@@ -162,15 +108,23 @@ history::HistoryOptions history_options(const config::Config& config, Logger& lo
   return o;
 }
 
-bool same_webhook(const std::optional<config::WebhookConfig>& a,
-                  const std::optional<config::WebhookConfig>& b) {
-  if (a.has_value() != b.has_value()) return false;
-  if (!a) return true;
-  return a->url == b->url && a->timeout_s == b->timeout_s && a->queue_size == b->queue_size;
+ProbeHubOptions hub_options(const config::Config& c) {
+  ProbeHubOptions o;
+  o.max_in_flight = static_cast<std::size_t>(c.requests.max_in_flight);
+  return o;
+}
+
+monitor::MonitorOptions monitor_options(double local_precision_s) {
+  monitor::MonitorOptions options;
+  options.local_precision_s = local_precision_s;
+  return options;
 }
 
 }  // namespace
 
+// The loop and the wiring: each event reads the clocks once, goes into the Monitor, and the
+// Monitor's actions go out to the units that carry them (hub, resolver, NTS sessions, alert
+// sink, history). Everything here runs on the loop's thread but SnapshotPublisher::get().
 struct Daemon::Impl {
   Impl(config::Config cfg, DaemonOptions opts, Logger& log)
       : logger(log),
@@ -180,9 +134,12 @@ struct Daemon::Impl {
         signals(io),
         resolver(io),
         jitter(rng.next_u64()),
-        monitor(config, monitor_options(config, clock.precision_s())),
+        monitor(config, monitor_options(clock.precision_s())),
         housekeeping_timer(io),
         history(history_options(config, logger)),
+        alerts(logger, [this](history::AlertRecord record) { history.record_alert(record); }),
+        nts(io, resolver, logger, nts_handlers()),
+        publisher([this] { asio::post(io, [this] { build_requested(); }); }, steady_ns),
         hub(io, clock, rng, hub_handlers(), hub_options(config)) {
     if (options.handle_signals) {
       signals.add(SIGHUP);
@@ -195,13 +152,12 @@ struct Daemon::Impl {
     if (!loaded_keys) throw std::runtime_error(loaded_keys.error());
     set_keys(std::move(*loaded_keys));
     start_webhook();
-    remember_limits();
     release_server_list();
   }
 
   // The Monitor keeps its own copy of every server entry; the daemon needs the list only to
-  // check keys and pool limits at start and reload. Dropped afterwards: with a million servers
-  // the second copy would be a twentieth of the memory.
+  // check keys at start and reload. Dropped afterwards: with a million servers the second copy
+  // would be a twentieth of the memory.
   void release_server_list() {
     server_count = config.servers.size();
     config.servers.clear();
@@ -213,9 +169,8 @@ struct Daemon::Impl {
   // Blocking disk I/O at the start of run(), before the loop and after the application has
   // bound its ports (a start that fails there prints only its own line). A file that cannot be
   // used costs the history only: the store logs one line, the daemon monitors on, /metrics and
-  // /api/v1/alerts say why. HTTP readers see no snapshot, hence no history, before this.
+  // /api/v1/alerts say why. HTTP readers see no view, hence no history, before this.
   void open_history() {
-    recent_alerts_ptr = std::make_shared<const std::vector<monitor::AlertEvent>>();
     history_status.persistent = !config.history.path.empty();
     if (!history_status.persistent) {
       logger.log(LogLevel::kInfo, "history_memory_only",
@@ -223,11 +178,10 @@ struct Daemon::Impl {
                   {"kept", "the latest samples of each server, in memory"}});
       return;
     }
-    const std::string path = history_path(config);
-    auto opened = history.open(path);
+    auto opened = history.open(history_path(config));
     if (!opened.ok()) {
       history_status.error = opened.error();
-      history_off_alert(opened.error(), clock.now_unix_ns());
+      alerts.history_off(opened.error(), clock.now_unix_ns());
       return;
     }
     // Transitions from before this start, so /api/v1/alerts shows them after a restart. The
@@ -238,46 +192,10 @@ struct Daemon::Impl {
       auto stored = history.query_alerts(now_ns - span_ns, now_ns + 1);
       if (!stored.ok()) break;
       const auto cap = static_cast<std::size_t>(history::HistoryOptions{}.max_query_alerts);
-      if (stored->size() >= cap && span_ns != kHourNs) {
-        continue;
-      }
-      for (const history::AlertRecord& a : *stored) {
-        monitor::AlertEvent e;
-        e.at_unix_ns = a.time_unix_ns;
-        e.server = a.server;
-        e.address = a.address;
-        e.firing = a.firing;
-        e.message = a.message;
-        const auto kind = alert_kind_from_string(a.kind);
-        if (!kind) continue;
-        e.kind = *kind;
-        recent_alerts.push_back(std::move(e));
-        if (recent_alerts.size() > kRecentAlerts) recent_alerts.pop_front();
-      }
+      if (stored->size() >= cap && span_ns != kHourNs) continue;
+      alerts.seed(*stored);
       break;
     }
-    recent_alerts_ptr = std::make_shared<const std::vector<monitor::AlertEvent>>(
-        recent_alerts.begin(), recent_alerts.end());
-  }
-
-  static std::optional<monitor::AlertKind> alert_kind_from_string(const std::string& text) {
-    for (int i = 0; i < monitor::kAlertKindCount; ++i) {
-      const auto kind = static_cast<monitor::AlertKind>(i);
-      if (text == monitor::to_string(kind)) return kind;
-    }
-    return std::nullopt;
-  }
-
-  // History that was configured and is off is an operator problem: say it on the webhook too.
-  void history_off_alert(const std::string& error, std::int64_t now_ns) {
-    if (!webhook) return;
-    WebhookAlert w;
-    w.firing = true;
-    w.alertname = "NtpMonitorHistoryDisabled";
-    w.severity = "warning";
-    w.summary = error;
-    w.starts_unix_ns = now_ns;
-    webhook->push(std::move(w));
   }
 
   void refresh_history_status(std::int64_t now_ns) {
@@ -288,15 +206,15 @@ struct Daemon::Impl {
     history_status.samples_written = c.samples_written;
     history_status.write_errors = c.write_errors;
     history_status.dropped = c.dropped_queue_full + c.dropped_disabled;
-    if (was_enabled && !c.enabled) history_off_alert(history_status.error, now_ns);
+    if (was_enabled && !c.enabled) alerts.history_off(history_status.error, now_ns);
   }
 
   void arm_housekeeping() {
     housekeeping_timer.expires_after(kHousekeepingInterval);
     housekeeping_timer.async_wait([this](const std::error_code& ec) {
       if (ec || stopping) return;
-      // Here, not only when a snapshot is built: a history that turned off must reach the
-      // webhook even when nobody reads the snapshots.
+      // Here, not only when a view is built: a history that turned off must reach the webhook
+      // even when nobody reads the views.
       refresh_history_status(clock.now_unix_ns());
       check_probe_window();
       arm_housekeeping();
@@ -321,11 +239,10 @@ struct Daemon::Impl {
     unsent_logged_at_ns = now;
   }
 
-  // Before the next call into the Monitor: the event's texts are the Monitor's.
   void record_sample(const monitor::SampleEvent& e) {
     // Found by name once per source, then kept (never looked for while the rings are off).
     history::HistoryStore::Ring*& ring = slot_of(e.source).ring;
-    if (ring == nullptr && history.keeps_rings()) ring = history.ring_of(std::string(e.server));
+    if (ring == nullptr && history.keeps_rings()) ring = history.ring_of(e.server);
     history::SampleView v;
     v.time_unix_ns = e.at_unix_ns;
     v.server = e.server;
@@ -368,7 +285,7 @@ struct Daemon::Impl {
     // run()) and the first polls are out: a Type=notify unit is started now.
     notify(ServiceState::kReady, running_status());
     io.run();
-    readers_stop_waiting();
+    publisher.loop_done();
     shutdown();
   }
 
@@ -382,15 +299,14 @@ struct Daemon::Impl {
     signals.cancel();
     resolver.cancel();
     hub.close();
-    for (auto& [id, state] : nts) state.ke->cancel();
+    nts.cancel_all();
     // Resolver callbacks (getaddrinfo cannot be interrupted) are not waited for.
     io.stop();
-    readers_stop_waiting();
+    publisher.loop_done();
   }
 
   void shutdown() {
-    nts.clear();
-    nts_graveyard.clear();
+    nts.cancel_all();
     // Writes what is queued (blocking, the loop has stopped) so a restart loses nothing.
     history.close();
     if (webhook) {
@@ -419,20 +335,15 @@ struct Daemon::Impl {
   // ---- Configuration ---------------------------------------------------------------------------
 
   void start_webhook() {
-    if (!config.alerts.webhook) return;
+    if (!config.alerts.webhook) {
+      alerts.set_notify({});
+      return;
+    }
     WebhookOptions wo;
     wo.config = *config.alerts.webhook;
     webhook = std::make_unique<AlertWebhook>(std::move(wo), logger);
-  }
-
-  // A pool entry monitors at most max_addresses of its DNS answer; the Monitor's ResolveAction
-  // carries only the server key, so keep the limit per key.
-  void remember_limits() {
-    max_addresses.clear();
-    for (const config::ServerConfig& server : config.servers) {
-      if (server.max_addresses <= 0) continue;  // all addresses: the default
-      if (auto key = monitor.server_key(server.name)) max_addresses[*key] = server.max_addresses;
-    }
+    alerts.set_notify(
+        [sender = webhook.get()](WebhookAlert alert) { sender->push(std::move(alert)); });
   }
 
   // The service manager (systemd, Type=notify) hears of start, reload and stop; without one
@@ -444,6 +355,15 @@ struct Daemon::Impl {
   std::string running_status() const {
     return "monitoring " + std::to_string(server_count) +
            (server_count == 1 ? " server" : " servers");
+  }
+
+  void reload_failed(std::size_t count, const std::string& errors) {
+    monitor.on_reload_failed();
+    logger.log(LogLevel::kError, "config_reload_failed",
+               {{"file", options.config_path},
+                {"errors", std::to_string(count)},
+                {"error", errors},
+                {"action", "keeping the running configuration"}});
   }
 
   void reload() {
@@ -463,65 +383,32 @@ struct Daemon::Impl {
         if (!errors.empty()) errors += "; ";
         errors += e.to_string();
       }
-      monitor.on_reload_failed();
-      logger.log(LogLevel::kError, "config_reload_failed",
-                 {{"file", options.config_path},
-                  {"errors", std::to_string(loaded.error().size())},
-                  {"error", errors},
-                  {"action", "keeping the running configuration"}});
-      return;
+      return reload_failed(loaded.error().size(), errors);
     }
     config::Config fresh = std::move(*loaded);
     // The key file is part of the configuration: re-read on every reload (keys get rotated),
     // and a file that does not load keeps the running configuration and keys.
     auto fresh_keys = load_config_keys(fresh);
-    if (!fresh_keys) {
-      monitor.on_reload_failed();
-      logger.log(LogLevel::kError, "config_reload_failed",
-                 {{"file", options.config_path},
-                  {"errors", "1"},
-                  {"error", fresh_keys.error()},
-                  {"action", "keeping the running configuration"}});
-      return;
-    }
-    if (*fresh_keys != keys) set_keys(std::move(*fresh_keys));
-    // These are Monitor construction options; say so instead of silently ignoring a change.
-    if (fresh.alerts.hold != config.alerts.hold ||
-        fresh.selection.interval_s != config.selection.interval_s ||
-        fresh.dns.refresh_s != config.dns.refresh_s ||
-        fresh.poll_min_explicit != config.poll_min_explicit) {
-      logger.log(LogLevel::kWarning, "config_restart_required",
-                 {{"keys", "alerts.hold, selection.interval_s, dns.refresh_s, poll.min"},
-                  {"action", "the running values stay until the daemon restarts"}});
-    }
-    if (!same_webhook(fresh.alerts.webhook, config.alerts.webhook)) {
+    if (!fresh_keys) return reload_failed(1, fresh_keys.error());
+
+    const ReloadPlan plan = plan_reload(config, keys, fresh, *fresh_keys);
+    if (plan.keys_changed) set_keys(std::move(*fresh_keys));
+    if (plan.restart_webhook) {
       if (webhook) webhook->stop();
       webhook.reset();
-      config.alerts.webhook = fresh.alerts.webhook;
-      start_webhook();
     }
-    fresh.alerts.hold = config.alerts.hold;
-    fresh.selection = config.selection;
-    fresh.dns = config.dns;
-    fresh.poll_min_explicit = config.poll_min_explicit;
-    // The store is opened once, before the loop: a new file or new limits need a restart.
-    if (fresh.history.path != config.history.path ||
-        fresh.history.max_age_days != config.history.max_age_days ||
-        fresh.history.max_rows != config.history.max_rows ||
-        fresh.history.max_bytes != config.history.max_bytes ||
-        fresh.history.live_samples != config.history.live_samples) {
-      logger.log(LogLevel::kWarning, "config_restart_required",
-                 {{"keys", "history"},
-                  {"action", "the running history settings stay until the daemon restarts"}});
+    if (plan.max_in_flight) hub.set_max_in_flight(*plan.max_in_flight);
+    for (const std::string& section : plan.restart_required) {
+      logger.log(
+          LogLevel::kWarning, "config_restart_required",
+          {{"keys", section},
+           {"action", "the running " + section + " settings stay until the daemon restarts"}});
     }
-    fresh.history = config.history;
-    if (fresh.requests.max_in_flight != config.requests.max_in_flight) {
-      hub.set_max_in_flight(static_cast<std::size_t>(fresh.requests.max_in_flight));
-    }
+    if (!plan.restart_required.empty()) fresh.history = config.history;
     config = std::move(fresh);
+    if (plan.restart_webhook) start_webhook();
     actions.clear();
     monitor.reload(config, n, actions);
-    remember_limits();
     release_server_list();
     carry_out(n);
     after_event();
@@ -537,10 +424,14 @@ struct Daemon::Impl {
     for (const monitor::LogEvent& event : batch.logs) {
       logger.log(to_level(event.level), event.event, event.fields);
     }
-    for (const monitor::AlertTransition& alert : batch.alerts) on_alert(alert, n);
-    for (const monitor::SourceId id : batch.cancels) cancel(id);
+    for (const monitor::AlertTransition& alert : batch.alerts)
+      alerts.on_transition(alert, n.unix_ns);
+    for (const monitor::SourceId id : batch.cancels) {
+      hub.forget(id);
+      nts.cancel(id);
+    }
     for (const monitor::ResolveAction& resolve : batch.resolves) start_resolve(resolve);
-    for (const monitor::NtsKeAction& ke : batch.nts_ke) start_nts_ke(ke);
+    for (const monitor::NtsKeAction& ke : batch.nts_ke) nts.start(ke);
     // What a send reads (the parsed endpoint, the hub's state for the source) was last touched
     // a poll interval ago: fetched a few sends ahead of its turn.
     constexpr std::size_t kAhead = 8;
@@ -563,225 +454,58 @@ struct Daemon::Impl {
   }
   static constexpr std::size_t kKeepActions = 4096;
 
-  void on_alert(const monitor::AlertTransition& alert, const monitor::Now& n) {
-    const auto key = std::make_tuple(alert.server, alert.address, alert.kind);
-    std::int64_t starts_ns = alert.at_unix_ns;
-    if (alert.firing) {
-      firing_since[key] = alert.at_unix_ns;
-    } else if (auto it = firing_since.find(key); it != firing_since.end()) {
-      starts_ns = it->second;
-      firing_since.erase(it);
-    }
-    logger.log(alert.firing ? LogLevel::kWarning : LogLevel::kInfo,
-               alert.firing ? "alert_firing" : "alert_resolved",
-               {{"alert", monitor::to_string(alert.kind)},
-                {"server", alert.server},
-                {"address", alert.address},
-                {"message", alert.message}});
-    const std::int64_t at_ns = alert.at_unix_ns != 0 ? alert.at_unix_ns : n.unix_ns;
-    history.record_alert(history::AlertRecord{at_ns, alert.server, alert.address,
-                                              monitor::to_string(alert.kind), alert.firing,
-                                              alert.message});
-    recent_alerts.push_back(monitor::AlertEvent{at_ns, alert.server, alert.address, alert.kind,
-                                                alert.firing, alert.message});
-    if (recent_alerts.size() > kRecentAlerts) recent_alerts.pop_front();
-    // Rebuilt per transition (rare), shared by every snapshot until the next one.
-    recent_alerts_ptr = std::make_shared<const std::vector<monitor::AlertEvent>>(
-        recent_alerts.begin(), recent_alerts.end());
-    if (!webhook) return;
-    WebhookAlert w;
-    w.firing = alert.firing;
-    w.alertname = alert_name(alert.kind);
-    w.server = alert.server;
-    w.address = alert.address;
-    w.severity = alert_severity(alert.kind);
-    w.summary = alert.message;
-    w.starts_unix_ns = starts_ns;
-    w.ends_unix_ns = alert.firing ? 0 : (alert.at_unix_ns != 0 ? alert.at_unix_ns : n.unix_ns);
-    webhook->push(std::move(w));
-  }
-
-  void cancel(monitor::SourceId id) {
-    hub.forget(id);
-    cancel_nts(id);
-  }
-
-  // ---- Authenticated time ----------------------------------------------------------------------
-
-  void cancel_nts(monitor::SourceId id) {
-    const auto it = nts.find(id);
-    if (it == nts.end()) return;
-    it->second.ke->cancel();
-    // Its callback may be the one running: destroy it after this batch.
-    nts_graveyard.push_back(std::move(it->second));
-    nts.erase(it);
-    asio::post(io, [this] { nts_graveyard.clear(); });
-  }
-
-  void start_nts_ke(const monitor::NtsKeAction& action) {
-    std::error_code ec;
-    const asio::ip::address address = asio::ip::make_address(action.address, ec);
-    auto [it, inserted] = nts.try_emplace(action.source);
-    SourceNts& state = it->second;
-    if (inserted) {
-      state.state = std::make_shared<NtsState>();
-      state.ke = std::make_unique<NtsKeClient>(io);
-    }
-    if (ec) {
-      // Reported from the loop, never inline: the Monitor is in the middle of a batch.
-      asio::post(io, [this, id = action.source, a = action.address] {
-        if (!stopping) nts_ke_failed(id, "connect", "bad address " + a);
-      });
-      return;
-    }
-    NtsKeConfig ke;
-    ke.host = action.host;
-    ke.endpoint = asio::ip::tcp::endpoint(address, action.port);
-    ke.ca_file = action.ca_file;
-    ke.timeout = std::chrono::duration_cast<std::chrono::nanoseconds>(
-        std::chrono::duration<double>(action.timeout_s));
-    state.ke->start(std::move(ke), [this, id = action.source, address,
-                                    ntp_port = action.ntp_port](const NtsKeResult& result) {
-      if (stopping) return;
-      if (!result) {
-        nts_ke_failed(id, result.error().reason, result.error().detail);
-        return;
-      }
-      on_nts_ke_session(id, address, ntp_port, *result);
-    });
-  }
-
-  void nts_ke_failed(monitor::SourceId id, const std::string& reason, const std::string& detail) {
-    const monitor::Now n = now();
-    actions.clear();
-    monitor.on_nts_ke_failed(id, reason, detail, n, actions);
-    carry_out(n);
-    after_event();
-  }
-
-  // RFC 8915 §4.1.7-8: NTP goes to the negotiated server and port, else to the NTS-KE server's
-  // address and the configured NTP port. A Server record naming a host is resolved on asio's
-  // resolver thread, like every other name.
-  void on_nts_ke_session(monitor::SourceId id, const asio::ip::address& ke_address,
-                         std::uint16_t ntp_port, const NtsKeSession& session) {
-    const std::uint16_t port = session.port.value_or(ntp_port);
-    if (!session.server) {
-      install_nts_session(id, asio::ip::udp::endpoint(ke_address, port), session);
-      return;
-    }
-    std::error_code ec;
-    const asio::ip::address literal = asio::ip::make_address(*session.server, ec);
-    if (!ec) {
-      install_nts_session(id, asio::ip::udp::endpoint(literal, port), session);
-      return;
-    }
-    resolver.async_resolve(
-        *session.server, std::to_string(port), asio::ip::resolver_base::numeric_service,
-        [this, id, ke_address, session](const std::error_code& rec,
-                                        const asio::ip::udp::resolver::results_type& results) {
-          if (stopping || rec == asio::error::operation_aborted) return;
-          if (rec || results.empty()) {
-            nts_ke_failed(id, "resolve",
-                          "cannot resolve the negotiated NTP server " + *session.server +
-                              (rec ? ": " + rec.message() : std::string()));
-            return;
-          }
-          // Prefer the family NTS-KE ran over.
-          asio::ip::udp::endpoint chosen = results.begin()->endpoint();
-          for (const auto& entry : results) {
-            if (entry.endpoint().address().is_v4() == ke_address.is_v4()) {
-              chosen = entry.endpoint();
-              break;
-            }
-          }
-          install_nts_session(id, chosen, session);
-        });
-  }
-
-  void install_nts_session(monitor::SourceId id, const asio::ip::udp::endpoint& endpoint,
-                           const NtsKeSession& session) {
-    const auto it = nts.find(id);
-    if (it == nts.end()) return;  // cancelled meanwhile
-    SourceNts& state = it->second;
-    // The same NtsState object stays shared with the source's probe: only its contents change.
-    state.state->c2s_key = session.c2s_key;
-    state.state->s2c_key = session.s2c_key;
-    state.state->cookies.assign(session.cookies.begin(), session.cookies.end());
-    state.endpoint = endpoint;
-    logger.log(
-        LogLevel::kDebug, "nts_session",
-        {{"ntp_server", endpoint.address().to_string() + ":" + std::to_string(endpoint.port())},
-         {"aead", aead_name(session.aead)}});
-    const monitor::Now n = now();
-    actions.clear();
-    monitor::NtsKeInfo info;
-    info.duration_s = session.duration_s;
-    info.cookies = session.cookies.size();
-    info.certificate_not_after_unix_s = session.certificate_not_after_unix_s;
-    monitor.on_nts_ke_done(id, info, n, actions);
-    carry_out(n);
-    after_event();
-  }
+  // ---- Names -----------------------------------------------------------------------------------
 
   void start_resolve(const monitor::ResolveAction& action) {
-    // An address literal needs no resolver: answered from the loop at once, so a fleet of a
-    // million literals does not queue a million getaddrinfo calls on asio's resolver thread.
-    std::error_code literal_ec;
-    const asio::ip::address literal = asio::ip::make_address(action.host, literal_ec);
-    if (!literal_ec) {
-      asio::post(io, [this, key = action.server, host = action.host, literal, port = action.port] {
-        if (stopping) return;
-        on_resolve_result(key, host, {},
-                          asio::ip::udp::resolver::results_type::create(
-                              asio::ip::udp::endpoint(literal, port), host, std::to_string(port)));
-      });
-      return;
-    }
-    // No AI_ADDRCONFIG: it hides ::1 on hosts whose only IPv6 address is loopback.
-    resolver.async_resolve(
-        action.host, std::to_string(action.port), asio::ip::resolver_base::numeric_service,
+    resolver.resolve(
+        action.host, action.port,
         [this, key = action.server, host = action.host](
-            const std::error_code& ec, const asio::ip::udp::resolver::results_type& results) {
-          if (stopping || ec == asio::error::operation_aborted) return;
-          on_resolve_result(key, host, ec, results);
+            const std::error_code& ec, std::vector<asio::ip::udp::endpoint> endpoints) {
+          if (stopping) return;
+          on_resolve_result(key, host, ec, endpoints);
         });
   }
 
   void on_resolve_result(monitor::ServerKey key, const std::string& host, const std::error_code& ec,
-                         const asio::ip::udp::resolver::results_type& results) {
+                         const std::vector<asio::ip::udp::endpoint>& endpoints) {
     const monitor::Now n = now();
     actions.clear();
     if (ec) {
       monitor.on_resolve_failed(key, ec.message(), n, actions);
     } else {
-      std::vector<monitor::ResolvedAddress> addresses;
-      const auto limit_it = max_addresses.find(key);
-      const std::size_t limit = limit_it == max_addresses.end() || limit_it->second <= 0
-                                    ? SIZE_MAX
-                                    : static_cast<std::size_t>(limit_it->second);
-      for (const auto& entry : results) {
-        const asio::ip::udp::endpoint endpoint = entry.endpoint();
-        asio::ip::address address = endpoint.address();
-        if (address.is_v6() && address.to_v6().is_v4_mapped()) {
-          address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
-        }
-        monitor::ResolvedAddress r;
-        r.address = address.to_string();
-        r.port = endpoint.port();
-        r.loopback = address.is_loopback();
-        const bool seen = std::any_of(addresses.begin(), addresses.end(), [&](const auto& a) {
-          return a.address == r.address && a.port == r.port;
-        });
-        if (!seen) addresses.push_back(std::move(r));
-        if (addresses.size() >= limit) break;
-      }
       logger.log(LogLevel::kDebug, "resolved",
-                 {{"host", host}, {"addresses", std::to_string(addresses.size())}});
-      monitor.on_resolved(key, std::move(addresses), n, actions);
+                 {{"host", host}, {"addresses", std::to_string(endpoints.size())}});
+      monitor.on_resolved(key, to_resolved(endpoints), n, actions);
     }
     carry_out(n);
     after_event();
   }
+
+  // ---- Authenticated time ----------------------------------------------------------------------
+
+  NtsSessions::Handlers nts_handlers() {
+    NtsSessions::Handlers handlers;
+    handlers.on_ready = [this](monitor::SourceId id, const monitor::NtsKeInfo& info) {
+      if (stopping) return;
+      const monitor::Now n = now();
+      actions.clear();
+      monitor.on_nts_ke_done(id, info, n, actions);
+      carry_out(n);
+      after_event();
+    };
+    handlers.on_failed = [this](monitor::SourceId id, const std::string& reason,
+                                const std::string& detail) {
+      if (stopping) return;
+      const monitor::Now n = now();
+      actions.clear();
+      monitor.on_nts_ke_failed(id, reason, detail, n, actions);
+      carry_out(n);
+      after_event();
+    };
+    return handlers;
+  }
+
+  // ---- Requests --------------------------------------------------------------------------------
 
   // A source's address and port never change (a new address is a new source), so each is
   // parsed once, on the first request.
@@ -805,14 +529,14 @@ struct Daemon::Impl {
     asio::ip::udp::endpoint endpoint = *parsed;
     ProbeAuthOptions auth;
     if (action.auth == monitor::AuthMode::kNts) {
-      const auto state = nts.find(action.source);
-      if (state == nts.end() || !state->second.endpoint) {
+      auto session = nts.ready(action.source);
+      if (!session) {
         // The Monitor sends only after NTS-KE succeeded; this is a cancelled-and-reused race.
         fail_send_later(action.source, "no NTS session");
         return;
       }
-      endpoint = *state->second.endpoint;
-      auth.nts = state->second.state;
+      endpoint = session->endpoint;
+      auth.nts = std::move(session->state);
     } else if (action.auth == monitor::AuthMode::kKey) {
       const auto key = key_by_id.find(action.key_id);
       if (key == key_by_id.end()) {
@@ -825,12 +549,6 @@ struct Daemon::Impl {
     const auto timeout = std::chrono::duration_cast<std::chrono::nanoseconds>(
         std::chrono::duration<double>(action.timeout_s));
     hub.send(action.source, endpoint, action.version, timeout, std::move(auth));
-  }
-
-  static ProbeHubOptions hub_options(const config::Config& c) {
-    ProbeHubOptions o;
-    o.max_in_flight = static_cast<std::size_t>(c.requests.max_in_flight);
-    return o;
   }
 
   ProbeHubHandlers hub_handlers() {
@@ -884,9 +602,7 @@ struct Daemon::Impl {
     const monitor::Now n = now();
     actions.clear();
     // Cookies first: the outcome event may decide the next request, which needs one.
-    if (const auto state = nts.find(id); state != nts.end()) {
-      monitor.on_nts_cookies(id, state->second.state->cookies.size());
-    }
+    if (const auto cookies = nts.cookies(id)) monitor.on_nts_cookies(id, *cookies);
     switch (outcome.kind) {
       case ProbeOutcome::Kind::kReply:
         monitor.on_reply(id, monitor::Reply{outcome.header, outcome.t1, outcome.t4}, n, actions);
@@ -941,81 +657,33 @@ struct Daemon::Impl {
     });
   }
 
-  // Snapshots are built when they are read, not after every event: building one costs
-  // O(servers) (the pointer vector) plus a rebuilt entry for every source that changed, which
-  // at a poll per second is every source; published after each batch of events, that was a
-  // tenth of the loop's CPU whether or not anyone looked. A reader (an HTTP thread) takes the
-  // published snapshot when it is fresh enough; otherwise it asks the loop for a new one and
-  // waits for it, so a scrape sees the state of the moment it arrived. "Fresh enough" is
-  // kMinPublishIntervalNs, or 20 times as long as the last build took, whichever is longer: a
-  // tight loop of readers cannot make the loop spend more than a twentieth of its time
-  // building snapshots (a million servers: about one per second). Samples and alerts go to the
-  // history and the webhook as they happen, never through snapshots, so nothing waits for a
-  // reader.
-  static constexpr std::int64_t kMinPublishIntervalNs = 100'000'000;
-  static constexpr std::int64_t kPublishCostFactor = 20;
-  // A reader waits at most this long for the loop (busy with a start of a million sources, or
-  // stopping), then takes the snapshot it has.
-  static constexpr auto kReaderWait = std::chrono::seconds(2);
-
-  std::shared_ptr<const monitor::Snapshot> fresh_snapshot() {
-    std::shared_ptr<const monitor::Snapshot> snap = published.load(std::memory_order_acquire);
-    if (!snap) return snap;  // not running yet
-    if (steady_ns() - published_at_ns.load(std::memory_order_acquire) <=
-        fresh_for_ns.load(std::memory_order_relaxed)) {
-      return snap;
-    }
-    std::unique_lock lock(refresh_mutex);
-    const std::uint64_t seen = publications;
-    if (!loop_done && !refresh_posted) {
-      refresh_posted = true;
-      asio::post(io, [this] {
-        {
-          std::lock_guard guard(refresh_mutex);
-          refresh_posted = false;
-        }
-        if (!stopping) publish(now());
-      });
-    }
-    refresh_cv.wait_for(lock, kReaderWait, [&] { return publications != seen || loop_done; });
-    return published.load(std::memory_order_acquire);
-  }
-
-  // Wakes readers that wait for a snapshot the loop will no longer build.
-  void readers_stop_waiting() {
-    {
-      std::lock_guard guard(refresh_mutex);
-      loop_done = true;
-    }
-    refresh_cv.notify_all();
+  // Views are built when they are read (SnapshotPublisher), not after every event: building one
+  // costs O(servers) plus a rebuilt entry for every source that changed, which at a poll per
+  // second is every source. Samples and alerts go to the history and the webhook as they
+  // happen, never through views, so nothing waits for a reader.
+  void build_requested() {
+    publisher.building();
+    if (!stopping) publish(now());
   }
 
   void publish(const monitor::Now& n) {
-    std::shared_ptr<monitor::Snapshot> snap = monitor.snapshot(n);
+    auto view = std::make_shared<monitor::View>();
+    view->monitor = monitor.snapshot(n);
     refresh_history_status(n.unix_ns);
-    // The engine's part of the snapshot: alert transitions, history health, socket counters.
-    snap->recent_alerts = recent_alerts_ptr;
-    snap->history = history_status;
-    snap->unmatched_datagrams = hub.counters().unmatched;
-    snap->datagrams_sent = hub.counters().sent;
-    snap->datagrams_received = hub.counters().received;
-    snap->probe_window =
-        monitor::ProbeWindowStatus{hub.counters().unsent, hub.in_flight(), hub.queued_requests()};
+    monitor::EngineStatus& engine = view->engine;
+    engine.recent_alerts = alerts.recent();
+    engine.history = history_status;
+    const ProbeHubCounters& c = hub.counters();
+    engine.unmatched_datagrams = c.unmatched;
+    engine.datagrams_sent = c.sent;
+    engine.datagrams_received = c.received;
+    engine.probe_window =
+        monitor::ProbeWindowStatus{c.unsent, hub.in_flight(), hub.queued_requests()};
     if (webhook) {
-      const WebhookCounters c = webhook->counters();
-      snap->webhook = monitor::WebhookStatus{c.sent, c.failed, c.dropped, c.retries};
+      const WebhookCounters w = webhook->counters();
+      engine.webhook = monitor::WebhookStatus{w.sent, w.failed, w.dropped, w.retries};
     }
-    published.store(std::move(snap), std::memory_order_release);
-    const std::int64_t done_ns = steady_ns();
-    fresh_for_ns.store(std::max(kMinPublishIntervalNs, kPublishCostFactor * (done_ns - n.mono_ns)),
-                       std::memory_order_relaxed);
-    // The snapshot describes the moment its build started.
-    published_at_ns.store(n.mono_ns, std::memory_order_release);
-    {
-      std::lock_guard guard(refresh_mutex);
-      ++publications;
-    }
-    refresh_cv.notify_all();
+    publisher.publish(std::move(view), n.mono_ns, steady_ns());
   }
 
   Logger& logger;
@@ -1024,30 +692,23 @@ struct Daemon::Impl {
   asio::io_context io{1};
   asio::steady_timer timer;
   asio::signal_set signals;
-  asio::ip::udp::resolver resolver;
+  Resolver resolver;
   SystemClock clock;
   SystemRng rng;
   JitterSource jitter;
   monitor::Monitor monitor;
   monitor::Actions actions;
-  std::unordered_map<monitor::ServerKey, int> max_addresses;
-  std::map<std::tuple<std::string, std::string, monitor::AlertKind>, std::int64_t> firing_since;
   std::unique_ptr<AlertWebhook> webhook;
-  std::atomic<std::shared_ptr<const monitor::Snapshot>> published;
-  // Authenticated time: the keys of config.key_file (generation bumped when a reload changes
-  // them), per NTS source its NTS state (shared with its probe), NTS-KE client and negotiated
-  // NTP endpoint, and how each probe authenticates.
+  // The keys of config.key_file, and each by id for the requests (shared with the requests in
+  // flight, so a reload that drops a key does not pull it from under one).
   std::vector<proto::SymmetricKey> keys;
   std::unordered_map<std::uint32_t, std::shared_ptr<const proto::SymmetricKey>> key_by_id;
-  struct SourceNts {
-    std::shared_ptr<NtsState> state;
-    std::unique_ptr<NtsKeClient> ke;
-    std::optional<asio::ip::udp::endpoint> endpoint;
-  };
-  std::unordered_map<monitor::SourceId, SourceNts> nts;
-  std::vector<SourceNts> nts_graveyard;
   asio::steady_timer housekeeping_timer;
   history::HistoryStore history;
+  monitor::HistoryStatus history_status;
+  AlertSink alerts;
+  NtsSessions nts;
+  SnapshotPublisher publisher;
   // What the engine keeps per source. SourceIds are small, dense and never reused, so a vector
   // indexed by them is the cheapest map.
   struct SourceSlot {
@@ -1061,19 +722,8 @@ struct Daemon::Impl {
     }
     return source_slots[id];
   }
-  monitor::HistoryStatus history_status;
-  std::deque<monitor::AlertEvent> recent_alerts;
-  std::shared_ptr<const std::vector<monitor::AlertEvent>> recent_alerts_ptr;
   std::optional<std::int64_t> armed_ns;
   std::uint64_t timer_generation = 0;
-  // Snapshot publication on demand (fresh_snapshot): shared with the HTTP threads.
-  std::atomic<std::int64_t> published_at_ns{0};
-  std::atomic<std::int64_t> fresh_for_ns{kMinPublishIntervalNs};
-  std::mutex refresh_mutex;
-  std::condition_variable refresh_cv;
-  std::uint64_t publications = 0;  // guarded by refresh_mutex, as are the two below
-  bool refresh_posted = false;
-  bool loop_done = false;
   bool stopping = false;
   std::size_t server_count = 0;  // configuration entries (the list itself is released)
   // check_probe_window: the unsent count last logged, and when.
@@ -1094,9 +744,7 @@ void Daemon::stop() {
   asio::post(impl_->io, [impl = impl_.get()] { impl->request_stop("requested"); });
 }
 
-std::shared_ptr<const monitor::Snapshot> Daemon::snapshot() const {
-  return impl_->fresh_snapshot();
-}
+std::shared_ptr<const monitor::View> Daemon::snapshot() const { return impl_->publisher.get(); }
 
 const history::HistoryStore& Daemon::history() const { return impl_->history; }
 

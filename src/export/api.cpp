@@ -274,20 +274,22 @@ std::string render_selection(const monitor::Snapshot& snap) {
                    {"config_reload_failures", snap.config_reload_failures}});
 }
 
-std::string render_status(const monitor::Snapshot& snap) {
+std::string render_status(const monitor::View& view) {
+  const monitor::Snapshot& snap = *view.monitor;
+  const monitor::EngineStatus& engine = view.engine;
   json history = nullptr;
-  if (snap.history) {
-    history = json{{"persistent", snap.history->persistent},
-                   {"enabled", snap.history->enabled},
-                   {"error", text_or_null(snap.history->error)},
-                   {"samples_written", snap.history->samples_written},
-                   {"dropped", snap.history->dropped}};
+  if (engine.history) {
+    history = json{{"persistent", engine.history->persistent},
+                   {"enabled", engine.history->enabled},
+                   {"error", text_or_null(engine.history->error)},
+                   {"samples_written", engine.history->samples_written},
+                   {"dropped", engine.history->dropped}};
   }
   json window = nullptr;
-  if (snap.probe_window) {
-    window = json{{"unsent", snap.probe_window->unsent},
-                  {"in_flight", snap.probe_window->in_flight},
-                  {"waiting", snap.probe_window->waiting}};
+  if (engine.probe_window) {
+    window = json{{"unsent", engine.probe_window->unsent},
+                  {"in_flight", engine.probe_window->in_flight},
+                  {"waiting", engine.probe_window->waiting}};
   }
   return dump(json{{"generated_at", time_or_null(snap.generated_unix_ns)},
                    {"started_at", time_or_null(snap.started_unix_ns)},
@@ -295,9 +297,9 @@ std::string render_status(const monitor::Snapshot& snap) {
                    {"sources", snap.sources},
                    {"requests", snap.requests_total},
                    {"responses", snap.responses_total},
-                   {"datagrams_sent", snap.datagrams_sent},
-                   {"datagrams_received", snap.datagrams_received},
-                   {"unmatched_datagrams", snap.unmatched_datagrams},
+                   {"datagrams_sent", engine.datagrams_sent},
+                   {"datagrams_received", engine.datagrams_received},
+                   {"unmatched_datagrams", engine.unmatched_datagrams},
                    {"requests_window", std::move(window)},
                    {"selected", or_null(snap.selected)},
                    {"system_offset", or_null(snap.system_offset_s)},
@@ -306,7 +308,9 @@ std::string render_status(const monitor::Snapshot& snap) {
                    {"history", std::move(history)}});
 }
 
-std::string render_alerts(const monitor::Snapshot& snap) {
+std::string render_alerts(const monitor::View& view) {
+  const monitor::Snapshot& snap = *view.monitor;
+  const monitor::EngineStatus& engine = view.engine;
   json active = json::array();
   for (const auto& s : snap.servers) {
     for (const monitor::ActiveAlert& a : s->alerts) {
@@ -318,18 +322,18 @@ std::string render_alerts(const monitor::Snapshot& snap) {
   }
   // A configured database that is off is the daemon's own alert: no server, no start time
   // known to the snapshot, the store's reason as the message.
-  if (snap.history && snap.history->persistent && !snap.history->enabled) {
+  if (engine.history && engine.history->persistent && !engine.history->enabled) {
     active.push_back({{"server", nullptr},
                       {"address", nullptr},
                       {"alert", "history"},
                       {"since", nullptr},
                       {"since_unix", nullptr},
-                      {"message", snap.history->error.empty() ? "history database is off"
-                                                              : snap.history->error}});
+                      {"message", engine.history->error.empty() ? "history database is off"
+                                                                : engine.history->error}});
   }
   json recent = json::array();
-  if (snap.recent_alerts) {
-    for (auto it = snap.recent_alerts->rbegin(); it != snap.recent_alerts->rend(); ++it) {
+  if (engine.recent_alerts) {
+    for (auto it = engine.recent_alerts->rbegin(); it != engine.recent_alerts->rend(); ++it) {
       recent.push_back({{"at", time_or_null(it->at_unix_ns)},
                         {"at_unix", unix_s_or_null(it->at_unix_ns)},
                         {"server", it->server},
@@ -467,7 +471,7 @@ std::string render_history(std::string_view server, const HistoryQuery& query,
 }
 
 std::shared_ptr<const std::string> SnapshotJsonCache::get(
-    const std::shared_ptr<const monitor::Snapshot>& snapshot) {
+    const std::shared_ptr<const monitor::View>& snapshot) {
   std::lock_guard lock(mutex_);
   if (snapshot != snapshot_ || !body_) {
     body_ = std::make_shared<const std::string>(render_(*snapshot));

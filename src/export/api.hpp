@@ -21,6 +21,7 @@
 
 #include "history/history_store.hpp"
 #include "monitor/snapshot.hpp"
+#include "monitor/view.hpp"
 #include "proto/result.hpp"
 
 namespace ntpmon::exporter::api {
@@ -31,8 +32,8 @@ inline constexpr std::string_view kJsonContentType = "application/json; charset=
 std::string render_servers(const monitor::Snapshot& snapshot);
 std::string render_selection(const monitor::Snapshot& snapshot);
 // GET /api/v1/status: the daemon's totals, constant size whatever the number of servers.
-std::string render_status(const monitor::Snapshot& snapshot);
-std::string render_alerts(const monitor::Snapshot& snapshot);
+std::string render_status(const monitor::View& view);
+std::string render_alerts(const monitor::View& view);
 // {"error": message} for 4xx/5xx answers.
 std::string render_error(std::string_view message);
 
@@ -73,16 +74,16 @@ std::string render_history(std::string_view server, const HistoryQuery& query,
                            const std::vector<history::SampleBucket>& points,
                            std::string_view source);
 
-// One rendered body per Snapshot: while the published snapshot is the same object, every
+// One rendered body per published View: while the published view is the same object, every
 // request gets the same string; the first request after a publish renders it once (others
 // wait for that rendering rather than repeating it). Thread-safe.
 class SnapshotJsonCache {
  public:
-  using Render = std::string (*)(const monitor::Snapshot&);
+  using Render = std::string (*)(const monitor::View&);
   explicit SnapshotJsonCache(Render render) : render_(render) {}
 
   [[nodiscard]] std::shared_ptr<const std::string> get(
-      const std::shared_ptr<const monitor::Snapshot>& snapshot);
+      const std::shared_ptr<const monitor::View>& view);
   // How many times a body was rendered (for tests: 1 per snapshot however many requests).
   [[nodiscard]] std::uint64_t renders() const;
 
@@ -91,7 +92,7 @@ class SnapshotJsonCache {
   mutable std::mutex mutex_;
   // The snapshot is held (not just its address) so that a new snapshot can never reuse the
   // address of the cached one.
-  std::shared_ptr<const monitor::Snapshot> snapshot_;
+  std::shared_ptr<const monitor::View> snapshot_;
   std::shared_ptr<const std::string> body_;
   std::uint64_t renders_ = 0;
 };

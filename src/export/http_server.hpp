@@ -29,7 +29,7 @@
 
 #include "export/prometheus.hpp"
 #include "export/web_config.hpp"
-#include "monitor/snapshot.hpp"
+#include "monitor/view.hpp"
 
 namespace ntpmon::exporter {
 
@@ -90,7 +90,7 @@ struct HttpResponse {
 };
 
 using RouteHandler = std::function<void(const HttpRequest&, HttpResponse&)>;
-using SnapshotSource = std::function<std::shared_ptr<const monitor::Snapshot>()>;
+using SnapshotSource = std::function<std::shared_ptr<const monitor::View>()>;
 
 class HttpServer {
  public:

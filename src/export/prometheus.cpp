@@ -542,8 +542,10 @@ void append_sample_value(std::string& out, double value) {
   out.append(tmp, end);
 }
 
-bool write_prometheus(const monitor::Snapshot& snapshot, const BuildInfo& build,
-                      const HttpCounters* http, const ChunkSink& sink, std::size_t chunk_bytes) {
+bool write_prometheus(const monitor::View& view, const BuildInfo& build, const HttpCounters* http,
+                      const ChunkSink& sink, std::size_t chunk_bytes) {
+  const monitor::Snapshot& snapshot = *view.monitor;
+  const monitor::EngineStatus& engine = view.engine;
   ChunkWriter w(sink, chunk_bytes);
   Renderer r(snapshot, w);
   using S = ServerSnapshot;
@@ -606,38 +608,40 @@ bool write_prometheus(const monitor::Snapshot& snapshot, const BuildInfo& build,
       r.single(kSelectionChanges, std::optional<std::uint64_t>(snapshot.selection_changes)) &&
       r.single(kReloads, std::optional<std::uint64_t>(snapshot.config_reloads)) &&
       r.single(kReloadFailures, std::optional<std::uint64_t>(snapshot.config_reload_failures)) &&
-      r.single(kUnmatched, std::optional<std::uint64_t>(snapshot.unmatched_datagrams)) &&
-      // Only a daemon fills snapshot.probe_window.
-      (!snapshot.probe_window ||
-       (r.single(kRequestsUnsent, std::optional<std::uint64_t>(snapshot.probe_window->unsent)) &&
-        r.single(kRequestsInFlight,
-                 std::optional<std::uint64_t>(snapshot.probe_window->in_flight)) &&
-        r.single(kRequestsWaiting,
-                 std::optional<std::uint64_t>(snapshot.probe_window->waiting)))) &&
-      // Only a daemon with a history store fills snapshot.history.
-      (!snapshot.history ||
-       (r.single(kHistoryEnabled, std::optional<bool>(snapshot.history->enabled)) &&
-        r.single(kHistoryWriteErrors,
-                 std::optional<std::uint64_t>(snapshot.history->write_errors)) &&
-        r.single(kHistoryDropped, std::optional<std::uint64_t>(snapshot.history->dropped)))) &&
-      // Only a daemon with a webhook configured fills snapshot.webhook.
-      (!snapshot.webhook ||
-       (r.single(kWebhookSent, std::optional<std::uint64_t>(snapshot.webhook->sent)) &&
-        r.single(kWebhookFailed, std::optional<std::uint64_t>(snapshot.webhook->failed)) &&
-        r.single(kWebhookDropped, std::optional<std::uint64_t>(snapshot.webhook->dropped)) &&
-        r.single(kWebhookRetries, std::optional<std::uint64_t>(snapshot.webhook->retries)))) &&
+      r.single(kUnmatched, std::optional<std::uint64_t>(engine.unmatched_datagrams)) &&
+      // Only a daemon fills engine.probe_window.
+      (!engine.probe_window ||
+       (r.single(kRequestsUnsent, std::optional<std::uint64_t>(engine.probe_window->unsent)) &&
+        r.single(kRequestsInFlight, std::optional<std::uint64_t>(engine.probe_window->in_flight)) &&
+        r.single(kRequestsWaiting, std::optional<std::uint64_t>(engine.probe_window->waiting)))) &&
+      // Only a daemon with a history store fills engine.history.
+      (!engine.history ||
+       (r.single(kHistoryEnabled, std::optional<bool>(engine.history->enabled)) &&
+        r.single(kHistoryWriteErrors, std::optional<std::uint64_t>(engine.history->write_errors)) &&
+        r.single(kHistoryDropped, std::optional<std::uint64_t>(engine.history->dropped)))) &&
+      // Only a daemon with a webhook configured fills engine.webhook.
+      (!engine.webhook ||
+       (r.single(kWebhookSent, std::optional<std::uint64_t>(engine.webhook->sent)) &&
+        r.single(kWebhookFailed, std::optional<std::uint64_t>(engine.webhook->failed)) &&
+        r.single(kWebhookDropped, std::optional<std::uint64_t>(engine.webhook->dropped)) &&
+        r.single(kWebhookRetries, std::optional<std::uint64_t>(engine.webhook->retries)))) &&
       (http == nullptr || write_http(w, *http));
   return w.finish() && complete;
 }
 
-std::string render_prometheus(const monitor::Snapshot& snapshot, const BuildInfo& build,
+std::string render_prometheus(const monitor::View& view, const BuildInfo& build,
                               const HttpCounters* http) {
   std::string text;
-  write_prometheus(snapshot, build, http, [&text](std::string_view chunk) {
+  write_prometheus(view, build, http, [&text](std::string_view chunk) {
     text.append(chunk);
     return true;
   });
   return text;
+}
+
+std::string render_prometheus(const monitor::Snapshot& snapshot, const BuildInfo& build,
+                              const HttpCounters* http) {
+  return render_prometheus(monitor::view_of(snapshot), build, http);
 }
 
 }  // namespace ntpmon::exporter

@@ -16,6 +16,7 @@
 #include <string_view>
 
 #include "monitor/snapshot.hpp"
+#include "monitor/view.hpp"
 
 namespace ntpmon::exporter {
 
@@ -53,14 +54,17 @@ struct HttpCounters {
 // a chunk is at most this plus one sample line.
 inline constexpr std::size_t kDefaultChunkBytes = 32 * 1024;
 
-// Writes the whole exposition of `snapshot` to `sink`. `http` may be null (no HTTP families).
+// Writes the whole exposition of `view` to `sink`. `http` may be null (no HTTP families).
 // Returns false if the sink asked to stop. Families appear in a fixed order with HELP and TYPE
 // even when they have no samples; per-server samples appear in the snapshot's server order.
-bool write_prometheus(const monitor::Snapshot& snapshot, const BuildInfo& build,
-                      const HttpCounters* http, const ChunkSink& sink,
-                      std::size_t chunk_bytes = kDefaultChunkBytes);
+// The engine's families (probe window, history, webhook) appear when the view has them.
+bool write_prometheus(const monitor::View& view, const BuildInfo& build, const HttpCounters* http,
+                      const ChunkSink& sink, std::size_t chunk_bytes = kDefaultChunkBytes);
 
 // Convenience for tests and small outputs: the whole exposition as one string.
+std::string render_prometheus(const monitor::View& view, const BuildInfo& build,
+                              const HttpCounters* http = nullptr);
+// A Monitor's snapshot without engine status.
 std::string render_prometheus(const monitor::Snapshot& snapshot, const BuildInfo& build,
                               const HttpCounters* http = nullptr);
 

@@ -233,13 +233,23 @@ struct Monitor::Impl {
     for (const auto& server_config : config.servers) add_server(server_config);
   }
 
+  // Every configuration key outside the server list: read at construction and at each reload,
+  // so each takes effect without a restart (see reload()).
   void apply_globals(const config::Config& config) {
     alert_thresholds = config.alert_thresholds;
     poll_settings = config.poll;
+    poll_min_explicit = config.poll_min_explicit;
     certificate_expiry_days = config.alerts.certificate_expiry_days;
+    alert_hold = config.alerts.hold;
+    selection_interval_s = config.selection.interval_s;
+    resolve_refresh_s = config.dns.refresh_s;
   }
 
   int certificate_expiry_days = 14;
+  bool poll_min_explicit = false;
+  int alert_hold = 3;
+  double selection_interval_s = 1.0;
+  double resolve_refresh_s = 3600.0;
 
   Server& add_server(const config::ServerConfig& server_config) {
     auto server = std::make_unique<Server>();
@@ -297,7 +307,7 @@ struct Monitor::Impl {
   PollLimits limits_for(const Server& server, bool loopback) const {
     double requested_s = poll_settings.min_poll_s;
     bool is_explicit =
-        options.poll_min_explicit || poll_settings.min_poll_s < options.good_citizen_min_poll_s;
+        poll_min_explicit || poll_settings.min_poll_s < options.good_citizen_min_poll_s;
     if (server.config.poll_s) {
       requested_s = *server.config.poll_s;
       is_explicit = true;
@@ -331,7 +341,7 @@ struct Monitor::Impl {
     selection_dirty = true;
     selection_due_mono_ns = now.mono_ns;
     if (last_selection_mono_ns) {
-      double interval_s = options.selection_interval_s;
+      double interval_s = selection_interval_s;
       if (options.selection_sources_per_s > 0) {
         interval_s = std::max(interval_s,
                               static_cast<double>(live_sources) / options.selection_sources_per_s);
@@ -400,8 +410,8 @@ struct Monitor::Impl {
     Server* srv = s.owner;
     std::vector<AlertChange> changes;
     const AlertFacts facts = facts_for(s, measured, std::move(auth_verdict));
-    if (auth_only ? s.alerts.evaluate_auth(facts, options.alert_hold, now.unix_ns, changes)
-                  : s.alerts.evaluate(facts, options.alert_hold, now.unix_ns, changes)) {
+    if (auth_only ? s.alerts.evaluate_auth(facts, alert_hold, now.unix_ns, changes)
+                  : s.alerts.evaluate(facts, alert_hold, now.unix_ns, changes)) {
       s.dirty = true;
     }
     emit_alerts(srv->config.name, s.address, changes, now, out);
@@ -567,7 +577,7 @@ struct Monitor::Impl {
       const SourceId id = ids[k];
       Source* s = source(id);
       algo::Candidate c;
-      c.id = std::to_string(id);
+      c.id = id;
       const auto& estimate = s->filter.estimate();
       if (estimate && s->header) {
         c.offset_s = estimate->offset_s;
@@ -586,10 +596,8 @@ struct Monitor::Impl {
       candidates.push_back(std::move(c));
       order.push_back(s);
     }
-    std::optional<std::string> previous;
-    if (system_peer) previous = std::to_string(*system_peer);
     const algo::SelectionResult result =
-        algo::select_system_peer(candidates, previous, options.selection);
+        algo::select_system_peer(candidates, system_peer, options.selection);
 
     for (std::size_t i = 0; i < order.size(); ++i) {
       if (i + kPrefetchAhead < order.size()) {
@@ -611,9 +619,7 @@ struct Monitor::Impl {
     majority = result.majority_found;
 
     std::optional<SourceId> next_peer;
-    if (result.system_peer_id) {
-      next_peer = static_cast<SourceId>(std::stoul(*result.system_peer_id));
-    }
+    if (result.system_peer_id) next_peer = static_cast<SourceId>(*result.system_peer_id);
     if (next_peer == system_peer) return;
 
     std::string reason = "start";
@@ -797,9 +803,14 @@ void Monitor::on_resolved(ServerKey key, std::vector<ResolvedAddress> addresses,
   srv->error.clear();
   srv->dirty = true;
 
-  // Duplicates in one answer (A records listed twice) become one source.
+  // Duplicates in one answer (A records listed twice) become one source; a pool entry monitors
+  // the first max_addresses of the others, in the order of the answer.
+  const std::size_t limit = srv->config.max_addresses > 0
+                                ? static_cast<std::size_t>(srv->config.max_addresses)
+                                : addresses.size();
   std::vector<ResolvedAddress> unique;
   for (auto& a : addresses) {
+    if (unique.size() >= limit) break;
     const bool seen = std::any_of(unique.begin(), unique.end(), [&](const ResolvedAddress& u) {
       return u.address == a.address && u.port == a.port;
     });
@@ -833,7 +844,7 @@ void Monitor::on_resolved(ServerKey key, std::vector<ResolvedAddress> addresses,
   srv->alerts.resolve_all(changes);
   for (AlertChange& change : changes) change.message = "resolved: host resolves again";
   m.emit_alerts(srv->config.name, "", changes, now, out);
-  m.schedule_resolve(*srv, after(now.mono_ns, m.options.resolve_refresh_s));
+  m.schedule_resolve(*srv, after(now.mono_ns, m.resolve_refresh_s));
   m.mark_selection(now);
 }
 
@@ -864,7 +875,7 @@ void Monitor::on_resolve_failed(ServerKey key, std::string error, const Now& now
     facts.unreachable = true;
     facts.unreachable_message = srv->error;
     std::vector<AlertChange> changes;
-    srv->alerts.evaluate(facts, m.options.alert_hold, now.unix_ns, changes);
+    srv->alerts.evaluate(facts, m.alert_hold, now.unix_ns, changes);
     m.emit_alerts(srv->config.name, "", changes, now, out);
   }
 }
@@ -1122,6 +1133,7 @@ std::optional<std::int64_t> Monitor::next_wakeup_mono_ns() const {
 ReloadResult Monitor::reload(const config::Config& config, const Now& now, Actions& out) {
   Impl& m = *impl_;
   ReloadResult result;
+  const double old_refresh_s = m.resolve_refresh_s;
   m.apply_globals(config);
 
   std::vector<std::unique_ptr<Server>> old = std::move(m.servers);
@@ -1138,6 +1150,12 @@ ReloadResult Monitor::reload(const config::Config& config, const Now& now, Actio
       const bool auth_changed = !same_auth(srv->config, server_config);
       srv->config = server_config;
       srv->dirty = true;
+      // A shorter dns.refresh_s brings the next refresh forward; a longer one applies from it.
+      const std::int64_t refresh_due = after(now.mono_ns, m.resolve_refresh_s);
+      if (m.resolve_refresh_s < old_refresh_s && !srv->resolve_in_flight &&
+          srv->resolve_failures == 0 && srv->next_resolve_mono_ns > refresh_due) {
+        m.schedule_resolve(*srv, refresh_due);
+      }
       for (SourceId id : srv->sources) {
         if (Source* s = m.source(id)) {
           if (auth_changed) {
@@ -1186,7 +1204,7 @@ ReloadResult Monitor::reload(const config::Config& config, const Now& now, Actio
 
 void Monitor::on_reload_failed() { ++impl_->config_reload_failures; }
 
-std::shared_ptr<Snapshot> Monitor::snapshot(const Now& now) {
+std::shared_ptr<const Snapshot> Monitor::snapshot(const Now& now) {
   Impl& m = *impl_;
   auto snap = std::make_shared<Snapshot>();
   snap->generated_unix_ns = now.unix_ns;

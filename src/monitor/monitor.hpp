@@ -140,12 +140,12 @@ struct AlertTransition {
 
 // An accepted sample, for the measurement history: the clock filter's figures right after the
 // reply went in (what the table and the charts show), with the server's state at that moment.
-// The texts are borrowed from the Monitor's own state (a sample per reply must not copy them):
-// valid until the next call into the Monitor, so the engine records the sample before that.
 struct SampleEvent {
-  SourceId source = 0;       // lets the engine keep per-source state (its history ring) by id
-  std::string_view server;   // configured name
-  std::string_view address;  // resolved address
+  SourceId source = 0;  // lets the engine keep per-source state (its history ring) by id
+  // Copies, not views into the Monitor: an event stays valid whatever the Monitor does next (a
+  // reload may drop the server). Short names and addresses fit the strings' inline buffer.
+  std::string server;   // configured name
+  std::string address;  // resolved address
   std::int64_t at_unix_ns = 0;
   double offset_s = 0;
   double delay_s = 0;
@@ -187,24 +187,19 @@ struct Reply {
   proto::NtpTimestamp t4;
 };
 
-// Knobs that are not (yet) in the configuration file. Each maps one-to-one onto a future
-// daemon key; the defaults are what the daemon runs with when the key is absent.
+// Knobs that are not in the configuration file (the Monitor reads every configuration key from
+// the Config it is given at construction and at each reload). The defaults are what the daemon
+// runs with.
 struct MonitorOptions {
   // Precision of the local clock (engine::Clock::precision_s()); floors delay and jitter.
   double local_precision_s = 1e-6;
   // How long to wait for a reply before counting the poll as missed (capped, see SendAction).
   double request_timeout_s = 1.0;
-  // The selection (intersection, cluster, combine) runs at most this often, and only when
-  // something changed: with many servers, running it per reply would dominate the CPU.
-  double selection_interval_s = 1.0;
   // A selection costs O(sources): with very large fleets it runs at most once per
   // (sources / selection_sources_per_s) seconds, so that it stays a small share of the CPU
   // (50,000 sources: every second; a million: every 20 s, against polls of minutes).
   double selection_sources_per_s = 50000.0;
   algo::SelectionOptions selection;
-  // Alert hysteresis: an alert fires after `alert_hold` consecutive bad evaluations and clears
-  // after `alert_hold` consecutive good ones (minimum 1).
-  int alert_hold = 3;
   // iburst: on start and when a source answers again after being unreachable, send this many
   // requests `iburst_spacing_s` apart (or one poll interval apart if that is shorter), so the
   // clock filter fills in seconds instead of minutes. 1 disables the burst.
@@ -224,13 +219,9 @@ struct MonitorOptions {
   // a test harness). Not explicit: non-loopback addresses still get the good-citizen floor.
   // When set it replaces config.poll.min_poll_s as the base interval.
   std::optional<double> default_poll_s;
-  // The configuration file set poll.min explicitly (even at or above the floor). Lets a future
-  // config key say "I mean it" for values the floor would not touch anyway.
-  bool poll_min_explicit = false;
-  // DNS: re-resolve every host this often; sooner (after unreachable_resolve_delay_s) when all
-  // of a server's addresses are unreachable; after a failure retry with exponential back-off
-  // from resolve_retry_min_s to resolve_retry_max_s.
-  double resolve_refresh_s = 3600.0;
+  // DNS: re-resolve every host every dns.refresh_s; sooner (after unreachable_resolve_delay_s)
+  // when all of a server's addresses are unreachable; after a failure retry with exponential
+  // back-off from resolve_retry_min_s to resolve_retry_max_s.
   double unreachable_resolve_delay_s = 60.0;
   double resolve_retry_min_s = 10.0;
   double resolve_retry_max_s = 3600.0;
@@ -305,8 +296,7 @@ class Monitor {
 
   // The current state. Only sources that changed since the previous call are rebuilt; the
   // others share their ServerSnapshot with the previous Snapshot.
-  // Mutable until the caller publishes it (the engine adds its own fields first).
-  std::shared_ptr<Snapshot> snapshot(const Now& now);
+  std::shared_ptr<const Snapshot> snapshot(const Now& now);
 
   // Introspection for the engine and tests.
   [[nodiscard]] std::size_t source_count() const;

@@ -1,10 +1,10 @@
 // The immutable picture of the monitor's state that every reader outside the event loop sees.
 //
 // Responsible for: carrying, per monitored address and for the whole ensemble, everything the
-// exporters (Prometheus text, JSON API, dashboard, logs) need, as plain values. The event loop
-// builds a new Snapshot after each batch of changes and publishes it with an atomic
-// shared_ptr swap; readers hold a shared_ptr<const Snapshot> and never lock. Not responsible
-// for: formatting (src/export) or deciding anything (src/monitor's state machines do).
+// Monitor knows that the exporters (Prometheus text, JSON API, dashboard, logs) need, as plain
+// values. The Monitor builds it; the engine publishes it inside a View (view.hpp) with its own
+// status, and readers never lock. Not responsible for: the engine's own figures (view.hpp),
+// formatting (src/export) or deciding anything (src/monitor's state machines do).
 #pragma once
 
 #include <array>
@@ -114,45 +114,6 @@ struct SelectionEvent {
   std::string reason;
 };
 
-// One alert transition (fired or resolved), as the JSON API lists it. Filled by the engine,
-// which sees the Monitor's AlertTransitions; the Monitor itself leaves the list empty.
-struct AlertEvent {
-  std::int64_t at_unix_ns = 0;
-  std::string server;
-  std::string address;
-  AlertKind kind = AlertKind::kUnreachable;
-  bool firing = true;
-  std::string message;
-};
-
-// The health of the measurement history store (src/history), filled by the engine at each
-// publish so that /metrics and the JSON API read it from the Snapshot like everything else.
-struct HistoryStatus {
-  bool persistent = false;  // a database path is configured (else history is memory only)
-  bool enabled = false;     // the database is open and healthy
-  std::string error;        // why it is off ("" when enabled or not configured)
-  std::uint64_t samples_written = 0;
-  std::uint64_t write_errors = 0;  // failed transactions (each turns history off)
-  std::uint64_t dropped = 0;       // records not stored: queue full or history off
-};
-
-// The alert webhook's delivery counters, filled by the engine at each publish when a webhook is
-// configured (absent otherwise).
-struct WebhookStatus {
-  std::uint64_t sent = 0;     // delivered (2xx)
-  std::uint64_t failed = 0;   // given up after the last retry or a permanent 4xx
-  std::uint64_t dropped = 0;  // pushed out of a full queue
-  std::uint64_t retries = 0;  // attempts after the first
-};
-
-// The daemon's window of requests in flight (engine/probe_hub.hpp): how far it is from being
-// asked for more polls than it can send.
-struct ProbeWindowStatus {
-  std::uint64_t unsent = 0;  // requests that never left (their next poll came first)
-  std::uint64_t in_flight = 0;
-  std::uint64_t waiting = 0;  // for room in the window
-};
-
 struct Snapshot {
   std::int64_t generated_unix_ns = 0;
   std::int64_t started_unix_ns = 0;
@@ -174,19 +135,6 @@ struct Snapshot {
   std::uint64_t requests_total = 0;
   std::uint64_t responses_total = 0;
   std::size_t sources = 0;  // monitored addresses now (servers with no address yet excluded)
-  // Engine-filled (the pure Monitor leaves them empty): the latest alert transitions, newest
-  // last and bounded, shared between snapshots until the next transition; and the history
-  // store's health (absent when the snapshot did not come from a daemon with a store).
-  std::shared_ptr<const std::vector<AlertEvent>> recent_alerts;
-  std::optional<HistoryStatus> history;
-  // Engine-filled: datagrams that reached the daemon's NTP sockets but belong to no request and
-  // come from no address with a request (stray or forged traffic).
-  std::uint64_t unmatched_datagrams = 0;
-  // Engine-filled: NTP datagrams the daemon's sockets sent and read, all sources together.
-  std::uint64_t datagrams_sent = 0;
-  std::uint64_t datagrams_received = 0;
-  std::optional<ProbeWindowStatus> probe_window;  // engine-filled
-  std::optional<WebhookStatus> webhook;
 };
 
 }  // namespace ntpmon::monitor

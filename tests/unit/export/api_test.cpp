@@ -219,8 +219,9 @@ TEST(ApiRender, SelectionListsNamesAndTheLastFailoverNewestFirst) {
 }
 
 TEST(ApiRender, AlertsActiveAndRecentNewestFirstWithHistoryOff) {
-  monitor::Snapshot snap = one_server_snapshot();
-  snap.recent_alerts =
+  const monitor::Snapshot snap = one_server_snapshot();
+  monitor::View view = monitor::view_of(snap);
+  view.engine.recent_alerts =
       std::make_shared<const std::vector<monitor::AlertEvent>>(std::vector<monitor::AlertEvent>{
           {1'700'000'000 * kS, "ntp-a", "192.0.2.1", monitor::AlertKind::kOffset, true, "high"},
           {1'700'000'100 * kS, "ntp-a", "192.0.2.1", monitor::AlertKind::kOffset, false, "ok"}});
@@ -228,8 +229,8 @@ TEST(ApiRender, AlertsActiveAndRecentNewestFirstWithHistoryOff) {
   history.persistent = true;
   history.enabled = false;
   history.error = "history database '/x/h.db': not a usable SQLite database";
-  snap.history = history;
-  const json body = json::parse(render_alerts(snap));
+  view.engine.history = history;
+  const json body = json::parse(render_alerts(view));
   ASSERT_EQ(body["active"].size(), 2u);
   EXPECT_EQ(body["active"][0],
             json::parse(R"({"server": "ntp-a", "address": "192.0.2.1", "alert": "offset",
@@ -264,8 +265,9 @@ TEST(ApiMetrics, HistoryFamiliesFollowTheSnapshot) {
   history.enabled = false;
   history.write_errors = 1;
   history.dropped = 42;
-  snap.history = history;
-  const std::string text = render_prometheus(snap, testing::sample_build());
+  monitor::View view = monitor::view_of(snap);
+  view.engine.history = history;
+  const std::string text = render_prometheus(view, testing::sample_build());
   EXPECT_NE(text.find("# TYPE ntp_monitor_history_enabled gauge\nntp_monitor_history_enabled 0\n"),
             std::string::npos);
   EXPECT_NE(text.find("# TYPE ntp_monitor_history_write_errors_total counter\n"
@@ -277,15 +279,17 @@ TEST(ApiMetrics, HistoryFamiliesFollowTheSnapshot) {
 }
 
 TEST(ApiCache, RendersOncePerSnapshot) {
-  SnapshotJsonCache cache(&render_servers);
-  auto first = std::make_shared<const monitor::Snapshot>(one_server_snapshot());
+  SnapshotJsonCache cache([](const monitor::View& view) { return render_servers(*view.monitor); });
+  auto first = std::make_shared<const monitor::View>(
+      monitor::View{std::make_shared<const monitor::Snapshot>(one_server_snapshot()), {}});
   const auto a = cache.get(first);
   const auto b = cache.get(first);
   EXPECT_EQ(a.get(), b.get());
   EXPECT_EQ(cache.renders(), 1u);
   auto second_snap = one_server_snapshot();
   second_snap.generated_unix_ns += kS;
-  auto second = std::make_shared<const monitor::Snapshot>(second_snap);
+  auto second = std::make_shared<const monitor::View>(
+      monitor::View{std::make_shared<const monitor::Snapshot>(second_snap), {}});
   const auto c = cache.get(second);
   EXPECT_EQ(cache.renders(), 2u);
   EXPECT_NE(*a, *c);
@@ -305,11 +309,12 @@ TEST(ApiStatus, TotalsWithoutALinePerServer) {
   snap.sources = 1;
   snap.requests_total = 1234;
   snap.responses_total = 1200;
-  snap.datagrams_sent = 1234;
-  snap.datagrams_received = 1203;
-  snap.unmatched_datagrams = 3;
-  snap.history = monitor::HistoryStatus{true, false, "disk full", 10, 1, 2};
-  const json body = json::parse(render_status(snap));
+  monitor::View view = monitor::view_of(snap);
+  view.engine.datagrams_sent = 1234;
+  view.engine.datagrams_received = 1203;
+  view.engine.unmatched_datagrams = 3;
+  view.engine.history = monitor::HistoryStatus{true, false, "disk full", 10, 1, 2};
+  const json body = json::parse(render_status(view));
   EXPECT_EQ(body["generated_at"], "2023-11-14T22:13:21.000Z");
   EXPECT_EQ(body["entries"], 1);
   EXPECT_EQ(body["sources"], 1);
@@ -325,8 +330,8 @@ TEST(ApiStatus, TotalsWithoutALinePerServer) {
   EXPECT_EQ(body["history"]["error"], "disk full");
   EXPECT_EQ(body["history"]["dropped"], 2);
   EXPECT_FALSE(body.contains("servers"));  // constant size: no per-server list
-  snap.probe_window = monitor::ProbeWindowStatus{5, 4096, 120};
-  const json windowed = json::parse(render_status(snap));
+  view.engine.probe_window = monitor::ProbeWindowStatus{5, 4096, 120};
+  const json windowed = json::parse(render_status(view));
   EXPECT_EQ(windowed["requests_window"]["unsent"], 5);
   EXPECT_EQ(windowed["requests_window"]["in_flight"], 4096);
   EXPECT_EQ(windowed["requests_window"]["waiting"], 120);

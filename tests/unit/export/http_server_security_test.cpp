@@ -116,8 +116,10 @@ class SecureServerTest : public ::testing::Test {
 
   void start() {
     server_ = std::make_unique<HttpServer>(options_);
-    server_->set_snapshot_source(
-        [] { return std::make_shared<const monitor::Snapshot>(testing::three_server_snapshot()); });
+    server_->set_snapshot_source([] {
+      return std::make_shared<const monitor::View>(monitor::View{
+          std::make_shared<const monitor::Snapshot>(testing::three_server_snapshot()), {}});
+    });
     server_->add_route("GET", "/api/v1/servers", [](const HttpRequest&, HttpResponse& res) {
       res.content_type = "application/json";
       res.body = "{\"servers\":[]}\n";

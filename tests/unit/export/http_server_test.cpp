@@ -122,7 +122,9 @@ class HttpServerTest : public ::testing::Test {
 
   void start() {
     server_ = std::make_unique<HttpServer>(options_);
-    server_->set_snapshot_source([this] { return snapshot_.load(); });
+    server_->set_snapshot_source([this] {
+      return std::make_shared<const monitor::View>(monitor::View{snapshot_.load(), {}});
+    });
     server_->start();
     ASSERT_NE(server_->port(), 0);
   }

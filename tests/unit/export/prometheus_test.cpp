@@ -202,8 +202,9 @@ TEST(Prometheus, WebhookCountersOnlyWhenAWebhookIsConfigured) {
   monitor::Snapshot snap = one_server_snapshot();
   EXPECT_EQ(render_prometheus(snap, sample_build()).find("ntp_monitor_webhook_"),
             std::string::npos);
-  snap.webhook = monitor::WebhookStatus{7, 2, 1, 5};
-  EXPECT_EQ(render_prometheus(snap, sample_build()),
+  monitor::View view = monitor::view_of(snap);
+  view.engine.webhook = monitor::WebhookStatus{7, 2, 1, 5};
+  EXPECT_EQ(render_prometheus(view, sample_build()),
             std::string(kOneServerText) +
                 "# HELP ntp_monitor_webhook_sent_total Alert notifications the webhook accepted "
                 "(2xx).\n"
@@ -227,8 +228,9 @@ TEST(Prometheus, RequestWindowOnlyFromTheDaemon) {
   monitor::Snapshot snap = one_server_snapshot();
   EXPECT_EQ(render_prometheus(snap, sample_build()).find("ntp_monitor_requests_in_flight"),
             std::string::npos);
-  snap.probe_window = monitor::ProbeWindowStatus{5, 4096, 120};
-  EXPECT_EQ(render_prometheus(snap, sample_build()),
+  monitor::View view = monitor::view_of(snap);
+  view.engine.probe_window = monitor::ProbeWindowStatus{5, 4096, 120};
+  EXPECT_EQ(render_prometheus(view, sample_build()),
             std::string(kOneServerText) +
                 "# HELP ntp_monitor_requests_unsent_total Requests that never left: the server's "
                 "next poll came while they waited for room among the requests in flight (the "
@@ -493,7 +495,7 @@ TEST(Prometheus, StreamsInBoundedChunks) {
   std::size_t largest = 0;
   constexpr std::size_t kChunk = 4096;
   const bool complete = write_prometheus(
-      snap, sample_build(), nullptr,
+      monitor::view_of(snap), sample_build(), nullptr,
       [&](std::string_view chunk) {
         ++chunks;
         largest = std::max(largest, chunk.size());
@@ -513,7 +515,7 @@ TEST(Prometheus, SinkRefusalStopsRendering) {
   const auto snap = many_servers(1000);
   int calls = 0;
   const bool complete = write_prometheus(
-      snap, sample_build(), nullptr,
+      monitor::view_of(snap), sample_build(), nullptr,
       [&](std::string_view) {
         ++calls;
         return calls < 3;

@@ -65,7 +65,6 @@ config::ServerConfig plain_server() {
 MonitorOptions options() {
   MonitorOptions o;
   o.iburst_count = 1;  // one request per poll: the times below are the poll times
-  o.alert_hold = 3;
   return o;
 }
 

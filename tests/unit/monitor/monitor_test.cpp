@@ -548,6 +548,24 @@ TEST(MonitorDns, OneHostBecomesOneSourcePerAddressAndFollowsChanges) {
   EXPECT_TRUE(out.empty());
 }
 
+// A pool entry monitors the first max_addresses distinct addresses of the answer, in its order.
+TEST(MonitorDns, PoolEntryMonitorsAtMostMaxAddressesDistinctAddresses) {
+  config::Config c = config_of({server("pool", "pool.test")});
+  c.servers[0].max_addresses = 2;
+  Harness h(c);
+  h.dns["pool.test"] = {{"192.0.2.1", 123, false},
+                        {"192.0.2.1", 123, false},
+                        {"192.0.2.2", 123, false},
+                        {"192.0.2.3", 123, false}};
+  h.start();
+  h.run_until(1);
+  EXPECT_EQ(h.monitor.source_count(), 2U);
+  const auto snap = h.snap();
+  ASSERT_EQ(snap->servers.size(), 2U);
+  EXPECT_EQ(snap->servers[0]->address, "192.0.2.1");
+  EXPECT_EQ(snap->servers[1]->address, "192.0.2.2");
+}
+
 TEST(MonitorDns, ResolveFailureRetriesWithBackOffAndShowsTheError) {
   Harness h(config_of({server("bad", "nx.test")}));
   h.start();
@@ -695,9 +713,9 @@ TEST(MonitorAlerts, OffsetFiresAfterThreeBadPollsAndClearsAfterThreeGood) {
 }
 
 TEST(MonitorAlerts, HoldOneFiresOnTheFirstBadPoll) {
-  MonitorOptions options;
-  options.alert_hold = 1;
-  Harness h(config_of({server("a", "192.0.2.1")}), options);
+  config::Config c = config_of({server("a", "192.0.2.1")});
+  c.alerts.hold = 1;
+  Harness h(c, MonitorOptions{});
   h.net["192.0.2.1"] = fake(0.100, 0.010);
   h.start();
   h.run_until(1);
@@ -807,6 +825,41 @@ TEST(MonitorReload, KeepsCountersOfUnchangedServers) {
   EXPECT_EQ(r2.added, 1U);
   EXPECT_EQ(h.reload_actions.cancels, std::vector<SourceId>{a});
   EXPECT_EQ(h.snap()->config_reloads, 2U);
+}
+
+// Every key outside the server list reloads: alerts.hold takes effect at the next evaluation.
+TEST(MonitorReload, AlertHoldTakesEffectWithoutARestart) {
+  config::Config c = config_of({server("a", "192.0.2.1")});
+  c.alerts.hold = 1000;
+  Harness h(c);
+  h.net["192.0.2.1"] = fake(0.100);  // 100 ms: above the 50 ms default threshold
+  h.start();
+  h.run_until(30);
+  EXPECT_TRUE(h.alerts.empty());
+  c.alerts.hold = 1;
+  h.reload(c);
+  h.run_until(200);
+  ASSERT_EQ(h.alerts.size(), 1U);
+  EXPECT_EQ(h.alerts[0].kind, AlertKind::kOffset);
+  EXPECT_TRUE(h.alerts[0].firing);
+  EXPECT_GT(h.alerts[0].at_unix_ns, kBaseUnixNs + ns(30));
+}
+
+// dns.refresh_s reloads: a shorter period brings the next refresh forward to reload + period.
+TEST(MonitorReload, ShorterDnsRefreshBringsTheNextRefreshForward) {
+  config::Config c = config_of({server("pool", "pool.test")});
+  Harness h(c);
+  h.dns["pool.test"] = {{"192.0.2.1", 123, false}};
+  h.net["192.0.2.1"] = FakeServer{};
+  h.start();
+  h.run_until(10);
+  ASSERT_EQ(h.resolves.size(), 1U);
+  c.dns.refresh_s = 60;
+  h.reload(c);
+  h.run_until(150);
+  ASSERT_EQ(h.resolves.size(), 3U);  // at 0, 10 + 60 and 70 + 60 s
+  EXPECT_EQ(h.resolves[1].first, ns(70));
+  EXPECT_EQ(h.resolves[2].first, ns(130));
 }
 
 // A server's own thresholds override the global ones. Sources keep their own copy of that
