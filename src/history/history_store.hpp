@@ -36,7 +36,9 @@
 namespace ntpmon::history {
 
 namespace detail {
-struct Db;  // an SQLite connection with its prepared statements (history_store.cpp)
+class BatchWriter;  // the write connection with its inserts (batch_writer.hpp)
+class Connection;   // the read connection (sqlite.hpp)
+class WriterQueue;  // the queue to the writer thread, and the thread (writer_queue.hpp)
 }  // namespace detail
 
 // One accepted measurement of one server address.
@@ -216,6 +218,8 @@ class HistoryStore {
   void enqueue(Entry entry);
   Ring& ring_for(const std::string& server);
   void writer_loop();
+  Result<RetentionResult, std::string> retention(std::int64_t& stored);
+  void update_size(std::int64_t stored);
   void fail(const std::string& error);
   void log(HistoryLogLevel level, const std::string& message) const;
   [[nodiscard]] std::int64_t now_unix_ns() const;
@@ -237,20 +241,7 @@ class HistoryStore {
   mutable std::mutex ring_items_mutex_;
   std::unordered_map<std::string, std::unique_ptr<Ring>> rings_;
 
-  // The queue. Held only for a push or for swapping the whole vector out, never across I/O.
-  mutable std::mutex queue_mutex_;
-  std::condition_variable queue_cv_;  // wakes the writer
-  std::condition_variable done_cv_;   // wakes flush() and run_retention()
-  std::vector<Entry> queue_;
-  std::uint64_t enqueued_ = 0;      // records accepted into the queue, ever
-  std::uint64_t processed_ = 0;     // records the writer finished with (written or dropped)
-  std::uint64_t flush_target_ = 0;  // flush() waits for processed_ to reach this
-  bool writer_running_ = false;
-  bool stop_ = false;
-  bool paused_ = false;
-  std::uint64_t retention_requests_ = 0;
-  std::uint64_t retention_done_ = 0;
-  std::optional<Result<RetentionResult, std::string>> retention_result_;
+  std::unique_ptr<detail::WriterQueue> queue_;
 
   std::atomic<std::uint64_t> samples_written_{0};
   std::atomic<std::uint64_t> alerts_written_{0};
@@ -261,10 +252,9 @@ class HistoryStore {
   std::atomic<std::int64_t> db_size_bytes_{0};
   std::atomic<std::int64_t> stored_samples_{0};
 
-  std::unique_ptr<detail::Db> writer_db_;  // used only by the writer thread after open()
-  mutable std::mutex reader_mutex_;        // one query at a time on the read connection
-  std::unique_ptr<detail::Db> reader_db_;
-  std::thread writer_;
+  std::unique_ptr<detail::BatchWriter> writer_db_;  // used only by the writer thread after open()
+  mutable std::mutex reader_mutex_;                 // one query at a time on the read connection
+  std::unique_ptr<detail::Connection> reader_db_;
 };
 
 }  // namespace ntpmon::history

@@ -18,6 +18,8 @@
 #include <thread>
 #include <vector>
 
+#include "test_support.hpp"
+
 namespace ntpmon::history {
 namespace {
 
@@ -32,11 +34,7 @@ constexpr std::int64_t kT0 = 1'700'000'040 * kNs;
 class HistoryStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() /
-           ("ntpmon-history-" + std::to_string(::getpid()) + "-" + info->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = test::make_test_dir("ntpmon-history-");
     path_ = (dir_ / "history.db").string();
   }
   void TearDown() override {
