@@ -17,6 +17,7 @@
 #include <system_error>
 #include <utility>
 
+#include "engine/datagram_verdict.hpp"
 #include "engine/kernel_timestamps.hpp"
 
 namespace ntpmon::engine {
@@ -794,47 +795,29 @@ void ProbeHub::handle_datagram(std::span<const std::uint8_t> datagram, bool trun
   }
   // Valid until the first handler call: a handler may send, which can grow (move) the pool.
   Request& r = pool_[slot];
+  if (r.state == Request::State::kForgotten) return;  // as if its socket were closed
   const std::uint64_t cookie = r.cookie;
-  // RFC 5905 §8 / NTP-NOTES §3.2: only the address and port the request went to may answer.
-  if (!same_endpoint(from, r.server)) {
-    reject(r, proto::RejectReason::kWrongSource, nullptr);
-    return;
-  }
-  if (truncated) {
-    reject(r, proto::RejectReason::kBadLength, nullptr);
-    return;
-  }
-  if (!parsed) {
-    reject(r, proto::to_reject_reason(parsed.error()), nullptr);
-    return;
-  }
-  const proto::PacketView& view = *parsed;
-  proto::ReplyVerdict verdict = proto::check_reply(view, r.pending);
-  if (verdict.kind == proto::ReplyVerdict::Kind::kRejected) {
-    reject(r, verdict.reason, &view.header);
-    return;
-  }
-  if (r.state == Request::State::kForgotten) return;
   ProbeOutcome outcome;
-  std::string_view detail;
-  if (authenticate_reply(r.exchange_auth(), r.unique_id, view, verdict, outcome, detail) ==
-      AuthVerdict::kFail) {
-    const ProbeTag tag = r.tag;
-    if (handlers_.on_auth_failed) handlers_.on_auth_failed(tag, detail);
-    if (holds(slot, cookie)) reject(pool_[slot], proto::RejectReason::kAuthFailed, &view.header);
+  const DatagramVerdict verdict = judge_datagram(
+      parsed, DatagramFacts{same_endpoint(from, r.server), truncated, t4},
+      SentRequest{&r.pending, r.exchange_auth(), r.unique_id, r.state == Request::State::kTimedOut},
+      outcome);
+  const ProbeTag tag = r.tag;
+  if (verdict.kind == DatagramVerdict::Kind::kRejected) {
+    if (verdict.reason == proto::RejectReason::kAuthFailed) {
+      if (handlers_.on_auth_failed) handlers_.on_auth_failed(tag, verdict.auth_detail);
+      if (!holds(slot, cookie)) return;
+    }
+    reject(pool_[slot], verdict.reason, verdict.header);
     return;
   }
-  // Accepted or KoD: the request is answered; anything after it is a duplicate.
-  r.pending.answered = true;
   leave_window(r);
-  const ProbeTag tag = r.tag;
-  if (r.state == Request::State::kTimedOut) {
+  if (verdict.kind == DatagramVerdict::Kind::kLate) {
     if (handlers_.on_late_reply) handlers_.on_late_reply(tag);
     return;
   }
   if (r.state != Request::State::kWaiting) return;
   r.state = Request::State::kAnswered;
-  set_answer(outcome, view.header, verdict, r.pending.t1_local, t4);
   if (handlers_.on_outcome) handlers_.on_outcome(tag, outcome);
 }
 
