@@ -1,15 +1,12 @@
 #include "engine/probe_hub.hpp"
 
 #include <netinet/in.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/types.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <asio/post.hpp>
-#include <bit>
 #include <cerrno>
 #include <cstring>
 #include <span>
@@ -17,14 +14,14 @@
 #include <system_error>
 #include <utility>
 
+#include "engine/datagram_verdict.hpp"
 #include "engine/kernel_timestamps.hpp"
+#include "engine/udp_batch.hpp"
 
 namespace ntpmon::engine {
 
 namespace {
 
-// Large enough to see (and reject by length) anything bigger than the largest valid packet.
-constexpr std::size_t kReceiveBufferSize = 2048;
 // Datagrams prefetch_batch() looks ahead at, at most (a larger batch is looked at in part).
 constexpr std::size_t kMaxBatch = 256;
 // Taken entries at the front of a family's queue that make flush_family compact it (fewer are
@@ -47,11 +44,6 @@ std::int64_t steady_now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
-}
-
-// The first tick whose start is not before `at_ns`: a deadline never fires early.
-std::int64_t tick_at_or_after(std::int64_t at_ns) {
-  return (at_ns + kTimerGranularityNs - 1) / kTimerGranularityNs;
 }
 
 // asio's operator== builds two address objects per side; this compares the socket addresses
@@ -119,55 +111,10 @@ struct ProbeHub::Request {
   }
 };
 
-struct RxSlot {
-  std::array<std::uint8_t, kReceiveBufferSize> data;
-  alignas(cmsghdr) std::array<char, kTimestampControlBytes> control;
-  asio::ip::udp::endpoint from;
-  iovec iov;
-};
-struct ErrSlot {
-  alignas(cmsghdr) std::array<char, kTimestampControlBytes> control;
-};
-
 struct ProbeHub::Family {
-  Family(asio::io_context& io, std::size_t batch)
-      : readiness(io),
-        rx(batch),
-        rx_messages(batch),
-        rx_dirty(batch),
-        err(batch),
-        err_messages(batch),
-        err_dirty(batch) {
-    // The buffers never move (the vectors keep their size): the pointers are set once, and a
-    // read re-prepares only the headers the kernel wrote to.
-    for (std::size_t k = 0; k < batch; ++k) {
-      RxSlot& s = rx[k];
-      s.iov = iovec{s.data.data(), s.data.size()};
-      msghdr& m = rx_messages[k].msg_hdr;
-      m.msg_name = s.from.data();
-      m.msg_iov = &s.iov;
-      m.msg_iovlen = 1;
-      m.msg_control = s.control.data();
-      err_messages[k].msg_hdr.msg_control = err[k].control.data();
-    }
-  }
-  ~Family() {
-    if (fd >= 0) ::close(fd);
-  }
-  Family(const Family&) = delete;
-  Family& operator=(const Family&) = delete;
+  Family(asio::io_context& io, std::size_t batch) : socket(io, batch) {}
 
-  // The socket is not registered with the io_context's epoll. It sits alone in a private epoll
-  // instance, which the io_context watches instead, and leaves that instance while a batch is
-  // sent: a socket that has an epoll waiter pays a wake-up (sock_def_error_report) for every
-  // transmit stamp the kernel queues, about 4 % of the daemon's CPU per probe; without a waiter
-  // that is a no-op. Replies that arrive meanwhile are not missed: epoll checks a descriptor's
-  // readiness when it is added back.
-  int fd = -1;
-  asio::posix::stream_descriptor readiness;  // owns the private epoll instance
-  bool watched = false;                      // fd is in that instance
-  bool rx_stamps = false;
-  bool tx_stamps = false;
+  UdpBatchSocket socket;
   bool reading = false;
   std::uint32_t next_tx_id = 0;  // the kernel's OPT_ID for the next datagram sent
   // Requests of the last flush still waiting for their transmit stamp: while none are, a
@@ -178,17 +125,7 @@ struct ProbeHub::Family {
   // taken): the next flush takes as many as the window has room for.
   std::vector<QueuedRequest> queued;
   std::size_t queued_head = 0;
-  // Receive buffers, allocated once: a probe must not pay for 64 of them per readiness.
-  std::vector<RxSlot> rx;
-  std::vector<mmsghdr> rx_messages;
-  std::size_t rx_dirty;  // leading rx_messages the last recvmmsg may have written to
-  std::vector<ErrSlot> err;
-  std::vector<mmsghdr> err_messages;
-  std::size_t err_dirty;
-  // Send batch scratch, reused.
-  std::vector<mmsghdr> tx_messages;
-  std::vector<iovec> tx_iovs;
-  std::vector<std::uint32_t> tx_slots;
+  std::vector<std::uint32_t> tx_slots;  // the slot of each datagram of the batch being sent
 };
 
 ProbeHub::EndpointKey ProbeHub::key_of(const asio::ip::udp::endpoint& endpoint) {
@@ -217,13 +154,9 @@ ProbeHub::ProbeHub(asio::io_context& io, Clock& clock, Rng& rng, ProbeHubHandler
       rng_(rng),
       handlers_(std::move(handlers)),
       options_(options),
+      wheel_(options.timer_wheel_buckets, kTimerGranularityNs, steady_now_ns()),
       timer_(io) {
   if (options_.batch == 0) options_.batch = 1;
-  const std::size_t buckets = std::bit_ceil(std::max<std::size_t>(1, options_.timer_wheel_buckets));
-  wheel_.resize(buckets);
-  wheel_mask_ = buckets - 1;
-  wheel_cursor_ = steady_now_ns() / kTimerGranularityNs;
-  overflow_scan_at_ = wheel_cursor_;
 }
 
 ProbeHub::~ProbeHub() {
@@ -233,25 +166,15 @@ ProbeHub::~ProbeHub() {
 
 void ProbeHub::close() {
   closed_ = true;
-  asio::error_code ignored;
   timer_.cancel();
   for (Family* f : {v4_.get(), v6_.get()}) {
-    if (f == nullptr) continue;
-    f->readiness.close(ignored);
-    if (f->fd >= 0) ::close(f->fd);
-    f->fd = -1;
-    f->watched = false;
+    if (f != nullptr) f->socket.close();
   }
 }
 
 std::uint16_t ProbeHub::local_port(bool v6) const {
   const Family* f = v6 ? v6_.get() : v4_.get();
-  if (f == nullptr || f->fd < 0) return 0;
-  asio::ip::udp::endpoint local;
-  auto length = static_cast<socklen_t>(local.capacity());
-  if (getsockname(f->fd, local.data(), &length) != 0) return 0;
-  local.resize(length);
-  return local.port();
+  return f == nullptr ? 0 : f->socket.local_port();
 }
 
 std::size_t ProbeHub::request_slots() const { return pool_.size(); }
@@ -271,69 +194,16 @@ std::size_t ProbeHub::queued_requests() const {
 
 ProbeHub::Family* ProbeHub::family(bool v6) {
   std::unique_ptr<Family>& slot = v6 ? v6_ : v4_;
-  if (slot) return slot->fd >= 0 ? slot.get() : nullptr;
+  if (slot) return slot->socket.is_open() ? slot.get() : nullptr;
   slot = std::make_unique<Family>(io_, options_.batch);
   Family& f = *slot;
-  f.fd = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  bool ok = f.fd >= 0;
-  if (ok && v6) {
-    const int on = 1;
-    ok = setsockopt(f.fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on)) == 0;
-  }
-  if (ok) {
-    // The wildcard address and a port the kernel picks.
-    const asio::ip::udp::endpoint any(v6 ? asio::ip::udp::v6() : asio::ip::udp::v4(), 0);
-    ok = bind(f.fd, any.data(), static_cast<socklen_t>(any.size())) == 0;
-  }
-  if (ok) {
-    const int instance = epoll_create1(EPOLL_CLOEXEC);
-    asio::error_code ec;
-    if (instance >= 0) f.readiness.assign(instance, ec);
-    if (instance >= 0 && ec) ::close(instance);
-    ok = instance >= 0 && !ec;
-  }
-  if (!ok) {
-    if (f.fd >= 0) ::close(f.fd);
-    f.fd = -1;
+  if (!f.socket.open(v6,
+                     UdpBatchOptions{options_.receive_buffer_bytes, options_.kernel_timestamps})) {
     return nullptr;
   }
-  const int fd = f.fd;
-  // Replies to a burst of requests arrive together: room for them all, or they are lost. The
-  // FORCE variant needs CAP_NET_ADMIN; without it the kernel's rmem_max caps the request.
-  const int size = options_.receive_buffer_bytes;
-  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) != 0) {
-    (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
-  }
-  if (!v6) {
-    // Don't fragment: an NTP request is 48 bytes, an NTS one well under a kilobyte, and one
-    // that does not fit the path is better refused at send (a counted send error) than split
-    // into fragments that middleboxes drop. With DF the kernel also skips the IP ID it hashes
-    // for every datagram that might be fragmented, about 3 % of the daemon's CPU per probe.
-    const int pmtu = IP_PMTUDISC_DO;
-    (void)setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof(pmtu));
-  }
-  if (options_.kernel_timestamps) {
-    // Numbered transmit stamps: a batch's stamps can be told apart.
-    const KernelTimestamps on = enable_kernel_timestamps(fd, true);
-    f.rx_stamps = on.receive;
-    f.tx_stamps = on.transmit;
-  }
-  watch(f, true);
+  f.socket.watch(true);
   arm_read(f);
   return &f;
-}
-
-void ProbeHub::watch(Family& f, bool on) {
-  if (f.watched == on || f.fd < 0) return;
-  epoll_event event{};
-  event.events = EPOLLIN;  // errors (transmit stamps queued late) are always reported
-  event.data.fd = f.fd;
-  // A failed removal leaves the socket watched (a wake-up per stamp, nothing worse); a failed
-  // addition is retried after the next batch, and meanwhile timeouts still fire.
-  if (epoll_ctl(f.readiness.native_handle(), on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, f.fd, &event) ==
-      0) {
-    f.watched = on;
-  }
 }
 
 ProbeHub::Slot ProbeHub::acquire_slot() {
@@ -526,18 +396,15 @@ void ProbeHub::flush_family(Family& f) {
   // No handler runs in here (failures are posted), so neither the pool nor the queue can
   // change under the pointers into them that the messages hold.
   f.tx_unstamped = 0;
-  const int fd = f.fd;
-  watch(f, false);
-  std::vector<mmsghdr>& messages = f.tx_messages;
-  std::vector<iovec>& iovs = f.tx_iovs;
+  UdpBatchSocket& socket = f.socket;
+  socket.watch(false);
   std::vector<std::uint32_t>& pending = f.tx_slots;
   std::size_t i = f.queued_head;
   while (i < queued.size() && window_room() > 0) {
-    messages.clear();
-    iovs.clear();
+    socket.clear_outgoing();
     pending.clear();
     const std::size_t room = std::min(options_.batch, window_room());
-    for (; i < queued.size() && messages.size() < room; ++i) {
+    for (; i < queued.size() && pending.size() < room; ++i) {
       const QueuedRequest q = queued[i];
       if (!holds(q.slot, q.cookie)) continue;
       Request& r = pool_[q.slot];
@@ -545,29 +412,18 @@ void ProbeHub::flush_family(Family& f) {
         retire(q.slot);  // superseded or forgotten before it left: it never will
         continue;
       }
-      iovs.push_back(iovec{r.bytes.data(), r.bytes.size()});
-      mmsghdr m{};
-      m.msg_hdr.msg_name = r.server.data();
-      m.msg_hdr.msg_namelen = static_cast<socklen_t>(r.server.size());
-      messages.push_back(m);
+      socket.add_outgoing(r.bytes, r.server);
       pending.push_back(q.slot);
     }
-    for (std::size_t k = 0; k < messages.size(); ++k) {
-      messages[k].msg_hdr.msg_iov = &iovs[k];
-      messages[k].msg_hdr.msg_iovlen = 1;
-    }
     std::size_t done = 0;
-    while (done < messages.size()) {
+    while (done < pending.size()) {
       // T1 as late as possible: nothing but the system call between the clock read and the
       // send (the kernel's transmit stamp replaces it when it comes).
       const std::int64_t t1_ns = clock_.now_unix_ns();
-      const int n =
-          ::sendmmsg(fd, messages.data() + done, static_cast<unsigned>(messages.size() - done), 0);
-      const int err = n < 0 ? errno : 0;
-      const std::size_t sent = n > 0 ? static_cast<std::size_t>(n) : 0;
+      const UdpBatchSocket::SendResult result = socket.send(done);
       const std::int64_t deadline_base = steady_now_ns();
       const proto::NtpTimestamp t1 = proto::NtpTimestamp::from_unix_ns(t1_ns);
-      for (std::size_t k = done; k < done + sent; ++k) {
+      for (std::size_t k = done; k < done + result.sent; ++k) {
         const Slot slot = pending[k];
         Request& r = pool_[slot];
         r.state = Request::State::kWaiting;
@@ -575,36 +431,31 @@ void ProbeHub::flush_family(Family& f) {
         ++in_flight_;
         r.t1_user_unix_ns = t1_ns;
         r.pending.t1_local = t1;
-        push_timer(TimerEntry{r.cookie, slot, false}, deadline_base + r.timeout_ns, deadline_base);
-        if (f.tx_stamps) {
+        wheel_.push(TimerEntry{r.cookie, slot, false}, deadline_base + r.timeout_ns, deadline_base);
+        if (socket.tx_stamps()) {
           f.tx_ring[f.next_tx_id % kTxRing] = TxRecord{f.next_tx_id, slot, r.cookie};
           ++f.next_tx_id;
           ++f.tx_unstamped;
         }
         ++counters_.sent;
       }
-      done += sent;
-      if (done < messages.size() && n >= 0) continue;  // a short batch: send the rest
-      if (n < 0 && err == EINTR) continue;
-      if (n < 0) {
-        // The first message of the rest failed: report it, go on with the next one.
-        const Slot slot = pending[done];
-        const Request& r = pool_[slot];
-        const std::string message = "cannot send to " + r.server.address().to_string() + ": " +
-                                    std::system_category().message(err == 0 ? EIO : err);
-        const ProbeTag tag = r.tag;
-        retire(slot);
-        fail_later(tag, message);
-        ++done;
-        if (f.tx_stamps) {
-          // Whether the kernel numbered the failed datagram depends on where it failed: take
-          // the stamps already queued, then restart the numbering from zero.
-          read_tx_timestamps(f);
-          const unsigned off = 0;
-          (void)setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &off, sizeof(off));
-          f.tx_stamps = enable_kernel_timestamps(fd, true).transmit;
-          f.next_tx_id = 0;
-        }
+      done += result.sent;
+      if (result.error == 0 || result.error == EINTR) continue;  // a short batch: the rest
+      // The first message of the rest failed: report it, go on with the next one.
+      const Slot slot = pending[done];
+      const Request& r = pool_[slot];
+      const std::string message = "cannot send to " + r.server.address().to_string() + ": " +
+                                  std::system_category().message(result.error);
+      const ProbeTag tag = r.tag;
+      retire(slot);
+      fail_later(tag, message);
+      ++done;
+      if (socket.tx_stamps()) {
+        // Whether the kernel numbered the failed datagram depends on where it failed: take
+        // the stamps already queued, then restart the numbering from zero.
+        read_tx_timestamps(f);
+        socket.restart_tx_numbering();
+        f.next_tx_id = 0;
       }
     }
   }
@@ -620,8 +471,8 @@ void ProbeHub::flush_family(Family& f) {
     f.queued_head = 0;
   }
   // On loopback (and most software-stamped devices) the stamps are queued by now.
-  if (f.tx_stamps && f.tx_unstamped > 0) read_tx_timestamps(f);
-  watch(f, true);
+  if (socket.tx_stamps() && f.tx_unstamped > 0) read_tx_timestamps(f);
+  socket.watch(true);
   arm_timer();
 }
 
@@ -645,38 +496,20 @@ void ProbeHub::fail_later(ProbeTag tag, std::string message) {
 void ProbeHub::arm_read(Family& f) {
   if (f.reading || closed_) return;
   f.reading = true;
-  f.readiness.async_wait(asio::posix::stream_descriptor::wait_read,
-                         [this, &f, alive = alive_](const asio::error_code& ec) {
-                           if (!*alive) return;
-                           f.reading = false;
-                           if (ec || closed_) return;
-                           on_readable(f);
-                           arm_read(f);
-                         });
+  f.socket.async_wait_readable([this, &f, alive = alive_](const asio::error_code& ec) {
+    if (!*alive) return;
+    f.reading = false;
+    if (ec || closed_) return;
+    on_readable(f);
+    arm_read(f);
+  });
 }
 
 void ProbeHub::read_tx_timestamps(Family& f) {
-  const std::size_t batch = options_.batch;
-  std::vector<ErrSlot>& slots = f.err;
-  std::vector<mmsghdr>& messages = f.err_messages;
   for (;;) {
-    for (std::size_t k = 0; k < f.err_dirty; ++k) {
-      msghdr& m = messages[k].msg_hdr;
-      m.msg_controllen = slots[k].control.size();
-      m.msg_flags = 0;
-    }
-    const int n = ::recvmmsg(f.fd, messages.data(), static_cast<unsigned>(batch),
-                             MSG_ERRQUEUE | MSG_DONTWAIT, nullptr);
-    if (n <= 0) {
-      const int err = n < 0 ? errno : 0;
-      // Nothing was written when the very first message failed for want of data.
-      f.err_dirty = err == EAGAIN || err == EWOULDBLOCK ? 0 : batch;
-      if (err == EINTR) continue;
-      return;
-    }
-    f.err_dirty = static_cast<std::size_t>(n);
-    for (int k = 0; k < n; ++k) {
-      const auto stamp = transmit_timestamp(messages[static_cast<std::size_t>(k)].msg_hdr);
+    const std::size_t n = f.socket.receive_tx_stamps();
+    for (std::size_t k = 0; k < n; ++k) {
+      const auto stamp = f.socket.tx_stamp(k);
       if (!stamp || !stamp->id) continue;
       const std::uint32_t id = *stamp->id;
       const TxRecord& record = f.tx_ring[id % kTxRing];
@@ -691,51 +524,29 @@ void ProbeHub::read_tx_timestamps(Family& f) {
       ++counters_.tx_timestamps;
       if (f.tx_unstamped > 0) --f.tx_unstamped;
     }
-    if (static_cast<std::size_t>(n) < batch) return;
+    if (n < f.socket.batch()) return;
   }
 }
 
 void ProbeHub::on_readable(Family& f) {
   // Transmit stamps that were not queued right after the send arrive as readiness too; take
   // them before the replies so T1 is the kernel's.
-  if (f.tx_stamps && f.tx_unstamped > 0) read_tx_timestamps(f);
-  const std::size_t batch = options_.batch;
-  std::vector<RxSlot>& slots = f.rx;
-  std::vector<mmsghdr>& messages = f.rx_messages;
+  if (f.socket.tx_stamps() && f.tx_unstamped > 0) read_tx_timestamps(f);
   // Bounded: a flood must not keep the loop from timers and other sockets.
   for (int round = 0; round < 16 && !closed_; ++round) {
-    for (std::size_t k = 0; k < f.rx_dirty; ++k) {
-      msghdr& m = messages[k].msg_hdr;
-      m.msg_namelen = static_cast<socklen_t>(slots[k].from.capacity());
-      m.msg_controllen = slots[k].control.size();
-      m.msg_flags = 0;
-    }
-    const int n =
-        ::recvmmsg(f.fd, messages.data(), static_cast<unsigned>(batch), MSG_DONTWAIT, nullptr);
-    if (n <= 0) {
-      const int err = n < 0 ? errno : 0;
-      f.rx_dirty = err == EAGAIN || err == EWOULDBLOCK ? 0 : batch;
-      if (err == EINTR) continue;
-      return;  // drained (or an error the next readiness retries)
-    }
-    f.rx_dirty = static_cast<std::size_t>(n);
-    prefetch_batch(f, static_cast<std::size_t>(n));
+    const std::size_t n = f.socket.receive();
+    if (n == 0) return;  // drained (or an error the next readiness retries)
+    prefetch_batch(f, n);
     // Read once per batch, and only when some datagram lacks a kernel stamp.
     std::optional<proto::NtpTimestamp> fallback_t4;
-    for (int k = 0; k < n && !closed_; ++k) {
-      RxSlot& s = slots[static_cast<std::size_t>(k)];
-      msghdr& m = messages[static_cast<std::size_t>(k)].msg_hdr;
-      const auto stamp = f.rx_stamps ? receive_timestamp(m) : std::nullopt;
-      if (!stamp && !fallback_t4) fallback_t4 = clock_.now_ntp();
-      const proto::NtpTimestamp t4 = stamp ? timespec_to_ntp(*stamp) : *fallback_t4;
-      s.from.resize(m.msg_namelen);
+    for (std::size_t k = 0; k < n && !closed_; ++k) {
+      const UdpBatchSocket::Datagram d = f.socket.datagram(k);
+      if (!d.stamp && !fallback_t4) fallback_t4 = clock_.now_ntp();
+      const proto::NtpTimestamp t4 = d.stamp ? timespec_to_ntp(*d.stamp) : *fallback_t4;
       ++counters_.received;
-      const std::size_t size =
-          std::min<std::size_t>(messages[static_cast<std::size_t>(k)].msg_len, s.data.size());
-      handle_datagram(std::span<const std::uint8_t>(s.data.data(), size),
-                      (m.msg_flags & MSG_TRUNC) != 0, s.from, t4);
+      handle_datagram(d.data, d.truncated, *d.from, t4);
     }
-    if (static_cast<std::size_t>(n) < batch) return;
+    if (n < f.socket.batch()) return;
   }
 }
 
@@ -748,10 +559,9 @@ void ProbeHub::prefetch_batch(const Family& f, std::size_t count) {
   std::array<std::uint64_t, kMaxBatch> cookies{};  // the origin field: our cookie, if ours
   count = std::min(count, kMaxBatch);
   for (std::size_t k = 0; k < count; ++k) {
-    if (f.rx_messages[k].msg_len < proto::kHeaderSize) continue;
-    cookies[k] = proto::peek_origin(std::span<const std::uint8_t, proto::kHeaderSize>(
-                                        f.rx[k].data.data(), proto::kHeaderSize))
-                     .raw();
+    const std::span<const std::uint8_t> data = f.socket.data(k);
+    if (data.size() < proto::kHeaderSize) continue;
+    cookies[k] = proto::peek_origin(data.first<proto::kHeaderSize>()).raw();
     by_cookie_.prefetch(cookies[k]);
   }
   std::array<Slot, kMaxBatch> slots{};
@@ -794,92 +604,36 @@ void ProbeHub::handle_datagram(std::span<const std::uint8_t> datagram, bool trun
   }
   // Valid until the first handler call: a handler may send, which can grow (move) the pool.
   Request& r = pool_[slot];
+  if (r.state == Request::State::kForgotten) return;  // as if its socket were closed
   const std::uint64_t cookie = r.cookie;
-  // RFC 5905 §8 / NTP-NOTES §3.2: only the address and port the request went to may answer.
-  if (!same_endpoint(from, r.server)) {
-    reject(r, proto::RejectReason::kWrongSource, nullptr);
-    return;
-  }
-  if (truncated) {
-    reject(r, proto::RejectReason::kBadLength, nullptr);
-    return;
-  }
-  if (!parsed) {
-    reject(r, proto::to_reject_reason(parsed.error()), nullptr);
-    return;
-  }
-  const proto::PacketView& view = *parsed;
-  proto::ReplyVerdict verdict = proto::check_reply(view, r.pending);
-  if (verdict.kind == proto::ReplyVerdict::Kind::kRejected) {
-    reject(r, verdict.reason, &view.header);
-    return;
-  }
-  if (r.state == Request::State::kForgotten) return;
   ProbeOutcome outcome;
-  std::string_view detail;
-  if (authenticate_reply(r.exchange_auth(), r.unique_id, view, verdict, outcome, detail) ==
-      AuthVerdict::kFail) {
-    const ProbeTag tag = r.tag;
-    if (handlers_.on_auth_failed) handlers_.on_auth_failed(tag, detail);
-    if (holds(slot, cookie)) reject(pool_[slot], proto::RejectReason::kAuthFailed, &view.header);
+  const DatagramVerdict verdict = judge_datagram(
+      parsed, DatagramFacts{same_endpoint(from, r.server), truncated, t4},
+      SentRequest{&r.pending, r.exchange_auth(), r.unique_id, r.state == Request::State::kTimedOut},
+      outcome);
+  const ProbeTag tag = r.tag;
+  if (verdict.kind == DatagramVerdict::Kind::kRejected) {
+    if (verdict.reason == proto::RejectReason::kAuthFailed) {
+      if (handlers_.on_auth_failed) handlers_.on_auth_failed(tag, verdict.auth_detail);
+      if (!holds(slot, cookie)) return;
+    }
+    reject(pool_[slot], verdict.reason, verdict.header);
     return;
   }
-  // Accepted or KoD: the request is answered; anything after it is a duplicate.
-  r.pending.answered = true;
   leave_window(r);
-  const ProbeTag tag = r.tag;
-  if (r.state == Request::State::kTimedOut) {
+  if (verdict.kind == DatagramVerdict::Kind::kLate) {
     if (handlers_.on_late_reply) handlers_.on_late_reply(tag);
     return;
   }
   if (r.state != Request::State::kWaiting) return;
   r.state = Request::State::kAnswered;
-  set_answer(outcome, view.header, verdict, r.pending.t1_local, t4);
   if (handlers_.on_outcome) handlers_.on_outcome(tag, outcome);
-}
-
-void ProbeHub::push_timer(TimerEntry entry, std::int64_t at_ns, std::int64_t now_ns) {
-  // An empty wheel may skip the ticks it slept through, so that the span counts from now.
-  if (wheel_entries_ == 0) wheel_cursor_ = std::max(wheel_cursor_, now_ns / kTimerGranularityNs);
-  const std::int64_t tick = std::max(tick_at_or_after(at_ns), wheel_cursor_);
-  if (tick - wheel_cursor_ >= static_cast<std::int64_t>(wheel_.size())) {
-    overflow_.push_back(OverflowEntry{tick, entry});
-    overflow_earliest_ = std::min(overflow_earliest_, tick);
-    return;
-  }
-  wheel_[static_cast<std::size_t>(tick) & wheel_mask_].push_back(entry);
-  ++wheel_entries_;
-  wheel_earliest_ = std::min(wheel_earliest_, tick);
-}
-
-void ProbeHub::migrate_overflow(std::int64_t now_tick) {
-  // One pass: what is due joins due_, what the wheel now spans moves into it, the rest stays.
-  const std::int64_t span_end = wheel_cursor_ + static_cast<std::int64_t>(wheel_.size());
-  std::int64_t earliest = INT64_MAX;
-  std::size_t kept = 0;
-  for (const OverflowEntry& o : overflow_) {
-    if (o.tick <= now_tick) {
-      due_.push_back(o.entry);
-    } else if (o.tick < span_end) {
-      wheel_[static_cast<std::size_t>(o.tick) & wheel_mask_].push_back(o.entry);
-      ++wheel_entries_;
-      wheel_earliest_ = std::min(wheel_earliest_, o.tick);
-    } else {
-      earliest = std::min(earliest, o.tick);
-      overflow_[kept++] = o;
-    }
-  }
-  overflow_.resize(kept);
-  overflow_earliest_ = earliest;
-  // Every half turn at most: a long overflow list is not scanned per tick.
-  overflow_scan_at_ = wheel_cursor_ + std::max<std::int64_t>(1, span_end - wheel_cursor_) / 2;
 }
 
 void ProbeHub::arm_timer() {
   if (closed_) return;
-  const std::int64_t earliest = std::min(wheel_earliest_, overflow_earliest_);
-  if (earliest == INT64_MAX) return;
-  const std::int64_t next = earliest * kTimerGranularityNs;
+  const std::int64_t next = wheel_.next_due_ns();
+  if (next == INT64_MAX) return;
   // Re-arming costs a system call; a timer that fires early is harmless (on_timer re-arms).
   if (timer_at_ns_ && *timer_at_ns_ <= next) return;
   timer_at_ns_ = next;
@@ -893,28 +647,7 @@ void ProbeHub::arm_timer() {
 
 void ProbeHub::on_timer() {
   const std::int64_t now = steady_now_ns();
-  const std::int64_t now_tick = now / kTimerGranularityNs;
-  const auto span = static_cast<std::int64_t>(wheel_.size());
-  due_.clear();
-  // Every bucket up to now, at most one turn (a turn holds every entry of the wheel).
-  for (std::int64_t k = 0; k < span && wheel_entries_ > 0 && wheel_cursor_ <= now_tick;
-       ++k, ++wheel_cursor_) {
-    std::vector<TimerEntry>& bucket = wheel_[static_cast<std::size_t>(wheel_cursor_) & wheel_mask_];
-    if (bucket.empty()) continue;
-    wheel_entries_ -= bucket.size();
-    if (due_.empty()) {
-      due_.swap(bucket);  // the bucket keeps due_'s old capacity: no allocation either way
-    } else {
-      due_.insert(due_.end(), bucket.begin(), bucket.end());
-      bucket.clear();
-    }
-  }
-  // Either the cursor passed now, or the wheel is empty: the ticks up to now are all handled.
-  wheel_cursor_ = std::max(wheel_cursor_, now_tick + 1);
-  if (!overflow_.empty() && overflow_earliest_ < wheel_cursor_ + span &&
-      (wheel_cursor_ >= overflow_scan_at_ || overflow_earliest_ <= now_tick)) {
-    migrate_overflow(now_tick);
-  }
+  const std::vector<TimerEntry>& due = wheel_.take_due(now);
   // The requests these entries name were last touched a timeout or a linger ago: their cookie
   // entries and slots are fetched a few entries ahead of their turn.
   constexpr std::size_t kAhead = 8;
@@ -922,21 +655,11 @@ void ProbeHub::on_timer() {
     by_cookie_.prefetch(e.cookie);
     if (e.slot < pool_.size()) __builtin_prefetch(&pool_[e.slot]);
   };
-  for (std::size_t i = 0; i < due_.size() && i < kAhead; ++i) fetch(due_[i]);
-  // Handlers may send and forget, never reach due_; what they schedule lies in the future.
-  for (std::size_t i = 0; i < due_.size() && !closed_; ++i) {
-    if (i + kAhead < due_.size()) fetch(due_[i + kAhead]);
-    fire(due_[i], now);
-  }
-  due_.clear();
-  wheel_earliest_ = INT64_MAX;
-  if (wheel_entries_ > 0) {
-    for (std::int64_t tick = wheel_cursor_; tick < wheel_cursor_ + span; ++tick) {
-      if (!wheel_[static_cast<std::size_t>(tick) & wheel_mask_].empty()) {
-        wheel_earliest_ = tick;
-        break;
-      }
-    }
+  for (std::size_t i = 0; i < due.size() && i < kAhead; ++i) fetch(due[i]);
+  // Handlers may send and forget, never reach `due`; what they schedule lies in the future.
+  for (std::size_t i = 0; i < due.size() && !closed_; ++i) {
+    if (i + kAhead < due.size()) fetch(due[i + kAhead]);
+    fire(due[i], now);
   }
   arm_timer();
 }
@@ -950,8 +673,8 @@ void ProbeHub::fire(const TimerEntry& entry, std::int64_t now_ns) {
   Request& r = pool_[entry.slot];
   // Known for as long again after the timeout (at least kMinLingerNs): late replies and
   // duplicates are counted against it, whatever its state.
-  push_timer(TimerEntry{entry.cookie, entry.slot, true},
-             now_ns + std::max(r.timeout_ns, kMinLingerNs), now_ns);
+  wheel_.push(TimerEntry{entry.cookie, entry.slot, true},
+              now_ns + std::max(r.timeout_ns, kMinLingerNs), now_ns);
   leave_window(r);  // answered or not (a forgotten request too), it has had its time
   if (r.state != Request::State::kWaiting) return;
   r.state = Request::State::kTimedOut;

@@ -9,7 +9,10 @@
 // and then testing that it came from the address and port the request went to, the RFC 5905
 // acceptance tests (proto::check_reply) and authentication (probe_auth.hpp), one timer for all
 // request timeouts, and reporting every rejected datagram by reason. Not responsible for: when
-// to poll or what an outcome means (src/monitor, through the daemon).
+// to poll or what an outcome means (src/monitor, through the daemon). Built from three parts
+// of their own: UdpBatchSocket (udp_batch.hpp: the socket and its batched I/O), TimingWheel
+// (timing_wheel.hpp) and judge_datagram (datagram_verdict.hpp: the acceptance of a reply,
+// shared with UdpProbe).
 //
 // Why not a socket per request, as UdpProbe does for `query`: a socket per in-flight request
 // costs a file descriptor, a bind and an epoll registration per probe, capped the daemon near
@@ -59,7 +62,6 @@
 #include <array>
 #include <asio/io_context.hpp>
 #include <asio/ip/udp.hpp>
-#include <asio/posix/stream_descriptor.hpp>
 #include <asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
@@ -76,6 +78,7 @@
 #include "engine/clock.hpp"
 #include "engine/probe_auth.hpp"
 #include "engine/random.hpp"
+#include "engine/timing_wheel.hpp"
 #include "proto/keys.hpp"
 #include "proto/validate.hpp"
 
@@ -221,13 +224,8 @@ class ProbeHub {
     Slot slot = kNoSlot;
     bool linger = false;  // false: the request's timeout; true: forget it now
   };
-  struct OverflowEntry {
-    std::int64_t tick = 0;
-    TimerEntry entry;
-  };
 
   Family* family(bool v6);
-  void watch(Family& f, bool on);
   Slot acquire_slot();
   void release_slot(Slot slot);
   [[nodiscard]] bool holds(Slot slot, std::uint64_t cookie) const;
@@ -245,8 +243,6 @@ class ProbeHub {
   void prefetch_batch(const Family& f, std::size_t count);
   void handle_datagram(std::span<const std::uint8_t> datagram, bool truncated,
                        const asio::ip::udp::endpoint& from, proto::NtpTimestamp t4);
-  void push_timer(TimerEntry entry, std::int64_t at_ns, std::int64_t now_ns);
-  void migrate_overflow(std::int64_t now_tick);
   void arm_timer();
   void on_timer();
   void fire(const TimerEntry& entry, std::int64_t now_ns);
@@ -268,18 +264,8 @@ class ProbeHub {
   absl::flat_hash_map<std::uint64_t, Slot> by_cookie_;  // every known request
   absl::flat_hash_map<ProbeTag, TagState> tags_;
   absl::flat_hash_map<EndpointKey, ProbeTag> by_endpoint_;  // address -> head of its tag list
-  // The timing wheel: bucket (tick & wheel_mask_) holds the entries due at `tick`, for ticks in
-  // [wheel_cursor_, wheel_cursor_ + wheel_.size()); a tick is kTimerGranularityNs of the
-  // steady clock, and every tick before the cursor has been handled.
-  std::vector<std::vector<TimerEntry>> wheel_;
-  std::size_t wheel_mask_ = 0;
-  std::size_t wheel_entries_ = 0;
-  std::int64_t wheel_cursor_ = 0;
-  std::int64_t wheel_earliest_ = INT64_MAX;  // no entry before this tick
-  std::vector<OverflowEntry> overflow_;      // ticks beyond the wheel's span
-  std::int64_t overflow_earliest_ = INT64_MAX;
-  std::int64_t overflow_scan_at_ = 0;  // cursor tick of the next scan
-  std::vector<TimerEntry> due_;        // scratch of on_timer
+  // Timeouts and lingers, in buckets of kTimerGranularityNs of the steady clock.
+  TimingWheel<TimerEntry> wheel_;
   asio::steady_timer timer_;
   std::optional<std::int64_t> timer_at_ns_;
   // Send failures waiting to be reported, by tag (a newer send or forget() cancels them).

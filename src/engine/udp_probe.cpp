@@ -11,6 +11,7 @@
 #include <system_error>
 #include <utility>
 
+#include "engine/datagram_verdict.hpp"
 #include "engine/kernel_timestamps.hpp"
 
 namespace ntpmon::engine {
@@ -191,44 +192,27 @@ class UdpProbe::Exchange : public std::enable_shared_from_this<UdpProbe::Exchang
 
   void handle_datagram(std::span<const std::uint8_t> datagram, bool truncated,
                        const asio::ip::udp::endpoint& from, proto::NtpTimestamp t4) {
-    // RFC 5905 §8 / NTP-NOTES §3.2: only the address and port the request went to may answer.
-    if (from != server_) {
-      reject(proto::RejectReason::kWrongSource, nullptr);
-      return;
-    }
-    if (truncated) {
-      reject(proto::RejectReason::kBadLength, nullptr);
-      return;
-    }
-    const auto parsed = proto::parse_packet(datagram);
-    if (!parsed) {
-      reject(proto::to_reject_reason(parsed.error()), nullptr);
-      return;
-    }
-    const proto::PacketView& view = *parsed;
-    proto::ReplyVerdict verdict = proto::check_reply(view, pending_);
-    if (verdict.kind == proto::ReplyVerdict::Kind::kRejected) {
-      reject(verdict.reason, &view.header);
-      return;
-    }
+    const ParsedDatagram parsed = proto::parse_packet(datagram);
     ProbeOutcome outcome;
-    std::string_view detail;
-    if (authenticate_reply(auth(), unique_id_, view, verdict, outcome, detail) ==
-        AuthVerdict::kFail) {
-      if (handlers_->on_auth_failed) handlers_->on_auth_failed(detail);
-      reject(proto::RejectReason::kAuthFailed, &view.header);
-      return;
+    const DatagramVerdict verdict = judge_datagram(
+        parsed, DatagramFacts{from == server_, truncated, t4},
+        SentRequest{&pending_, auth(), unique_id_, state_ == State::kTimedOut}, outcome);
+    switch (verdict.kind) {
+      case DatagramVerdict::Kind::kRejected:
+        if (verdict.reason == proto::RejectReason::kAuthFailed && handlers_->on_auth_failed) {
+          handlers_->on_auth_failed(verdict.auth_detail);
+        }
+        reject(verdict.reason, verdict.header);
+        return;
+      case DatagramVerdict::Kind::kLate:
+        if (handlers_->on_late_reply) handlers_->on_late_reply();
+        return;
+      case DatagramVerdict::Kind::kAnswered:
+        state_ = State::kAnswered;
+        timer_.cancel();
+        deliver(outcome);
+        return;
     }
-    // Accepted or KoD: the request is answered; anything after it is a duplicate.
-    pending_.answered = true;
-    if (state_ == State::kTimedOut) {
-      if (handlers_->on_late_reply) handlers_->on_late_reply();
-      return;
-    }
-    state_ = State::kAnswered;
-    timer_.cancel();
-    set_answer(outcome, view.header, verdict, pending_.t1_local, t4);
-    deliver(outcome);
   }
 
   asio::io_context& io_;

@@ -3,10 +3,11 @@
 // Responsible for: sending client requests (a FRESH unconnected socket per request, bound to an
 // ephemeral port the kernel picks at random, RFC 9109), the real T1 (clock read just before
 // sendto) and T4 (the kernel's SO_TIMESTAMPNS receive stamp, read with recvmsg), the
-// source-address test, parsing and the RFC 5905 acceptance tests (proto::check_reply), the
-// per-request timeout, and reporting every rejected datagram by reason. Not responsible for:
-// when to poll, how many samples to take, what to do about a Kiss-o'-Death, or any arithmetic:
-// the owner decides that from the events it gets.
+// per-request timeout, and reporting every rejected datagram by reason (the source-address
+// test, parsing, the RFC 5905 acceptance tests and authentication are judge_datagram's,
+// datagram_verdict.hpp, shared with ProbeHub). Not responsible for: when to poll, how many
+// samples to take, what to do about a Kiss-o'-Death, or any arithmetic: the owner decides that
+// from the events it gets.
 //
 // Authentication (optional, per probe): NTS (RFC 8915 §5) builds each request from one cookie of
 // a shared NtsState, verifies the reply's Unique Identifier and AEAD authenticator, and puts the
