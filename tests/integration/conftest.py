@@ -1,4 +1,5 @@
-"""Fixtures of the integration suite: the ntp-monitor binary and real peers on loopback.
+"""Fixtures of the integration suite: the ntp-monitor binary, real peers on loopback, the
+daemon.
 
 Server fixtures are module-scoped (started once per test file, stopped after it) to keep
 the suite fast; simulators are per test because each test wants different knobs. Every
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+import helpers
 import peers
 
 
@@ -107,3 +109,20 @@ def simulator(tmp_path, monitor):
     yield make
     for sim in started:
         sim.stop()
+
+
+@pytest.fixture
+def daemon(tmp_path, monitor):
+    """Factory: daemon(config_text, *args) starts helpers.Daemon and waits until it is ready
+    (start=False: not started); all are stopped in teardown."""
+    started: list[helpers.Daemon] = []
+
+    def make(config_text: str, *args: str, start: bool = True) -> helpers.Daemon:
+        d = helpers.Daemon(tmp_path / f"daemon{len(started)}", config_text, args)
+        started.append(d)
+        return d.start() if start else d
+
+    yield make
+    for d in started:
+        d.stop()
+

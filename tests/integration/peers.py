@@ -169,14 +169,16 @@ def _child_setup() -> None:
 
 
 def spawn(argv: Sequence[str], log_path: Path, env: Optional[dict] = None,
-          stdout_pipe: bool = False) -> subprocess.Popen:
-    """Starts argv in a new session (its own process group) with PDEATHSIG set."""
+          stdout_pipe: bool = False, stdout_path: Optional[Path] = None) -> subprocess.Popen:
+    """Starts argv in a new session (its own process group) with PDEATHSIG set; stderr and
+    stdout go to log_path, stdout to a pipe or to stdout_path instead if asked."""
     log = open(log_path, "ab")
+    out = open(stdout_path, "ab") if stdout_path is not None else None
     try:
         proc = subprocess.Popen(
             list(argv),
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE if stdout_pipe else log,
+            stdout=subprocess.PIPE if stdout_pipe else (out or log),
             stderr=log,
             env=env,
             start_new_session=True,
@@ -186,6 +188,8 @@ def spawn(argv: Sequence[str], log_path: Path, env: Optional[dict] = None,
         return proc
     finally:
         log.close()
+        if out is not None:
+            out.close()
 
 
 def stop_process(proc: Optional[subprocess.Popen], grace_s: float = 3.0) -> None:

@@ -18,7 +18,7 @@ import time
 import pytest
 
 import peers
-from test_daemon import Daemon, daemon, metric, wait_for  # noqa: F401 (daemon: fixture)
+from helpers import Daemon, metric, wait_for
 from test_keys import CHRONY_KEYS, chrony_keys_text
 from test_nts import NtpProxy, pki  # noqa: F401 (pki: fixture)
 
@@ -211,7 +211,7 @@ class NamespacedDaemon(Daemon):
     def argv(self) -> list[str]:
         return self.ns.prefix() + super().argv()
 
-    def _ready(self) -> bool:
+    def ready(self) -> bool:
         try:
             self.get(self.metrics_port, "/readyz")
             return True
@@ -222,7 +222,7 @@ class NamespacedDaemon(Daemon):
         code = ("import sys, urllib.request; "
                 "sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1], timeout=5).read())")
         out = peers.subprocess.run(self.ns.prefix() + ["python3", "-c", code,
-                                                       self._url(port, path)],
+                                                       f"http://127.0.0.1:{port}{path}"],
                                    capture_output=True, timeout=20)
         assert out.returncode == 0, out.stderr.decode(errors="replace")
         return out.stdout
