@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
 
 import peers  # noqa: E402
-from test_daemon import Daemon, parse_metrics  # noqa: E402
+from helpers import Daemon, parse_metrics  # noqa: E402
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 

@@ -3,9 +3,14 @@ minimal Debian 12 base image (podman_env.py)."""
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 import podman_env
+
+# The integration suite's peers.py (simulator, process handling, free ports) and helpers.py.
+sys.path.insert(0, str(podman_env.REPO / "tests" / "integration"))
 
 
 @pytest.fixture(scope="session")

@@ -22,22 +22,17 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
 import yaml
 
+import helpers  # the integration suite's (conftest.py): HTTP
+import peers  # the integration suite's: simulator, process handling, free ports
 import podman_env
-
-sys.path.insert(0, str(podman_env.REPO / "tests" / "integration"))
-import peers  # noqa: E402  (the integration suite's simulator and process handling)
 
 REPO = podman_env.REPO
 CONTAINERFILE = REPO / "deploy" / "container" / "Containerfile"
@@ -55,12 +50,6 @@ MAX_OWN_COMPRESSED_BYTES = 15 * 1000 * 1000
 
 def _mb(n: float) -> str:
     return f"{n / 1e6:.1f} MB"
-
-
-def _free_tcp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _inspect(kind: str, name: str) -> dict:
@@ -175,12 +164,11 @@ class Container:
         self.dashboard_port = dashboard_port
 
     def get(self, port: int, path: str) -> tuple[int, bytes]:
+        """(status, body); status 0 when nothing answers."""
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=3) as r:
-                return r.status, r.read()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read()
-        except (urllib.error.URLError, OSError):
+            status, _, body = helpers.http_get(port, path, timeout_s=3)
+            return status, body
+        except OSError:
             return 0, b""
 
     def metrics(self) -> str:
@@ -219,7 +207,7 @@ def container(image, simulator, tmp_path_factory):
         "history:\n"
         "  path: /var/lib/ntp-monitor/history.db\n")
     config.chmod(0o644)
-    ctr = Container(f"ntpmon-test-{uuid.uuid4().hex[:8]}", _free_tcp_port(), _free_tcp_port())
+    ctr = Container(f"ntpmon-test-{uuid.uuid4().hex[:8]}", peers.free_tcp_port(), peers.free_tcp_port())
     health = json.dumps(["/usr/bin/ntp-monitor", "healthcheck",
                          f"http://127.0.0.1:{ctr.metrics_port}/healthz"])
     try:
@@ -348,7 +336,7 @@ def test_healthcheck(running):
     health = state.get("Health") or state.get("Healthcheck") or {}
     assert health.get("Status") == "healthy", state
     # And a check that cannot pass fails: the same command against a closed port.
-    closed = _free_tcp_port()
+    closed = peers.free_tcp_port()
     out = podman_env.podman("exec", running.name, "/usr/bin/ntp-monitor", "healthcheck",
                             f"http://127.0.0.1:{closed}/healthz", check=False)
     assert out.returncode == 1, out.stdout + out.stderr

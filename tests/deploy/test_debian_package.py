@@ -13,15 +13,12 @@ configuration's pool servers (that file is replaced before systemd boots).
 
 from __future__ import annotations
 
-import ctypes
 import gzip
 import hashlib
 import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -31,7 +28,9 @@ from pathlib import Path
 
 import pytest
 
+import peers  # the integration suite's (conftest.py): simulator, free ports
 import podman_env
+from helpers import wait_for
 
 REPO = podman_env.REPO
 UNIT = REPO / "deploy" / "systemd" / "ntp-monitor.service"
@@ -69,10 +68,6 @@ def _tree_files() -> list[str]:
                          capture_output=True, check=True, timeout=60)
     names = [n for n in out.stdout.decode().split("\0") if n]
     return [n for n in names if (REPO / n).is_file() or (REPO / n).is_symlink()]
-
-
-def _die_with_parent() -> None:
-    ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
 
 
 @pytest.fixture(scope="module")
@@ -189,38 +184,6 @@ def test_unit_exposure_is_low():
 # Installed into a minimal Debian 12, then run under systemd
 
 
-def _free_tcp_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Simulator:
-    """`ntp-monitor simulate` from the package, on the host's loopback (the containers share
-    the host's network): the NTP server the installed daemon polls."""
-
-    def __init__(self, binary: Path):
-        self.proc = subprocess.Popen(
-            [str(binary), "simulate", "--listen", "127.0.0.1:0", "--offset", str(SIM_OFFSET_S),
-             "--max-runtime", "1800"],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-            preexec_fn=_die_with_parent)
-        line = self.proc.stdout.readline()
-        match = re.match(r"listening on 127\.0\.0\.1:(\d+)", line)
-        if not match:
-            self.stop()
-            raise RuntimeError(f"simulate printed {line!r}")
-        self.port = int(match.group(1))
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-
 class Container:
     def __init__(self, name: str):
         self.name = name
@@ -237,21 +200,25 @@ class Container:
 class Installed:
     steps: dict[str, subprocess.CompletedProcess]  # what ran after the install, by name
     image: str  # the container with the package installed, committed, for the systemd stage
-    simulator: Simulator
+    simulator: peers.Simulator
     prometheus_port: int
     dashboard_port: int
 
 
 @pytest.fixture(scope="module")
-def installed(package, base_image) -> Installed:
+def installed(package, base_image, tmp_path_factory) -> Installed:
     """Installs the .deb with apt into a container of the minimal root, runs the checks of
     test_install_*, then prepares the system for the systemd stage: the daemon's
     configuration points at a loopback simulator and its ports are free ones."""
     tag = f"{os.getpid()}-{int(time.time())}"
     container = Container(f"ntpmon-deb-install-{tag}")
     image = f"localhost/ntpmon-deb-installed:{tag}"
-    simulator = Simulator(package.root / "usr/bin/ntp-monitor")
-    prometheus_port, dashboard_port = _free_tcp_port(), _free_tcp_port()
+    # The package's own binary, on the host's loopback (the containers share the host's
+    # network): the NTP server the installed daemon polls.
+    simulator = peers.Simulator(tmp_path_factory.mktemp("simulator"),
+                                args=["--offset", str(SIM_OFFSET_S)], max_runtime_s=1800,
+                                binary=package.root / "usr/bin/ntp-monitor").start()
+    prometheus_port, dashboard_port = peers.free_tcp_port(), peers.free_tcp_port()
     try:
         podman_env.podman("run", "-d", "--name", container.name, "--network", "host",
                           "-v", f"{package.outdir}:/pkg:ro", *podman_env.ca_run_args(),
@@ -325,17 +292,7 @@ def _get_json(url: str):
 
 
 def _wait(what: str, check, timeout_s: float = 30.0):
-    deadline = time.monotonic() + timeout_s
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-            if last:
-                return last
-        except (OSError, ValueError) as e:
-            last = e
-        time.sleep(0.5)
-    pytest.fail(f"timed out waiting for {what}; last: {last}", pytrace=False)
+    return wait_for(what, check, timeout_s, interval_s=0.5, ignore=(OSError, ValueError))
 
 
 @pytest.fixture

@@ -21,17 +21,14 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 import time
 import urllib.request
 import uuid
 
 import pytest
 
+import peers  # the integration suite's (conftest.py): free ports
 import podman_env
-
-sys.path.insert(0, str(podman_env.REPO / "tests" / "integration"))
-import peers  # noqa: E402  (free ports, shared with the integration suite)
 
 pytestmark = pytest.mark.fresh
 

@@ -1,4 +1,5 @@
-"""Fixtures of the integration suite: the ntp-monitor binary and real peers on loopback.
+"""Fixtures of the integration suite: the ntp-monitor binary, real peers on loopback, the
+daemon.
 
 Server fixtures are module-scoped (started once per test file, stopped after it) to keep
 the suite fast; simulators are per test because each test wants different knobs. Every
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+import helpers
 import peers
 
 
@@ -107,3 +109,67 @@ def simulator(tmp_path, monitor):
     yield make
     for sim in started:
         sim.stop()
+
+
+@pytest.fixture
+def daemon(tmp_path, monitor):
+    """Factory: daemon(config_text, *args) starts helpers.Daemon and waits until it is ready
+    (start=False: not started); all are stopped in teardown."""
+    started: list[helpers.Daemon] = []
+
+    def make(config_text: str, *args: str, start: bool = True) -> helpers.Daemon:
+        d = helpers.Daemon(tmp_path / f"daemon{len(started)}", config_text, args)
+        started.append(d)
+        return d.start() if start else d
+
+    yield make
+    for d in started:
+        d.stop()
+
+
+# ----------------------------------------------------------------------------------------
+# Authentication: a throw-away PKI, chronyd with NTS or keys, ntpsec with NTS
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    """A test CA (and a second, unrelated one) and server certificates made with openssl: one
+    for localhost / 127.0.0.1, one for a wrong host name, one already expired."""
+    workdir = tmp_path_factory.mktemp("pki")
+    ca = peers.make_test_ca(workdir, "ca")
+    other_ca = peers.make_test_ca(workdir, "other-ca")
+    good = peers.make_server_cert(workdir, ca, "server")
+    wrong_host = peers.make_server_cert(workdir, ca, "wrong-host", dns=("ntp.invalid",), ips=())
+    expired = peers.make_server_cert(workdir, ca, "expired", days=10, backdate_days=20)
+    return {"ca": ca[0], "other_ca": other_ca[0], "good": good, "wrong_host": wrong_host,
+            "expired": expired}
+
+
+@pytest.fixture(scope="module")
+def nts_chrony(tmp_path_factory, pki, monitor):
+    """chronyd serving NTS with pki["good"] (NTS-KE on its nts_port)."""
+    server = peers.NtsChronyServer(tmp_path_factory.mktemp("chrony-nts"), *pki["good"])
+    with server.start():
+        yield server
+
+
+@pytest.fixture(scope="module")
+def key_chrony(tmp_path_factory, monitor):
+    """chronyd with the symmetric keys peers.CHRONY_KEYS (its keys_path)."""
+    server = peers.KeyChronyServer(tmp_path_factory.mktemp("chrony-keys"),
+                                   peers.chrony_keys_text(peers.CHRONY_KEYS))
+    with server.start():
+        yield server
+
+
+@pytest.fixture
+def nts_ntpsec(tmp_path, pki, monitor):
+    """ntpsec's ntpd serving NTS with pki["good"] on 127.0.0.1:123 in a namespace of its own
+    (the server's netns)."""
+    if not peers.NTPD.exists():
+        pytest.skip(f"{peers.NTPD} missing")
+    cert, key = pki["good"]
+    lines = ["nts enable", f"nts key {key}", f"nts cert {cert}",
+             f"nts cookie {tmp_path / 'nts-keys'}"]
+    with peers.ntpsec_in_namespace(tmp_path, lines) as ntpd:
+        yield ntpd

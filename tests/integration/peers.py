@@ -18,6 +18,7 @@ touched by a test:
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import glob
 import json
@@ -32,7 +33,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Iterator, Optional, Sequence
 
 REPO = Path(__file__).resolve().parents[2]
 NTPD = REPO / ".deps" / "ntpsec" / "usr" / "sbin" / "ntpd"
@@ -169,14 +170,16 @@ def _child_setup() -> None:
 
 
 def spawn(argv: Sequence[str], log_path: Path, env: Optional[dict] = None,
-          stdout_pipe: bool = False) -> subprocess.Popen:
-    """Starts argv in a new session (its own process group) with PDEATHSIG set."""
+          stdout_pipe: bool = False, stdout_path: Optional[Path] = None) -> subprocess.Popen:
+    """Starts argv in a new session (its own process group) with PDEATHSIG set; stderr and
+    stdout go to log_path, stdout to a pipe or to stdout_path instead if asked."""
     log = open(log_path, "ab")
+    out = open(stdout_path, "ab") if stdout_path is not None else None
     try:
         proc = subprocess.Popen(
             list(argv),
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE if stdout_pipe else log,
+            stdout=subprocess.PIPE if stdout_pipe else (out or log),
             stderr=log,
             env=env,
             start_new_session=True,
@@ -186,6 +189,8 @@ def spawn(argv: Sequence[str], log_path: Path, env: Optional[dict] = None,
         return proc
     finally:
         log.close()
+        if out is not None:
+            out.close()
 
 
 def stop_process(proc: Optional[subprocess.Popen], grace_s: float = 3.0) -> None:
@@ -610,6 +615,21 @@ class NtsChronyServer(ChronyServer):
         raise RuntimeError(f"chronyd NTS-KE port {self.nts_port} not open:\n{self.log()}")
 
 
+# chrony.keys: id, type, key. HEX: for the digests, ASCII: for one, exact sizes for AES.
+CHRONY_KEYS = {
+    1: ("MD5", "HEX:6D64352D6B65792D666F722D6E746D6F6E"),
+    2: ("SHA1", "ASCII:sha1-key-for-ntpmon"),
+    3: ("SHA256", "HEX:" + "a5" * 32),
+    4: ("SHA512", "HEX:" + "5a" * 40),
+    5: ("AES128", "HEX:000102030405060708090a0b0c0d0e0f"),
+    6: ("AES256", "HEX:" + "0f0e0d0c0b0a09080706050403020100" * 2),
+}
+
+
+def chrony_keys_text(keys: dict) -> str:
+    return "".join(f"{i} {t} {k}\n" for i, (t, k) in keys.items())
+
+
 class KeyChronyServer(ChronyServer):
     """ChronyServer with a symmetric key file (`keyfile`)."""
 
@@ -632,3 +652,13 @@ class ConfiguredNtpsecServer(NtpsecServer):
         super().__init__(workdir, netns)
         with open(self.conf_path, "a") as conf:
             conf.write("\n".join(extra_lines) + "\n")
+
+
+@contextlib.contextmanager
+def ntpsec_in_namespace(workdir: Path, extra_lines: Sequence[str]
+                        ) -> Iterator[ConfiguredNtpsecServer]:
+    """A ConfiguredNtpsecServer (state in workdir/ntpd) on 127.0.0.1:123 in a network
+    namespace of its own (workdir/ns, the server's `netns`); both stopped on exit."""
+    with NetNamespace(Path(workdir) / "ns").start() as ns:
+        with ConfiguredNtpsecServer(Path(workdir) / "ntpd", ns, extra_lines).start() as ntpd:
+            yield ntpd

@@ -14,116 +14,61 @@ import calendar
 import json
 import re
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 import pytest
 
 import peers
+from helpers import POLL_S, Daemon, fleet_config, http_get, metric, wait_for
 
-POLL_S = 1.0
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
-def wait_for(what: str, predicate: Callable[[], object], deadline_s: float,
-             interval_s: float = 0.2):
-    end = time.monotonic() + deadline_s
-    last = None
-    while time.monotonic() < end:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval_s)
-    raise AssertionError(f"not within {deadline_s} s: {what} (last: {last!r})")
-
-
-def http_get(port: int, path: str, headers: Optional[dict] = None,
-             timeout_s: float = 5) -> tuple[int, dict, bytes]:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as r:
-            return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
-
-
-class Daemon:
-    """`ntp-monitor --config FILE` on two ephemeral ports; restartable on the same files."""
+class ApiDaemon(Daemon):
+    """helpers.Daemon on a fleet of simulators with its history in a file (or in memory);
+    restartable on the same files, on new ports each start."""
 
     def __init__(self, workdir: Path, servers: dict[str, peers.Simulator],
                  history: Optional[str] = "history.db"):
-        self.workdir = Path(workdir)
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.config_path = self.workdir / "servers.yaml"
-        text = ("servers:\n"
-                + "".join(f"  - {{name: {name}, host: '{s.address}', port: {s.port}}}\n"
-                          for name, s in servers.items())
-                + f"poll: {{min: {POLL_S:g}, max: {POLL_S:g}}}\n")
+        text = fleet_config(servers)
         if history is not None:
             # Relative: taken from the configuration file's directory.
             text += f"history: {{path: {history}, max_age_days: 1}}\n"
-        self.config_path.write_text(text)
+        super().__init__(workdir, text)
         self.history_path = self.workdir / history if history else None
-        self.log_path = self.workdir / "daemon.log"
-        self.proc = None
 
-    def start(self) -> "Daemon":
+    def start(self) -> "ApiDaemon":
         self.metrics_port = peers.free_tcp_port()
-        self.port = peers.free_tcp_port()
-        argv = [str(peers.monitor_binary()), "--config", str(self.config_path),
-                "--prometheus-port", str(self.metrics_port), "--web-dashboard", str(self.port),
-                "--listen-address", "127.0.0.1"]
-        self.proc = peers.spawn(argv, self.log_path)
-        wait_for("daemon answers on its dashboard port",
-                 lambda: self.proc.poll() is not None or self._answers(), 10)
-        assert self.proc.poll() is None, f"daemon exited:\n{self.log()}"
-        return self
+        self.api_port = peers.free_tcp_port()
+        return super().start()
 
-    def _answers(self) -> bool:
-        try:
-            return http_get(self.port, "/api/v1/servers", timeout_s=2)[0] == 200
-        except OSError:
-            return False
-
-    def get(self, path: str) -> tuple[int, dict]:
-        status, headers, body = http_get(self.port, path)
+    def json(self, path: str) -> tuple[int, dict]:
+        status, headers, body = http_get(self.api_port, path)
         assert headers["content-type"] == "application/json; charset=utf-8", (path, headers)
         return status, json.loads(body)
 
     def api(self, path: str) -> dict:
-        status, body = self.get(path)
+        status, body = self.json(path)
         assert status == 200, (path, body)
         return body
 
-    def servers(self) -> dict:
-        return {s["name"]: s for s in self.api("/api/v1/servers")["servers"]}
-
     def metric(self, name: str) -> Optional[float]:
-        _, _, body = http_get(self.metrics_port, "/metrics")
-        match = re.search(r"^%s\s+(\S+)$" % re.escape(name), body.decode(), re.M)
-        return float(match.group(1)) if match else None
+        return metric(self.metrics_text(), name)
 
     def history(self, name: str, **params) -> tuple[int, dict]:
         query = urllib.parse.urlencode(params)
-        return self.get(f"/api/v1/servers/{urllib.parse.quote(name)}/history"
-                        + (f"?{query}" if query else ""))
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def stop(self) -> None:
-        peers.stop_process(self.proc)
+        return self.json(f"/api/v1/servers/{urllib.parse.quote(name)}/history"
+                         + (f"?{query}" if query else ""))
 
 
 @pytest.fixture
 def daemons(tmp_path, monitor):
-    started: list[Daemon] = []
+    started: list[ApiDaemon] = []
 
-    def make(servers: dict, **kwargs) -> Daemon:
-        d = Daemon(tmp_path / f"daemon{len(started)}", servers, **kwargs)
+    def make(servers: dict, **kwargs) -> ApiDaemon:
+        d = ApiDaemon(tmp_path / f"daemon{len(started)}", servers, **kwargs)
         started.append(d)
         return d
 
@@ -139,7 +84,7 @@ def fleet(simulator) -> dict:
     return sims
 
 
-def settled(d: Daemon) -> dict:
+def settled(d: ApiDaemon) -> dict:
     def check():
         s = d.servers()
         return s if (s["liar"]["state"] == "falseticker" and s["kod"]["state"] == "kod"
@@ -253,8 +198,8 @@ def test_every_endpoint_per_the_contract(daemons, simulator):
     assert d.metric("ntp_monitor_history_enabled") == 1
     assert d.metric("ntp_monitor_history_write_errors_total") == 0
     assert d.metric("ntp_monitor_history_dropped_total") == 0
-    assert http_get(d.port, "/healthz")[0] == 200
-    assert http_get(d.port, "/readyz")[0] == 200
+    assert http_get(d.api_port, "/healthz")[0] == 200
+    assert http_get(d.api_port, "/readyz")[0] == 200
 
 
 def test_bad_parameters_unknown_server_and_paths(daemons, simulator):
@@ -274,7 +219,7 @@ def test_bad_parameters_unknown_server_and_paths(daemons, simulator):
     status, body = d.history("nobody")
     assert status == 404 and "nobody" in body["error"]
     for path in ("/api/v1/nothing", "/api/v1/servers/a/other", "/api/v2/servers"):
-        status, body = d.get(path)
+        status, body = d.json(path)
         assert status == 404 and "error" in body, path
     # RFC 3339 with an offset and Unix seconds name the same range.
     now = int(time.time())
@@ -357,8 +302,8 @@ def test_api_bodies_are_cached_per_snapshot(daemons, simulator):
     wait_for("a sampled", lambda: d.servers()["a"]["last_sample_at"], 10)
     same = 0
     for _ in range(20):
-        first = http_get(d.port, "/api/v1/servers")[2]
-        second = http_get(d.port, "/api/v1/servers")[2]
+        first = http_get(d.api_port, "/api/v1/servers")[2]
+        second = http_get(d.api_port, "/api/v1/servers")[2]
         same += first == second
     assert same >= 10  # with a 1 s poll most pairs fall between two publishes
 
@@ -366,19 +311,19 @@ def test_api_bodies_are_cached_per_snapshot(daemons, simulator):
 def test_assets_have_etags_and_security_headers(daemons, simulator):
     d = daemons({"a": simulator()}).start()
     for path in ("/", "/index.html", "/assets/app.js", "/assets/style.css"):
-        status, headers, body = http_get(d.port, path)
+        status, headers, body = http_get(d.api_port, path)
         assert status == 200 and body, path
         assert headers["cache-control"] == "no-cache"
         assert headers["x-content-type-options"] == "nosniff"
         assert headers["content-security-policy"].startswith("default-src 'self'")
         etag = headers["etag"]
         assert etag.startswith('"') and etag.endswith('"')
-        status, headers304, body304 = http_get(d.port, path, {"If-None-Match": etag})
+        status, headers304, body304 = http_get(d.api_port, path, {"If-None-Match": etag})
         assert status == 304 and body304 == b"" and headers304["etag"] == etag, path
-        assert http_get(d.port, path, {"If-None-Match": f'"x", W/{etag}'})[0] == 304
-        assert http_get(d.port, path, {"If-None-Match": '"other"'})[0] == 200
-    assert http_get(d.port, "/")[2] == http_get(d.port, "/index.html")[2]
-    assert http_get(d.port, "/assets/missing.js")[0] == 404
+        assert http_get(d.api_port, path, {"If-None-Match": f'"x", W/{etag}'})[0] == 304
+        assert http_get(d.api_port, path, {"If-None-Match": '"other"'})[0] == 200
+    assert http_get(d.api_port, "/")[2] == http_get(d.api_port, "/index.html")[2]
+    assert http_get(d.api_port, "/assets/missing.js")[0] == 404
 
 
 def test_history_configuration_is_strict(tmp_path, monitor):

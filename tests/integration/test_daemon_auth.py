@@ -2,7 +2,7 @@
 chronyd on loopback.
 
 The daemon runs with a one-second poll against chronyd as an NTS server (a throw-away CA and
-certificates made with openssl, as in test_nts.py) and chronyd with a key file. The tests read
+certificates made with openssl, conftest.py's pki) and chronyd with a key file. The tests read
 /metrics: authentication works and is shown (authenticated 1, cookies, NTS-KE duration,
 certificate expiry), NTS-KE runs once and the cookies carry the daemon across polls, an NTS
 offset is exact against a chronyd 1.5 s ahead, failures raise the authentication alert and
@@ -18,9 +18,8 @@ import time
 import pytest
 
 import peers
-from test_daemon import Daemon, daemon, metric, wait_for  # noqa: F401 (daemon: fixture)
-from test_keys import CHRONY_KEYS, chrony_keys_text
-from test_nts import NtpProxy, pki  # noqa: F401 (pki: fixture)
+from helpers import Daemon, metric, wait_for
+from test_nts import NtpProxy
 
 POLL = "poll: {min: 1, max: 1}\n"
 
@@ -38,23 +37,8 @@ def nts_entry(name: str, server, ca) -> str:
             f"ntske_port: {server.nts_port}, ca_file: '{ca}'}}\n")
 
 
-@pytest.fixture(scope="module")
-def nts_chrony(tmp_path_factory, pki, monitor):  # noqa: F811
-    server = peers.NtsChronyServer(tmp_path_factory.mktemp("chrony-nts"), *pki["good"])
-    with server.start():
-        yield server
-
-
-@pytest.fixture(scope="module")
-def key_chrony(tmp_path_factory, monitor):
-    server = peers.KeyChronyServer(tmp_path_factory.mktemp("chrony-keys"),
-                                   chrony_keys_text(CHRONY_KEYS))
-    with server.start():
-        yield server
-
-
-def test_nts_and_key_servers_authenticated_and_cookies_kept(daemon, nts_chrony,  # noqa: F811
-                                                           key_chrony, pki):
+def test_nts_and_key_servers_authenticated_and_cookies_kept(daemon, nts_chrony, key_chrony,
+                                                           pki):
     config = ("servers:\n" + nts_entry("nts", nts_chrony, pki["ca"]) +
               f"  - {{name: keyed, host: 127.0.0.1, port: {key_chrony.port}, key: 3}}\n" +
               f"key_file: '{key_chrony.keys_path}'\n" + POLL +
@@ -100,7 +84,7 @@ def test_nts_and_key_servers_authenticated_and_cookies_kept(daemon, nts_chrony, 
     assert rc == 0 and took_s < 2.0
 
 
-def test_nts_offset_of_faketime_chrony(daemon, tmp_path, pki):  # noqa: F811
+def test_nts_offset_of_faketime_chrony(daemon, tmp_path, pki):
     """chronyd 1.5 s ahead under libfaketime: the daemon's NTS-authenticated offset is 1.5 s
     within 1 ms."""
     if peers.faketime_library() is None:
@@ -122,7 +106,7 @@ def test_nts_offset_of_faketime_chrony(daemon, tmp_path, pki):  # noqa: F811
         d.terminate()
 
 
-def test_untrusted_ca_and_bad_macs_alert_others_unaffected(daemon, nts_chrony, key_chrony,  # noqa: F811,E501
+def test_untrusted_ca_and_bad_macs_alert_others_unaffected(daemon, nts_chrony, key_chrony,
                                                           pki):
     """NTS-KE with a CA that did not sign the server's certificate, and a key server whose
     replies reach the daemon with a flipped MAC bit: both raise the authentication alert, the
@@ -174,7 +158,7 @@ def test_untrusted_ca_and_bad_macs_alert_others_unaffected(daemon, nts_chrony, k
         assert rc == 0
 
 
-def test_certificate_expiring_in_five_days_alerts(daemon, tmp_path, pki):  # noqa: F811
+def test_certificate_expiring_in_five_days_alerts(daemon, tmp_path, pki):
     cert = peers.make_server_cert(tmp_path, (pki["ca"], pki["ca"].with_suffix(".key")),
                                   "short", days=5)
     server = peers.NtsChronyServer(tmp_path / "short", *cert)
@@ -211,7 +195,7 @@ class NamespacedDaemon(Daemon):
     def argv(self) -> list[str]:
         return self.ns.prefix() + super().argv()
 
-    def _ready(self) -> bool:
+    def ready(self) -> bool:
         try:
             self.get(self.metrics_port, "/readyz")
             return True
@@ -222,39 +206,30 @@ class NamespacedDaemon(Daemon):
         code = ("import sys, urllib.request; "
                 "sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1], timeout=5).read())")
         out = peers.subprocess.run(self.ns.prefix() + ["python3", "-c", code,
-                                                       self._url(port, path)],
+                                                       f"http://127.0.0.1:{port}{path}"],
                                    capture_output=True, timeout=20)
         assert out.returncode == 0, out.stderr.decode(errors="replace")
         return out.stdout
 
 
-def test_nts_with_ntpsec_in_a_namespace(tmp_path, pki, monitor):  # noqa: F811
-    if not peers.NTPD.exists():
-        pytest.skip(f"{peers.NTPD} missing")
-    with peers.NetNamespace(tmp_path / "ns").start() as ns:
-        state = tmp_path / "ntpd"
-        state.mkdir()
-        cert, key = pki["good"]
-        lines = ["nts enable", f"nts key {key}", f"nts cert {cert}",
-                 f"nts cookie {state / 'nts-keys'}"]
-        with peers.ConfiguredNtpsecServer(state, ns, lines).start():
-            d = NamespacedDaemon(tmp_path / "daemon",
-                                 "servers:\n  - {name: ntpsec, host: 127.0.0.1, nts: true, "
-                                 f"ca_file: '{pki['ca']}'}}\n" + POLL +
-                                 "alerts: {certificate_expiry_days: 7}\n", ns)
-            try:
-                d.start()
-                m = wait_for("ntpsec authenticated", lambda: (lambda m: m if (metric(
-                    m, "ntp_monitor_responses_total", server="ntpsec") or 0) >= 3 else None)(
-                        d.metrics()), 30)
-                assert metric(m, "ntp_monitor_server_authenticated", server="ntpsec") == 1
-                assert metric(m, "ntp_monitor_server_stratum", server="ntpsec") == 6
-                assert abs(metric(m, "ntp_monitor_server_offset_seconds", server="ntpsec")) < 0.001
-                assert metric(m, "ntp_monitor_nts_cookies", server="ntpsec") == 8
-                assert metric(m, "ntp_monitor_nts_ke_exchanges_total", server="ntpsec") == 1
-                assert metric(m, "ntp_monitor_nts_certificate_expiry_timestamp_seconds",
-                              server="ntpsec") == not_after_unix_s(cert)
-                rc, _ = d.terminate()
-                assert rc == 0
-            finally:
-                d.stop()
+def test_nts_with_ntpsec_in_a_namespace(tmp_path, pki, nts_ntpsec):
+    d = NamespacedDaemon(tmp_path / "daemon",
+                         "servers:\n  - {name: ntpsec, host: 127.0.0.1, nts: true, "
+                         f"ca_file: '{pki['ca']}'}}\n" + POLL +
+                         "alerts: {certificate_expiry_days: 7}\n", nts_ntpsec.netns)
+    try:
+        d.start()
+        m = wait_for("ntpsec authenticated", lambda: (lambda m: m if (metric(
+            m, "ntp_monitor_responses_total", server="ntpsec") or 0) >= 3 else None)(
+                d.metrics()), 30)
+        assert metric(m, "ntp_monitor_server_authenticated", server="ntpsec") == 1
+        assert metric(m, "ntp_monitor_server_stratum", server="ntpsec") == 6
+        assert abs(metric(m, "ntp_monitor_server_offset_seconds", server="ntpsec")) < 0.001
+        assert metric(m, "ntp_monitor_nts_cookies", server="ntpsec") == 8
+        assert metric(m, "ntp_monitor_nts_ke_exchanges_total", server="ntpsec") == 1
+        assert metric(m, "ntp_monitor_nts_certificate_expiry_timestamp_seconds",
+                      server="ntpsec") == not_after_unix_s(pki["good"][0])
+        rc, _ = d.terminate()
+        assert rc == 0
+    finally:
+        d.stop()

@@ -16,107 +16,29 @@ import shutil
 import subprocess
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
-from typing import Callable, Optional
 
 import pytest
 
+import helpers
 import peers
+from helpers import POLL_S, Daemon, fleet_config, http_get, wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")
 DRIVER = Path(__file__).resolve().parent / "web" / "dashboard_driver.js"
 WEB_SOURCE = peers.REPO / "web"
-POLL_S = 1.0
-
-
-def wait_for(what: str, predicate: Callable[[], object], deadline_s: float,
-             interval_s: float = 0.2):
-    end = time.monotonic() + deadline_s
-    last = None
-    while time.monotonic() < end:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval_s)
-    raise AssertionError(f"not within {deadline_s} s: {what} (last: {last!r})")
-
-
-def http_get(port: int, path: str, timeout_s: float = 5) -> tuple[int, dict, bytes]:
-    """(status, headers with lower-case names, body); 4xx/5xx are returned, not raised."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout_s) as r:
-            return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
-
-
-class Dashboard:
-    """`ntp-monitor --config FILE` with its dashboard port, stderr to a log file."""
-
-    def __init__(self, workdir: Path, servers: dict[str, peers.Simulator]):
-        self.workdir = Path(workdir)
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.config_path = self.workdir / "servers.yaml"
-        self.config_path.write_text(
-            "servers:\n"
-            + "".join(f"  - {{name: {name}, host: '{s.address}', port: {s.port}}}\n"
-                      for name, s in servers.items())
-            + f"poll: {{min: {POLL_S:g}, max: {POLL_S:g}}}\n")
-        self.log_path = self.workdir / "daemon.log"
-        self.metrics_port = peers.free_tcp_port()
-        self.port = peers.free_tcp_port()
-        self.proc: Optional[subprocess.Popen] = None
-
-    def start(self) -> "Dashboard":
-        argv = [str(peers.monitor_binary()), "--config", str(self.config_path),
-                "--prometheus-port", str(self.metrics_port), "--web-dashboard", str(self.port),
-                "--listen-address", "127.0.0.1"]
-        self.proc = peers.spawn(argv, self.log_path)
-        wait_for("daemon answers on its dashboard port",
-                 lambda: self.proc.poll() is not None or self._answers(), 10)
-        assert self.proc.poll() is None, f"daemon exited:\n{self.log()}"
-        return self
-
-    def _answers(self) -> bool:
-        try:
-            return http_get(self.port, "/api/v1/servers", timeout_s=2)[0] == 200
-        except OSError:
-            return False
-
-    def servers(self) -> dict:
-        status, _, body = http_get(self.port, "/api/v1/servers")
-        assert status == 200, body
-        return {s["name"]: s for s in json.loads(body)["servers"]}
-
-    def requests_total(self, server: str) -> float:
-        _, _, body = http_get(self.metrics_port, "/metrics")
-        pattern = re.compile(r'^ntp_monitor_requests_total\{[^}]*server="%s"[^}]*\}\s+(\S+)'
-                             % re.escape(server), re.M)
-        match = pattern.search(body.decode())
-        assert match, f"no ntp_monitor_requests_total for {server}"
-        return float(match.group(1))
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def stop(self) -> None:
-        peers.stop_process(self.proc)
 
 
 @pytest.fixture
-def dashboard(tmp_path, monitor):
-    started: list[Dashboard] = []
+def dashboard(daemon):
+    """Factory: dashboard(simulators by name) starts the daemon polling them (helpers.Daemon)."""
+    return lambda servers: daemon(fleet_config(servers))
 
-    def make(servers: dict[str, peers.Simulator]) -> Dashboard:
-        d = Dashboard(tmp_path / f"daemon{len(started)}", servers)
-        started.append(d)
-        return d.start()
 
-    yield make
-    for d in started:
-        d.stop()
+def requests_total(d: Daemon, server: str) -> float:
+    value = helpers.metric(d.metrics_text(), "ntp_monitor_requests_total", server=server)
+    assert value is not None, f"no ntp_monitor_requests_total for {server}"
+    return value
 
 
 @pytest.fixture(scope="session")
@@ -166,24 +88,24 @@ def run_driver(modules: Path, workdir: Path, url: str, expect: dict,
 
 def test_daemon_serves_the_embedded_dashboard(dashboard, simulator):
     d = dashboard({"a": simulator()})
-    status, headers, body = http_get(d.port, "/")
+    status, headers, body = http_get(d.api_port, "/")
     assert status == 200, body[:200]
     assert headers["content-type"].startswith("text/html")
     # Byte for byte the page in the source tree: the binary needs no file on disk.
     assert body == (WEB_SOURCE / "index.html").read_bytes()
-    assert http_get(d.port, "/assets/app.js")[2] == (WEB_SOURCE / "app.js").read_bytes()
+    assert http_get(d.api_port, "/assets/app.js")[2] == (WEB_SOURCE / "app.js").read_bytes()
     expected_types = {
         "/assets/app.js": "text/javascript", "/assets/style.css": "text/css",
         "/assets/uPlot.iife.min.js": "text/javascript", "/assets/uPlot.min.css": "text/css",
         "/assets/favicon.svg": "image/svg+xml",
     }
     for path, content_type in expected_types.items():
-        status, headers, body = http_get(d.port, path)
+        status, headers, body = http_get(d.api_port, path)
         assert status == 200, path
         assert headers["content-type"].split(";")[0].strip() == content_type, path
         assert body, path
-    assert http_get(d.port, "/assets/uPlot.iife.min.js")[2].startswith(b"/*! ")
-    assert http_get(d.port, "/assets/nope.js")[0] == 404
+    assert http_get(d.api_port, "/assets/uPlot.iife.min.js")[2].startswith(b"/*! ")
+    assert http_get(d.api_port, "/assets/nope.js")[0] == 404
 
 
 def test_dashboard_shows_fleet_falseticker_and_charts(dashboard, simulator, driver_modules,
@@ -191,7 +113,7 @@ def test_dashboard_shows_fleet_falseticker_and_charts(dashboard, simulator, driv
     sims = {name: simulator() for name in ("a", "b", "c")}
     sims["liar"] = simulator("--offset", "0.5")
     d = dashboard(sims)
-    status = http_get(d.port, "/")[0]
+    status = http_get(d.api_port, "/")[0]
     assert status == 200, (f"the daemon does not serve the dashboard page at / (HTTP {status}): "
                            "its dashboard port must route ntpmon_web_assets")
     wait_for("the liar marked a falseticker by the daemon",
@@ -199,7 +121,7 @@ def test_dashboard_shows_fleet_falseticker_and_charts(dashboard, simulator, driv
     # Three polls of history for the live charts before the browser opens.
     time.sleep(3 * POLL_S)
 
-    report = run_driver(driver_modules, tmp_path, f"http://127.0.0.1:{d.port}/",
+    report = run_driver(driver_modules, tmp_path, f"http://127.0.0.1:{d.api_port}/",
                         {"servers": list(sims), "states": {"liar": "falseticker"},
                          "min_chart_points": 3})
     api = d.servers()
@@ -274,12 +196,12 @@ def test_fifty_dashboards_do_not_disturb_probing(dashboard, simulator):
         while not stop.is_set():
             for path in ("/api/v1/servers", "/api/v1/selection", "/api/v1/alerts"):
                 try:
-                    answered.append(http_get(d.port, path)[0])
+                    answered.append(http_get(d.api_port, path)[0])
                 except OSError as e:
                     errors.append(f"{path}: {e}")
             stop.wait(2.0)
 
-    before = d.requests_total("a")
+    before = requests_total(d, "a")
     started = time.monotonic()
     pages = [threading.Thread(target=page, args=(i * 2.0 / 50,), daemon=True) for i in range(50)]
     for t in pages:
@@ -289,7 +211,7 @@ def test_fifty_dashboards_do_not_disturb_probing(dashboard, simulator):
     for t in pages:
         t.join(10)
     elapsed_s = time.monotonic() - started
-    probes = d.requests_total("a") - before
+    probes = requests_total(d, "a") - before
     assert errors == []
     assert len(answered) >= 50 * 3 * 3  # at least 3 rounds per page
     assert set(answered) <= {200, 404}  # /alerts may not exist on every daemon version

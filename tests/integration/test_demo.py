@@ -16,59 +16,15 @@ import shutil
 import signal
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 import pytest
 
 import peers
-
-_SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)$')
-_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+from helpers import http_get, metric, samples, wait_for
 
 FLEET = ("good-1", "good-2", "good-3", "offset-80ms", "falseticker", "slow", "kod-rate", "dies")
-
-
-def samples(text: str) -> list[tuple[str, dict, float]]:
-    out = []
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        match = _SAMPLE.match(line)
-        assert match, f"unparsable sample line: {line!r}"
-        out.append((match.group(1), dict(_LABEL.findall(match.group(2) or "")),
-                    float(match.group(3))))
-    return out
-
-
-def value(text: str, name: str, **labels) -> Optional[float]:
-    found = [v for n, ls, v in samples(text)
-             if n == name and all(ls.get(k) == want for k, want in labels.items())]
-    assert len(found) <= 1, f"{name}{labels} matches {len(found)} samples"
-    return found[0] if found else None
-
-
-def http_get(port: int, path: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=3) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-    except OSError:
-        return 0, ""
-
-
-def wait_for(what: str, predicate: Callable[[], object], deadline_s: float):
-    end = time.monotonic() + deadline_s
-    last = None
-    while time.monotonic() < end:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(0.25)
-    raise AssertionError(f"not within {deadline_s} s: {what}")
 
 
 class Demo:
@@ -80,15 +36,14 @@ class Demo:
         argv = [str(peers.monitor_binary()), "demo", "--prometheus-port", str(self.metrics_port),
                 "--web-dashboard", str(self.api_port), *args]
         # stdout to its own file, stderr (the daemon's log) to another.
-        with open(self.stdout_path, "wb") as out, open(self.log_path, "wb") as err:
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                         start_new_session=True,
-                                         preexec_fn=peers._child_setup)
-        peers.SPAWNED.append(self.proc)
+        self.proc = peers.spawn(argv, self.log_path, stdout_path=self.stdout_path)
 
     def metrics(self) -> Optional[str]:
-        status, body = http_get(self.metrics_port, "/metrics")
-        return body if status == 200 else None
+        try:
+            status, _, body = http_get(self.metrics_port, "/metrics", timeout_s=3)
+        except OSError:
+            return None
+        return body.decode() if status == 200 else None
 
     def banner(self) -> str:
         return self.stdout_path.read_text()
@@ -123,11 +78,11 @@ def test_demo_shows_every_feature_and_stops_after_duration(demo):
         if text is None:
             return None
         ready = (
-            value(text, "ntp_monitor_server_info", server="falseticker", state="falseticker") == 1
-            and value(text, "ntp_monitor_alert_active", server="offset-80ms", alert="offset") == 1
-            and value(text, "ntp_monitor_alert_active", server="slow", alert="delay") == 1
-            and (value(text, "ntp_monitor_kod_total", server="kod-rate", code="RATE") or 0) >= 1
-            and value(text, "ntp_monitor_alert_active", server="dies", alert="unreachable") == 1)
+            metric(text, "ntp_monitor_server_info", server="falseticker", state="falseticker") == 1
+            and metric(text, "ntp_monitor_alert_active", server="offset-80ms", alert="offset") == 1
+            and metric(text, "ntp_monitor_alert_active", server="slow", alert="delay") == 1
+            and (metric(text, "ntp_monitor_kod_total", server="kod-rate", code="RATE") or 0) >= 1
+            and metric(text, "ntp_monitor_alert_active", server="dies", alert="unreachable") == 1)
         return text if ready else None
 
     try:
@@ -136,41 +91,41 @@ def test_demo_shows_every_feature_and_stops_after_duration(demo):
         raise AssertionError(str(e) + d.context()) from None
 
     # The fleet is exactly the advertised one, each on its own loopback address.
-    assert value(text, "ntp_monitor_servers") == len(FLEET)
+    assert metric(text, "ntp_monitor_servers") == len(FLEET)
     addresses = {ls["server"]: ls["address"] for n, ls, _ in samples(text)
                  if n == "ntp_monitor_server_up"}
     assert addresses == {name: f"127.0.0.{11 + i}" for i, name in enumerate(FLEET)}
 
     # Offsets are the simulator's knobs; loopback adds microseconds, not milliseconds.
-    assert value(text, "ntp_monitor_server_offset_seconds", server="falseticker") == \
+    assert metric(text, "ntp_monitor_server_offset_seconds", server="falseticker") == \
         pytest.approx(0.5, abs=0.005)
-    assert value(text, "ntp_monitor_server_offset_seconds", server="offset-80ms") == \
+    assert metric(text, "ntp_monitor_server_offset_seconds", server="offset-80ms") == \
         pytest.approx(0.080, abs=0.005)
     # The 80 ms server is honest about its error: an offset alert, not a falseticker.
-    assert value(text, "ntp_monitor_server_info", server="offset-80ms", state="falseticker") \
+    assert metric(text, "ntp_monitor_server_info", server="offset-80ms", state="falseticker") \
         is None
-    assert value(text, "ntp_monitor_alert_active", server="offset-80ms", alert="falseticker") == 0
-    assert value(text, "ntp_monitor_alert_active", server="falseticker", alert="falseticker") == 1
+    assert metric(text, "ntp_monitor_alert_active", server="offset-80ms", alert="falseticker") == 0
+    assert metric(text, "ntp_monitor_alert_active", server="falseticker", alert="falseticker") == 1
     # 150 ms each way.
-    assert value(text, "ntp_monitor_server_delay_seconds", server="slow") == \
+    assert metric(text, "ntp_monitor_server_delay_seconds", server="slow") == \
         pytest.approx(0.300, abs=0.02)
     for name in ("good-1", "good-2", "good-3"):
-        assert value(text, "ntp_monitor_server_up", server=name) == 1
-        assert abs(value(text, "ntp_monitor_server_offset_seconds", server=name)) < 0.005
+        assert metric(text, "ntp_monitor_server_up", server=name) == 1
+        assert abs(metric(text, "ntp_monitor_server_offset_seconds", server=name)) < 0.005
         for alert in ("offset", "delay", "falseticker", "unreachable", "kod"):
-            assert value(text, "ntp_monitor_alert_active", server=name, alert=alert) == 0
+            assert metric(text, "ntp_monitor_alert_active", server=name, alert=alert) == 0
     # A server that only ever sent KoD has no sample and is not up.
-    assert value(text, "ntp_monitor_server_up", server="kod-rate") == 0
-    assert value(text, "ntp_monitor_server_offset_seconds", server="kod-rate") is None
-    assert value(text, "ntp_monitor_server_up", server="dies") == 0
-    assert value(text, "ntp_monitor_majority") == 1
+    assert metric(text, "ntp_monitor_server_up", server="kod-rate") == 0
+    assert metric(text, "ntp_monitor_server_offset_seconds", server="kod-rate") is None
+    assert metric(text, "ntp_monitor_server_up", server="dies") == 0
+    assert metric(text, "ntp_monitor_majority") == 1
     selected = [ls["server"] for n, ls, v in samples(text)
                 if n == "ntp_monitor_server_selected" and v == 1]
     assert len(selected) == 1 and selected[0] in {"good-1", "good-2", "good-3", "offset-80ms",
                                                   "slow"}
 
     # The JSON API on the dashboard port sees the same fleet.
-    status, body = http_get(d.api_port, "/api/v1/servers")
+    status, _, body = http_get(d.api_port, "/api/v1/servers", timeout_s=3)
     assert status == 200
     servers = {s["name"]: s for s in json.loads(body)["servers"]}
     assert set(servers) == set(FLEET)
@@ -204,7 +159,7 @@ def test_demo_shows_every_feature_and_stops_after_duration(demo):
 def test_demo_ctrl_c_stops_within_two_seconds(demo):
     d = demo("--duration", "60")
     wait_for("metrics served", lambda: d.metrics() is not None and
-             value(d.metrics(), "ntp_monitor_server_up", server="good-1") == 1, 15)
+             metric(d.metrics(), "ntp_monitor_server_up", server="good-1") == 1, 15)
     sent = time.monotonic()
     d.proc.send_signal(signal.SIGINT)
     rc = d.proc.wait(timeout=5)

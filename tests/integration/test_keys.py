@@ -11,31 +11,10 @@ from __future__ import annotations
 import pytest
 
 import peers
+from peers import CHRONY_KEYS, chrony_keys_text
 from test_nts import NtpProxy
 
 FAST = ("--samples", "2", "--interval", "0.1", "--timeout", "1")
-
-# chrony.keys: id, type, key. HEX: for the digests, ASCII: for one, exact sizes for AES.
-CHRONY_KEYS = {
-    1: ("MD5", "HEX:6D64352D6B65792D666F722D6E746D6F6E"),
-    2: ("SHA1", "ASCII:sha1-key-for-ntpmon"),
-    3: ("SHA256", "HEX:" + "a5" * 32),
-    4: ("SHA512", "HEX:" + "5a" * 40),
-    5: ("AES128", "HEX:000102030405060708090a0b0c0d0e0f"),
-    6: ("AES256", "HEX:" + "0f0e0d0c0b0a09080706050403020100" * 2),
-}
-
-
-def chrony_keys_text(keys: dict) -> str:
-    return "".join(f"{i} {t} {k}\n" for i, (t, k) in keys.items())
-
-
-@pytest.fixture(scope="module")
-def key_chrony(tmp_path_factory, monitor):
-    server = peers.KeyChronyServer(tmp_path_factory.mktemp("chrony-keys"),
-                                   chrony_keys_text(CHRONY_KEYS))
-    with server.start():
-        yield server
 
 
 def key_query(target, key_file, key_id, *options, prefix=()):
@@ -126,11 +105,10 @@ def key_ntpsec(tmp_path_factory, monitor):
     keys = workdir / "ntp.keys"
     keys.write_text("".join(f"{i} {t} {k}\n" for i, (t, k) in NTPSEC_KEYS.items()))
     keys.chmod(0o600)
-    with peers.NetNamespace(workdir / "ns").start() as ns:
-        lines = [f"keys {keys}", "trustedkey " + " ".join(str(i) for i in NTPSEC_KEYS)]
-        with peers.ConfiguredNtpsecServer(workdir / "ntpd", ns, lines).start() as ntpd:
-            ntpd.keys_path = keys
-            yield ntpd
+    lines = [f"keys {keys}", "trustedkey " + " ".join(str(i) for i in NTPSEC_KEYS)]
+    with peers.ntpsec_in_namespace(workdir, lines) as ntpd:
+        ntpd.keys_path = keys
+        yield ntpd
 
 
 @pytest.mark.parametrize("key_id", sorted(NTPSEC_KEYS))

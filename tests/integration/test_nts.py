@@ -1,6 +1,6 @@
 """NTS (RFC 8915) against real servers: chronyd and ntpsec's ntpd as NTS-KE + NTS-NTP servers.
 
-A test CA and server certificates are generated here with openssl (one for localhost /
+A test CA and server certificates come from conftest.py's pki (openssl: one for localhost /
 127.0.0.1, one for a wrong host name, one already expired). The negative cases that need a
 misbehaving server use a small UDP proxy in front of chronyd's NTP port (the client is sent
 there with --nts-ntp-server, because chronyd's NTS-KE tells it the real port): it flips a bit
@@ -14,32 +14,12 @@ import socket
 import struct
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
 import peers
 
 FAST = ("--interval", "0.1", "--timeout", "1")
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("pki")
-    ca = peers.make_test_ca(workdir, "ca")
-    other_ca = peers.make_test_ca(workdir, "other-ca")
-    good = peers.make_server_cert(workdir, ca, "server")
-    wrong_host = peers.make_server_cert(workdir, ca, "wrong-host", dns=("ntp.invalid",), ips=())
-    expired = peers.make_server_cert(workdir, ca, "expired", days=10, backdate_days=20)
-    return {"ca": ca[0], "other_ca": other_ca[0], "good": good, "wrong_host": wrong_host,
-            "expired": expired}
-
-
-@pytest.fixture(scope="module")
-def nts_chrony(tmp_path_factory, pki, monitor):
-    server = peers.NtsChronyServer(tmp_path_factory.mktemp("chrony-nts"), *pki["good"])
-    with server.start():
-        yield server
 
 
 def nts_query(server, host="localhost", samples=2, ca=None, prefix=()):
@@ -194,29 +174,32 @@ class NtpProxy:
             except socket.timeout:
                 continue
             self.requests += 1
-            if self.mode == "ntsn_once" and self.requests == 1:
-                self.sock.sendto(ntsn_kod(request), client)
-                continue
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as up:
-                up.settimeout(1.0)
-                up.sendto(request, ("127.0.0.1", self.upstream))
-                try:
-                    reply = up.recv(4096)
-                except socket.timeout:
-                    continue
-            if self.mode == "flip":
-                reply = reply[:-1] + bytes([reply[-1] ^ 0x01])
-            elif self.mode == "strip":  # symmetric key replies: header only, MAC removed
-                reply = reply[:48]
-            elif self.mode == "nak":  # symmetric key replies: MAC replaced by a crypto-NAK
-                reply = reply[:48] + bytes(4)
-            elif self.mode == "replay":
-                old = self.recorded[(self.requests - 1) % len(self.recorded)]
-                self.recorded.append(reply)
-                reply = old
-            elif self.mode == "record":
-                self.recorded.append(reply)
-            self.sock.sendto(reply, client)
+            self._answer(request, client)
+
+    def _answer(self, request: bytes, client) -> None:
+        if self.mode == "ntsn_once" and self.requests == 1:
+            self.sock.sendto(ntsn_kod(request), client)
+            return
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as up:
+            up.settimeout(1.0)
+            up.sendto(request, ("127.0.0.1", self.upstream))
+            try:
+                reply = up.recv(4096)
+            except socket.timeout:
+                return
+        if self.mode == "flip":
+            reply = reply[:-1] + bytes([reply[-1] ^ 0x01])
+        elif self.mode == "strip":  # symmetric key replies: header only, MAC removed
+            reply = reply[:48]
+        elif self.mode == "nak":  # symmetric key replies: MAC replaced by a crypto-NAK
+            reply = reply[:48] + bytes(4)
+        elif self.mode == "replay":
+            old = self.recorded[(self.requests - 1) % len(self.recorded)]
+            self.recorded.append(reply)
+            reply = old
+        elif self.mode == "record":
+            self.recorded.append(reply)
+        self.sock.sendto(reply, client)
 
 
 def proxied_query(nts_chrony, pki, proxy, *options):
@@ -283,16 +266,10 @@ def test_ntsn_with_a_foreign_unique_id_is_ignored(nts_chrony, pki):
     the cookies stay."""
 
     class ForeignNak(NtpProxy):
-        def _run(self):
-            while not self.stopping:
-                try:
-                    request, client = self.sock.recvfrom(4096)
-                except socket.timeout:
-                    continue
-                self.requests += 1
-                forged = bytearray(ntsn_kod(request))
-                forged[-1] ^= 0xFF  # last byte of the Unique Identifier
-                self.sock.sendto(bytes(forged), client)
+        def _answer(self, request: bytes, client) -> None:
+            forged = bytearray(ntsn_kod(request))
+            forged[-1] ^= 0xFF  # last byte of the Unique Identifier
+            self.sock.sendto(bytes(forged), client)
 
     with ForeignNak(nts_chrony.port, "forged") as proxy:
         rc, result, out = proxied_query(nts_chrony, pki, proxy, "--samples", "1")
@@ -307,25 +284,15 @@ def test_ntsn_with_a_foreign_unique_id_is_ignored(nts_chrony, pki):
 # ntpsec
 
 
-def test_nts_with_ntpsec(tmp_path, pki, monitor):
-    if not peers.NTPD.exists():
-        pytest.skip(f"{peers.NTPD} missing")
-    with peers.NetNamespace(tmp_path / "ns").start() as ns:
-        state = tmp_path / "ntpd"
-        state.mkdir()
-        cert, key = pki["good"]
-        lines = ["nts enable", f"nts key {key}", f"nts cert {cert}",
-                 f"nts cookie {state / 'nts-keys'}"]
-        with peers.ConfiguredNtpsecServer(state, ns, lines).start() as ntpd:
-            del ntpd
-            rc, result, out = peers.query_json(
-                ["localhost"], "--nts", "--ca-file", str(pki["ca"]), *FAST, "--samples", "2",
-                prefix=ns.prefix())
+def test_nts_with_ntpsec(pki, nts_ntpsec):
+    rc, result, out = peers.query_json(
+        ["localhost"], "--nts", "--ca-file", str(pki["ca"]), *FAST, "--samples", "2",
+        prefix=nts_ntpsec.netns.prefix())
     assert rc == 0, out.stdout + out.stderr
     r = result[0]
     assert r["ok"] and r["authenticated"] == "nts" and r["samples"] == 2
     assert r["stratum"] == 6 and abs(r["offset"]) < 0.001
     assert r["aead"] == "AEAD_AES_SIV_CMAC_256"
     assert r["cookies"] == 8
-    assert r["certificate_expiry"] == peers.certificate_not_after(cert)
+    assert r["certificate_expiry"] == peers.certificate_not_after(pki["good"][0])
     print(f"ntpsec NTS: offset {r['offset']:+.9f} s, NTS-KE {r['nts_ke_seconds'] * 1e3:.3f} ms")

@@ -26,16 +26,15 @@ import re
 import shutil
 import subprocess
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 import pytest
 import yaml
 
 import peers
+from helpers import Daemon, http_get, wait_for
 
 REPO = peers.REPO
 DASHBOARD = REPO / "deploy" / "grafana" / "ntp-monitor.json"
@@ -70,23 +69,6 @@ NTS_PENDING = {
 
 _METRIC = re.compile(r"\b(ntp_monitor_[a-z0-9_]+|up)\b(?!\s*\()")
 _VAR = re.compile(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)|\[\[(\w+)\]\]")
-
-
-def wait_for(what: str, predicate: Callable[[], object], deadline_s: float,
-             interval_s: float = 0.5):
-    end = time.monotonic() + deadline_s
-    last = None
-    while time.monotonic() < end:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval_s)
-    raise AssertionError(f"not within {deadline_s} s: {what} (last: {last!r})")
-
-
-def http_get(url: str, timeout_s: float = 5) -> bytes:
-    with urllib.request.urlopen(url, timeout=timeout_s) as r:
-        return r.read()
 
 
 # ----------------------------------------------------------------------------------------
@@ -275,61 +257,24 @@ class Prometheus(peers.Peer):
                 f"--storage.tsdb.path={self.workdir / 'data'}",
                 f"--web.listen-address=127.0.0.1:{self.port}"]
         self.proc = peers.spawn(argv, self.log_path)
-        end = time.monotonic() + deadline_s
-        while time.monotonic() < end:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"prometheus exited:\n{self.log()}")
-            try:
-                if http_get(self.url("/-/ready"), timeout_s=1):
-                    return self
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"prometheus not ready within {deadline_s} s:\n{self.log()}")
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        try:
+            wait_for("prometheus ready", lambda: self.proc.poll() is not None or http_get(
+                self.port, "/-/ready", timeout_s=1)[0] == 200, deadline_s, ignore=(OSError,))
+        except AssertionError:
+            self.stop()
+            raise RuntimeError(
+                f"prometheus not ready within {deadline_s} s:\n{self.log()}") from None
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"prometheus exited:\n{self.log()}")
+        return self
 
     def api(self, path: str, **params) -> dict:
-        url = self.url(path) + ("?" + urllib.parse.urlencode(params) if params else "")
-        try:
-            body = http_get(url, timeout_s=10)
-        except urllib.error.HTTPError as e:  # 400/422: a bad expression, with the reason
-            body = e.read()
-        return json.loads(body)
+        # 400/422: a bad expression, with the reason in the body.
+        query = "?" + urllib.parse.urlencode(params) if params else ""
+        return json.loads(http_get(self.port, path + query, timeout_s=10)[2])
 
     def query(self, expr: str) -> dict:
         return self.api("/api/v1/query", query=expr)
-
-
-class Daemon(peers.Peer):
-    """`ntp-monitor --config FILE` with /metrics and the API on free loopback ports."""
-
-    name = "daemon"
-
-    def __init__(self, workdir: Path, config_text: str):
-        super().__init__(workdir)
-        self.config_path = self.workdir / "servers.yaml"
-        self.config_path.write_text(config_text)
-        self.metrics_port = peers.free_tcp_port()
-        self.api_port = peers.free_tcp_port()
-
-    def start(self) -> "Daemon":
-        argv = [str(peers.monitor_binary()), "--config", str(self.config_path),
-                "--prometheus-port", str(self.metrics_port),
-                "--web-dashboard", str(self.api_port), "--listen-address", "127.0.0.1"]
-        self.proc = peers.spawn(argv, self.log_path)
-        wait_for("daemon serving /metrics",
-                 lambda: self.proc.poll() is not None or self.metrics_text(), 10)
-        assert self.proc.poll() is None, f"daemon exited:\n{self.log()}"
-        return self
-
-    def metrics_text(self) -> str:
-        try:
-            return http_get(f"http://127.0.0.1:{self.metrics_port}/metrics").decode()
-        except (urllib.error.URLError, OSError):
-            return ""
 
 
 def _daemon_available(binary: Path) -> Optional[str]:
@@ -372,13 +317,13 @@ def stack(tmp_path_factory, monitor):
         wait_for("selection and the KoD alert in /metrics", lambda: (
             "ntp_monitor_majority 1" in (text := daemon.metrics_text())
             and 'server="sim-kod",address="127.0.0.1",alert="kod"} 1' in text
-            and "ntp_monitor_server_consensus_offset_seconds{" in text), 30)
+            and "ntp_monitor_server_consensus_offset_seconds{" in text), 30, interval_s=0.5)
         prom = Prometheus(workdir / "prometheus", f"127.0.0.1:{daemon.metrics_port}",
                           [RULES]).start()
         # Enough scrapes for rate() and increase() over 1m, and rules evaluated.
         wait_for("6 successful scrapes", lambda: [
             s for s in prom.query('sum_over_time(up{job="ntp-monitor"}[1m])')["data"]["result"]
-            if float(s["value"][1]) >= 6], 40)
+            if float(s["value"][1]) >= 6], 40, interval_s=0.5)
         yield {"daemon": daemon, "prometheus": prom}
     finally:
         for peer in [prom, daemon, *sims]:
@@ -475,7 +420,7 @@ def test_rules_load_and_only_the_kod_alert_fires(stack):
         alerts = prom.api("/api/v1/alerts")["data"]["alerts"]
         return [a for a in alerts if a["state"] == "firing"] or None
 
-    firing = wait_for("an alert firing in Prometheus", kod_firing, 30)
+    firing = wait_for("an alert firing in Prometheus", kod_firing, 30, interval_s=0.5)
     assert [(a["labels"]["alertname"], a["labels"]["server"], a["labels"]["code"])
             for a in firing] == [("NtpKissOfDeath", "sim-kod", "RATE")]
     # The other alerts have `for:` clauses of minutes; at most these may be pending now.

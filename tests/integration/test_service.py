@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 import peers
-from test_daemon import Daemon, fleet_config, wait_for
+from helpers import Daemon, fleet_config, wait_for
 
 
 class NotifyListener:

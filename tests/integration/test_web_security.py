@@ -24,6 +24,7 @@ from typing import Optional
 import pytest
 
 import peers
+from helpers import Daemon
 
 PASSWORD = "correct horse battery"
 
@@ -79,47 +80,16 @@ def basic(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
-class SecureDaemon:
-    """`ntp-monitor` with --web-config on two loopback ports."""
+class SecureDaemon(Daemon):
+    """helpers.Daemon with --web-config; start(ready) is given the TLS check to wait for."""
 
     def __init__(self, workdir: Path, web_yaml: str, listen: str = "127.0.0.1"):
-        self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         self.web_path = workdir / "web.yml"
         self.web_path.write_text(web_yaml)
         # A loopback UDP port nobody answers: the daemon polls it, nothing leaves the host.
-        (workdir / "servers.yaml").write_text(
-            f"servers:\n  - {{name: lo, host: 127.0.0.1, port: {peers.free_udp_port()}}}\n")
-        self.metrics_port = peers.free_tcp_port()
-        self.api_port = peers.free_tcp_port()
-        self.listen = listen
-        self.log_path = workdir / "daemon.log"
-        self.proc: Optional[subprocess.Popen] = None
-
-    def argv(self) -> list[str]:
-        return [str(peers.monitor_binary()), "--config", str(self.workdir / "servers.yaml"),
-                "--web-config", str(self.web_path), "--listen-address", self.listen,
-                "--prometheus-port", str(self.metrics_port),
-                "--web-dashboard", str(self.api_port)]
-
-    def start(self, ready) -> "SecureDaemon":
-        self.proc = peers.spawn(self.argv(), self.log_path)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, f"daemon exited:\n{self.log()}"
-            try:
-                if ready(self):
-                    return self
-            except (OSError, http.client.HTTPException):
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"daemon not ready within 10 s:\n{self.log()}")
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def stop(self) -> None:
-        peers.stop_process(self.proc)
+        config = f"servers:\n  - {{name: lo, host: 127.0.0.1, port: {peers.free_udp_port()}}}\n"
+        super().__init__(workdir, config, ["--web-config", str(self.web_path)], listen=listen)
 
 
 def tls_context(pki: Pki, client: Optional[tuple[Path, Path]] = None,
