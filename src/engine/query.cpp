@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
+#include <cmath>
 #include <cstdio>
 #include <ctime>
 #include <functional>
@@ -14,6 +15,7 @@
 #include "engine/address.hpp"
 #include "engine/nts_ke_client.hpp"
 #include "engine/udp_probe.hpp"
+#include "monitor/poll.hpp"
 #include "proto/refid.hpp"
 
 namespace ntpmon::engine {
@@ -43,17 +45,21 @@ std::string plural(int n, const char* word) {
   return std::to_string(n) + " " + word + (n == 1 ? "" : "s");
 }
 
-// Probes one address: `samples` requests, one in flight at a time, spaced by `interval`.
+// Probes one address: `samples` requests, one in flight at a time, spaced by `interval`. When
+// the next request goes and when the address is done is the poll state machine's decision (a
+// single burst); this class carries it out with a socket and a timer.
 class AddressQuery {
  public:
   AddressQuery(asio::io_context& io, const QueryTarget& target, const asio::ip::address& address,
-               const QueryOptions& options, Clock& clock, Rng& rng, std::function<void()> on_done)
+               const QueryOptions& options, Clock& clock, MonoClock& mono, Rng& rng,
+               std::function<void()> on_done)
       : options_(clamped(options)),
         target_(target),
         address_(address),
         version_(options.auth == QueryOptions::Auth::kNts ? std::uint8_t{4} : target.version),
         io_(io),
         clock_(clock),
+        mono_(mono),
         rng_(rng),
         timer_(io),
         ke_(io),
@@ -62,6 +68,8 @@ class AddressQuery {
     result_.address = address.to_string();
     result_.port = target.port;
     result_.authenticated = std::string(to_string(options.auth));
+    poll_.start_single_burst(options_.samples,
+                             std::chrono::duration<double>(options_.interval).count());
   }
 
   void start() {
@@ -204,7 +212,8 @@ class AddressQuery {
       start_nts_ke();
       return;
     }
-    last_send_ = std::chrono::steady_clock::now();
+    const double next_s = poll_.on_send(0.0);
+    next_due_ns_ = mono_.now_ns() + std::llround(next_s * 1e9);
     ++result_.requests;
     probe_->send(version_, options_.timeout);
   }
@@ -219,18 +228,25 @@ class AddressQuery {
         accepted_.push_back({outcome.t4, outcome.header});
         ++result_.samples;
         if (outcome.authenticated) ++result_.authenticated_samples;
+        poll_.on_reply();
         break;
       }
       case ProbeOutcome::Kind::kKissOfDeath:
         result_.kod = outcome.kiss_code;
-        if (ends_polling(outcome.kiss)) stopped_ = true;
-        // An NTSN has emptied the cookie jar; send() redoes NTS-KE before the next request.
+        if (ends_polling(outcome.kiss)) {
+          poll_.on_stop();
+        } else {
+          // An NTSN has emptied the cookie jar; send() redoes NTS-KE before the next request.
+          poll_.on_miss();
+        }
         break;
       case ProbeOutcome::Kind::kTimeout:
         ++result_.timeouts;
+        poll_.on_miss();
         break;
       case ProbeOutcome::Kind::kError:
         send_error_ = outcome.error;
+        poll_.on_miss();
         break;
     }
     next();
@@ -253,16 +269,18 @@ class AddressQuery {
   }
 
   void next() {
-    if (stopped_ || result_.requests >= options_.samples) {
+    if (poll_.burst_done()) {
       finish();
       return;
     }
-    const auto due = last_send_ + options_.interval;
-    if (due <= std::chrono::steady_clock::now()) {
+    // Never before the previous request has its outcome (this is called then), and never
+    // sooner after it left than the poll state said.
+    const std::int64_t wait_ns = next_due_ns_ - mono_.now_ns();
+    if (wait_ns <= 0) {
       send();
       return;
     }
-    timer_.expires_at(due);
+    timer_.expires_after(std::chrono::nanoseconds(wait_ns));
     timer_.async_wait([this](const asio::error_code& ec) {
       if (!ec && !finished_) send();
     });
@@ -306,6 +324,7 @@ class AddressQuery {
   std::uint8_t version_;
   asio::io_context& io_;
   Clock& clock_;
+  MonoClock& mono_;
   Rng& rng_;
   asio::steady_timer timer_;
   NtsKeClient ke_;
@@ -316,10 +335,10 @@ class AddressQuery {
   AddressResult result_;
   algo::ClockFilter filter_;
   std::vector<Accepted> accepted_;
-  std::chrono::steady_clock::time_point last_send_;
+  monitor::PollState poll_;
+  std::int64_t next_due_ns_ = 0;  // MonoClock time the next request may leave
   std::optional<std::string> unsynchronized_;
   std::optional<std::string> send_error_;
-  bool stopped_ = false;
   bool finished_ = false;
 };
 
@@ -343,6 +362,13 @@ std::uint64_t AddressResult::total_rejections() const {
 
 std::vector<AddressResult> run_query(const std::vector<QueryTarget>& targets,
                                      const QueryOptions& options, Clock& clock, Rng& rng) {
+  SteadyMonoClock mono;
+  return run_query(targets, options, clock, mono, rng);
+}
+
+std::vector<AddressResult> run_query(const std::vector<QueryTarget>& targets,
+                                     const QueryOptions& options, Clock& clock, MonoClock& mono,
+                                     Rng& rng) {
   // Declared before the queries: their sockets and timers must go before the io_context.
   asio::io_context io;
   // One slot per target: either the resolver error or the indices of its address queries.
@@ -374,7 +400,7 @@ std::vector<AddressResult> run_query(const std::vector<QueryTarget>& targets,
     for (const auto& address : *addresses) {
       slots[i].queries.push_back(queries.size());
       queries.push_back(
-          std::make_unique<AddressQuery>(io, target, address, options, clock, rng, on_done));
+          std::make_unique<AddressQuery>(io, target, address, options, clock, mono, rng, on_done));
     }
   }
   remaining = queries.size();

@@ -1,7 +1,8 @@
 // The one-shot query: probe every address of every host a few times and summarise each one.
 //
 // Responsible for: resolving hosts, running one UdpProbe per address concurrently on a single
-// io_context thread, spacing requests, feeding accepted samples into the RFC 5905 clock filter,
+// io_context thread, spacing requests (as monitor::PollState's single burst decides, on an
+// injected monotonic clock), feeding accepted samples into the RFC 5905 clock filter,
 // stopping an address on a DENY, RSTR or RATE kiss, and producing one AddressResult per address
 // (or one per unresolvable host) with the figures of the filter's chosen sample and every
 // rejection counted by reason. Not responsible for: formatting (the query command and the
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "engine/clock.hpp"
+#include "engine/mono_clock.hpp"
 #include "engine/random.hpp"
 #include "proto/keys.hpp"
 #include "proto/validate.hpp"
@@ -111,6 +113,11 @@ struct AddressResult {
 // DNS trouble: that is in each result's error.
 std::vector<AddressResult> run_query(const std::vector<QueryTarget>& targets,
                                      const QueryOptions& options, Clock& clock, Rng& rng);
+// Same, with `mono` measuring the spacing of the requests (the other overloads use the steady
+// clock): tests drive the schedule with it.
+std::vector<AddressResult> run_query(const std::vector<QueryTarget>& targets,
+                                     const QueryOptions& options, Clock& clock, MonoClock& mono,
+                                     Rng& rng);
 // Same with the real clock and the kernel CSPRNG.
 std::vector<AddressResult> run_query(const std::vector<QueryTarget>& targets,
                                      const QueryOptions& options);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 
 namespace ntpmon::monitor {
 
@@ -53,6 +54,12 @@ double PollState::on_send(double u) {
   reach_ = static_cast<std::uint8_t>(reach_ << 1);
   if (sent_ < 8) ++sent_;
   outstanding_ = true;
+  if (burst_left_ == 0 && single_burst_more_ > 0) {
+    // A single burst longer than burst_left_ counts: the next part of it.
+    burst_left_ = static_cast<std::uint8_t>(std::min<int>(single_burst_more_, UINT8_MAX));
+    single_burst_more_ = static_cast<std::uint16_t>(single_burst_more_ - burst_left_);
+  }
+  if (burst_left_ == 0) last_burst_sent_ = true;
   if (burst_left_ > 0) {
     --burst_left_;
     return burst_spacing_s();
@@ -67,8 +74,10 @@ bool PollState::on_reply() {
   if (!unreachable_) return false;
   unreachable_ = false;
   backoff_steps_ = 0;
-  // This reply was the first request of the new burst.
-  burst_left_ = static_cast<std::uint8_t>(burst_count_ > 1 ? burst_count_ - 2 : 0);
+  // This reply was the first request of the new burst (a single burst has no second one).
+  if (!single_burst_) {
+    burst_left_ = static_cast<std::uint8_t>(burst_count_ > 1 ? burst_count_ - 2 : 0);
+  }
   return true;
 }
 
@@ -95,6 +104,23 @@ void PollState::on_rate() {
            doubled(min_poll_s_, rate_steps_) < kMaxPollS);
   if (rate_steps_ > kMaxSteps) rate_steps_ = kMaxSteps;
   burst_left_ = 0;
+  single_burst_more_ = 0;
+}
+
+void PollState::start_single_burst(int requests, double spacing_s) {
+  const double spacing = std::isfinite(spacing_s) ? std::clamp(spacing_s, 0.0, kMaxPollS) : 0.0;
+  // The spacing is burst_spacing_s(): the least of its limit and interval_s(), which back-off
+  // only raises above the minimum, so the minimum is where the spacing is exact.
+  burst_spacing_limit_s_ = spacing;
+  min_poll_s_ = std::max(spacing, 0.001);
+  max_poll_s_ = min_poll_s_;
+  const int after_first = std::clamp(requests, 1, kMaxSingleBurst) - 1;
+  burst_count_ = static_cast<std::uint8_t>(std::min(after_first + 1, 8));
+  burst_left_ = static_cast<std::uint8_t>(std::min<int>(after_first, UINT8_MAX));
+  single_burst_more_ = static_cast<std::uint16_t>(after_first - burst_left_);
+  backoff_steps_ = 0;
+  single_burst_ = true;
+  last_burst_sent_ = false;
 }
 
 double min_poll_for(double requested_s, bool is_explicit, bool loopback, double good_citizen_min_s,

@@ -31,6 +31,8 @@ namespace ntpmon::monitor {
 
 // RFC 5905 MAXPOLL (2^17 s, ~36 h): no interval ever exceeds this.
 inline constexpr double kMaxPollS = 131072.0;
+// The most requests of PollState::start_single_burst().
+inline constexpr int kMaxSingleBurst = 65536;
 
 struct PollLimits {
   double min_poll_s = 64.0;    // base interval
@@ -67,6 +69,17 @@ class PollState {
   void on_rate();
   // KoD DENY / RSTR: never poll again.
   void on_stop() { stopped_ = true; }
+
+  // A single burst instead of continuous polling, for the one-shot `ntp-monitor query`:
+  // `requests` requests (1..kMaxSingleBurst), the next one due `spacing_s` (0 or more) after the
+  // previous one left, then no more. Replaces the limits and arms the burst (no start()). The
+  // caller reports outcomes as usual; a reply after misses does not arm another burst here (a query
+  // sends what it was asked to).
+  void start_single_burst(int requests, double spacing_s);
+  // The single burst is over: its last request has its outcome, or the source was stopped.
+  [[nodiscard]] bool burst_done() const {
+    return stopped_ || (single_burst_ && last_burst_sent_ && !outstanding_);
+  }
 
   // The interval that normal polls use now, in seconds.
   [[nodiscard]] double interval_s() const;
@@ -106,6 +119,9 @@ class PollState {
   bool shifted_out_ = false;        // the bit the last send pushed out of reach_
   bool unreachable_ = false;
   bool stopped_ = false;
+  bool single_burst_ = false;            // start_single_burst(): no polling after the burst
+  bool last_burst_sent_ = false;         // a send found no burst request left
+  std::uint16_t single_burst_more_ = 0;  // single burst requests beyond burst_left_
 };
 
 // The base (minimum) poll interval of one address.

@@ -248,6 +248,78 @@ TEST(Query, OneBadHostDoesNotStopTheOthers) {
   expect_exact_result(results[1], 2);
 }
 
+// A monotonic clock the test moves: each read advances it by `step_ns`.
+class SteppingMonoClock final : public MonoClock {
+ public:
+  explicit SteppingMonoClock(std::int64_t step_ns) : step_ns_(step_ns) {}
+  std::int64_t now_ns() override {
+    ++reads_;
+    now_ns_ += step_ns_;
+    return now_ns_;
+  }
+  [[nodiscard]] int reads() const { return reads_; }
+
+ private:
+  std::int64_t step_ns_;
+  std::int64_t now_ns_ = 0;
+  int reads_ = 0;
+};
+
+// One query of a well-behaved loopback responder with the pinned clock and `mono`; how long it
+// took for real goes to `took`.
+AddressResult query_responder(const Responder& responder, const QueryOptions& options,
+                              MonoClock& mono, std::chrono::nanoseconds& took) {
+  PinnedClock clock;
+  SystemRng rng;
+  const auto started = std::chrono::steady_clock::now();
+  auto results = run_query({{"127.0.0.1", responder.port(), 4}}, options, clock, mono, rng);
+  took = std::chrono::steady_clock::now() - started;
+  EXPECT_EQ(results.size(), 1u);
+  return results.empty() ? AddressResult{} : results[0];
+}
+
+TEST(Query, SpacingIsMeasuredOnTheInjectedMonotonicClock) {
+  Responder responder(AF_INET, Behaviour{});
+  ASSERT_TRUE(responder.ready());
+  // An hour between requests, but the injected clock says an hour passes at every look: the
+  // query sends its requests without waiting.
+  SteppingMonoClock mono(std::chrono::nanoseconds(std::chrono::hours(1)).count());
+  QueryOptions options = fast_options(3, false);
+  options.interval = std::chrono::hours(1);
+  std::chrono::nanoseconds took{};
+  const AddressResult r = query_responder(responder, options, mono, took);
+  EXPECT_LT(took, 5s);
+  expect_exact_result(r, 3);
+  EXPECT_EQ(responder.requests(), 3);
+  EXPECT_GE(mono.reads(), 3);
+}
+
+TEST(Query, AStillMonotonicClockWaitsTheWholeIntervalAfterEachOutcome) {
+  Responder responder(AF_INET, Behaviour{});
+  ASSERT_TRUE(responder.ready());
+  SteppingMonoClock mono(0);
+  QueryOptions options = fast_options(3, false);
+  options.interval = 60ms;
+  std::chrono::nanoseconds took{};
+  const AddressResult r = query_responder(responder, options, mono, took);
+  // Two waits of the full interval: no time seemed to pass since each request left.
+  EXPECT_GE(took, 120ms);
+  expect_exact_result(r, 3);
+}
+
+TEST(Query, MoreSamplesThanAnIburstAndNoSpacing) {
+  Responder responder(AF_INET, Behaviour{});
+  ASSERT_TRUE(responder.ready());
+  SteadyMonoClock mono;
+  QueryOptions options = fast_options(12, false);
+  options.interval = 0ms;
+  std::chrono::nanoseconds took{};
+  const AddressResult r = query_responder(responder, options, mono, took);
+  EXPECT_EQ(r.requests, 12);
+  EXPECT_EQ(r.samples, 12);
+  EXPECT_EQ(responder.requests(), 12);
+}
+
 TEST(NtpClient, UsesTheConfiguredPortAndVersion) {
   Behaviour behaviour;
   behaviour.pinned_time = false;  // the client always uses the real clock
