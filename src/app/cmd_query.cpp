@@ -12,12 +12,14 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "app/commands.hpp"
 #include "config/config.hpp"
 #include "engine/address.hpp"
 #include "engine/query.hpp"
+#include "export/measurement_json.hpp"
 #include "proto/keys.hpp"
 
 namespace ntpmon::app {
@@ -170,25 +172,34 @@ nlohmann::ordered_json or_null(const std::optional<T>& value) {
   return value ? nlohmann::ordered_json(*value) : nlohmann::ordered_json(nullptr);
 }
 
+std::optional<std::string_view> view(const std::optional<std::string>& text) {
+  if (!text) return std::nullopt;
+  return std::string_view(*text);
+}
+
+exporter::MeasurementFields measurement_fields(const engine::AddressResult& r) {
+  return {.host = r.host,
+          .address = view(r.address),
+          .port = r.port,
+          .ok = r.ok,
+          .error = view(r.error),
+          .offset_s = r.offset_s,
+          .delay_s = r.delay_s,
+          .jitter_s = r.jitter_s,
+          .stratum = r.stratum,
+          .refid = view(r.refid),
+          .leap = r.leap,
+          .version = r.version,
+          .root_delay_s = r.root_delay_s,
+          .root_dispersion_s = r.root_dispersion_s,
+          .root_distance_s = r.root_distance_s};
+}
+
 void print_json(const std::vector<engine::AddressResult>& results) {
   auto out = nlohmann::ordered_json::array();
   for (const auto& r : results) {
     nlohmann::ordered_json o;
-    o["host"] = r.host;
-    o["address"] = or_null(r.address);
-    o["port"] = r.port;
-    o["ok"] = r.ok;
-    o["error"] = or_null(r.error);
-    o["offset"] = or_null(r.offset_s);
-    o["delay"] = or_null(r.delay_s);
-    o["jitter"] = or_null(r.jitter_s);
-    o["stratum"] = or_null(r.stratum);
-    o["refid"] = or_null(r.refid);
-    o["leap"] = or_null(r.leap);
-    o["version"] = or_null(r.version);
-    o["root_delay"] = or_null(r.root_delay_s);
-    o["root_dispersion"] = or_null(r.root_dispersion_s);
-    o["root_distance"] = or_null(r.root_distance_s);
+    exporter::write_measurement_keys(measurement_fields(r), o);
     o["precision"] = or_null(r.precision_s);
     o["poll"] = or_null(r.poll_s);
     o["samples"] = r.samples;

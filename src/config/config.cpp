@@ -30,6 +30,7 @@
 
 #include "config/host.hpp"
 #include "config/server_list.hpp"
+#include "config/yaml_check.hpp"
 #include "config/yaml_document.hpp"
 
 namespace ntpmon::config {
@@ -54,8 +55,6 @@ constexpr std::size_t kMaxConfigBytes = 1024 * 1024;
 // RFC 5905 section 7.2: MAXPOLL is 17 (2^17 s, about 36 hours). Longer intervals make no sense
 // for monitoring, and an upper bound keeps typos like `poll: 64000000` from going unnoticed.
 constexpr double kMaxPollS = 131072.0;
-
-// Long values are cut in messages so that one error stays one readable line.
 
 constexpr std::array<std::string_view, 11> kTopKeys = {
     "servers", "server_lists", "alert_thresholds", "poll",     "alerts",    "selection",
@@ -96,39 +95,6 @@ constexpr double kMaxDnsRefreshS = 7.0 * 86400.0;
 constexpr int kMaxPoolAddresses = 64;
 constexpr std::array<std::string_view, 2> kThresholdKeys = {"offset_ms", "delay_ms"};
 constexpr std::array<std::string_view, 2> kPollKeys = {"min", "max"};
-
-std::string join(std::span<const std::string_view> words) {
-  std::string out;
-  for (const auto word : words) {
-    if (!out.empty()) out += ", ";
-    out += word;
-  }
-  return out;
-}
-
-// Text from the file, made safe to print on one line: control bytes (a tab, a newline from a
-// block scalar) become escapes and long values are shortened.
-
-// yaml-cpp marks a quoted (or block) scalar with the non-specific tag "!" and a plain one with
-// "?"; only plain scalars are numbers in YAML, so `port: "123"` is a string.
-bool is_plain(const YAML::Node& node) { return node.Tag() == "?"; }
-
-// What the file actually holds, for "expected X, got Y" messages.
-std::string describe(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Null:
-    case YAML::NodeType::Undefined:
-      return "nothing";
-    case YAML::NodeType::Sequence:
-      return "a list";
-    case YAML::NodeType::Map:
-      return "a mapping";
-    case YAML::NodeType::Scalar:
-      break;
-  }
-  if (is_plain(node)) return "'" + printable(node.Scalar()) + "'";
-  return "the quoted string \"" + printable(node.Scalar()) + "\"";
-}
 
 // Shortest text that reads back as the same double: "64", "0.5", "1e+30".
 std::string format_number(double value) {
@@ -245,40 +211,21 @@ struct ThresholdOverrides {
   }
 };
 
-// One key of a mapping that passed the key checks.
-struct Field {
-  std::string key;
-  YAML::Node key_node;
-  YAML::Node value;
-};
-
-class Checker {
+class Checker : public YamlChecker {
  public:
-  Checker(std::string_view file, const ConfigLimits& limits) : file_(file), limits_(limits) {}
+  Checker(std::string_view file, const ConfigLimits& limits)
+      : YamlChecker(file, ScalarStyle::kMarkQuotedStrings), limits_(limits) {}
 
   Config parse_document(const YAML::Node& root);
-  std::vector<ConfigError> take_errors();
-
-  void error_at(const YAML::Mark& mark, std::string message) {
-    // yaml-cpp marks are 0-based and -1 when unknown (a null mark).
-    const bool known = mark.line >= 0 && mark.column >= 0;
-    errors_.push_back(ConfigError{std::string(file_), known ? mark.line + 1 : 0,
-                                  known ? mark.column + 1 : 0, std::move(message)});
-  }
-  void error(std::string message) { error_at(YAML::Mark::null_mark(), std::move(message)); }
+  // The YAML file's errors first, then each list file's, in the order they are listed.
+  std::vector<ConfigError> take_errors() { return YamlChecker::take_errors(list_files_); }
 
  private:
-  // Validates the keys of a mapping (scalar, known, not repeated) and returns the usable ones.
-  std::vector<Field> fields_of(const YAML::Node& map, std::string_view where,
-                               std::span<const std::string_view> allowed);
-  // Reports a key without a value and returns false; `expected` completes "expected ...".
-  bool has_value(const Field& field, std::string_view expected);
-
   std::optional<long long> integer(const Field& field, long long lo, long long hi,
                                    std::string_view expected);
   std::optional<double> number(const Field& field, double lo_exclusive, double hi,
                                std::string_view expected);
-  std::optional<std::string> string(const Field& field);
+  std::optional<std::string> string(const Field& field) { return scalar(field, "a string"); }
   bool is_mapping(const Field& field, std::string_view expected);
 
   std::optional<ThresholdOverrides> thresholds(const Field& field);
@@ -310,56 +257,13 @@ class Checker {
   };
   std::optional<ParsedServer> server(const YAML::Node& entry);
 
-  std::string_view file_;
   const ConfigLimits& limits_;
-  std::vector<ConfigError> errors_;
   // For each server read from a list (in Config::servers order after the YAML entries), the
   // column of its name; for the duplicate-name check.
   std::vector<int> list_name_columns_;
   // The list files read, so that their errors sort after the YAML file's, in list order.
   std::vector<std::string> list_files_;
 };
-
-const Field* find(const std::vector<Field>& fields, std::string_view key) {
-  const auto it =
-      std::find_if(fields.begin(), fields.end(), [&](const Field& f) { return f.key == key; });
-  return it == fields.end() ? nullptr : &*it;
-}
-
-std::vector<Field> Checker::fields_of(const YAML::Node& map, std::string_view where,
-                                      std::span<const std::string_view> allowed) {
-  std::vector<Field> fields;
-  for (auto it = map.begin(); it != map.end(); ++it) {
-    const YAML::Node key_node = it->first;
-    if (!key_node.IsScalar()) {
-      error_at(key_node.Mark(),
-               "a key " + std::string(where) + " must be a plain name, got " + describe(key_node));
-      continue;
-    }
-    const std::string& key = key_node.Scalar();
-    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
-      error_at(key_node.Mark(), "unknown key '" + printable(key) + "' " + std::string(where) +
-                                    " (expected one of: " + join(allowed) + ")");
-      continue;
-    }
-    if (const Field* first = find(fields, key)) {
-      error_at(key_node.Mark(), "duplicate key '" + key + "' " + std::string(where) +
-                                    " (first set at line " +
-                                    std::to_string(first->key_node.Mark().line + 1) + ")");
-      continue;
-    }
-    fields.push_back(Field{key, key_node, it->second});
-  }
-  return fields;
-}
-
-bool Checker::has_value(const Field& field, std::string_view expected) {
-  if (!field.value.IsNull()) return true;
-  // A null value's mark points past the key (often at the next line), so report at the key.
-  error_at(field.key_node.Mark(),
-           "'" + field.key + "' has no value (expected " + std::string(expected) + ")");
-  return false;
-}
 
 std::optional<long long> Checker::integer(const Field& field, long long lo, long long hi,
                                           std::string_view expected) {
@@ -382,14 +286,6 @@ std::optional<double> Checker::number(const Field& field, double lo_exclusive, d
   }
   error_at(field.value.Mark(), "'" + field.key + "' must be " + std::string(expected) + ", got " +
                                    describe(field.value));
-  return std::nullopt;
-}
-
-std::optional<std::string> Checker::string(const Field& field) {
-  if (!has_value(field, "a string")) return std::nullopt;
-  if (field.value.IsScalar()) return field.value.Scalar();
-  error_at(field.value.Mark(),
-           "'" + field.key + "' must be a string, got " + describe(field.value));
   return std::nullopt;
 }
 
@@ -1025,23 +921,6 @@ void Checker::check_list_names(const Config& config, std::size_t yaml_count) {
   }
 }
 
-std::vector<ConfigError> Checker::take_errors() {
-  // Report in file order; errors without a position (a missing key) go last.
-  // The YAML file's errors come first, then each list file's, in the order they are listed.
-  const auto rank = [this](const ConfigError& e) -> std::size_t {
-    if (list_files_.empty() || e.file == file_) return 0;
-    const auto it = std::find(list_files_.begin(), list_files_.end(), e.file);
-    return it == list_files_.end() ? 0 : static_cast<std::size_t>(it - list_files_.begin()) + 1;
-  };
-  std::stable_sort(errors_.begin(), errors_.end(), [&](const ConfigError& a, const ConfigError& b) {
-    const auto key = [&](const ConfigError& e) {
-      return std::tuple{rank(e), e.line == 0 ? std::numeric_limits<int>::max() : e.line, e.column};
-    };
-    return key(a) < key(b);
-  });
-  return std::move(errors_);
-}
-
 }  // namespace
 
 std::string_view file_of(const Config& config, const ServerConfig& server) {
@@ -1064,13 +943,7 @@ ConfigResult parse_config(std::string_view yaml_text, std::string_view file,
       "the file is larger than " + std::to_string(kMaxConfigBytes / 1024) +
           " KiB; this is not a configuration file",
       "a second YAML document ('---') is not allowed; put everything in one"};
-  auto config = parse_single_document(yaml_text, messages, checker, [&](const YAML::Node& root) {
-    return checker.parse_document(root);
-  });
-  auto errors = checker.take_errors();
-  if (!config || !errors.empty()) return Err{std::move(errors)};
-  config->source = std::string(file);
-  return std::move(*config);
+  return check_single_document(yaml_text, file, messages, checker);
 }
 
 ConfigResult load_config_file(const std::string& path) {

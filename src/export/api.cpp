@@ -11,6 +11,8 @@
 #include <set>
 #include <utility>
 
+#include "export/measurement_json.hpp"
+
 namespace ntpmon::exporter::api {
 
 namespace {
@@ -57,21 +59,7 @@ json alert_json(const monitor::ActiveAlert& a) {
 json server_json(const monitor::ServerSnapshot& s) {
   json o;
   o["name"] = s.name;
-  o["host"] = s.host;
-  o["address"] = text_or_null(s.address);
-  o["port"] = s.port;
-  o["ok"] = s.up;
-  o["error"] = or_null(s.error);
-  o["offset"] = or_null(s.offset_s);
-  o["delay"] = or_null(s.delay_s);
-  o["jitter"] = or_null(s.jitter_s);
-  o["stratum"] = or_null(s.stratum);
-  o["refid"] = text_or_null(s.refid);
-  o["leap"] = or_null(s.leap);
-  o["version"] = or_null(s.version);
-  o["root_delay"] = or_null(s.root_delay_s);
-  o["root_dispersion"] = or_null(s.root_dispersion_s);
-  o["root_distance"] = or_null(s.root_distance_s);
+  write_measurement_keys(measurement_fields(s), o);
   o["poll"] = s.poll_interval_s;
   o["reach"] = s.reach;
   o["state"] = monitor::to_string(s.state);

@@ -13,6 +13,9 @@
 #include <stdexcept>
 #include <thread>
 
+#include "export/basic_auth.hpp"
+#include "export/tls_context.hpp"
+
 namespace ntpmon::exporter {
 namespace {
 

@@ -1,5 +1,5 @@
-// The --web-config file (exporter-toolkit format) and the basic-auth check. The format is
-// documented in docs/web-security.md; this file checks it.
+// The --web-config file (exporter-toolkit format). The format is documented in
+// docs/web-security.md; this file checks it.
 //
 // yaml-cpp hands us an untyped tree and throws on syntax errors; the walk below checks it
 // against the fixed schema, records every problem with its 1-based position and keeps going, so
@@ -8,76 +8,38 @@
 // setting that is quietly not applied is worse than a daemon that refuses to start.
 #include "export/web_config.hpp"
 
-#include <crypt.h>
-#include <openssl/crypto.h>
-#include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <array>
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
-#include <exception>
-#include <limits>
-#include <span>
-#include <sstream>
 
+#include "config/yaml_check.hpp"
 #include "config/yaml_document.hpp"
+#include "export/ascii.hpp"
 
 namespace ntpmon::exporter {
-
-std::string_view to_string(TlsVersion version) {
-  switch (version) {
-    case TlsVersion::kTls10:
-      return "TLS10";
-    case TlsVersion::kTls11:
-      return "TLS11";
-    case TlsVersion::kTls12:
-      return "TLS12";
-    case TlsVersion::kTls13:
-      return "TLS13";
-  }
-  return "?";
-}
-
-std::string_view to_string(ClientAuth auth) {
-  switch (auth) {
-    case ClientAuth::kNoClientCert:
-      return "NoClientCert";
-    case ClientAuth::kRequestClientCert:
-      return "RequestClientCert";
-    case ClientAuth::kRequireAnyClientCert:
-      return "RequireAnyClientCert";
-    case ClientAuth::kVerifyClientCertIfGiven:
-      return "VerifyClientCertIfGiven";
-    case ClientAuth::kRequireAndVerifyClientCert:
-      return "RequireAndVerifyClientCert";
-  }
-  return "?";
-}
-
 namespace {
 
+using config::check_single_document;
 using config::DocumentMessages;
-using config::parse_single_document;
+using config::Field;
+using config::find;
+using config::join;
 using config::printable;
 using config::read_text_file;
+using config::ScalarStyle;
+using config::UnsupportedKeys;
 
 // A web configuration is a few lines; the bound keeps a wrong path (a log file) cheap to reject.
 constexpr std::size_t kMaxFileBytes = 256 * 1024;
-// Successful verifications remembered; at most one per user and password, so this only bounds
-// memory if bcrypt's 72-byte truncation is abused with many long variants of a password.
-constexpr std::size_t kMaxCacheEntries = 1024;
-
 constexpr std::array<std::string_view, 3> kTopKeys = {"tls_server_config", "http_server_config",
                                                       "basic_auth_users"};
 constexpr std::array<std::string_view, 6> kTlsKeys = {
     "cert_file", "key_file", "client_ca_file", "client_auth_type", "min_version", "max_version"};
 // exporter-toolkit keys that are recognised but not implemented: an error says so explicitly.
+constexpr std::string_view kUnsupportedReason =
+    "is an exporter-toolkit setting that ntp-monitor does not implement; remove it (see "
+    "docs/web-security.md)";
 constexpr std::array<std::string_view, 7> kTlsUnsupportedKeys = {"cert",
                                                                  "key",
                                                                  "client_allowed_sans",
@@ -104,290 +66,21 @@ constexpr std::array<ClientAuth, 5> kClientAuths = {
     ClientAuth::kNoClientCert, ClientAuth::kRequestClientCert, ClientAuth::kRequireAnyClientCert,
     ClientAuth::kVerifyClientCertIfGiven, ClientAuth::kRequireAndVerifyClientCert};
 
-bool iequals(std::string_view a, std::string_view b) {
-  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
-    auto lower = [](char c) {
-      return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-    };
-    return lower(x) == lower(y);
-  });
-}
-
-std::string_view to_string_view(std::string_view s) { return s; }
-std::string_view to_string_view(const VersionName& v) { return v.name; }
-std::string_view to_string_view(ClientAuth a) { return to_string(a); }
-
-template <typename Words>
-std::string join(const Words& words) {
-  std::string out;
-  for (const auto& word : words) {
-    if (!out.empty()) out += ", ";
-    out += to_string_view(word);
-  }
-  return out;
-}
-
-// File text made safe for a one-line message: control bytes escaped, long values shortened.
-
-std::string describe(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Null:
-    case YAML::NodeType::Undefined:
-      return "nothing";
-    case YAML::NodeType::Sequence:
-      return "a list";
-    case YAML::NodeType::Map:
-      return "a mapping";
-    case YAML::NodeType::Scalar:
-      break;
-  }
-  return "'" + printable(node.Scalar()) + "'";
-}
-
-// "$2b$10$" + 53 characters of bcrypt's base64 alphabet (22 of salt, 31 of hash).
-std::optional<std::string> bcrypt_format_error(std::string_view hash) {
-  constexpr std::size_t kLength = 60;
-  if (hash.size() < 4 || hash[0] != '$' || hash[1] != '2' ||
-      (hash[2] != 'a' && hash[2] != 'b' && hash[2] != 'y') || hash[3] != '$') {
-    return "is not a bcrypt hash (expected $2a$, $2b$ or $2y$, as produced by htpasswd -B)";
-  }
-  if (hash.size() != kLength) {
-    return "is not a bcrypt hash: " + std::to_string(hash.size()) + " characters instead of " +
-           std::to_string(kLength);
-  }
-  const auto digit = [](char c) { return c >= '0' && c <= '9'; };
-  if (!digit(hash[4]) || !digit(hash[5]) || hash[6] != '$') {
-    return std::string("is not a bcrypt hash: no two-digit cost after the prefix");
-  }
-  const int cost = (hash[4] - '0') * 10 + (hash[5] - '0');
-  if (cost < 4 || cost > 31) {
-    return "has bcrypt cost " + std::to_string(cost) + " (must be 04..31)";
-  }
-  for (std::size_t i = 7; i < hash.size(); ++i) {
-    const char c = hash[i];
-    const bool ok =
-        c == '.' || c == '/' || digit(c) || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
-    if (!ok) return std::string("is not a bcrypt hash: unexpected character in salt or hash");
-  }
-  return std::nullopt;
-}
-
-// Which file a TLS set-up failure is about, so the parser can point at the right key.
-enum class TlsFile : std::uint8_t { kNone, kCert, kKey, kClientCa };
-
-struct TlsFailure {
-  TlsFile file = TlsFile::kNone;
-  std::string message;
-};
-
-std::string openssl_reason() {
-  const unsigned long code = ERR_peek_last_error();
-  ERR_clear_error();
-  if (code == 0) return "unknown OpenSSL error";
-  const char* reason = ERR_reason_error_string(code);
-  return reason != nullptr ? reason : "OpenSSL error " + std::to_string(code);
-}
-
-// fopen first: OpenSSL's message for a missing file is a generic "system lib".
-std::optional<std::string> unreadable(const std::string& path) {
-  std::FILE* file = std::fopen(path.c_str(), "rb");
-  if (file == nullptr) return "cannot open '" + path + "': " + std::strerror(errno);
-  std::fclose(file);
-  return std::nullopt;
-}
-
-int openssl_version(TlsVersion version) {
-  switch (version) {
-    case TlsVersion::kTls10:
-      return TLS1_VERSION;
-    case TlsVersion::kTls11:
-      return TLS1_1_VERSION;
-    case TlsVersion::kTls12:
-      return TLS1_2_VERSION;
-    case TlsVersion::kTls13:
-      return TLS1_3_VERSION;
-  }
-  return TLS1_2_VERSION;
-}
-
-// RequestClientCert and RequireAnyClientCert take any certificate: the chain is not judged.
-int accept_any_certificate(int /*preverify_ok*/, X509_STORE_CTX* /*store*/) { return 1; }
-
-std::optional<TlsFailure> apply_tls(SSL_CTX& ctx, const TlsServerConfig& tls) {
-  ERR_clear_error();
-  // Renegotiation only lets a client make the server redo expensive work; compression leaks
-  // secrets (CRIME).
-  SSL_CTX_set_options(
-      &ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
-  if (SSL_CTX_set_min_proto_version(&ctx, openssl_version(tls.min_version)) != 1 ||
-      SSL_CTX_set_max_proto_version(&ctx, openssl_version(tls.max_version)) != 1) {
-    return TlsFailure{TlsFile::kNone, "cannot set the TLS versions: " + openssl_reason()};
-  }
-  if (auto why = unreadable(tls.cert_file)) return TlsFailure{TlsFile::kCert, *why};
-  if (SSL_CTX_use_certificate_chain_file(&ctx, tls.cert_file.c_str()) != 1) {
-    return TlsFailure{TlsFile::kCert,
-                      "cannot load certificate '" + tls.cert_file + "': " + openssl_reason()};
-  }
-  if (auto why = unreadable(tls.key_file)) return TlsFailure{TlsFile::kKey, *why};
-  if (SSL_CTX_use_PrivateKey_file(&ctx, tls.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
-    // OpenSSL checks the pair here already; its "key values mismatch" alone would not say
-    // which certificate the key was held against.
-    if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
-      ERR_clear_error();
-      return TlsFailure{TlsFile::kKey, "private key '" + tls.key_file +
-                                           "' does not match the certificate '" + tls.cert_file +
-                                           "'"};
-    }
-    return TlsFailure{TlsFile::kKey,
-                      "cannot load private key '" + tls.key_file + "': " + openssl_reason()};
-  }
-  if (SSL_CTX_check_private_key(&ctx) != 1) {
-    ERR_clear_error();
-    return TlsFailure{TlsFile::kKey, "private key '" + tls.key_file +
-                                         "' does not match the certificate '" + tls.cert_file +
-                                         "'"};
-  }
-  if (!tls.client_ca_file.empty()) {
-    if (auto why = unreadable(tls.client_ca_file)) return TlsFailure{TlsFile::kClientCa, *why};
-    if (SSL_CTX_load_verify_locations(&ctx, tls.client_ca_file.c_str(), nullptr) != 1) {
-      return TlsFailure{TlsFile::kClientCa,
-                        "cannot load client CA '" + tls.client_ca_file + "': " + openssl_reason()};
-    }
-    // Tells clients which CAs' certificates are welcome (the CertificateRequest's list).
-    STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(tls.client_ca_file.c_str());
-    if (names == nullptr) {
-      return TlsFailure{TlsFile::kClientCa, "no certificate in client CA '" + tls.client_ca_file +
-                                                "': " + openssl_reason()};
-    }
-    SSL_CTX_set_client_CA_list(&ctx, names);
-  }
-  switch (tls.client_auth) {
-    case ClientAuth::kNoClientCert:
-      SSL_CTX_set_verify(&ctx, SSL_VERIFY_NONE, nullptr);
-      break;
-    case ClientAuth::kRequestClientCert:
-      SSL_CTX_set_verify(&ctx, SSL_VERIFY_PEER, accept_any_certificate);
-      break;
-    case ClientAuth::kRequireAnyClientCert:
-      SSL_CTX_set_verify(&ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
-                         accept_any_certificate);
-      break;
-    case ClientAuth::kVerifyClientCertIfGiven:
-      SSL_CTX_set_verify(&ctx, SSL_VERIFY_PEER, nullptr);
-      break;
-    case ClientAuth::kRequireAndVerifyClientCert:
-      SSL_CTX_set_verify(&ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
-      break;
-  }
-  // Without a session id context OpenSSL refuses to resume a session that carried a client
-  // certificate, and the client sees a handshake failure instead of a fresh handshake.
-  static constexpr unsigned char kSessionContext[] = "ntp-monitor";
-  SSL_CTX_set_session_id_context(&ctx, kSessionContext, sizeof kSessionContext - 1);
-  return std::nullopt;
-}
-
-struct Field {
-  std::string key;
-  YAML::Node key_node;
-  YAML::Node value;
-};
-
-const Field* find(const std::vector<Field>& fields, std::string_view key) {
-  const auto it =
-      std::find_if(fields.begin(), fields.end(), [&](const Field& f) { return f.key == key; });
-  return it == fields.end() ? nullptr : &*it;
-}
-
-class Checker {
+class Checker : public config::YamlChecker {
  public:
   Checker(std::string_view file, const WebConfigParseOptions& options)
-      : file_(file), options_(options) {}
+      : YamlChecker(file, ScalarStyle::kAsWritten), options_(options) {}
 
   WebConfig parse_document(const YAML::Node& root);
 
-  void error_at(const YAML::Mark& mark, std::string message) {
-    // yaml-cpp marks are 0-based and -1 when unknown.
-    const bool known = mark.line >= 0 && mark.column >= 0;
-    errors_.push_back(WebConfigError{std::string(file_), known ? mark.line + 1 : 0,
-                                     known ? mark.column + 1 : 0, std::move(message)});
-  }
-  void error(std::string message) { error_at(YAML::Mark::null_mark(), std::move(message)); }
-
-  std::vector<WebConfigError> take_errors() {
-    std::stable_sort(
-        errors_.begin(), errors_.end(), [](const WebConfigError& a, const WebConfigError& b) {
-          const auto key = [](const WebConfigError& e) {
-            return std::pair{e.line == 0 ? std::numeric_limits<int>::max() : e.line, e.column};
-          };
-          return key(a) < key(b);
-        });
-    return std::move(errors_);
-  }
-
  private:
-  std::vector<Field> fields_of(const YAML::Node& map, std::string_view where,
-                               std::span<const std::string_view> allowed,
-                               std::span<const std::string_view> unsupported = {});
-  // A scalar value; reports null and non-scalar values (with `what` naming the expectation).
-  std::optional<std::string> scalar(const Field& field, std::string_view what);
   std::optional<TlsServerConfig> tls_config(const Field& field);
   void http_config(const Field& field, WebConfig& out);
   void users(const Field& field, WebConfig& out);
   std::string resolve(const std::string& path) const;
 
-  std::string_view file_;
   const WebConfigParseOptions& options_;
-  std::vector<WebConfigError> errors_;
 };
-
-std::vector<Field> Checker::fields_of(const YAML::Node& map, std::string_view where,
-                                      std::span<const std::string_view> allowed,
-                                      std::span<const std::string_view> unsupported) {
-  std::vector<Field> fields;
-  for (auto it = map.begin(); it != map.end(); ++it) {
-    const YAML::Node key_node = it->first;
-    if (!key_node.IsScalar()) {
-      error_at(key_node.Mark(),
-               "a key " + std::string(where) + " must be a plain name, got " + describe(key_node));
-      continue;
-    }
-    const std::string& key = key_node.Scalar();
-    if (std::find(unsupported.begin(), unsupported.end(), key) != unsupported.end()) {
-      error_at(key_node.Mark(), "'" + key + "' " + std::string(where) +
-                                    " is an exporter-toolkit setting that ntp-monitor does not "
-                                    "implement; remove it (see docs/web-security.md)");
-      continue;
-    }
-    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
-      error_at(key_node.Mark(), "unknown key '" + printable(key) + "' " + std::string(where) +
-                                    " (expected one of: " + join(allowed) + ")");
-      continue;
-    }
-    if (const Field* first = find(fields, key)) {
-      error_at(key_node.Mark(), "duplicate key '" + key + "' " + std::string(where) +
-                                    " (first set at line " +
-                                    std::to_string(first->key_node.Mark().line + 1) + ")");
-      continue;
-    }
-    fields.push_back(Field{key, key_node, it->second});
-  }
-  return fields;
-}
-
-std::optional<std::string> Checker::scalar(const Field& field, std::string_view what) {
-  if (field.value.IsNull()) {
-    // A null value's mark points past the key, so report at the key.
-    error_at(field.key_node.Mark(),
-             "'" + field.key + "' has no value (expected " + std::string(what) + ")");
-    return std::nullopt;
-  }
-  if (!field.value.IsScalar()) {
-    error_at(field.value.Mark(),
-             "'" + field.key + "' must be " + std::string(what) + ", got " + describe(field.value));
-    return std::nullopt;
-  }
-  return field.value.Scalar();
-}
 
 std::string Checker::resolve(const std::string& path) const {
   if (path.empty() || path.front() == '/' || options_.base_dir.empty()) return path;
@@ -404,7 +97,8 @@ std::optional<TlsServerConfig> Checker::tls_config(const Field& field) {
              "'tls_server_config' must be a mapping, got " + describe(field.value));
     return std::nullopt;
   }
-  const auto fields = fields_of(field.value, "in tls_server_config", kTlsKeys, kTlsUnsupportedKeys);
+  const auto fields = fields_of(field.value, "in tls_server_config", kTlsKeys,
+                                UnsupportedKeys{kTlsUnsupportedKeys, kUnsupportedReason});
   if (fields.empty() && field.value.size() == 0) return std::nullopt;
 
   TlsServerConfig tls;
@@ -446,8 +140,9 @@ std::optional<TlsServerConfig> Checker::tls_config(const Field& field) {
         return;
       }
     }
-    error_at(f->value.Mark(),
-             "'" + f->key + "' must be one of " + join(kVersions) + ", got " + describe(f->value));
+    error_at(f->value.Mark(), "'" + f->key + "' must be one of " +
+                                  join(kVersions, &VersionName::name) + ", got " +
+                                  describe(f->value));
     valid = false;
   };
   version_of("min_version", tls.min_version);
@@ -466,9 +161,10 @@ std::optional<TlsServerConfig> Checker::tls_config(const Field& field) {
       const auto it = std::find_if(kClientAuths.begin(), kClientAuths.end(),
                                    [&](ClientAuth a) { return to_string(a) == *value; });
       if (it == kClientAuths.end()) {
-        error_at(auth_field->value.Mark(), "'client_auth_type' must be one of " +
-                                               join(kClientAuths) + ", got " +
-                                               describe(auth_field->value));
+        error_at(auth_field->value.Mark(),
+                 "'client_auth_type' must be one of " +
+                     join(kClientAuths, [](ClientAuth a) { return to_string(a); }) + ", got " +
+                     describe(auth_field->value));
         valid = false;
       } else {
         tls.client_auth = *it;
@@ -500,13 +196,7 @@ std::optional<TlsServerConfig> Checker::tls_config(const Field& field) {
   if (!valid) return std::nullopt;
 
   if (options_.check_files) {
-    std::unique_ptr<SSL_CTX, void (*)(SSL_CTX*)> ctx(SSL_CTX_new(TLS_server_method()),
-                                                     &SSL_CTX_free);
-    if (!ctx) {
-      error_at(field.key_node.Mark(), "cannot create a TLS context: " + openssl_reason());
-      return std::nullopt;
-    }
-    if (auto failure = apply_tls(*ctx, tls)) {
+    if (auto failure = check_tls_files(tls)) {
       const Field* at = failure->file == TlsFile::kCert       ? find(fields, "cert_file")
                         : failure->file == TlsFile::kKey      ? find(fields, "key_file")
                         : failure->file == TlsFile::kClientCa ? ca_field
@@ -654,15 +344,6 @@ WebConfig Checker::parse_document(const YAML::Node& root) {
   return out;
 }
 
-std::string sha256(std::string_view data) {
-  std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
-  unsigned int length = 0;
-  if (EVP_Digest(data.data(), data.size(), md.data(), &length, EVP_sha256(), nullptr) != 1) {
-    return {};  // only on allocation failure; the caller then skips the cache
-  }
-  return std::string(reinterpret_cast<const char*>(md.data()), length);
-}
-
 }  // namespace
 
 WebConfigResult parse_web_config(std::string_view yaml_text, std::string_view file,
@@ -673,13 +354,7 @@ WebConfigResult parse_web_config(std::string_view yaml_text, std::string_view fi
                                       std::to_string(kMaxFileBytes / 1024) +
                                       " KiB; this is not a web configuration file",
                                   "a second YAML document ('---') is not allowed"};
-  auto config = parse_single_document(yaml_text, messages, checker, [&](const YAML::Node& root) {
-    return checker.parse_document(root);
-  });
-  auto errors = checker.take_errors();
-  if (!config || !errors.empty()) return Err{std::move(errors)};
-  config->source = std::string(file);
-  return std::move(*config);
+  return check_single_document(yaml_text, file, messages, checker);
 }
 
 WebConfigResult load_web_config_file(const std::string& path) {
@@ -692,117 +367,6 @@ WebConfigResult load_web_config_file(const std::string& path) {
   options.base_dir = slash == std::string::npos ? "." : path.substr(0, slash + 1);
   options.check_files = true;
   return parse_web_config(*text, path, options);
-}
-
-std::optional<std::string> configure_tls_context(ssl_ctx_st& ctx, const TlsServerConfig& tls) {
-  if (auto failure = apply_tls(ctx, tls)) return std::move(failure->message);
-  return std::nullopt;
-}
-
-std::optional<std::string> decode_base64(std::string_view text) {
-  if (text.size() % 4 != 0) return std::nullopt;
-  const auto value = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
-  std::string out;
-  out.reserve(text.size() / 4 * 3);
-  for (std::size_t i = 0; i < text.size(); i += 4) {
-    const bool last = i + 4 == text.size();
-    const int pad = last ? (text[i + 3] == '=' ? (text[i + 2] == '=' ? 2 : 1) : 0) : 0;
-    std::uint32_t group = 0;
-    for (std::size_t j = 0; j < 4; ++j) {
-      const char c = text[i + j];
-      int v = 0;
-      if (j >= 4 - static_cast<std::size_t>(pad)) {
-        if (c != '=') return std::nullopt;
-      } else {
-        v = value(c);
-        if (v < 0) return std::nullopt;
-      }
-      group = (group << 6) | static_cast<std::uint32_t>(v);
-    }
-    out += static_cast<char>((group >> 16) & 0xff);
-    if (pad < 2) out += static_cast<char>((group >> 8) & 0xff);
-    if (pad < 1) out += static_cast<char>(group & 0xff);
-  }
-  return out;
-}
-
-struct BasicAuthVerifier::CryptScratch {
-  crypt_data data{};
-};
-
-BasicAuthVerifier::BasicAuthVerifier(std::vector<BasicAuthUser> users)
-    : users_(std::move(users)), crypt_data_(std::make_unique<CryptScratch>()) {}
-
-BasicAuthVerifier::~BasicAuthVerifier() = default;
-
-bool BasicAuthVerifier::bcrypt_matches(std::string_view password, const std::string& hash) {
-  const std::string phrase(password);  // NUL-terminated for libcrypt
-  const std::lock_guard lock(bcrypt_mutex_);
-  bcrypt_runs_.fetch_add(1, std::memory_order_relaxed);
-  const char* out =
-      crypt_rn(phrase.c_str(), hash.c_str(), &crypt_data_->data, sizeof crypt_data_->data);
-  if (out == nullptr) return false;
-  const std::size_t length = std::strlen(out);
-  // The length is not secret (every valid output is 60 characters); the bytes are compared in
-  // constant time so the answer time does not reveal how much of the hash was right.
-  return length == hash.size() && CRYPTO_memcmp(out, hash.data(), length) == 0;
-}
-
-bool BasicAuthVerifier::verify(std::string_view user, std::string_view password) {
-  if (users_.empty()) return false;
-  // libcrypt stops at a NUL byte: "pw\0anything" must not pass for "pw".
-  if (password.find('\0') != std::string_view::npos) return false;
-  const auto it = std::find_if(users_.begin(), users_.end(),
-                               [&](const BasicAuthUser& u) { return u.name == user; });
-  const bool known = it != users_.end();
-  std::string key;
-  if (known) {
-    const std::string digest = sha256(password);
-    if (!digest.empty()) {
-      key.reserve(user.size() + 1 + digest.size());
-      key.append(user);
-      key += '\0';
-      key += digest;
-      const std::lock_guard lock(cache_mutex_);
-      if (cache_.count(key) != 0) return true;
-    }
-  }
-  // An unknown user is checked against a real hash too (and refused whatever the result), so
-  // it takes as long as a wrong password for a known user.
-  const bool matches =
-      bcrypt_matches(password, known ? it->bcrypt_hash : users_.front().bcrypt_hash);
-  if (!known || !matches) return false;
-  if (!key.empty()) {
-    const std::lock_guard lock(cache_mutex_);
-    if (cache_.size() >= kMaxCacheEntries) cache_.clear();
-    cache_.insert(std::move(key));
-  }
-  return true;
-}
-
-bool BasicAuthVerifier::check_authorization(std::string_view header_value) {
-  constexpr std::string_view kScheme = "basic";
-  if (header_value.size() <= kScheme.size() ||
-      !iequals(header_value.substr(0, kScheme.size()), kScheme) ||
-      header_value[kScheme.size()] != ' ') {
-    return false;
-  }
-  std::string_view token = header_value.substr(kScheme.size());
-  while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
-  while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
-  const auto decoded = decode_base64(token);
-  if (!decoded) return false;
-  const auto colon = decoded->find(':');
-  if (colon == std::string::npos) return false;
-  return verify(std::string_view(*decoded).substr(0, colon),
-                std::string_view(*decoded).substr(colon + 1));
 }
 
 }  // namespace ntpmon::exporter
