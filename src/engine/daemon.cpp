@@ -151,7 +151,7 @@ struct Daemon::Impl {
     auto loaded_keys = load_config_keys(config);
     if (!loaded_keys) throw std::runtime_error(loaded_keys.error());
     set_keys(std::move(*loaded_keys));
-    start_webhook();
+    start_webhook(config.alerts.webhook);
     release_server_list();
   }
 
@@ -334,13 +334,16 @@ struct Daemon::Impl {
 
   // ---- Configuration ---------------------------------------------------------------------------
 
-  void start_webhook() {
-    if (!config.alerts.webhook) {
+  // Replaces the running sender (if any) with one for `settings` (none when absent).
+  void start_webhook(const std::optional<config::WebhookConfig>& settings) {
+    if (webhook) webhook->stop();
+    webhook.reset();
+    if (!settings) {
       alerts.set_notify({});
       return;
     }
     WebhookOptions wo;
-    wo.config = *config.alerts.webhook;
+    wo.config = *settings;
     webhook = std::make_unique<AlertWebhook>(std::move(wo), logger);
     alerts.set_notify(
         [sender = webhook.get()](WebhookAlert alert) { sender->push(std::move(alert)); });
@@ -393,20 +396,15 @@ struct Daemon::Impl {
 
     const ReloadPlan plan = plan_reload(config, keys, fresh, *fresh_keys);
     if (plan.keys_changed) set_keys(std::move(*fresh_keys));
-    if (plan.restart_webhook) {
-      if (webhook) webhook->stop();
-      webhook.reset();
-    }
+    if (plan.restart_webhook) start_webhook(fresh.alerts.webhook);
     if (plan.max_in_flight) hub.set_max_in_flight(*plan.max_in_flight);
-    for (const std::string& section : plan.restart_required) {
-      logger.log(
-          LogLevel::kWarning, "config_restart_required",
-          {{"keys", section},
-           {"action", "the running " + section + " settings stay until the daemon restarts"}});
+    if (plan.history_needs_restart) {
+      logger.log(LogLevel::kWarning, "config_restart_required",
+                 {{"keys", "history"},
+                  {"action", "the running history settings stay until the daemon restarts"}});
     }
-    if (!plan.restart_required.empty()) fresh.history = config.history;
+    fresh.history = config.history;  // the store runs with the settings it was opened with
     config = std::move(fresh);
-    if (plan.restart_webhook) start_webhook();
     actions.clear();
     monitor.reload(config, n, actions);
     release_server_list();

@@ -28,7 +28,7 @@ ReloadPlan plan_reload(const config::Config& running,
     plan.max_in_flight = static_cast<std::size_t>(fresh.requests.max_in_flight);
   }
   // The store is opened once, before the loop: a new file or new limits need a restart.
-  if (!same_history(running.history, fresh.history)) plan.restart_required.emplace_back("history");
+  plan.history_needs_restart = !same_history(running.history, fresh.history);
   return plan;
 }
 

@@ -2,14 +2,13 @@
 //
 // Responsible for: comparing the two configurations (and their key files' keys) and saying what
 // the engine must redo: new keys for the probes, a new webhook sender, a new window of requests
-// in flight, and which settings wait for a restart (the history store, opened once). Pure: no
+// in flight, and whether the history settings, which wait for a restart, changed. Pure: no
 // I/O. Not responsible for: the Monitor's part (Monitor::reload reads every key it uses) or
 // carrying the plan out (the daemon).
 #pragma once
 
 #include <cstddef>
 #include <optional>
-#include <string>
 #include <vector>
 
 #include "config/config.hpp"
@@ -22,9 +21,9 @@ struct ReloadPlan {
   // Stop the running webhook sender and start one for the new configuration (if it has one).
   bool restart_webhook = false;
   std::optional<std::size_t> max_in_flight;  // the new window, when it changed
-  // Sections whose new values wait for a restart ("history"); the daemon keeps running with
-  // the old ones and logs config_restart_required.
-  std::vector<std::string> restart_required;
+  // The history settings changed: they wait for a restart (the store is opened once), the
+  // daemon keeps the running ones and logs config_restart_required.
+  bool history_needs_restart = false;
 };
 
 ReloadPlan plan_reload(const config::Config& running,

@@ -53,9 +53,4 @@ void SnapshotPublisher::loop_done() {
   published_cv_.notify_all();
 }
 
-std::uint64_t SnapshotPublisher::publications() const {
-  std::lock_guard lock(mutex_);
-  return publications_;
-}
-
 }  // namespace ntpmon::engine

@@ -46,12 +46,6 @@ class SnapshotPublisher {
   // The loop has stopped: waiting readers take what is published, and no more builds are asked.
   void loop_done();
 
-  // The newest published view, fresh or not (for the loop and for tests).
-  [[nodiscard]] std::shared_ptr<const monitor::View> latest() const {
-    return published_.load(std::memory_order_acquire);
-  }
-  [[nodiscard]] std::uint64_t publications() const;
-
  private:
   std::function<void()> request_build_;
   std::function<std::int64_t()> mono_now_ns_;

@@ -1133,7 +1133,6 @@ std::optional<std::int64_t> Monitor::next_wakeup_mono_ns() const {
 ReloadResult Monitor::reload(const config::Config& config, const Now& now, Actions& out) {
   Impl& m = *impl_;
   ReloadResult result;
-  const double old_refresh_s = m.resolve_refresh_s;
   m.apply_globals(config);
 
   std::vector<std::unique_ptr<Server>> old = std::move(m.servers);
@@ -1150,10 +1149,11 @@ ReloadResult Monitor::reload(const config::Config& config, const Now& now, Actio
       const bool auth_changed = !same_auth(srv->config, server_config);
       srv->config = server_config;
       srv->dirty = true;
-      // A shorter dns.refresh_s brings the next refresh forward; a longer one applies from it.
+      // A shorter dns.refresh_s brings the next refresh forward (one due later than a period from
+      // now); a longer one applies from it. Retries after failures keep their back-off.
       const std::int64_t refresh_due = after(now.mono_ns, m.resolve_refresh_s);
-      if (m.resolve_refresh_s < old_refresh_s && !srv->resolve_in_flight &&
-          srv->resolve_failures == 0 && srv->next_resolve_mono_ns > refresh_due) {
+      if (!srv->resolve_in_flight && srv->resolve_failures == 0 &&
+          srv->next_resolve_mono_ns > refresh_due) {
         m.schedule_resolve(*srv, refresh_due);
       }
       for (SourceId id : srv->sources) {

@@ -22,7 +22,7 @@ TEST(ReloadPlan, TheSameConfigurationChangesNothing) {
   EXPECT_FALSE(plan.keys_changed);
   EXPECT_FALSE(plan.restart_webhook);
   EXPECT_FALSE(plan.max_in_flight);
-  EXPECT_TRUE(plan.restart_required.empty());
+  EXPECT_FALSE(plan.history_needs_restart);
 }
 
 // What the Monitor reads (thresholds, hold, intervals, servers) is not the engine's to redo.
@@ -38,7 +38,7 @@ TEST(ReloadPlan, MonitorKeysAreLeftToTheMonitor) {
   EXPECT_FALSE(plan.keys_changed);
   EXPECT_FALSE(plan.restart_webhook);
   EXPECT_FALSE(plan.max_in_flight);
-  EXPECT_TRUE(plan.restart_required.empty());
+  EXPECT_FALSE(plan.history_needs_restart);
 }
 
 TEST(ReloadPlan, RotatedKeysAreNewKeys) {
@@ -95,9 +95,7 @@ TEST(ReloadPlan, HistorySettingsWaitForARestart) {
         fresh.history.live_samples = 0;
         break;
     }
-    EXPECT_EQ(plan_reload(running, {}, fresh, {}).restart_required,
-              std::vector<std::string>{"history"})
-        << field;
+    EXPECT_TRUE(plan_reload(running, {}, fresh, {}).history_needs_restart) << field;
   }
 }
 

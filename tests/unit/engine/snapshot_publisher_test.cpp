@@ -78,6 +78,13 @@ class SnapshotPublisherTest : public ::testing::Test {
     publisher_.publish(view_at(started), started, started + build_cost_ns_);
   }
 
+  // Holds the loop until the returned promise is set.
+  std::promise<void> hold_loop() {
+    std::promise<void> release;
+    loop_.post([gate = release.get_future().share()] { gate.wait(); });
+    return release;
+  }
+
   std::atomic<std::int64_t> now_ns_{0};
   std::int64_t build_cost_ns_ = 1 * kMs;
   std::atomic<int> builds_{0};
@@ -91,8 +98,8 @@ TEST_F(SnapshotPublisherTest, NothingBeforeTheFirstPublicationAndNoBuildAsked) {
 }
 
 TEST_F(SnapshotPublisherTest, AFreshViewIsReturnedWithoutAskingTheLoop) {
-  publisher_.publish(view_at(1), 0, 1 * kMs);
-  const auto first = publisher_.latest();
+  const auto first = view_at(1);
+  publisher_.publish(first, 0, 1 * kMs);
   now_ns_ = SnapshotPublisher::kMinFreshNs;  // still fresh: <= 100 ms old
   EXPECT_EQ(publisher_.get(), first);
   EXPECT_EQ(builds_.load(), 0);
@@ -120,9 +127,8 @@ TEST_F(SnapshotPublisherTest, AnExpensiveBuildStaysFreshLonger) {
 TEST_F(SnapshotPublisherTest, ManyReadersOfAStaleViewCostOneBuild) {
   publisher_.publish(view_at(1), 0, 1 * kMs);
   now_ns_ = 500 * kMs;
-  // Hold the loop so that every reader arrives before the build runs.
-  std::promise<void> release;
-  loop_.post([gate = release.get_future().share()] { gate.wait(); });
+  // Every reader arrives before the build runs.
+  std::promise<void> release = hold_loop();
   std::vector<std::future<std::shared_ptr<const monitor::View>>> readers;
   for (int i = 0; i < 4; ++i) {
     readers.push_back(std::async(std::launch::async, [this] { return publisher_.get(); }));
@@ -136,8 +142,7 @@ TEST_F(SnapshotPublisherTest, ManyReadersOfAStaleViewCostOneBuild) {
 TEST_F(SnapshotPublisherTest, ReadersWaitingForAStoppedLoopTakeWhatIsPublished) {
   publisher_.publish(view_at(1), 0, 1 * kMs);
   now_ns_ = 500 * kMs;
-  std::promise<void> release;
-  loop_.post([gate = release.get_future().share()] { gate.wait(); });
+  std::promise<void> release = hold_loop();
   auto reader = std::async(std::launch::async, [this] { return publisher_.get(); });
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   const auto started = std::chrono::steady_clock::now();
