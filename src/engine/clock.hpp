@@ -1,14 +1,17 @@
-// The real clock of the machine, as the engine sees it.
+// The clocks of the machine, as the engine sees them.
 //
-// Responsible for: reading CLOCK_REALTIME (as Unix nanoseconds and as an NTP timestamp),
+// Responsible for: reading CLOCK_REALTIME (as Unix nanoseconds and as an NTP timestamp) and the
+// monotonic clock the engine schedules with (CLOCK_MONOTONIC through std::chrono::steady_clock),
 // converting kernel timespecs (e.g. SO_TIMESTAMPNS receive stamps) into the same units, and
 // estimating the local clock precision the way ntpd does. Not responsible for: disciplining or
 // ever setting the clock (ntp-monitor only observes), or any NTP arithmetic (src/algo).
 //
 // The engine is the only module that reads a clock; everything it hands to the pure core is a
-// value taken here. Clock is an interface so that tests can pin the time and get exact figures.
+// value taken here. Clock and MonoClock are interfaces so that tests can pin the time and get
+// exact figures.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <ctime>
 
@@ -42,6 +45,26 @@ class SystemClock final : public Clock {
 
  private:
   double precision_s_;
+};
+
+// Monotonic nanoseconds since an arbitrary start; never goes back.
+inline std::int64_t steady_now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// The monotonic clock behind an interface, for what tests drive by elapsed time (the query's
+// spacing). Asio timers wait for real; the engine computes their delays from this clock.
+class MonoClock {
+ public:
+  virtual ~MonoClock() = default;
+  virtual std::int64_t now_ns() = 0;
+};
+
+class SteadyMonoClock final : public MonoClock {
+ public:
+  std::int64_t now_ns() override { return steady_now_ns(); }
 };
 
 // Like ntpd's default_get_precision(): the smallest nonzero difference between successive

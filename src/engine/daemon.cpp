@@ -64,12 +64,6 @@ LogLevel to_level(monitor::LogEvent::Level level) {
   return LogLevel::kInfo;
 }
 
-std::int64_t steady_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 std::string format_seconds(double s) {
   std::array<char, 32> buf{};
   std::snprintf(buf.data(), buf.size(), "%g", s);
@@ -139,7 +133,7 @@ struct Daemon::Impl {
         history(history_options(config, logger)),
         alerts(logger, [this](history::AlertRecord record) { history.record_alert(record); }),
         nts(io, resolver, logger, nts_handlers()),
-        publisher([this] { asio::post(io, [this] { build_requested(); }); }, steady_ns),
+        publisher([this] { asio::post(io, [this] { build_requested(); }); }, steady_now_ns),
         hub(io, clock, rng, hub_handlers(), hub_options(config)) {
     if (options.handle_signals) {
       signals.add(SIGHUP);
@@ -225,7 +219,7 @@ struct Daemon::Impl {
   // at most once a minute while it lasts (the counter is in /metrics all the time).
   void check_probe_window() {
     const std::uint64_t unsent = hub.counters().unsent;
-    const std::int64_t now = steady_ns();
+    const std::int64_t now = steady_now_ns();
     if (unsent == unsent_logged || now - unsent_logged_at_ns < kUnsentLogIntervalNs) return;
     logger.log(LogLevel::kWarning, "requests_unsent",
                {{"count", std::to_string(unsent - unsent_logged)},
@@ -260,7 +254,7 @@ struct Daemon::Impl {
   // Read once per event: the Monitor schedules with mono_ns and stamps with the wall clock.
   monitor::Now now() {
     monitor::Now n;
-    n.mono_ns = steady_ns();
+    n.mono_ns = steady_now_ns();
     n.unix_ns = clock.now_unix_ns();
     n.ntp = proto::NtpTimestamp::from_unix_ns(n.unix_ns);
     return n;
@@ -352,7 +346,7 @@ struct Daemon::Impl {
   // The service manager (systemd, Type=notify) hears of start, reload and stop; without one
   // ($NOTIFY_SOCKET unset) notify_service does nothing.
   void notify(ServiceState state, const std::string& status) const {
-    notify_service(state, status, steady_ns() / 1000);
+    notify_service(state, status, steady_now_ns() / 1000);
   }
 
   std::string running_status() const {
@@ -681,7 +675,7 @@ struct Daemon::Impl {
       const WebhookCounters w = webhook->counters();
       engine.webhook = monitor::WebhookStatus{w.sent, w.failed, w.dropped, w.retries};
     }
-    publisher.publish(std::move(view), n.mono_ns, steady_ns());
+    publisher.publish(std::move(view), n.mono_ns, steady_now_ns());
   }
 
   Logger& logger;

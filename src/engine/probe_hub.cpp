@@ -40,12 +40,6 @@ constexpr std::int64_t kTimerGranularityNs = 10'000'000;
 // that time are counted against it instead of as strays.
 constexpr std::int64_t kMinLingerNs = 1'000'000'000;
 
-std::int64_t steady_now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 // asio's operator== builds two address objects per side; this compares the socket addresses
 // in place (family, port, address and, for IPv6, the scope), which is what it decides on too.
 bool same_endpoint(const asio::ip::udp::endpoint& a, const asio::ip::udp::endpoint& b) {

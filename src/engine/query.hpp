@@ -23,7 +23,6 @@
 #include <vector>
 
 #include "engine/clock.hpp"
-#include "engine/mono_clock.hpp"
 #include "engine/random.hpp"
 #include "proto/keys.hpp"
 #include "proto/validate.hpp"
