@@ -53,14 +53,8 @@ constexpr std::array<std::string_view, 5> kHeaderNames = {
     "Strict-Transport-Security", "X-Content-Type-Options", "X-Frame-Options", "X-XSS-Protection",
     "Content-Security-Policy"};
 
-struct VersionName {
-  std::string_view name;
-  TlsVersion version;
-};
-constexpr std::array<VersionName, 4> kVersions = {{{"TLS10", TlsVersion::kTls10},
-                                                   {"TLS11", TlsVersion::kTls11},
-                                                   {"TLS12", TlsVersion::kTls12},
-                                                   {"TLS13", TlsVersion::kTls13}}};
+constexpr std::array<TlsVersion, 4> kVersions = {TlsVersion::kTls10, TlsVersion::kTls11,
+                                                 TlsVersion::kTls12, TlsVersion::kTls13};
 
 constexpr std::array<ClientAuth, 5> kClientAuths = {
     ClientAuth::kNoClientCert, ClientAuth::kRequestClientCert, ClientAuth::kRequireAnyClientCert,
@@ -125,21 +119,23 @@ std::optional<TlsServerConfig> Checker::tls_config(const Field& field) {
     valid = false;
   }
 
+  const std::string versions =
+      "one of " + join(kVersions, [](TlsVersion v) { return to_string(v); });
   const auto version_of = [&](std::string_view key, TlsVersion& out) {
     const Field* f = find(fields, key);
     if (f == nullptr) return;
-    const auto value = scalar(*f, "one of TLS10, TLS11, TLS12, TLS13");
+    const auto value = scalar(*f, versions);
     if (!value) {
       valid = false;
       return;
     }
-    for (const auto& v : kVersions) {
-      if (*value == v.name) {
-        out = v.version;
+    for (const TlsVersion v : kVersions) {
+      if (*value == to_string(v)) {
+        out = v;
         return;
       }
     }
-    wrong_value(*f, "one of " + join(kVersions, &VersionName::name));
+    wrong_value(*f, versions);
     valid = false;
   };
   version_of("min_version", tls.min_version);
