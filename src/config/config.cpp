@@ -272,8 +272,7 @@ std::optional<long long> Checker::integer(const Field& field, long long lo, long
     const auto value = to_integer(field.value.Scalar());
     if (value && *value >= lo && *value <= hi) return value;
   }
-  error_at(field.value.Mark(), "'" + field.key + "' must be " + std::string(expected) + ", got " +
-                                   describe(field.value));
+  wrong_value(field, expected);
   return std::nullopt;
 }
 
@@ -284,16 +283,14 @@ std::optional<double> Checker::number(const Field& field, double lo_exclusive, d
     const auto value = to_number(field.value.Scalar());
     if (value && *value > lo_exclusive && *value <= hi) return value;
   }
-  error_at(field.value.Mark(), "'" + field.key + "' must be " + std::string(expected) + ", got " +
-                                   describe(field.value));
+  wrong_value(field, expected);
   return std::nullopt;
 }
 
 bool Checker::is_mapping(const Field& field, std::string_view expected) {
   if (!has_value(field, expected)) return false;
   if (field.value.IsMap()) return true;
-  error_at(field.value.Mark(), "'" + field.key + "' must be " + std::string(expected) + ", got " +
-                                   describe(field.value));
+  wrong_value(field, expected);
   return false;
 }
 
@@ -422,8 +419,7 @@ DnsSettings Checker::dns_settings(const Field& field) {
     // number() takes an exclusive lower bound; 1 s itself is allowed, so check it here.
     if (auto v = number(*f, 0.0, kMaxDnsRefreshS, kExpected)) {
       if (*v < kMinDnsRefreshS) {
-        error_at(f->value.Mark(),
-                 "'refresh_s' must be " + std::string(kExpected) + ", got " + describe(f->value));
+        wrong_value(*f, kExpected);
       } else {
         out.refresh_s = *v;
       }
@@ -456,9 +452,7 @@ HistorySettings Checker::history_settings(const Field& field) {
     if (auto v = number(*f, -1.0, kMaxHistoryAgeDays,
                         "a number of days from 0 (keep forever) to 3650")) {
       if (*v < 0) {
-        error_at(f->value.Mark(),
-                 "'max_age_days' must be a number of days from 0 (keep forever) to 3650, got " +
-                     describe(f->value));
+        wrong_value(*f, "a number of days from 0 (keep forever) to 3650");
       } else {
         out.max_age_days = *v;
       }
@@ -492,8 +486,7 @@ std::optional<bool> Checker::boolean(const Field& field) {
     if (v == "true" || v == "True" || v == "TRUE") return true;
     if (v == "false" || v == "False" || v == "FALSE") return false;
   }
-  error_at(field.value.Mark(),
-           "'" + field.key + "' must be true or false, got " + describe(field.value));
+  wrong_value(field, "true or false");
   return std::nullopt;
 }
 
@@ -577,8 +570,7 @@ void Checker::auth_settings(const std::vector<Field>& fields, Config& config) {
       } else if (*text == "ntpsec") {
         config.key_format = KeyFormat::kNtpsec;
       } else {
-        error_at(f->value.Mark(),
-                 "'key_format' must be auto, chrony or ntpsec, got " + describe(f->value));
+        wrong_value(*f, "auto, chrony or ntpsec");
       }
     }
   }
@@ -741,8 +733,7 @@ Config Checker::parse_document(const YAML::Node& root) {
 void Checker::yaml_servers(const Field& servers, bool lists, bool has_key_file, Config& config) {
   if (!has_value(servers, "a list of servers")) return;
   if (!servers.value.IsSequence()) {
-    error_at(servers.value.Mark(),
-             "'servers' must be a list of servers, got " + describe(servers.value));
+    wrong_value(servers, "a list of servers");
     return;
   }
   // With server lists, `servers: []` is a way to say "all of them are in the lists".
@@ -796,8 +787,7 @@ void Checker::yaml_servers(const Field& servers, bool lists, bool has_key_file, 
 void Checker::server_lists(const Field& field, Config& config) {
   if (!has_value(field, "a list of mappings with 'path'")) return;
   if (!field.value.IsSequence()) {
-    error_at(field.value.Mark(),
-             "'server_lists' must be a list of mappings with 'path', got " + describe(field.value));
+    wrong_value(field, "a list of mappings with 'path'");
     return;
   }
   if (field.value.size() == 0) {

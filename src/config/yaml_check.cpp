@@ -97,11 +97,15 @@ bool YamlChecker::has_value(const Field& field, std::string_view expected) {
   return false;
 }
 
+void YamlChecker::wrong_value(const Field& field, std::string_view expected) {
+  error_at(field.value.Mark(), "'" + field.key + "' must be " + std::string(expected) + ", got " +
+                                   describe(field.value));
+}
+
 std::optional<std::string> YamlChecker::scalar(const Field& field, std::string_view expected) {
   if (!has_value(field, expected)) return std::nullopt;
   if (field.value.IsScalar()) return field.value.Scalar();
-  error_at(field.value.Mark(), "'" + field.key + "' must be " + std::string(expected) + ", got " +
-                                   describe(field.value));
+  wrong_value(field, expected);
   return std::nullopt;
 }
 

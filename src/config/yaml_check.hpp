@@ -94,6 +94,8 @@ class YamlChecker {
                                UnsupportedKeys unsupported = {});
   // Reports a key without a value and returns false; `expected` completes "expected ...".
   bool has_value(const Field& field, std::string_view expected);
+  // Reports "'key' must be <expected>, got <what the file holds>" at the value.
+  void wrong_value(const Field& field, std::string_view expected);
   // A scalar value; reports a missing or non-scalar value (`expected`: "a string").
   std::optional<std::string> scalar(const Field& field, std::string_view expected);
 

@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "export/ascii.hpp"
 #include "export/basic_auth.hpp"
 #include "export/tls_context.hpp"
 
@@ -22,15 +23,6 @@ namespace {
 constexpr std::string_view kMetricsContentType = "text/plain; version=0.0.4; charset=utf-8";
 // RFC 7617 challenge; the realm names the service so a browser's password prompt says what for.
 constexpr std::string_view kAuthChallenge = "Basic realm=\"ntp-monitor\"";
-
-bool iequals(std::string_view a, std::string_view b) {
-  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
-    auto lower = [](char c) {
-      return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-    };
-    return lower(x) == lower(y);
-  });
-}
 
 struct Route {
   std::string method;

@@ -76,9 +76,8 @@ int openssl_version(TlsVersion version) {
 // RequestClientCert and RequireAnyClientCert take any certificate: the chain is not judged.
 int accept_any_certificate(int /*preverify_ok*/, X509_STORE_CTX* /*store*/) { return 1; }
 
-}  // namespace
-
-std::optional<TlsFailure> apply_tls_settings(ssl_ctx_st& ctx, const TlsServerConfig& tls) {
+// configure_tls_context, with which file failed.
+std::optional<TlsFailure> apply_tls_settings(SSL_CTX& ctx, const TlsServerConfig& tls) {
   ERR_clear_error();
   // Renegotiation only lets a client make the server redo expensive work; compression leaks
   // secrets (CRIME).
@@ -150,6 +149,8 @@ std::optional<TlsFailure> apply_tls_settings(ssl_ctx_st& ctx, const TlsServerCon
   SSL_CTX_set_session_id_context(&ctx, kSessionContext, sizeof kSessionContext - 1);
   return std::nullopt;
 }
+
+}  // namespace
 
 std::optional<std::string> configure_tls_context(ssl_ctx_st& ctx, const TlsServerConfig& tls) {
   if (auto failure = apply_tls_settings(ctx, tls)) return std::move(failure->message);

@@ -54,9 +54,7 @@ struct TlsFailure {
 
 // Applies `tls` to a server context: certificate chain, key (checked against the certificate),
 // protocol versions, client certificate policy and CA list, no compression or renegotiation.
-// Never throws.
-std::optional<TlsFailure> apply_tls_settings(ssl_ctx_st& ctx, const TlsServerConfig& tls);
-// The same with only the message.
+// Returns the failure's message. Never throws.
 std::optional<std::string> configure_tls_context(ssl_ctx_st& ctx, const TlsServerConfig& tls);
 // Applies `tls` to a throw-away context: whether the certificate, key and client CA load and
 // belong together. Never throws.

@@ -53,14 +53,8 @@ constexpr std::array<std::string_view, 5> kHeaderNames = {
     "Strict-Transport-Security", "X-Content-Type-Options", "X-Frame-Options", "X-XSS-Protection",
     "Content-Security-Policy"};
 
-struct VersionName {
-  std::string_view name;
-  TlsVersion version;
-};
-constexpr std::array<VersionName, 4> kVersions = {{{"TLS10", TlsVersion::kTls10},
-                                                   {"TLS11", TlsVersion::kTls11},
-                                                   {"TLS12", TlsVersion::kTls12},
-                                                   {"TLS13", TlsVersion::kTls13}}};
+constexpr std::array<TlsVersion, 4> kVersions = {TlsVersion::kTls10, TlsVersion::kTls11,
+                                                 TlsVersion::kTls12, TlsVersion::kTls13};
 
 constexpr std::array<ClientAuth, 5> kClientAuths = {
     ClientAuth::kNoClientCert, ClientAuth::kRequestClientCert, ClientAuth::kRequireAnyClientCert,
@@ -93,8 +87,7 @@ std::optional<TlsServerConfig> Checker::tls_config(const Field& field) {
   // An empty tls_server_config means plain HTTP, as in exporter-toolkit.
   if (field.value.IsNull()) return std::nullopt;
   if (!field.value.IsMap()) {
-    error_at(field.value.Mark(),
-             "'tls_server_config' must be a mapping, got " + describe(field.value));
+    wrong_value(field, "a mapping");
     return std::nullopt;
   }
   const auto fields = fields_of(field.value, "in tls_server_config", kTlsKeys,
@@ -126,23 +119,23 @@ std::optional<TlsServerConfig> Checker::tls_config(const Field& field) {
     valid = false;
   }
 
+  const std::string versions =
+      "one of " + join(kVersions, [](TlsVersion v) { return to_string(v); });
   const auto version_of = [&](std::string_view key, TlsVersion& out) {
     const Field* f = find(fields, key);
     if (f == nullptr) return;
-    const auto value = scalar(*f, "one of TLS10, TLS11, TLS12, TLS13");
+    const auto value = scalar(*f, versions);
     if (!value) {
       valid = false;
       return;
     }
-    for (const auto& v : kVersions) {
-      if (*value == v.name) {
-        out = v.version;
+    for (const TlsVersion v : kVersions) {
+      if (*value == to_string(v)) {
+        out = v;
         return;
       }
     }
-    error_at(f->value.Mark(), "'" + f->key + "' must be one of " +
-                                  join(kVersions, &VersionName::name) + ", got " +
-                                  describe(f->value));
+    wrong_value(*f, versions);
     valid = false;
   };
   version_of("min_version", tls.min_version);
@@ -161,10 +154,8 @@ std::optional<TlsServerConfig> Checker::tls_config(const Field& field) {
       const auto it = std::find_if(kClientAuths.begin(), kClientAuths.end(),
                                    [&](ClientAuth a) { return to_string(a) == *value; });
       if (it == kClientAuths.end()) {
-        error_at(auth_field->value.Mark(),
-                 "'client_auth_type' must be one of " +
-                     join(kClientAuths, [](ClientAuth a) { return to_string(a); }) + ", got " +
-                     describe(auth_field->value));
+        wrong_value(*auth_field,
+                    "one of " + join(kClientAuths, [](ClientAuth a) { return to_string(a); }));
         valid = false;
       } else {
         tls.client_auth = *it;
@@ -211,8 +202,7 @@ std::optional<TlsServerConfig> Checker::tls_config(const Field& field) {
 void Checker::http_config(const Field& field, WebConfig& out) {
   if (field.value.IsNull()) return;
   if (!field.value.IsMap()) {
-    error_at(field.value.Mark(),
-             "'http_server_config' must be a mapping, got " + describe(field.value));
+    wrong_value(field, "a mapping");
     return;
   }
   const auto fields = fields_of(field.value, "in http_server_config", kHttpKeys);
@@ -220,14 +210,13 @@ void Checker::http_config(const Field& field, WebConfig& out) {
     // Accepted for compatibility; the server speaks HTTP/1.1 only, whatever the value.
     const auto value = scalar(*f, "true or false");
     if (value && *value != "true" && *value != "false") {
-      error_at(f->value.Mark(), "'http2' must be true or false, got " + describe(f->value));
+      wrong_value(*f, "true or false");
     }
   }
   const Field* headers = find(fields, "headers");
   if (headers == nullptr || headers->value.IsNull()) return;
   if (!headers->value.IsMap()) {
-    error_at(headers->value.Mark(), "'headers' must be a mapping of header name to value, got " +
-                                        describe(headers->value));
+    wrong_value(*headers, "a mapping of header name to value");
     return;
   }
   for (auto it = headers->value.begin(); it != headers->value.end(); ++it) {
@@ -279,10 +268,7 @@ void Checker::http_config(const Field& field, WebConfig& out) {
 void Checker::users(const Field& field, WebConfig& out) {
   if (field.value.IsNull()) return;
   if (!field.value.IsMap()) {
-    error_at(field.value.Mark(),
-             "'basic_auth_users' must be a mapping of user name to bcrypt "
-             "hash, got " +
-                 describe(field.value));
+    wrong_value(field, "a mapping of user name to bcrypt hash");
     return;
   }
   for (auto it = field.value.begin(); it != field.value.end(); ++it) {
