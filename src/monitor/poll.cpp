@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdint>
 
 namespace ntpmon::monitor {
 
@@ -29,7 +28,7 @@ void PollState::set_limits(const PollLimits& limits) {
   backoff_steps_ = static_cast<std::uint8_t>(std::min<int>(backoff_steps_, max_backoff_steps()));
 }
 
-void PollState::start() { burst_left_ = static_cast<std::uint8_t>(burst_count_ - 1); }
+void PollState::start() { burst_left_ = static_cast<std::uint16_t>(burst_count_ - 1); }
 
 int PollState::max_backoff_steps() const {
   int steps = 0;
@@ -54,11 +53,6 @@ double PollState::on_send(double u) {
   reach_ = static_cast<std::uint8_t>(reach_ << 1);
   if (sent_ < 8) ++sent_;
   outstanding_ = true;
-  if (burst_left_ == 0 && single_burst_more_ > 0) {
-    // A single burst longer than burst_left_ counts: the next part of it.
-    burst_left_ = static_cast<std::uint8_t>(std::min<int>(single_burst_more_, UINT8_MAX));
-    single_burst_more_ = static_cast<std::uint16_t>(single_burst_more_ - burst_left_);
-  }
   if (burst_left_ == 0) last_burst_sent_ = true;
   if (burst_left_ > 0) {
     --burst_left_;
@@ -76,7 +70,7 @@ bool PollState::on_reply() {
   backoff_steps_ = 0;
   // This reply was the first request of the new burst (a single burst has no second one).
   if (!single_burst_) {
-    burst_left_ = static_cast<std::uint8_t>(burst_count_ > 1 ? burst_count_ - 2 : 0);
+    burst_left_ = static_cast<std::uint16_t>(burst_count_ > 1 ? burst_count_ - 2 : 0);
   }
   return true;
 }
@@ -104,7 +98,6 @@ void PollState::on_rate() {
            doubled(min_poll_s_, rate_steps_) < kMaxPollS);
   if (rate_steps_ > kMaxSteps) rate_steps_ = kMaxSteps;
   burst_left_ = 0;
-  single_burst_more_ = 0;
 }
 
 void PollState::start_single_burst(int requests, double spacing_s) {
@@ -114,10 +107,9 @@ void PollState::start_single_burst(int requests, double spacing_s) {
   burst_spacing_limit_s_ = spacing;
   min_poll_s_ = std::max(spacing, 0.001);
   max_poll_s_ = min_poll_s_;
-  const int after_first = std::clamp(requests, 1, kMaxSingleBurst) - 1;
-  burst_count_ = static_cast<std::uint8_t>(std::min(after_first + 1, 8));
-  burst_left_ = static_cast<std::uint8_t>(std::min<int>(after_first, UINT8_MAX));
-  single_burst_more_ = static_cast<std::uint16_t>(after_first - burst_left_);
+  const int requests_clamped = std::clamp(requests, 1, kMaxSingleBurst);
+  burst_count_ = static_cast<std::uint8_t>(std::min(requests_clamped, 8));
+  burst_left_ = static_cast<std::uint16_t>(requests_clamped - 1);
   backoff_steps_ = 0;
   single_burst_ = true;
   last_burst_sent_ = false;

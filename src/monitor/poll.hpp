@@ -31,7 +31,7 @@ namespace ntpmon::monitor {
 
 // RFC 5905 MAXPOLL (2^17 s, ~36 h): no interval ever exceeds this.
 inline constexpr double kMaxPollS = 131072.0;
-// The most requests of PollState::start_single_burst().
+// The most requests of PollState::start_single_burst() (the first and 65535 more).
 inline constexpr int kMaxSingleBurst = 65536;
 
 struct PollLimits {
@@ -110,7 +110,8 @@ class PollState {
   double max_poll_s_ = 1024.0;
   double burst_spacing_limit_s_ = 2.0;
   std::uint8_t burst_count_ = 4;
-  std::uint8_t burst_left_ = 0;  // burst requests still to send after the current one
+  // Burst requests still to send after the current one (a single burst may be long).
+  std::uint16_t burst_left_ = 0;
   std::uint8_t reach_ = 0;
   std::uint8_t sent_ = 0;           // requests sent, saturating at 8 (enough for the 3-miss rule)
   std::uint8_t backoff_steps_ = 0;  // doublings while unreachable
@@ -119,9 +120,8 @@ class PollState {
   bool shifted_out_ = false;        // the bit the last send pushed out of reach_
   bool unreachable_ = false;
   bool stopped_ = false;
-  bool single_burst_ = false;            // start_single_burst(): no polling after the burst
-  bool last_burst_sent_ = false;         // a send found no burst request left
-  std::uint16_t single_burst_more_ = 0;  // single burst requests beyond burst_left_
+  bool single_burst_ = false;     // start_single_burst(): no polling after the burst
+  bool last_burst_sent_ = false;  // a send found no burst request left
 };
 
 // The base (minimum) poll interval of one address.

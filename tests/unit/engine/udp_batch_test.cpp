@@ -107,6 +107,8 @@ TEST(UdpBatch, ReceiveStampsWhenAskedForAndNoneOtherwise) {
   Pair stamped(1, 1, false, true);
   Pair plain(1, 1, false, false);
   ASSERT_TRUE(stamped.opened && plain.opened);
+  // SO_TIMESTAMPNS is Linux's since 2.6.22: a socket asked for stamps has them.
+  EXPECT_TRUE(stamped.receiver.rx_stamps());
   EXPECT_FALSE(plain.receiver.rx_stamps());
   for (Pair* p : {&stamped, &plain}) {
     p->prepare(numbered(1, 48));
