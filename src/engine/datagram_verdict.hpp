@@ -54,8 +54,6 @@ struct DatagramVerdict {
   // not parse; reported with the rejection as the handlers expect.
   const proto::Header* header = nullptr;
   std::string_view auth_detail;  // kAuthFailed: why ("crypto-NAK", "digest_mismatch", ...)
-
-  [[nodiscard]] std::string_view reason_name() const { return proto::to_string(reason); }
 };
 
 // Judges `parsed` (the datagram's parse) against `request`. kAnswered fills `outcome` (reply or

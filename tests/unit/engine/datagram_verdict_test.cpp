@@ -78,7 +78,7 @@ struct Exchange {
 
 void expect_rejected(const DatagramVerdict& v, RejectReason reason, bool with_header) {
   EXPECT_EQ(v.kind, Kind::kRejected);
-  EXPECT_EQ(v.reason, reason) << v.reason_name();
+  EXPECT_EQ(v.reason, reason) << proto::to_string(v.reason);
   EXPECT_EQ(v.header != nullptr, with_header);
 }
 
@@ -108,7 +108,7 @@ TEST(DatagramVerdict, WrongSourceComesFirstAndCarriesNoHeader) {
   expect_rejected(x.judge(std::vector<std::uint8_t>(3, 0), false), RejectReason::kWrongSource,
                   false);
   expect_rejected(x.judge(bytes_of(good_header()), false), RejectReason::kWrongSource, false);
-  EXPECT_EQ(x.judge(bytes_of(good_header()), false).reason_name(), "wrong_source");
+  EXPECT_EQ(proto::to_string(x.judge(bytes_of(good_header()), false).reason), "wrong_source");
   EXPECT_FALSE(x.pending.answered);
 }
 
@@ -164,7 +164,7 @@ TEST(DatagramVerdict, EveryCheckReplyReasonComesWithTheParsedHeader) {
     Exchange x;
     const DatagramVerdict v = x.judge(bytes_of(c.header));
     expect_rejected(v, c.reason, true);
-    EXPECT_EQ(v.reason_name(), c.name);
+    EXPECT_EQ(proto::to_string(v.reason), c.name);
     ASSERT_NE(v.header, nullptr);
     EXPECT_EQ(*v.header, c.header);
     EXPECT_FALSE(x.pending.answered);
@@ -227,7 +227,7 @@ TEST_F(KeyedExchange, AValidMacAnswersAuthenticated) {
 TEST_F(KeyedExchange, MissingWrongOrNakMacIsAuthFailedWithADetail) {
   const DatagramVerdict missing = x_.judge(bytes_of(good_header()));
   expect_rejected(missing, RejectReason::kAuthFailed, true);
-  EXPECT_EQ(missing.reason_name(), "auth_failed");
+  EXPECT_EQ(proto::to_string(missing.reason), "auth_failed");
   EXPECT_FALSE(missing.auth_detail.empty());
 
   std::vector<std::uint8_t> forged = signed_reply(good_header());
