@@ -123,7 +123,7 @@ Result<Opened, std::string> HistoryStore::open(const std::string& path) {
     return Opened{};
   } catch (const std::exception& e) {
     enabled_.store(false);
-    std::string error = "history database '" + path + "': " + e.what();
+    std::string error = detail::where(path) + e.what();
     {
       std::lock_guard lock(error_mutex_);
       error_ = error;

@@ -2,7 +2,6 @@
 // (batch_writer.hpp) and retention (retention.hpp), each on a real file in a temporary folder.
 #include <gtest/gtest.h>
 
-#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -15,22 +14,11 @@
 namespace ntpmon::history::detail {
 namespace {
 
-namespace fs = std::filesystem;
-
 constexpr std::int64_t kNs = 1'000'000'000;
 constexpr std::int64_t kT0 = 1'700'000'040 * kNs;
 
-class HistoryDatabaseTest : public ::testing::Test {
+class HistoryDatabaseTest : public test::TestDirFixture {
  protected:
-  void SetUp() override {
-    dir_ = test::make_test_dir("ntpmon-history-db-");
-    path_ = (dir_ / "history.db").string();
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-
   std::unique_ptr<BatchWriter> writer() {
     auto connection = open_write_connection(path_, 1000);
     EXPECT_TRUE(connection.ok()) << (connection.ok() ? "" : connection.error());
@@ -38,9 +26,6 @@ class HistoryDatabaseTest : public ::testing::Test {
     EXPECT_TRUE(w.ok()) << (w.ok() ? "" : w.error());
     return std::move(w.value());
   }
-
-  fs::path dir_;
-  std::string path_;
 };
 
 Entry alert(std::int64_t time_ns) {

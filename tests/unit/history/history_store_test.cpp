@@ -31,17 +31,8 @@ constexpr std::int64_t kDayNs = 86'400 * kNs;
 // 2023-11-14T22:14:00Z, a multiple of 60 s, so that 60 s buckets start exactly here.
 constexpr std::int64_t kT0 = 1'700'000'040 * kNs;
 
-class HistoryStoreTest : public ::testing::Test {
+class HistoryStoreTest : public test::TestDirFixture {
  protected:
-  void SetUp() override {
-    dir_ = test::make_test_dir("ntpmon-history-");
-    path_ = (dir_ / "history.db").string();
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-
   // Options for tests: a fast writer, no periodic retention, a log that is kept.
   HistoryOptions options() {
     HistoryOptions o;
@@ -72,8 +63,6 @@ class HistoryStoreTest : public ::testing::Test {
     return false;
   }
 
-  fs::path dir_;
-  std::string path_;
   std::mutex log_mutex_;
   std::vector<std::pair<HistoryLogLevel, std::string>> log_;
 };

@@ -1,5 +1,5 @@
-// Helpers shared by the history unit tests: a folder per test for database files, and queue
-// entries with fixed values, so that each test states only what it checks.
+// Helpers shared by the history unit tests: a fixture with a folder per test for database
+// files, and queue entries with fixed values, so that each test states only what it checks.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -8,24 +8,35 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
-#include <string_view>
+#include <system_error>
 #include <utility>
 
 #include "history/writer_queue.hpp"
 
 namespace ntpmon::history::test {
 
-// A fresh, empty folder named after the running test and the process (ctest runs tests of one
-// executable in parallel processes). The fixture removes it.
-inline std::filesystem::path make_test_dir(std::string_view prefix) {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  const std::filesystem::path dir =
-      std::filesystem::temp_directory_path() /
-      (std::string(prefix) + std::to_string(::getpid()) + "-" + info->name());
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir;
-}
+// A fixture with a fresh, empty folder for database files (dir_) and the path of a database in
+// it (path_). The folder is named after the running test and the process (ctest runs tests of
+// one executable in parallel processes) and removed after the test.
+class TestDirFixture : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    dir_ = std::filesystem::temp_directory_path() /
+           ("ntpmon-" + std::string(info->test_suite_name()) + "-" + std::to_string(::getpid()) +
+            "-" + info->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    path_ = (dir_ / "history.db").string();
+  }
+  void TearDown() override {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  std::filesystem::path dir_;
+  std::string path_;
+};
 
 // A sample of `server` at `time_ns` as the store queues it; the other fields are fixed.
 inline detail::Entry sample_entry(std::string server, std::int64_t time_ns) {
