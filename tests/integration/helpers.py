@@ -128,15 +128,14 @@ class Daemon(peers.Peer):
                 "--web-dashboard", str(self.api_port), "--listen-address", self.listen,
                 ] + self.extra_args
 
-    def start(self, ready: Optional[Callable[["Daemon"], object]] = None,
-              deadline_s: float = 10.0) -> "Daemon":
+    def start(self, ready: Optional[Callable[["Daemon"], object]] = None) -> "Daemon":
         """Starts the daemon and waits until ready(self) (default: self.ready()) is true;
-        fails with the log if it exits or is not ready in time."""
+        fails with the log if it exits or is not ready within 10 s."""
         self.proc = peers.spawn(self.argv(), self.log_path)
         check = ready or type(self).ready
         try:
             wait_for("daemon ready", lambda: self.proc.poll() is not None or check(self),
-                     deadline_s, interval_s=0.1, ignore=(OSError, http.client.HTTPException))
+                     10.0, interval_s=0.1, ignore=(OSError, http.client.HTTPException))
         except AssertionError as e:
             raise AssertionError(f"{e}\n{self.log()}") from None
         assert self.proc.poll() is None, f"daemon exited:\n{self.log()}"
