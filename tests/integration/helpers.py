@@ -113,8 +113,9 @@ class Daemon(peers.Peer):
     name = "daemon"
 
     def __init__(self, workdir: Path, config_text: str, extra_args: Sequence[str] = (),
-                 listen: str = "127.0.0.1"):
+                 listen: str = "127.0.0.1", binary: Optional[Path] = None):
         super().__init__(workdir)
+        self.binary = Path(binary) if binary else peers.monitor_binary()
         self.config_path = self.workdir / "servers.yaml"
         self.config_path.write_text(config_text)
         self.metrics_port = peers.free_tcp_port()
@@ -123,7 +124,7 @@ class Daemon(peers.Peer):
         self.extra_args = list(extra_args)
 
     def argv(self) -> list[str]:
-        return [str(peers.monitor_binary()), "--config", str(self.config_path),
+        return [str(self.binary), "--config", str(self.config_path),
                 "--prometheus-port", str(self.metrics_port),
                 "--web-dashboard", str(self.api_port), "--listen-address", self.listen,
                 ] + self.extra_args
