@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import throughput as common  # noqa: E402  (shared helpers)
 from throughput import peers  # noqa: E402
+from helpers import wait_for  # noqa: E402
 
 POLL_S = 1024
 BURST = 4  # MonitorOptions::iburst_count
@@ -59,7 +60,7 @@ def run_one(workdir: Path, binary: Path, sim_port: int, n: int, render: bool) ->
             return (status is not None and status["entries"] == n
                     and status["requests"] >= n)
 
-        common.wait_until("every server polled once", polled_once, 900, interval_s=0.2)
+        wait_for("every server polled once", polled_once, 900, interval_s=0.2)
         result["startup_s"] = time.monotonic() - daemon.started_at
 
         def burst_done():
@@ -67,7 +68,7 @@ def run_one(workdir: Path, binary: Path, sim_port: int, n: int, render: bool) ->
             state.update(status or {})
             return status is not None and status["requests"] >= BURST * n
 
-        common.wait_until("initial burst complete", burst_done, 900, interval_s=0.5)
+        wait_for("initial burst complete", burst_done, 900, interval_s=0.5)
         result["burst_s"] = time.monotonic() - daemon.started_at
         time.sleep(2.0)  # let the last replies and the snapshot settle
         result["rss_kib"] = daemon.rss_kib()

@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import throughput as common  # noqa: E402  (shared helpers)
 from throughput import peers  # noqa: E402
+from helpers import wait_for  # noqa: E402
 
 _SERVER_SAMPLE = re.compile(r'^(ntp_monitor_server_\w+)\{server="([^"]*)"[^}]*\} (\S+)$', re.M)
 
@@ -101,7 +102,7 @@ def phase(daemon: common.MonitorDaemon, names: set[str], window_s: float) -> dic
     last: dict = {}
     cpu0, t0 = daemon.cpu_s(), time.monotonic()
     while time.monotonic() - t0 < window_s:
-        text = daemon.metrics()
+        text = daemon.scrape()
         if text:
             last = server_values(text, names)
             for name, values in last.items():
@@ -163,12 +164,12 @@ def main() -> int:
             names = {"simulator"} | ({"chronyd"} if chrony is not None else set())
             daemon = common.MonitorDaemon(tmp / "daemon", binary, config)
             with daemon.start():
-                common.wait_until(
+                wait_for(
                     "measured servers sampled",
-                    lambda: (t := daemon.metrics()) and all(
+                    lambda: (t := daemon.scrape()) and all(
                         "ntp_monitor_server_offset_seconds" in v
                         for v in server_values(t, names).values())
-                    and len(server_values(t, names)) == len(names), 60)
+                    and len(server_values(t, names)) == len(names), 60, interval_s=0.5)
                 time.sleep(10)  # let the clock filters fill (8 samples)
                 quiet = phase(daemon, names, args.window)
                 with Scrapers(daemon.metrics_port, args.scrapers) as scrapers:

@@ -52,13 +52,14 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
 
+import helpers  # noqa: E402
 import peers  # noqa: E402
+from helpers import wait_for  # noqa: E402
 
 CLOCK_TICK_S = 1.0 / os.sysconf("SC_CLK_TCK")
 PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
@@ -92,75 +93,58 @@ def raise_fd_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-class MonitorDaemon(peers.Peer):
-    """The daemon on a configuration file, metrics on a free loopback port."""
+def process_cpu_s(pid: int) -> float:
+    """utime + stime of process `pid` so far (/proc/PID/stat fields 14 and 15)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) * CLOCK_TICK_S
 
-    name = "daemon"
+
+class MonitorDaemon(helpers.Daemon):
+    """helpers.Daemon on `binary` at a log level; start() does not wait for readiness (the
+    benchmarks wait for what they measure, from started_at)."""
 
     def __init__(self, workdir: Path, binary: Path, config, log_level: str = "warning"):
         """config: the YAML text, or (YAML text, {file name: text}) as fleet_config gives."""
-        super().__init__(workdir)
-        self.binary = binary
-        self.config_path = self.workdir / "servers.yaml"
         config_text, files = config if isinstance(config, tuple) else (config, {})
-        self.config_path.write_text(config_text)
+        super().__init__(workdir, config_text, ["--log-level", log_level], binary=binary)
         for name, text in files.items():
             (self.workdir / name).write_text(text)
-        self.metrics_port = peers.free_tcp_port()
-        self.api_port = peers.free_tcp_port()
-        self.log_level = log_level
         self.started_at = 0.0
 
     def start(self) -> "MonitorDaemon":
-        argv = [str(self.binary), "--config", str(self.config_path),
-                "--prometheus-port", str(self.metrics_port),
-                "--web-dashboard", str(self.api_port), "--listen-address", "127.0.0.1",
-                "--log-level", self.log_level]
         self.started_at = time.monotonic()
-        self.proc = peers.spawn(argv, self.log_path)
-        return self
+        return super().start(ready=lambda d: True)
 
-    def metrics(self, timeout_s: float = 60.0) -> Optional[str]:
+    def _body(self, port: int, path: str, timeout_s: float) -> Optional[bytes]:
+        """The body of a 200 answer, None without one; raises if the daemon has exited."""
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics",
-                                        timeout=timeout_s) as r:
-                return r.read().decode()
+            status, _, body = helpers.http_get(port, path, timeout_s=timeout_s)
+            if status == 200:
+                return body
         except OSError:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"daemon exited with {self.proc.returncode}:\n{self.log()}")
-            return None
+            pass
+        if self.proc is not None and self.proc.poll() is not None:
+            raise RuntimeError(f"daemon exited with {self.proc.returncode}:\n{self.log()}")
+        return None
 
-    def cpu_s(self) -> float:
-        """utime + stime of the daemon so far (/proc/PID/stat fields 14 and 15)."""
-        stat = Path(f"/proc/{self.proc.pid}/stat").read_text()
-        fields = stat[stat.rindex(")") + 2:].split()
-        return (int(fields[11]) + int(fields[12])) * CLOCK_TICK_S
+    def scrape(self, timeout_s: float = 60.0) -> Optional[str]:
+        """/metrics as text, None if it does not answer."""
+        body = self._body(self.metrics_port, "/metrics", timeout_s)
+        return body.decode() if body is not None else None
 
     def status(self, timeout_s: float = 30.0) -> Optional[dict]:
         """/api/v1/status: totals without a line per server (cheap with a million)."""
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.api_port}/api/v1/status",
-                                        timeout=timeout_s) as r:
-                return json.loads(r.read().decode())
-        except OSError:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"daemon exited with {self.proc.returncode}:\n{self.log()}")
-            return None
+        body = self._body(self.api_port, "/api/v1/status", timeout_s)
+        return json.loads(body.decode()) if body is not None else None
+
+    def cpu_s(self) -> float:
+        return process_cpu_s(self.proc.pid)
 
     def rss_kib(self) -> int:
         match = re.search(r"^VmRSS:\s+(\d+) kB", Path(f"/proc/{self.proc.pid}/status").read_text(),
                           re.M)
         return int(match.group(1))
-
-
-def wait_until(what: str, predicate, deadline_s: float, interval_s: float = 0.5):
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval_s)
-    raise RuntimeError(f"not within {deadline_s} s: {what}")
 
 
 # CPUs for the client being measured and for the simulator (see the module comment), or None.
@@ -213,12 +197,6 @@ def udp_receive_buffer_errors() -> int:
     return int(lines[1][lines[0].index("RcvbufErrors")])
 
 
-def simulator_cpu_s(sim: peers.Simulator) -> float:
-    stat = Path(f"/proc/{sim.proc.pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) * CLOCK_TICK_S
-
-
 def measure_daemon(workdir: Path, binary: Path, sim: peers.Simulator, n: int,
                    selection_interval_s: float, warmup_s: float, window_s: float) -> dict:
     """Probes/s and CPU per probe of a daemon polling N sources every second."""
@@ -226,8 +204,8 @@ def measure_daemon(workdir: Path, binary: Path, sim: peers.Simulator, n: int,
     daemon = MonitorDaemon(workdir, binary, fleet_config(sim.port, n, 1.0, extra))
     with daemon.start():
         place(daemon.proc.pid, CLIENT_CPU)
-        wait_until("every source monitored",
-                   lambda: (t := daemon.status()) and t["sources"] == n, 120)
+        wait_for("every source monitored",
+                 lambda: (t := daemon.status()) and t["sources"] == n, 120, interval_s=0.5)
         time.sleep(warmup_s)
 
         def sample():
@@ -239,7 +217,7 @@ def measure_daemon(workdir: Path, binary: Path, sim: peers.Simulator, n: int,
             window = status.get("requests_window") or {}
             return {"at": (t0 + t1) / 2, "requests": status["requests"],
                     "responses": status["responses"], "cpu": daemon.cpu_s(),
-                    "sim_cpu": simulator_cpu_s(sim), "unsent": window.get("unsent", 0),
+                    "sim_cpu": process_cpu_s(sim.proc.pid), "unsent": window.get("unsent", 0),
                     "in_flight": window.get("in_flight", 0),
                     "unmatched": status["unmatched_datagrams"],
                     "buffer_drops": udp_receive_buffer_errors()}

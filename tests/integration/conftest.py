@@ -113,14 +113,14 @@ def simulator(tmp_path, monitor):
 
 @pytest.fixture
 def daemon(tmp_path, monitor):
-    """Factory: daemon(config_text, *args) starts helpers.Daemon and waits until it is ready
-    (start=False: not started); all are stopped in teardown."""
+    """Factory: daemon(config_text, *args) starts helpers.Daemon and waits until it is ready;
+    all are stopped in teardown."""
     started: list[helpers.Daemon] = []
 
-    def make(config_text: str, *args: str, start: bool = True) -> helpers.Daemon:
+    def make(config_text: str, *args: str) -> helpers.Daemon:
         d = helpers.Daemon(tmp_path / f"daemon{len(started)}", config_text, args)
         started.append(d)
-        return d.start() if start else d
+        return d.start()
 
     yield make
     for d in started:

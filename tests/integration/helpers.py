@@ -113,8 +113,9 @@ class Daemon(peers.Peer):
     name = "daemon"
 
     def __init__(self, workdir: Path, config_text: str, extra_args: Sequence[str] = (),
-                 listen: str = "127.0.0.1"):
+                 listen: str = "127.0.0.1", binary: Optional[Path] = None):
         super().__init__(workdir)
+        self.binary = Path(binary) if binary else peers.monitor_binary()
         self.config_path = self.workdir / "servers.yaml"
         self.config_path.write_text(config_text)
         self.metrics_port = peers.free_tcp_port()
@@ -123,20 +124,19 @@ class Daemon(peers.Peer):
         self.extra_args = list(extra_args)
 
     def argv(self) -> list[str]:
-        return [str(peers.monitor_binary()), "--config", str(self.config_path),
+        return [str(self.binary), "--config", str(self.config_path),
                 "--prometheus-port", str(self.metrics_port),
                 "--web-dashboard", str(self.api_port), "--listen-address", self.listen,
                 ] + self.extra_args
 
-    def start(self, ready: Optional[Callable[["Daemon"], object]] = None,
-              deadline_s: float = 10.0) -> "Daemon":
+    def start(self, ready: Optional[Callable[["Daemon"], object]] = None) -> "Daemon":
         """Starts the daemon and waits until ready(self) (default: self.ready()) is true;
-        fails with the log if it exits or is not ready in time."""
+        fails with the log if it exits or is not ready within 10 s."""
         self.proc = peers.spawn(self.argv(), self.log_path)
         check = ready or type(self).ready
         try:
             wait_for("daemon ready", lambda: self.proc.poll() is not None or check(self),
-                     deadline_s, interval_s=0.1, ignore=(OSError, http.client.HTTPException))
+                     10.0, interval_s=0.1, ignore=(OSError, http.client.HTTPException))
         except AssertionError as e:
             raise AssertionError(f"{e}\n{self.log()}") from None
         assert self.proc.poll() is None, f"daemon exited:\n{self.log()}"

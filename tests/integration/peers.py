@@ -24,7 +24,6 @@ import glob
 import json
 import os
 import re
-import select
 import shutil
 import signal
 import socket
