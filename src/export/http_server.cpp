@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <future>
 #include <optional>
 #include <stdexcept>
 #include <thread>
@@ -265,6 +266,18 @@ void HttpServer::add_route(std::string method, std::string path, RouteHandler ha
   route.path = std::move(path);
   route.handler = std::move(handler);
   impl_->routes.push_back(std::move(route));
+}
+
+void HttpServer::add_async_route(std::string method, std::string path,
+                                 AsyncRouteHandler handler) {
+  // This server has a thread per connection: the worker waits for the answer.
+  add_route(std::move(method), std::move(path),
+            [handler = std::move(handler)](const HttpRequest& req, HttpResponse& res) {
+              auto answer = std::make_shared<std::promise<HttpResponse>>();
+              auto future = answer->get_future();
+              handler(req, [answer](HttpResponse r) { answer->set_value(std::move(r)); });
+              res = future.get();
+            });
 }
 
 void HttpServer::set_ready(bool ready) { impl_->ready.store(ready, std::memory_order_relaxed); }

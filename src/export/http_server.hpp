@@ -33,6 +33,12 @@
 
 namespace ntpmon::exporter {
 
+// One address and port to listen on (--web.listen-address, repeatable).
+struct ListenEndpoint {
+  std::string address;  // as HttpServerOptions::bind_address
+  std::uint16_t port = 0;
+};
+
 struct HttpServerOptions {
   // "0.0.0.0" listens on every IPv4 address; "::" on every IPv6 and, where the system allows
   // dual-stack sockets (Linux by default), IPv4 as well; "127.0.0.1" keeps it local. An IPv6
@@ -57,6 +63,20 @@ struct HttpServerOptions {
   // worker's CPU, never the event loop's; see docs/metrics.md for the figures. No other
   // encoding is ever used.
   bool gzip = true;
+  // Further addresses served identically (--web.listen-address given more than once).
+  std::vector<ListenEndpoint> extra_listen;
+  // Path of the Prometheus exposition (--web.telemetry-path).
+  std::string telemetry_path = "/metrics";
+  // Whole-request-head deadline, counted from the connection's first byte wait (or the end of
+  // the previous response): a client trickling its head (slowloris) is cut at this time, not
+  // at a per-byte timeout. With TLS it also bounds the handshake.
+  std::chrono::milliseconds head_timeout{5000};
+  // Open connections in total, and per client IP address; a connection beyond either is
+  // closed at once and counted (HttpDrop). Idle connections cost memory, not threads.
+  std::size_t max_connections = 20000;
+  std::size_t max_connections_per_client = 10000;
+  // Export process_* families (CPU, RSS, fds, start time) on the telemetry path.
+  bool process_metrics = true;
   BuildInfo build;  // rendered as ntp_monitor_build_info
   // TLS, basic-auth users and extra headers (--web-config). The default enables none of them.
   // With TLS, read_timeout also bounds each wait of the handshake, so a client that opens a
@@ -90,6 +110,10 @@ struct HttpResponse {
 };
 
 using RouteHandler = std::function<void(const HttpRequest&, HttpResponse&)>;
+// A route that answers later: it must call `respond` exactly once, from any thread (a timer of
+// the caller's, the event loop). The connection waits without holding a thread.
+using Responder = std::function<void(HttpResponse)>;
+using AsyncRouteHandler = std::function<void(const HttpRequest&, Responder respond)>;
 using SnapshotSource = std::function<std::shared_ptr<const monitor::View>()>;
 
 class HttpServer {
@@ -109,6 +133,9 @@ class HttpServer {
   // the built-in routes come first. Only before start(). A path that matches with another
   // method gets 405 with an Allow header.
   void add_route(std::string method, std::string path, RouteHandler handler);
+  // The same for a handler that answers through `respond` (e.g. /probe waiting for the first
+  // samples of a new target). Basic auth, the method check and the size limits apply first.
+  void add_async_route(std::string method, std::string path, AsyncRouteHandler handler);
 
   // /readyz answers 200 while set (configuration loaded, engine running), 503 otherwise.
   void set_ready(bool ready);

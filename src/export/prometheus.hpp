@@ -44,10 +44,59 @@ enum class HttpBadRequest : std::uint8_t {
 inline constexpr int kHttpBadRequestCount = 5;
 std::string_view to_string(HttpBadRequest reason);  // "malformed", "not_found", ...
 
+// Why the HTTP server closed a connection without answering a request on it; every name is a
+// value of the `reason` label of ntp_monitor_http_connections_dropped_total.
+enum class HttpDrop : std::uint8_t {
+  kTotalLimit,      // accepted while max_connections were open: closed at once
+  kPerClientLimit,  // accepted while that client address held max_connections_per_client
+  kHeadTimeout,     // the request head did not arrive complete within head_timeout (slowloris)
+  kTlsHandshake,    // the TLS handshake failed or did not finish within head_timeout
+};
+inline constexpr int kHttpDropCount = 4;
+std::string_view to_string(HttpDrop reason);  // "total_limit", "per_client_limit", ...
+
 // The HTTP server's own counters, rendered beside the monitor's families when given.
 struct HttpCounters {
   std::uint64_t requests = 0;  // responses written, any status
   std::array<std::uint64_t, kHttpBadRequestCount> bad_requests{};
+  std::uint64_t connections_accepted = 0;  // ntp_monitor_http_connections_accepted_total
+  std::uint64_t connections_open = 0;      // gauge ntp_monitor_http_connections_open
+  std::array<std::uint64_t, kHttpDropCount> dropped{};  // ..._http_connections_dropped_total
+  // TLS certificate re-reads after the files changed on disk, by result ("ok" / "error"):
+  // ntp_monitor_http_tls_reloads_total{result}. Both 0 without TLS.
+  std::uint64_t tls_reloads_ok = 0;
+  std::uint64_t tls_reloads_failed = 0;
+};
+
+// What a process exports as the client libraries' process collector does (process_* families).
+// Read by read_process_stats (process_stats.hpp) on the scraping thread; rendered when given.
+struct ProcessStats {
+  double cpu_seconds_total = 0;       // user + system CPU time
+  double start_time_seconds = 0;      // since the Unix epoch
+  double resident_memory_bytes = 0;   // RSS
+  double virtual_memory_bytes = 0;
+  double open_fds = 0;
+  double max_fds = 0;                 // soft RLIMIT_NOFILE
+};
+
+// The two text formats a scrape can ask for (Accept header negotiation).
+enum class ExpositionFormat : std::uint8_t {
+  kText004,       // text/plain; version=0.0.4 (the default)
+  kOpenMetrics,   // application/openmetrics-text; version=1.0.0, ends with "# EOF"
+};
+// Picks the format from an Accept header as Prometheus sends it (media ranges with q values):
+// OpenMetrics when application/openmetrics-text is acceptable with a higher or equal q than
+// text/plain, otherwise 0.0.4. An empty or unparsable header gives 0.0.4.
+ExpositionFormat negotiate_exposition(std::string_view accept);
+// The Content-Type header value of a format.
+std::string_view content_type(ExpositionFormat format);
+
+// Everything besides the View that goes into one scrape.
+struct ExpositionOptions {
+  ExpositionFormat format = ExpositionFormat::kText004;
+  const HttpCounters* http = nullptr;      // null: no HTTP families
+  const ProcessStats* process = nullptr;   // null: no process_* families
+  std::size_t chunk_bytes = 0;             // 0: kDefaultChunkBytes
 };
 
 // The serializer flushes its buffer to the sink whenever it holds at least this many bytes;
@@ -60,6 +109,9 @@ inline constexpr std::size_t kDefaultChunkBytes = 32 * 1024;
 // The engine's families (probe window, history, webhook) appear when the view has them.
 bool write_prometheus(const monitor::View& view, const BuildInfo& build, const HttpCounters* http,
                       const ChunkSink& sink, std::size_t chunk_bytes = kDefaultChunkBytes);
+// The same in either format, with the process families when options.process is set.
+bool write_exposition(const monitor::View& view, const BuildInfo& build,
+                      const ExpositionOptions& options, const ChunkSink& sink);
 
 // Convenience for tests and small outputs: the whole exposition as one string.
 std::string render_prometheus(const monitor::View& view, const BuildInfo& build,
