@@ -1,67 +1,69 @@
 #include "export/http_server.hpp"
 
-#include <httplib.h>
-#include <pthread.h>
-#include <sys/socket.h>
+// Beast takes std::string_view for its string parameters (its own type otherwise).
+#define BOOST_BEAST_USE_STD_STRING_VIEW 1
+
+#include <openssl/ssl.h>
+#include <sys/stat.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
-#include <csignal>
-#include <cstring>
-#include <future>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <thread>
+#include <unordered_map>
 
 #include "export/ascii.hpp"
 #include "export/basic_auth.hpp"
+#include "export/process_stats.hpp"
 #include "export/tls_context.hpp"
 
 namespace ntpmon::exporter {
 namespace {
 
-constexpr std::string_view kMetricsContentType = "text/plain; version=0.0.4; charset=utf-8";
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
 // RFC 7617 challenge; the realm names the service so a browser's password prompt says what for.
 constexpr std::string_view kAuthChallenge = "Basic realm=\"ntp-monitor\"";
+constexpr std::string_view kPlainText = "text/plain; charset=utf-8";
 
 struct Route {
   std::string method;
   std::string path;  // without the trailing '*' of a prefix route
   bool prefix = false;
-  RouteHandler handler;
+  RouteHandler handler;            // one of the two is set
+  AsyncRouteHandler async_handler;
 
-  [[nodiscard]] bool matches_path(const std::string& request_path) const {
-    return prefix ? request_path.compare(0, path.size(), path) == 0 : request_path == path;
+  [[nodiscard]] bool matches_path(std::string_view request_path) const {
+    return prefix ? request_path.starts_with(path) : request_path == path;
   }
-  [[nodiscard]] bool matches_method(const std::string& request_method) const {
+  [[nodiscard]] bool matches_method(std::string_view request_method) const {
     return request_method == method || (request_method == "HEAD" && method == "GET");
   }
 };
-
-// The size a request occupied on the wire, near enough to enforce a limit: the library has
-// already read the request line and headers (each line is capped at 8 KiB by the library),
-// but not the body, whose announced length counts.
-std::size_t request_size(const httplib::Request& req) {
-  std::size_t size = req.method.size() + req.target.size() + req.version.size() + 4;
-  for (const auto& [name, value] : req.headers) size += name.size() + value.size() + 4;
-  size += 2;
-  if (req.has_header("Content-Length")) {
-    const auto length = req.get_header_value("Content-Length");
-    std::uint64_t n = 0;
-    bool digits = !length.empty() && length.size() <= 19;
-    for (char c : length) {
-      if (c < '0' || c > '9') {
-        digits = false;
-        break;
-      }
-      n = n * 10 + static_cast<std::uint64_t>(c - '0');
-    }
-    // An unparsable length is answered as too large rather than trusted.
-    size += digits ? static_cast<std::size_t>(n) : static_cast<std::size_t>(-1) / 2;
-  }
-  return size;
-}
 
 std::optional<HttpBadRequest> classify(int status) {
   if (status < 400 || status >= 500) return std::nullopt;
@@ -81,18 +83,168 @@ std::optional<HttpBadRequest> classify(int status) {
   }
 }
 
-void set_plain(httplib::Response& res, int status, std::string body) {
+HttpResponse plain(int status, std::string body) {
+  HttpResponse res;
   res.status = status;
-  res.set_content(std::move(body), "text/plain; charset=utf-8");
+  res.content_type = std::string(kPlainText);
+  res.body = std::move(body);
+  return res;
 }
 
 // "[::1]" -> "::1": the bracketed form is how IPv6 addresses are written next to a port, and
-// operators copy it from URLs; getaddrinfo wants the bare address.
+// operators copy it from URLs; the resolver wants the bare address.
 std::string bare_address(const std::string& address) {
   if (address.size() >= 2 && address.front() == '[' && address.back() == ']') {
     return address.substr(1, address.size() - 2);
   }
   return address;
+}
+
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Percent-decoding of a path or of a query component ('+' is a space in a query: HTML forms).
+// A malformed escape is kept as written rather than rejected: routes validate what they use.
+std::string url_decode(std::string_view s, bool plus_is_space = true) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '+' && plus_is_space) {
+      out += ' ';
+    } else if (s[i] == '%' && i + 2 < s.size() &&
+               hex_digit(s[i + 1]) >= 0 && hex_digit(s[i + 2]) >= 0) {
+      out += static_cast<char>(hex_digit(s[i + 1]) * 16 + hex_digit(s[i + 2]));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+void parse_query(std::string_view query, HttpRequest& req) {
+  while (!query.empty()) {
+    const std::size_t amp = query.find('&');
+    const std::string_view item = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (item.empty()) continue;
+    const std::size_t eq = item.find('=');
+    if (eq == std::string_view::npos) {
+      req.query.emplace_back(url_decode(item), std::string());
+    } else {
+      req.query.emplace_back(url_decode(item.substr(0, eq)), url_decode(item.substr(eq + 1)));
+    }
+  }
+}
+
+// Whether an Accept-Encoding header accepts gzip: a "gzip" (or "*") coding without q=0.
+bool accepts_gzip(std::string_view header) {
+  while (!header.empty()) {
+    const std::size_t comma = header.find(',');
+    std::string_view item = header.substr(0, comma);
+    header = comma == std::string_view::npos ? std::string_view() : header.substr(comma + 1);
+    const std::size_t semi = item.find(';');
+    std::string_view coding = item.substr(0, semi);
+    while (!coding.empty() && (coding.front() == ' ' || coding.front() == '\t')) {
+      coding.remove_prefix(1);
+    }
+    while (!coding.empty() && (coding.back() == ' ' || coding.back() == '\t')) {
+      coding.remove_suffix(1);
+    }
+    if (!iequals(coding, "gzip") && coding != "*") continue;
+    if (semi == std::string_view::npos) return true;
+    std::string_view params = item.substr(semi + 1);
+    const std::size_t q = params.find("q=");
+    if (q == std::string_view::npos) return true;
+    params.remove_prefix(q + 2);
+    // q=0, q=0.0, q=0.000 refuse; anything else accepts.
+    const bool zero = !params.empty() && params.front() == '0' &&
+                      params.find_first_not_of("0.", 0) >= params.find_first_of(" \t;,");
+    return !zero;
+  }
+  return false;
+}
+
+// gzip (RFC 1952) of a body produced in chunks, with zlib.
+class GzipWriter {
+ public:
+  GzipWriter() {
+    // 15 window bits + 16: a gzip header and trailer instead of zlib's.
+    ok_ = deflateInit2(&z_, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) ==
+          Z_OK;
+  }
+  ~GzipWriter() {
+    if (ok_) deflateEnd(&z_);
+  }
+  GzipWriter(const GzipWriter&) = delete;
+  GzipWriter& operator=(const GzipWriter&) = delete;
+
+  bool write(std::string_view chunk, std::string& out) { return run(chunk, Z_NO_FLUSH, out); }
+  bool finish(std::string& out) { return run({}, Z_FINISH, out); }
+
+ private:
+  bool run(std::string_view in, int flush, std::string& out) {
+    if (!ok_) return false;
+    // zlib's interface is not const-correct; it never writes through next_in.
+    z_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+    z_.avail_in = static_cast<uInt>(in.size());
+    do {
+      const std::size_t before = out.size();
+      const std::size_t room = std::max<std::size_t>(16384, in.size() / 2);
+      out.resize(before + room);
+      z_.next_out = reinterpret_cast<Bytef*>(out.data() + before);
+      z_.avail_out = static_cast<uInt>(room);
+      const int rc = deflate(&z_, flush);
+      out.resize(before + room - z_.avail_out);
+      if (rc == Z_STREAM_ERROR) return ok_ = false;
+      if (flush == Z_FINISH && rc == Z_STREAM_END) return true;
+    } while (z_.avail_out == 0 || z_.avail_in != 0);
+    return flush != Z_FINISH;
+  }
+
+  z_stream z_{};
+  bool ok_ = false;
+};
+
+// The on-disk identity of the TLS files: a change of any of them triggers a re-read.
+struct FileStamp {
+  std::int64_t mtime_ns = -1;
+  std::int64_t size = -1;
+  std::uint64_t inode = 0;
+  bool operator==(const FileStamp&) const = default;
+};
+
+FileStamp stamp_of(const std::string& path) {
+  FileStamp stamp;
+  struct stat st {};
+  if (path.empty() || ::stat(path.c_str(), &st) != 0) return stamp;
+  stamp.mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+  stamp.size = static_cast<std::int64_t>(st.st_size);
+  stamp.inode = static_cast<std::uint64_t>(st.st_ino);
+  return stamp;
+}
+
+struct TlsStamp {
+  FileStamp cert, key, ca;
+  bool operator==(const TlsStamp&) const = default;
+};
+
+TlsStamp stamp_of(const TlsServerConfig& tls) {
+  return {stamp_of(tls.cert_file), stamp_of(tls.key_file), stamp_of(tls.client_ca_file)};
+}
+
+std::shared_ptr<asio::ssl::context> make_tls_context(const TlsServerConfig& tls,
+                                                     std::string& error) {
+  auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+  if (auto failure = configure_tls_context(*ctx->native_handle(), tls)) {
+    error = std::move(*failure);
+    return nullptr;
+  }
+  return ctx;
 }
 
 }  // namespace
@@ -111,28 +263,51 @@ std::string HttpRequest::param(std::string_view name) const {
   return {};
 }
 
-struct HttpServer::Impl {
-  explicit Impl(HttpServerOptions opts) : options(std::move(opts)) {
+class SessionBase;
+
+struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
+  explicit Impl(HttpServerOptions opts) : options(std::move(opts)), io(1) {
     if (options.web.auth_enabled()) {
       auth = std::make_unique<BasicAuthVerifier>(options.web.basic_auth_users);
     }
   }
 
   HttpServerOptions options;
-  // Created by start(): a TLS server when the web configuration asks for one.
-  std::unique_ptr<httplib::Server> server;
+  asio::io_context io;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  std::unique_ptr<asio::thread_pool> workers;
+  std::vector<tcp::acceptor> acceptors;
+  std::vector<std::uint16_t> bound_ports;
+  std::thread io_thread;
+  // Async answers and worker results post to the worker pool and the I/O thread only while
+  // the gate is open; stop() shuts it first, so nothing is queued where nobody runs it.
+  std::mutex gate_mutex;
+  bool gate_open = true;
   std::unique_ptr<BasicAuthVerifier> auth;
   std::vector<Route> routes;
   SnapshotSource source;
   std::atomic<bool> ready{false};
-  // Set first thing in stop(): streaming responses check it between chunks.
   std::atomic<bool> stopping{false};
+  bool started = false;
+  bool stopped = false;
+
+  // TLS: the context new connections use, replaced (on the I/O thread) when the files change.
+  std::shared_ptr<asio::ssl::context> tls_ctx;
+  TlsStamp tls_stamp;                                // of the files behind tls_ctx or last tried
+  std::chrono::steady_clock::time_point tls_checked{};  // last look at the files
+
+  // Connections: counts per client address and the live sessions, for the limits and stop().
+  std::mutex conn_mutex;
+  std::map<asio::ip::address, std::size_t> per_client;
+  std::unordered_map<SessionBase*, std::weak_ptr<SessionBase>> sessions;
+
   std::atomic<std::uint64_t> requests{0};
   std::array<std::atomic<std::uint64_t>, kHttpBadRequestCount> bad_requests{};
-  std::thread listener;
-  std::atomic<bool> listener_done{false};
-  std::uint16_t bound_port = 0;
-  bool started = false;
+  std::atomic<std::uint64_t> accepted{0};
+  std::atomic<std::uint64_t> open{0};
+  std::array<std::atomic<std::uint64_t>, kHttpDropCount> dropped{};
+  std::atomic<std::uint64_t> tls_reloads_ok{0};
+  std::atomic<std::uint64_t> tls_reloads_failed{0};
 
   HttpCounters counters() const {
     HttpCounters c;
@@ -140,6 +315,13 @@ struct HttpServer::Impl {
     for (std::size_t i = 0; i < c.bad_requests.size(); ++i) {
       c.bad_requests[i] = bad_requests[i].load(std::memory_order_relaxed);
     }
+    c.connections_accepted = accepted.load(std::memory_order_relaxed);
+    c.connections_open = open.load(std::memory_order_relaxed);
+    for (std::size_t i = 0; i < c.dropped.size(); ++i) {
+      c.dropped[i] = dropped[i].load(std::memory_order_relaxed);
+    }
+    c.tls_reloads_ok = tls_reloads_ok.load(std::memory_order_relaxed);
+    c.tls_reloads_failed = tls_reloads_failed.load(std::memory_order_relaxed);
     return c;
   }
 
@@ -149,38 +331,39 @@ struct HttpServer::Impl {
       bad_requests[static_cast<std::size_t>(*reason)].fetch_add(1, std::memory_order_relaxed);
     }
   }
+  void count_drop(HttpDrop reason) {
+    dropped[static_cast<std::size_t>(reason)].fetch_add(1, std::memory_order_relaxed);
+  }
 
-  void metrics(const HttpRequest& /*req*/, HttpResponse& res) {
+  void metrics(const HttpRequest& req, HttpResponse& res) {
     auto snapshot = source ? source() : nullptr;
     if (!snapshot) {
-      res.status = 503;
-      res.body = "no snapshot published yet\n";
+      res = plain(503, "no snapshot published yet\n");
       return;
     }
-    res.content_type = std::string(kMetricsContentType);
+    const ExpositionFormat format = negotiate_exposition(req.header("Accept"));
+    res.content_type = std::string(content_type(format));
+    std::optional<ProcessStats> process;
+    if (options.process_metrics) process = read_process_stats();
     // The counters are read now: a scrape reports the requests answered before it.
-    res.stream = [this, snapshot = std::move(snapshot), http = counters()](const ChunkSink& sink) {
-      write_prometheus(*snapshot, options.build, &http, sink);
+    res.stream = [this, snapshot = std::move(snapshot), http = counters(), process,
+                  format](const ChunkSink& sink) {
+      ExpositionOptions exposition;
+      exposition.format = format;
+      exposition.http = &http;
+      exposition.process = process ? &*process : nullptr;
+      write_exposition(*snapshot, options.build, exposition, sink);
     };
   }
 
-  // Every request goes through here (the library's own regex router is not used: matching
-  // long hostile paths with std::regex recurses per character).
-  void dispatch(const httplib::Request& req, httplib::Response& res) {
-    route_request(req, res);
-    for (const auto& [name, value] : options.web.headers) res.set_header(name, value);
-  }
-
-  void route_request(const httplib::Request& req, httplib::Response& res) {
-    if (request_size(req) > options.max_request_bytes) {
-      set_plain(res, req.has_header("Content-Length") ? 413 : 431, "request too large\n");
-      return;
-    }
+  // Authentication, routing and the route itself; runs on a worker. Calls `done` exactly once.
+  void handle(HttpRequest req, const Responder& done) {
     // Before routing, so that an unauthenticated client learns nothing, not even which paths
-    // exist (404 vs 405), and after the size check, so an oversized request costs no bcrypt.
-    if (auth && !auth->check_authorization(req.get_header_value("Authorization"))) {
-      set_plain(res, 401, "unauthorized\n");
-      res.set_header("WWW-Authenticate", std::string(kAuthChallenge));
+    // exist (404 vs 405).
+    if (auth && !auth->check_authorization(req.header("Authorization"))) {
+      HttpResponse res = plain(401, "unauthorized\n");
+      res.headers.emplace_back("WWW-Authenticate", std::string(kAuthChallenge));
+      done(std::move(res));
       return;
     }
     const Route* route = nullptr;
@@ -199,49 +382,410 @@ struct HttpServer::Impl {
     }
     if (route == nullptr) {
       if (allow.empty()) {
-        set_plain(res, 404, "not found\n");
+        done(plain(404, "not found\n"));
       } else {
-        set_plain(res, 405, "method not allowed\n");
-        res.set_header("Allow", allow);
+        HttpResponse res = plain(405, "method not allowed\n");
+        res.headers.emplace_back("Allow", allow);
+        done(std::move(res));
       }
       return;
     }
+    if (route->async_handler) {
+      route->async_handler(req, done);
+      return;
+    }
+    HttpResponse res;
+    route->handler(req, res);
+    done(std::move(res));
+  }
 
-    HttpRequest request;
-    request.method = req.method;
-    request.path = req.path;
-    request.query.assign(req.params.begin(), req.params.end());
-    request.headers.assign(req.headers.begin(), req.headers.end());
-    HttpResponse response;
-    route->handler(request, response);
+  // Turns a route's response into the bytes to send: the stream run to its end, gzip when
+  // accepted. Runs on a worker (the stream) or the responder's thread.
+  void materialize(HttpResponse& res, bool gzip) {
+    if (res.stream) {
+      std::string body;
+      std::optional<GzipWriter> zip;
+      if (gzip) zip.emplace();
+      bool ok = true;
+      res.stream([&](std::string_view chunk) {
+        ok = ok && !stopping.load(std::memory_order_relaxed) &&
+             (zip ? zip->write(chunk, body) : (body.append(chunk), true));
+        return ok;
+      });
+      if (zip && ok) ok = zip->finish(body);
+      res.stream = nullptr;
+      if (!ok) {
+        res = plain(503, "stopping\n");
+        return;
+      }
+      res.body = std::move(body);
+      if (gzip) res.headers.emplace_back("Content-Encoding", "gzip");
+    } else if (gzip && res.body.size() > 256 && res.status != 304) {
+      std::string body;
+      GzipWriter zip;
+      if (zip.write(res.body, body) && zip.finish(body)) {
+        res.body = std::move(body);
+        res.headers.emplace_back("Content-Encoding", "gzip");
+      }
+    }
+    if (options.gzip) res.headers.emplace_back("Vary", "Accept-Encoding");
+  }
 
-    res.status = response.status;
-    for (const auto& [name, value] : response.headers) res.set_header(name, value);
-    if (response.stream) {
-      res.set_chunked_content_provider(
-          response.content_type, [this, stream = std::move(response.stream)](
-                                     std::size_t /*offset*/, httplib::DataSink& sink) {
-            bool client_ok = true;
-            stream([&](std::string_view chunk) {
-              client_ok = client_ok && !stopping.load(std::memory_order_relaxed) &&
-                          sink.write(chunk.data(), chunk.size());
-              return client_ok;
-            });
-            if (client_ok) sink.done();
-            // false drops the connection: the client must not take a cut-off body as whole.
-            return client_ok;
-          });
+  // Called for every accepted connection, on the I/O thread: re-reads the TLS files when they
+  // changed (looked at once a second at most).
+  void maybe_reload_tls() {
+    if (!options.web.tls) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - tls_checked < std::chrono::seconds(1)) return;
+    tls_checked = now;
+    const TlsStamp stamp = stamp_of(*options.web.tls);
+    if (stamp == tls_stamp) return;
+    tls_stamp = stamp;
+    std::string error;
+    auto ctx = make_tls_context(*options.web.tls, error);
+    if (ctx) {
+      tls_ctx = std::move(ctx);
+      tls_reloads_ok.fetch_add(1, std::memory_order_relaxed);
+      if (options.on_tls_reload) {
+        options.on_tls_reload(true, "re-read " + options.web.tls->cert_file + " and " +
+                                        options.web.tls->key_file);
+      }
     } else {
-      res.set_content(std::move(response.body), response.content_type);
+      tls_reloads_failed.fetch_add(1, std::memory_order_relaxed);
+      if (options.on_tls_reload) {
+        options.on_tls_reload(false, "kept the previous certificate: " + error);
+      }
     }
   }
+
+  // Runs `job` on a worker unless stop() has begun (then drops it).
+  template <typename Job>
+  void post_work(Job&& job) {
+    std::lock_guard lock(gate_mutex);
+    if (gate_open) asio::post(*workers, std::forward<Job>(job));
+  }
+
+  void accept(std::size_t index);
+  void close_all();
 };
 
-HttpServer::HttpServer(HttpServerOptions options)
-    : impl_(std::make_unique<Impl>(std::move(options))) {
-  add_route("GET", "/metrics", [impl = impl_.get()](const HttpRequest& req, HttpResponse& res) {
-    impl->metrics(req, res);
+// One connection. Lives as long as an operation on it is pending or a route is answering;
+// holds the server's state, so a late async answer after stop() touches nothing freed.
+class SessionBase : public std::enable_shared_from_this<SessionBase> {
+ public:
+  SessionBase(std::shared_ptr<HttpServer::Impl> server, asio::ip::address peer)
+      : server_(std::move(server)), peer_(peer) {}
+  virtual ~SessionBase() {
+    std::lock_guard lock(server_->conn_mutex);
+    auto it = server_->per_client.find(peer_);
+    if (it != server_->per_client.end() && --it->second == 0) server_->per_client.erase(it);
+    server_->sessions.erase(this);
+    server_->open.fetch_sub(1, std::memory_order_relaxed);
+  }
+  SessionBase(const SessionBase&) = delete;
+  SessionBase& operator=(const SessionBase&) = delete;
+
+  virtual void start() = 0;
+  virtual void close() = 0;  // on the I/O thread
+
+ protected:
+  std::shared_ptr<HttpServer::Impl> server_;
+  asio::ip::address peer_;
+};
+
+template <bool kTls>
+class Session final : public SessionBase {
+ public:
+  using Stream = std::conditional_t<kTls, beast::ssl_stream<beast::tcp_stream>, beast::tcp_stream>;
+
+  Session(std::shared_ptr<HttpServer::Impl> server, tcp::socket socket, asio::ip::address peer,
+          std::shared_ptr<asio::ssl::context> tls)
+      : SessionBase(std::move(server), peer),
+        tls_(std::move(tls)),
+        stream_(make_stream(std::move(socket))) {}
+
+  void start() override {
+    if constexpr (kTls) {
+      beast::get_lowest_layer(stream_).expires_after(server_->options.head_timeout);
+      stream_.async_handshake(asio::ssl::stream_base::server,
+                              [self = shared()](beast::error_code ec) {
+                                if (ec) {
+                                  self->server_->count_drop(HttpDrop::kTlsHandshake);
+                                  return;
+                                }
+                                self->wait_for_request();
+                              });
+    } else {
+      wait_for_request();
+    }
+  }
+
+  void close() override {
+    beast::error_code ignored;
+    beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_both, ignored);
+    beast::get_lowest_layer(stream_).socket().close(ignored);
+  }
+
+ private:
+  Stream make_stream(tcp::socket socket) {
+    if constexpr (kTls) {
+      return Stream(std::move(socket), *tls_);
+    } else {
+      return Stream(std::move(socket));
+    }
+  }
+  std::shared_ptr<Session> shared() {
+    return std::static_pointer_cast<Session>(shared_from_this());
+  }
+
+  // Phase 1: the first byte of a request, within the idle timeout (bytes already buffered from
+  // a pipelining client count as arrived).
+  void wait_for_request() {
+    if (server_->stopping.load(std::memory_order_relaxed)) return;
+    if (buffer_.size() > 0) {
+      read_head();
+      return;
+    }
+    beast::get_lowest_layer(stream_).expires_after(server_->options.idle_timeout);
+    const std::size_t room = std::min<std::size_t>(2048, server_->options.max_request_bytes);
+    stream_.async_read_some(buffer_.prepare(room),
+                            [self = shared()](beast::error_code ec, std::size_t n) {
+                              if (ec) return;  // idle timeout, client gone or stopping: quietly
+                              self->buffer_.commit(n);
+                              self->read_head();
+                            });
+  }
+
+  // Phase 2: the whole head, within head_timeout of its first byte (never extended by bytes).
+  void read_head() {
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(server_->options.max_request_bytes));
+    parser_->body_limit(server_->options.max_request_bytes);
+    beast::get_lowest_layer(stream_).expires_after(server_->options.head_timeout);
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = shared()](beast::error_code ec, std::size_t) {
+                              self->on_head(ec);
+                            });
+  }
+
+  void on_head(beast::error_code ec) {
+    if (!ec && parser_->content_length() &&
+        *parser_->content_length() > server_->options.max_request_bytes) {
+      ec = http::error::body_limit;
+    }
+    if (!ec && !parser_->is_done()) {
+      // A body is read (within the same deadline) only to keep the connection in step: no
+      // route takes one.
+      http::async_read(stream_, buffer_, *parser_,
+                       [self = shared()](beast::error_code read_ec, std::size_t) {
+                         self->on_request(read_ec);
+                       });
+      return;
+    }
+    on_request(ec);
+  }
+
+  void on_request(beast::error_code ec) {
+    if (!ec && parser_->get().method() == http::verb::unknown) {
+      reply_error(400, "unknown method\n");
+    } else if (!ec) {
+      dispatch();
+    } else if (ec == beast::error::timeout) {
+      server_->count_drop(HttpDrop::kHeadTimeout);
+    } else if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
+      // No line end yet: it is the request line (the target) that is too long.
+      const std::string_view seen(static_cast<const char*>(buffer_.data().data()),
+                                  buffer_.size());
+      if (seen.find('\n') == std::string_view::npos) {
+        reply_error(414, "request target too long\n");
+      } else {
+        reply_error(431, "request header too large\n");
+      }
+    } else if (ec == http::error::body_limit) {
+      reply_error(413, "request body too large\n");
+    } else if (ec.category() == http::make_error_code(http::error::bad_method).category() &&
+               ec != http::error::end_of_stream && ec != http::error::partial_message) {
+      // An unparsable request line, header or chunk.
+      reply_error(400, "malformed request\n");
+    }
+    // Otherwise the client went away (or the server stops): nothing to answer.
+  }
+
+  // Hands the request to a worker; the connection waits without a thread.
+  void dispatch() {
+    beast::get_lowest_layer(stream_).expires_never();
+    const auto& head = parser_->get();
+    HttpRequest req;
+    req.method = std::string(head.method_string());
+    const std::string_view target = head.target();
+    const std::size_t question = target.find('?');
+    req.path = url_decode(target.substr(0, question), false);
+    if (question != std::string_view::npos) parse_query(target.substr(question + 1), req);
+    for (const auto& field : head) {
+      req.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    }
+    head_only_ = head.method() == http::verb::head;
+    keep_alive_ = head.keep_alive();
+    version_ = head.version();
+    gzip_ = server_->options.gzip && accepts_gzip(req.header("Accept-Encoding"));
+    parser_.reset();
+
+    auto self = shared();
+    server_->post_work([self, req = std::move(req)]() mutable {
+      Responder respond = [self](HttpResponse res) {
+        // Exactly once; a second call is a route bug and is ignored.
+        if (self->answered_.exchange(true)) return;
+        // Rendering and gzip run on a worker whatever thread answered (an async route may
+        // answer from the event loop).
+        self->server_->post_work([self, res = std::move(res)]() mutable {
+          auto& server = *self->server_;
+          server.materialize(res, self->gzip_);
+          asio::post(server.io, [self, res = std::move(res)]() mutable {
+            self->write(std::move(res));
+          });
+        });
+      };
+      try {
+        self->server_->handle(std::move(req), respond);
+      } catch (...) {
+        // A throwing route must not take the worker down nor leak its message.
+        respond(plain(500, "internal error\n"));
+      }
+    });
+  }
+
+  void reply_error(int status, std::string body) {
+    keep_alive_ = false;
+    head_only_ = false;
+    version_ = 11;
+    write(plain(status, std::move(body)));
+  }
+
+  void write(HttpResponse res) {
+    answered_ = false;
+    server_->count(res.status);
+    auto msg = std::make_shared<http::response<http::string_body>>(
+        static_cast<http::status>(res.status), version_);
+    msg->set(http::field::content_type, res.content_type);
+    for (const auto& [name, value] : res.headers) msg->insert(name, value);
+    for (const auto& [name, value] : server_->options.web.headers) msg->set(name, value);
+    const std::size_t length = res.body.size();
+    if (!head_only_) msg->body() = std::move(res.body);
+    if (res.status != 204 && res.status != 304) msg->content_length(length);
+    // Errors close: after a bad request, the stream cannot be trusted to be in step.
+    const bool keep = keep_alive_ && res.status < 400 &&
+                      !server_->stopping.load(std::memory_order_relaxed);
+    msg->keep_alive(keep);
+    beast::get_lowest_layer(stream_).expires_after(server_->options.write_timeout);
+    http::async_write(stream_, *msg, [self = shared(), msg, keep](beast::error_code ec, std::size_t) {
+      if (ec) return;
+      if (keep) {
+        self->wait_for_request();
+      } else {
+        self->finish();
+      }
+    });
+  }
+
+  void finish() {
+    if constexpr (kTls) {
+      beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(1));
+      stream_.async_shutdown([self = shared()](beast::error_code) {});
+    } else {
+      beast::error_code ignored;
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    }
+  }
+
+  std::shared_ptr<asio::ssl::context> tls_;  // before stream_: the stream refers to it
+  Stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::atomic<bool> answered_{false};
+  bool head_only_ = false;
+  bool keep_alive_ = false;
+  bool gzip_ = false;
+  unsigned version_ = 11;
+};
+
+void HttpServer::Impl::accept(std::size_t index) {
+  acceptors[index].async_accept([this, index](beast::error_code ec, tcp::socket socket) {
+    if (ec) {
+      if (ec == asio::error::operation_aborted || stopping.load()) return;
+      // Out of descriptors and the like: try again shortly rather than spin.
+      auto timer = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(100));
+      timer->async_wait([this, index, timer](beast::error_code) {
+        if (!stopping.load()) accept(index);
+      });
+      return;
+    }
+    accepted.fetch_add(1, std::memory_order_relaxed);
+    beast::error_code peer_ec;
+    const auto endpoint = socket.remote_endpoint(peer_ec);
+    asio::ip::address peer = peer_ec ? asio::ip::address() : endpoint.address();
+    if (peer.is_v6() && peer.to_v6().is_v4_mapped()) {
+      peer = peer.to_v6().to_v4();  // one client, one count, whichever socket family it used
+    }
+    std::optional<HttpDrop> drop;
+    {
+      std::lock_guard lock(conn_mutex);
+      auto& mine = per_client[peer];
+      if (open.load(std::memory_order_relaxed) >= options.max_connections) {
+        drop = HttpDrop::kTotalLimit;
+      } else if (mine >= options.max_connections_per_client) {
+        drop = HttpDrop::kPerClientLimit;
+      }
+      if (drop) {
+        if (mine == 0) per_client.erase(peer);
+      } else {
+        ++mine;
+        open.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+    if (drop) {
+      count_drop(*drop);
+      beast::error_code ignored;
+      socket.close(ignored);
+    } else {
+      socket.set_option(tcp::no_delay(true), peer_ec);
+      std::shared_ptr<SessionBase> session;
+      if (options.web.tls) {
+        maybe_reload_tls();
+        session = std::make_shared<Session<true>>(shared_from_this(), std::move(socket), peer,
+                                                  tls_ctx);
+      } else {
+        session =
+            std::make_shared<Session<false>>(shared_from_this(), std::move(socket), peer, nullptr);
+      }
+      {
+        std::lock_guard lock(conn_mutex);
+        sessions.emplace(session.get(), session);
+      }
+      session->start();
+    }
+    accept(index);
   });
+}
+
+void HttpServer::Impl::close_all() {
+  beast::error_code ignored;
+  for (auto& acceptor : acceptors) acceptor.close(ignored);
+  std::vector<std::shared_ptr<SessionBase>> live;
+  {
+    std::lock_guard lock(conn_mutex);
+    for (auto& [ptr, weak] : sessions) {
+      if (auto session = weak.lock()) live.push_back(std::move(session));
+    }
+  }
+  for (auto& session : live) session->close();
+}
+
+HttpServer::HttpServer(HttpServerOptions options)
+    : impl_(std::make_shared<Impl>(std::move(options))) {
+  add_route("GET", impl_->options.telemetry_path,
+            [impl = impl_.get()](const HttpRequest& req, HttpResponse& res) {
+              impl->metrics(req, res);
+            });
   add_route("GET", "/healthz", [](const HttpRequest&, HttpResponse& res) { res.body = "ok\n"; });
   add_route("GET", "/readyz", [impl = impl_.get()](const HttpRequest&, HttpResponse& res) {
     const bool ready = impl->ready.load(std::memory_order_relaxed);
@@ -270,14 +814,14 @@ void HttpServer::add_route(std::string method, std::string path, RouteHandler ha
 
 void HttpServer::add_async_route(std::string method, std::string path,
                                  AsyncRouteHandler handler) {
-  // This server has a thread per connection: the worker waits for the answer.
-  add_route(std::move(method), std::move(path),
-            [handler = std::move(handler)](const HttpRequest& req, HttpResponse& res) {
-              auto answer = std::make_shared<std::promise<HttpResponse>>();
-              auto future = answer->get_future();
-              handler(req, [answer](HttpResponse r) { answer->set_value(std::move(r)); });
-              res = future.get();
-            });
+  if (impl_->started) throw std::logic_error("HttpServer::add_async_route after start()");
+  Route route;
+  route.method = std::move(method);
+  route.prefix = !path.empty() && path.back() == '*';
+  if (route.prefix) path.pop_back();
+  route.path = std::move(path);
+  route.async_handler = std::move(handler);
+  impl_->routes.push_back(std::move(route));
 }
 
 void HttpServer::set_ready(bool ready) { impl_->ready.store(ready, std::memory_order_relaxed); }
@@ -287,105 +831,74 @@ void HttpServer::start() {
   if (impl.started) throw std::logic_error("HttpServer::start called twice");
   const auto& opts = impl.options;
   if (opts.web.tls) {
-    std::string tls_error;
-    // The library passes its fresh context to this callback and marks the server invalid when
-    // it returns false; the handshake itself runs on a worker, bounded by the read timeout.
-    auto tls_server = std::make_unique<httplib::SSLServer>([&](SSL_CTX& ctx) {
-      if (auto error = configure_tls_context(ctx, *opts.web.tls)) {
-        tls_error = std::move(*error);
-        return false;
-      }
-      return true;
-    });
-    if (!tls_server->is_valid()) {
-      throw std::runtime_error("TLS set-up failed: " +
-                               (tls_error.empty() ? "cannot create a TLS context" : tls_error));
+    std::string error;
+    impl.tls_ctx = make_tls_context(*opts.web.tls, error);
+    if (!impl.tls_ctx) throw std::runtime_error("TLS set-up failed: " + error);
+    impl.tls_stamp = stamp_of(*opts.web.tls);
+    impl.tls_checked = std::chrono::steady_clock::now();
+  }
+
+  std::vector<ListenEndpoint> endpoints{{opts.bind_address, opts.port}};
+  endpoints.insert(endpoints.end(), opts.extra_listen.begin(), opts.extra_listen.end());
+  tcp::resolver resolver(impl.io);
+  for (const auto& wanted : endpoints) {
+    const std::string where = wanted.address + " port " + std::to_string(wanted.port);
+    beast::error_code ec;
+    const auto results = resolver.resolve(bare_address(wanted.address), std::to_string(wanted.port),
+                                          tcp::resolver::passive | tcp::resolver::numeric_service,
+                                          ec);
+    if (ec || results.empty()) {
+      throw std::runtime_error("cannot listen on " + where + ": " +
+                               (ec ? ec.message() : std::string("no address")));
     }
-    impl.server = std::move(tls_server);
-  } else {
-    impl.server = std::make_unique<httplib::Server>();
+    const tcp::endpoint endpoint = results.begin()->endpoint();
+    tcp::acceptor acceptor(impl.io);
+    acceptor.open(endpoint.protocol(), ec);
+    // SO_REUSEADDR allows a quick restart; SO_REUSEPORT is never set, so a second daemon
+    // cannot bind the same port and silently take half the scrapes.
+    if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec && endpoint.address().is_v6()) {
+      // "::" serves IPv4 too, where the system allows dual-stack sockets.
+      beast::error_code ignored;
+      acceptor.set_option(asio::ip::v6_only(false), ignored);
+    }
+    if (!ec) acceptor.bind(endpoint, ec);
+    if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) throw std::runtime_error("cannot listen on " + where + ": " + ec.message());
+    impl.bound_ports.push_back(acceptor.local_endpoint().port());
+    impl.acceptors.push_back(std::move(acceptor));
   }
-  auto& server = *impl.server;
 
-  server.set_read_timeout(opts.read_timeout);
-  server.set_write_timeout(opts.write_timeout);
-  server.set_keep_alive_timeout(
-      std::max<time_t>(1, static_cast<time_t>(opts.idle_timeout.count())));
-  server.set_payload_max_length(opts.max_request_bytes);
-  server.set_tcp_nodelay(true);
-  const auto threads = std::max<std::size_t>(1, opts.worker_threads);
-  server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-  // The library's default sets SO_REUSEPORT, which would let a second daemon bind the same
-  // port and silently take half the scrapes. SO_REUSEADDR alone still allows a quick restart.
-  server.set_socket_options([](socket_t sock) {
-    int yes = 1;
-    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-  });
-  server.set_pre_routing_handler([&impl](const httplib::Request& req, httplib::Response& res) {
-    // The library compresses by the request's Accept-Encoding and prefers Brotli at its
-    // slowest quality (seconds of CPU for a large scrape). Only gzip is offered, if enabled.
-    // The library passes its own non-const Request object here, so editing it is defined.
-    auto& editable = const_cast<httplib::Request&>(req);
-    const bool gzip_ok = impl.options.gzip &&
-                         req.get_header_value("Accept-Encoding").find("gzip") != std::string::npos;
-    editable.headers.erase("Accept-Encoding");
-    if (gzip_ok) editable.headers.emplace("Accept-Encoding", "gzip");
-    impl.dispatch(req, res);
-    return httplib::Server::HandlerResponse::Handled;
-  });
-  // A throwing route must not take the worker down nor leak its message into a header (the
-  // library's default puts what() in one).
-  server.set_exception_handler(
-      [](const httplib::Request&, httplib::Response& res, const std::exception_ptr&) {
-        set_plain(res, 500, "internal error\n");
-      });
-  // Called once per response written, including the 400/414 the library writes by itself
-  // for requests it could not parse, so every bad request is counted in one place.
-  server.set_logger(
-      [&impl](const httplib::Request&, const httplib::Response& res) { impl.count(res.status); });
-
-  int port = -1;
-  const std::string address = bare_address(opts.bind_address);
-  if (opts.port == 0) {
-    port = server.bind_to_any_port(address);
-  } else if (server.bind_to_port(address, opts.port)) {
-    port = opts.port;
-  }
-  if (port <= 0) {
-    const int err = errno;
-    throw std::runtime_error("cannot listen on " + opts.bind_address + " port " +
-                             std::to_string(opts.port) + ": " + std::strerror(err));
-  }
-  impl.bound_port = static_cast<std::uint16_t>(port);
+  impl.workers = std::make_unique<asio::thread_pool>(std::max<std::size_t>(1, opts.worker_threads));
+  impl.work.emplace(impl.io.get_executor());
   impl.started = true;
-  impl.listener = std::thread([&impl] {
-    // A client that disconnects mid-response makes send() raise SIGPIPE, whose default action
-    // ends the process. The library (0.11) sets SIGPIPE to SIG_IGN process-wide when a Server
-    // is constructed, but that is a side effect later versions dropped; blocking it here (the
-    // workers are created by this thread and inherit the mask) keeps it an EPIPE error for
-    // the writing thread whatever the library or the application do with the signal.
-    sigset_t pipe_only;
-    sigemptyset(&pipe_only);
-    sigaddset(&pipe_only, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe_only, nullptr);
-    impl.server->listen_after_bind();
-    impl.listener_done.store(true);
-  });
-  // stop() right after start() must find the server running, or the library ignores it.
-  while (!server.is_running() && !impl.listener_done.load()) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+  for (std::size_t i = 0; i < impl.acceptors.size(); ++i) impl.accept(i);
+  impl.io_thread = std::thread([&impl] { impl.io.run(); });
 }
 
 void HttpServer::stop() {
   auto& impl = *impl_;
-  if (!impl.listener.joinable()) return;
+  if (!impl.started || impl.stopped) return;
+  impl.stopped = true;
   impl.stopping.store(true);
-  impl.server->stop();
-  impl.listener.join();
+  {
+    // From here no answer is queued: routes still running finish (streams stop at their next
+    // chunk) and their answers are dropped, as are async answers that come later.
+    std::lock_guard lock(impl.gate_mutex);
+    impl.gate_open = false;
+  }
+  asio::post(impl.io, [&impl] { impl.close_all(); });
+  impl.workers->join();
+  impl.work.reset();
+  // Returns once every pending operation has completed on its closed socket.
+  impl.io_thread.join();
 }
 
-std::uint16_t HttpServer::port() const { return impl_->bound_port; }
+std::uint16_t HttpServer::port() const {
+  return impl_->bound_ports.empty() ? 0 : impl_->bound_ports.front();
+}
+
+std::vector<std::uint16_t> HttpServer::ports() const { return impl_->bound_ports; }
 
 HttpCounters HttpServer::counters() const { return impl_->counters(); }
 

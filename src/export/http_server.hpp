@@ -1,15 +1,18 @@
 // The monitoring daemon's HTTP endpoint: /metrics, /healthz, /readyz and routes added later.
 //
-// Responsible for: listening on one address and port with its own accept thread and worker
-// pool (never the event-loop thread), answering /metrics by streaming the serializer's chunks
-// from the latest published Snapshot, liveness and readiness probes, rejecting bad requests
-// with 4xx and counting them by reason, and bounding what a slow or silent client can hold
-// (read timeout, request size limit, TLS handshake time). The server only reads the Snapshot
-// through the source callback (which returns the published shared_ptr): it shares no lock with
-// the event loop. It applies the web security settings (export/web_config.hpp) to every path,
-// the built-in ones and the added ones alike: TLS when configured, HTTP basic authentication
-// (401 before any route runs, /healthz and /readyz included, as exporter-toolkit does) and the
-// configured security headers.
+// Responsible for: listening on one or more addresses with an asynchronous HTTP/1.1 server
+// (Boost.Beast over Boost.Asio) on its own I/O thread, never the event-loop thread; running
+// the routes on a small worker pool; answering the telemetry path from the latest published
+// Snapshot in the format the scrape asks for (0.0.4 or OpenMetrics), with the process_*
+// families; liveness and readiness probes; rejecting bad requests with 4xx and counting them
+// by reason; and bounding what any client can hold: a deadline for the whole request head
+// (a client trickling bytes is cut at it, not kept alive by each byte), a keep-alive idle
+// timeout, a size cap on the head and body, and caps on open connections in total and per
+// client address. An idle or slow connection costs a few KiB of memory, never a thread.
+// It applies the web security settings (export/web_config.hpp) to every path: TLS when
+// configured (the certificate and key are re-read when they change on disk; a bad replacement
+// keeps the old pair), HTTP basic authentication (401 before any route runs, /healthz and
+// /readyz included, as exporter-toolkit does) and the configured security headers.
 // Not responsible for: parsing the web configuration, the JSON API and dashboard (they
 // register their routes with add_route), or producing snapshots.
 //
@@ -45,20 +48,18 @@ struct HttpServerOptions {
   // address may be written in brackets ("[::1]"); a host name binds its first address.
   std::string bind_address = "0.0.0.0";
   std::uint16_t port = 9100;  // 0 = an ephemeral port, see HttpServer::port()
-  // Longest wait for the next bytes of a request that has started. A real client sends its
-  // request at once; this bounds what a stalled client holds (a worker) and how long stop()
-  // can wait for it.
-  std::chrono::milliseconds read_timeout{1000};
-  // Longest wait for a request on an open connection (the first or a keep-alive one). Whole
-  // seconds: the HTTP library counts this one in seconds.
-  std::chrono::seconds idle_timeout{1};
-  // Longest wait for a client to accept more response bytes.
-  std::chrono::milliseconds write_timeout{5000};
-  // Request line + headers + body; larger requests get 413/414/431 and are counted too_large.
+  // Longest wait for the first byte of a request on an open connection (a new one or a
+  // keep-alive one); then the connection is closed quietly. Costs memory only.
+  std::chrono::milliseconds idle_timeout{60000};
+  // Longest wait for a client to accept the whole response.
+  std::chrono::milliseconds write_timeout{10000};
+  // Request line + headers, and body: a larger head gets 431, a larger body 413; both are
+  // counted too_large.
   std::size_t max_request_bytes = 8192;
-  // Connections are served by this many threads; an idle or slow client holds one of them for
-  // at most the timeouts above, so a few silent clients cannot starve Prometheus.
-  std::size_t worker_threads = 8;
+  // Threads that run the routes (render /metrics, the API, basic-auth bcrypt). Connections
+  // never hold one: a request waits in a queue for a free worker, its connection on the I/O
+  // thread.
+  std::size_t worker_threads = 4;
   // Compress responses with gzip when the client accepts it (Prometheus does). Costs a
   // worker's CPU, never the event loop's; see docs/metrics.md for the figures. No other
   // encoding is ever used.
@@ -79,9 +80,11 @@ struct HttpServerOptions {
   bool process_metrics = true;
   BuildInfo build;  // rendered as ntp_monitor_build_info
   // TLS, basic-auth users and extra headers (--web-config). The default enables none of them.
-  // With TLS, read_timeout also bounds each wait of the handshake, so a client that opens a
-  // connection and stalls its handshake holds a worker no longer than a silent plain client.
+  // With TLS, head_timeout also bounds the handshake.
   WebConfig web;
+  // Called (from the I/O thread) after the TLS certificate files changed on disk and were
+  // re-read: ok, and a message saying what was loaded or why the old pair stays.
+  std::function<void(bool ok, const std::string& message)> on_tls_reload;
 };
 
 struct HttpRequest {
@@ -103,9 +106,10 @@ struct HttpResponse {
   std::string content_type = "text/plain; charset=utf-8";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
-  // When set, the body is produced by this function instead of `body`, sent with chunked
-  // transfer encoding while it is being produced. It runs on a server worker; the sink
-  // returns false once the client is gone or the server is stopping.
+  // When set, the body is produced by this function instead of `body`. It runs on a server
+  // worker; the chunks are gzipped as they come when the client accepts it, and the whole
+  // (compressed) body is sent with a Content-Length, so a slow reader never holds a worker.
+  // The sink returns false once the server is stopping.
   std::function<void(const ChunkSink& sink)> stream;
 };
 
@@ -144,18 +148,24 @@ class HttpServer {
   // certificate that failed: a start-up failure), then starts the accept thread and workers.
   // Returns once the server accepts connections.
   void start();
-  // Stops accepting, aborts streaming responses at their next chunk and waits for the workers.
-  // Idempotent. Returns within the read/idle timeouts (1 s by default) unless a client has
-  // stopped reading a response (then up to write_timeout).
+  // Stops accepting, closes every connection, aborts streaming responses at their next chunk
+  // and waits for the routes that are running. Idempotent. An async route that answers later
+  // is ignored.
   void stop();
 
   // The bound port (the ephemeral one when options.port was 0); 0 before start().
   [[nodiscard]] std::uint16_t port() const;
+  // Every bound port, the main one first, then extra_listen's in order.
+  [[nodiscard]] std::vector<std::uint16_t> ports() const;
   [[nodiscard]] HttpCounters counters() const;
 
+ public:
+  struct Impl;  // the implementation, opaque outside http_server.cpp
+
  private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
+  // Shared with the connections: one that waits for a late async answer keeps what its socket
+  // needs alive after the server is gone.
+  std::shared_ptr<Impl> impl_;
 };
 
 }  // namespace ntpmon::exporter
