@@ -16,12 +16,12 @@
 
 #include "export/ascii.hpp"
 #include "export/basic_auth.hpp"
+#include "export/process_stats.hpp"
 #include "export/tls_context.hpp"
 
 namespace ntpmon::exporter {
 namespace {
 
-constexpr std::string_view kMetricsContentType = "text/plain; version=0.0.4; charset=utf-8";
 // RFC 7617 challenge; the realm names the service so a browser's password prompt says what for.
 constexpr std::string_view kAuthChallenge = "Basic realm=\"ntp-monitor\"";
 
@@ -150,17 +150,26 @@ struct HttpServer::Impl {
     }
   }
 
-  void metrics(const HttpRequest& /*req*/, HttpResponse& res) {
+  void metrics(const HttpRequest& req, HttpResponse& res) {
     auto snapshot = source ? source() : nullptr;
     if (!snapshot) {
       res.status = 503;
       res.body = "no snapshot published yet\n";
       return;
     }
-    res.content_type = std::string(kMetricsContentType);
-    // The counters are read now: a scrape reports the requests answered before it.
-    res.stream = [this, snapshot = std::move(snapshot), http = counters()](const ChunkSink& sink) {
-      write_prometheus(*snapshot, options.build, &http, sink);
+    const ExpositionFormat format = negotiate_exposition(req.header("Accept"));
+    res.content_type = std::string(content_type(format));
+    // The counters and the process figures are read now: a scrape reports the requests
+    // answered before it.
+    std::optional<ProcessStats> process;
+    if (options.process_metrics) process = read_process_stats();
+    res.stream = [this, snapshot = std::move(snapshot), http = counters(), process,
+                  format](const ChunkSink& sink) {
+      ExpositionOptions exposition;
+      exposition.format = format;
+      exposition.http = &http;
+      exposition.process = process ? &*process : nullptr;
+      write_exposition(*snapshot, options.build, exposition, sink);
     };
   }
 
