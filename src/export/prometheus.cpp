@@ -6,6 +6,7 @@
 #include <cmath>
 #include <optional>
 #include <system_error>
+#include <utility>
 
 #include "proto/validate.hpp"
 
@@ -19,14 +20,15 @@ using monitor::Snapshot;
 // said stop, everything else is dropped and the serializer unwinds at its next check.
 class ChunkWriter {
  public:
-  ChunkWriter(const ChunkSink& sink, std::size_t chunk_bytes)
-      : sink_(sink), chunk_bytes_(std::max<std::size_t>(chunk_bytes, 1)) {
+  ChunkWriter(const ChunkSink& sink, std::size_t chunk_bytes, ExpositionFormat format)
+      : sink_(sink), chunk_bytes_(std::max<std::size_t>(chunk_bytes, 1)), format_(format) {
     // One line past the threshold fits without reallocating.
     buf_.reserve(chunk_bytes_ + 1024);
   }
 
   std::string& buf() { return buf_; }
   [[nodiscard]] bool ok() const { return ok_; }
+  [[nodiscard]] bool openmetrics() const { return format_ == ExpositionFormat::kOpenMetrics; }
 
   void line_done() {
     if (buf_.size() >= chunk_bytes_) flush();
@@ -45,6 +47,7 @@ class ChunkWriter {
 
   const ChunkSink& sink_;
   std::size_t chunk_bytes_;
+  ExpositionFormat format_;
   std::string buf_;
   bool ok_ = true;
 };
@@ -61,17 +64,30 @@ void append_int(std::string& out, std::int64_t value) {
   out.append(tmp, end);
 }
 
+// A float sample value. OpenMetrics 1.0 (section "Numbers") wants floats written with a decimal
+// point or an exponent, so that they cannot be read as integers: 3 becomes "3.0" there. Integer
+// values (counts, flags) go through append_uint / append_int and stay integers in both formats.
+void append_float(std::string& out, double value, bool openmetrics) {
+  const std::size_t start = out.size();
+  append_sample_value(out, value);
+  if (!openmetrics || !std::isfinite(value)) return;
+  if (out.find_first_of(".e", start) == std::string::npos) out.append(".0");
+}
+
 // Unix nanoseconds as exact decimal seconds ("1700000000.25"): going through a double would
 // round away the last digits of a nanosecond timestamp.
-void append_unix_ns_as_seconds(std::string& out, std::int64_t unix_ns) {
+void append_unix_ns_as_seconds(std::string& out, std::int64_t unix_ns, bool openmetrics) {
   constexpr std::int64_t kNsPerS = 1'000'000'000;
   if (unix_ns < 0) {
-    append_sample_value(out, static_cast<double>(unix_ns) / 1e9);
+    append_float(out, static_cast<double>(unix_ns) / 1e9, openmetrics);
     return;
   }
   append_int(out, unix_ns / kNsPerS);
   auto frac = unix_ns % kNsPerS;
-  if (frac == 0) return;
+  if (frac == 0) {
+    if (openmetrics) out.append(".0");
+    return;
+  }
   char digits[9];
   for (int i = 8; i >= 0; --i) {
     digits[i] = static_cast<char>('0' + frac % 10);
@@ -118,11 +134,46 @@ struct Family {
   std::string_view help;
 };
 
-void append_header(std::string& out, const Family& family) {
-  out.append("# HELP ").append(family.name).push_back(' ');
-  out.append(family.help).push_back('\n');
-  out.append("# TYPE ").append(family.name).push_back(' ');
-  out.append(family.type).push_back('\n');
+constexpr std::string_view kTotalSuffix = "_total";
+
+// The name a family's metadata lines carry. In OpenMetrics a counter family is named without
+// `_total`, which only its samples carry (OpenMetrics 1.0, "Counter"); 0.0.4 names the family as
+// its samples.
+std::string_view metadata_name(const Family& family, bool openmetrics) {
+  std::string_view name = family.name;
+  if (openmetrics && family.type == "counter" && name.ends_with(kTotalSuffix)) {
+    name.remove_suffix(kTotalSuffix.size());
+  }
+  return name;
+}
+
+// HELP text escaping: backslash and line feed in both formats; OpenMetrics's ABNF also excludes
+// a bare double quote from the help text.
+void append_help_text(std::string& out, std::string_view help, bool openmetrics) {
+  for (const char c : help) {
+    if (c == '\\') {
+      out.append("\\\\");
+    } else if (c == '\n') {
+      out.append("\\n");
+    } else if (c == '"' && openmetrics) {
+      out.append("\\\"");
+    } else {
+      out.push_back(c);
+    }
+  }
+}
+
+// 0.0.4: HELP then TYPE, as the client libraries write it. OpenMetrics: TYPE first, the order the
+// specification recommends (TYPE, UNIT, HELP).
+void append_header(ChunkWriter& w, const Family& family) {
+  auto& out = w.buf();
+  const bool om = w.openmetrics();
+  const std::string_view name = metadata_name(family, om);
+  if (om) out.append("# TYPE ").append(name).append(" ").append(family.type).push_back('\n');
+  out.append("# HELP ").append(name).push_back(' ');
+  append_help_text(out, family.help, om);
+  out.push_back('\n');
+  if (!om) out.append("# TYPE ").append(name).append(" ").append(family.type).push_back('\n');
 }
 
 struct Label {
@@ -163,7 +214,7 @@ class Renderer {
   // One sample per server for which `value` returns something.
   template <typename ValueFn>
   bool per_server(const Family& family, ValueFn value) {
-    append_header(w_.buf(), family);
+    append_header(w_, family);
     for (const auto& server : snap_.servers) {
       if (!server) continue;
       auto v = value(*server);
@@ -184,7 +235,7 @@ class Renderer {
   }
 
   bool info(const Family& family) {
-    append_header(w_.buf(), family);
+    append_header(w_, family);
     for (const auto& server : snap_.servers) {
       if (!server) continue;
       char version[8] = {};
@@ -206,7 +257,7 @@ class Renderer {
   }
 
   bool rejected(const Family& family) {
-    append_header(w_.buf(), family);
+    append_header(w_, family);
     for (const auto& server : snap_.servers) {
       if (!server) continue;
       for (int i = 0; i < proto::kRejectReasonCount; ++i) {
@@ -221,7 +272,7 @@ class Renderer {
   }
 
   bool kod(const Family& family) {
-    append_header(w_.buf(), family);
+    append_header(w_, family);
     for (const auto& server : snap_.servers) {
       if (!server) continue;
       // Merge of two sorted sequences: the well-known codes and the codes seen.
@@ -275,7 +326,7 @@ class Renderer {
 
   // Only NTS servers (the ones with a cookie count) have NTS-KE failure series.
   bool nts_ke_failures(const Family& family) {
-    append_header(w_.buf(), family);
+    append_header(w_, family);
     for (const auto& server : snap_.servers) {
       if (!server || !server->nts_cookies) continue;
       if (!labelled_counts(family, *server, "reason", kWellKnownNtsKeReasons,
@@ -287,7 +338,7 @@ class Renderer {
   }
 
   bool alerts(const Family& family) {
-    append_header(w_.buf(), family);
+    append_header(w_, family);
     for (const auto& server : snap_.servers) {
       if (!server) continue;
       for (int i = 0; i < monitor::kAlertKindCount; ++i) {
@@ -305,7 +356,7 @@ class Renderer {
   // A family with one unlabelled sample (or none, when value is empty).
   template <typename T>
   bool single(const Family& family, std::optional<T> value) {
-    append_header(w_.buf(), family);
+    append_header(w_, family);
     if (value) {
       w_.buf().append(family.name).push_back(' ');
       append_value(*value);
@@ -318,10 +369,10 @@ class Renderer {
   ChunkWriter& writer() { return w_; }
 
  private:
-  void append_value(double v) { append_sample_value(w_.buf(), v); }
+  void append_value(double v) { append_float(w_.buf(), v, w_.openmetrics()); }
   void append_value(int v) { append_int(w_.buf(), v); }
   void append_value(std::uint64_t v) { append_uint(w_.buf(), v); }
-  void append_value(UnixNs v) { append_unix_ns_as_seconds(w_.buf(), v.ns); }
+  void append_value(UnixNs v) { append_unix_ns_as_seconds(w_.buf(), v.ns, w_.openmetrics()); }
   void append_value(bool v) { w_.buf().push_back(v ? '1' : '0'); }
 
   bool end_line() {
@@ -446,9 +497,34 @@ constexpr Family kHttpRequests{"ntp_monitor_http_requests_total", "counter",
 constexpr Family kHttpBadRequests{"ntp_monitor_http_bad_requests_total", "counter",
                                   "HTTP requests answered with 4xx, by reason."};
 
+constexpr Family kHttpConnectionsAccepted{"ntp_monitor_http_connections_accepted_total", "counter",
+                                          "TCP connections accepted by the exporter, including "
+                                          "those closed at once over a connection limit."};
+constexpr Family kHttpConnectionsOpen{"ntp_monitor_http_connections_open", "gauge",
+                                      "TCP connections to the exporter open now."};
+constexpr Family kHttpConnectionsDropped{
+    "ntp_monitor_http_connections_dropped_total", "counter",
+    "Connections the exporter closed without answering a request on them, by reason."};
+constexpr Family kHttpTlsReloads{"ntp_monitor_http_tls_reloads_total", "counter",
+                                 "Re-reads of the TLS certificate and key after they changed on "
+                                 "disk, by result (an error keeps the previous pair)."};
+// The process collector's families, under the names every Prometheus client library uses.
+constexpr Family kProcessCpu{"process_cpu_seconds_total", "counter",
+                             "CPU time the process has used, user and kernel mode together."};
+constexpr Family kProcessOpenFds{"process_open_fds", "gauge",
+                                 "File descriptors the process holds open."};
+constexpr Family kProcessMaxFds{"process_max_fds", "gauge",
+                                "Most file descriptors the process may open (soft limit)."};
+constexpr Family kProcessVirtualMemory{"process_virtual_memory_bytes", "gauge",
+                                       "Size of the process's virtual address space."};
+constexpr Family kProcessResidentMemory{"process_resident_memory_bytes", "gauge",
+                                        "Memory of the process resident in RAM (RSS)."};
+constexpr Family kProcessStartTime{"process_start_time_seconds", "gauge",
+                                   "Unix time at which the process started."};
+
 bool write_build_info(ChunkWriter& w, const BuildInfo& build) {
   auto& out = w.buf();
-  append_header(out, kBuildInfo);
+  append_header(w, kBuildInfo);
   out.append(kBuildInfo.name).append("{version=\"");
   append_escaped_label_value(out, build.version);
   out.append("\",revision=\"");
@@ -460,24 +536,191 @@ bool write_build_info(ChunkWriter& w, const BuildInfo& build) {
   return w.ok();
 }
 
+// `name value` for an unlabelled integer sample.
+void append_uint_sample(std::string& out, std::string_view name, std::uint64_t value) {
+  out.append(name).push_back(' ');
+  append_uint(out, value);
+  out.push_back('\n');
+}
+
+// `name{label="value"} count` for a label value that never needs escaping.
+void append_labelled_uint_sample(std::string& out, std::string_view name, std::string_view label,
+                                 std::string_view value, std::uint64_t count) {
+  out.append(name).push_back('{');
+  out.append(label).append("=\"").append(value).append("\"} ");
+  append_uint(out, count);
+  out.push_back('\n');
+}
+
 bool write_http(ChunkWriter& w, const HttpCounters& http) {
   auto& out = w.buf();
-  append_header(out, kHttpRequests);
-  out.append(kHttpRequests.name).push_back(' ');
-  append_uint(out, http.requests);
-  out.push_back('\n');
-  append_header(out, kHttpBadRequests);
+  append_header(w, kHttpRequests);
+  append_uint_sample(out, kHttpRequests.name, http.requests);
+  append_header(w, kHttpBadRequests);
   for (int i = 0; i < kHttpBadRequestCount; ++i) {
-    out.append(kHttpBadRequests.name).append("{reason=\"");
-    out.append(to_string(static_cast<HttpBadRequest>(i))).append("\"} ");
-    append_uint(out, http.bad_requests[static_cast<std::size_t>(i)]);
+    append_labelled_uint_sample(out, kHttpBadRequests.name, "reason",
+                                to_string(static_cast<HttpBadRequest>(i)),
+                                http.bad_requests[static_cast<std::size_t>(i)]);
+  }
+  append_header(w, kHttpConnectionsAccepted);
+  append_uint_sample(out, kHttpConnectionsAccepted.name, http.connections_accepted);
+  append_header(w, kHttpConnectionsOpen);
+  append_uint_sample(out, kHttpConnectionsOpen.name, http.connections_open);
+  // Every reason from the first scrape on, so that rate() sees the first drop.
+  append_header(w, kHttpConnectionsDropped);
+  for (int i = 0; i < kHttpDropCount; ++i) {
+    append_labelled_uint_sample(out, kHttpConnectionsDropped.name, "reason",
+                                to_string(static_cast<HttpDrop>(i)),
+                                http.dropped[static_cast<std::size_t>(i)]);
+  }
+  append_header(w, kHttpTlsReloads);
+  append_labelled_uint_sample(out, kHttpTlsReloads.name, "result", "ok", http.tls_reloads_ok);
+  append_labelled_uint_sample(out, kHttpTlsReloads.name, "result", "error",
+                              http.tls_reloads_failed);
+  w.line_done();
+  return w.ok();
+}
+
+bool write_process(ChunkWriter& w, const ProcessStats& process) {
+  auto& out = w.buf();
+  const bool om = w.openmetrics();
+  for (const auto& [family, value] :
+       {std::pair{&kProcessCpu, process.cpu_seconds_total},
+        std::pair{&kProcessOpenFds, process.open_fds}, std::pair{&kProcessMaxFds, process.max_fds},
+        std::pair{&kProcessVirtualMemory, process.virtual_memory_bytes},
+        std::pair{&kProcessResidentMemory, process.resident_memory_bytes},
+        std::pair{&kProcessStartTime, process.start_time_seconds}}) {
+    append_header(w, *family);
+    out.append(family->name).push_back(' ');
+    append_float(out, value, om);
     out.push_back('\n');
   }
   w.line_done();
   return w.ok();
 }
 
+// --- Accept header negotiation (RFC 9110 section 12.5.1) ---------------------------------------
+
+bool is_ows(char c) { return c == ' ' || c == '\t'; }
+
+std::string_view trim_ows(std::string_view s) {
+  while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+bool ascii_iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
+    if (lower(a[i]) != lower(b[i])) return false;
+  }
+  return true;
+}
+
+// qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ), in thousandths; nullopt if it is
+// not one (the media range is then ignored rather than guessed at).
+std::optional<int> parse_qvalue(std::string_view q) {
+  if (q.empty() || q.size() > 5 || (q[0] != '0' && q[0] != '1')) return std::nullopt;
+  int thousandths = (q[0] - '0') * 1000;
+  if (q.size() == 1) return thousandths;
+  if (q[1] != '.') return std::nullopt;
+  int scale = 100;
+  for (std::size_t i = 2; i < q.size(); ++i, scale /= 10) {
+    if (q[i] < '0' || q[i] > '9') return std::nullopt;
+    thousandths += (q[i] - '0') * scale;
+  }
+  if (thousandths > 1000) return std::nullopt;
+  return thousandths;
+}
+
+// How well a media range matches one of our two formats: 0 no match, 1 "*/*", 2 "type/*",
+// 3 the media type without a version, 4 the media type with our version. RFC 9110: the most
+// specific matching range gives the weight.
+struct MediaMatch {
+  int specificity = 0;
+  int q = 0;  // thousandths
+};
+
+struct Candidate {
+  std::string_view type;
+  std::string_view subtype;
+  std::string_view version;
+};
+
+constexpr Candidate kOpenMetricsCandidate{"application", "openmetrics-text", "1.0.0"};
+constexpr Candidate kText004Candidate{"text", "plain", "0.0.4"};
+
+// One media range: `type/subtype *( OWS ";" OWS name=value )`, with its weight.
+struct MediaRange {
+  std::string_view type, subtype, version;
+  bool has_version = false;
+  int q = 1000;
+};
+
+std::optional<MediaRange> parse_media_range(std::string_view text) {
+  MediaRange range;
+  auto semicolon = text.find(';');
+  const std::string_view media = trim_ows(text.substr(0, semicolon));
+  const auto slash = media.find('/');
+  if (slash == std::string_view::npos || slash == 0 || slash + 1 == media.size()) {
+    return std::nullopt;
+  }
+  range.type = media.substr(0, slash);
+  range.subtype = media.substr(slash + 1);
+  if (range.subtype.find('/') != std::string_view::npos) return std::nullopt;
+  if (range.type == "*" && range.subtype != "*") return std::nullopt;
+  while (semicolon != std::string_view::npos) {
+    text.remove_prefix(semicolon + 1);
+    semicolon = text.find(';');
+    const std::string_view param = trim_ows(text.substr(0, semicolon));
+    if (param.empty()) continue;  // "a/b;;q=1": empty parameters are tolerated
+    const auto eq = param.find('=');
+    if (eq == std::string_view::npos) return std::nullopt;
+    const std::string_view name = trim_ows(param.substr(0, eq));
+    std::string_view value = trim_ows(param.substr(eq + 1));
+    if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
+      value = value.substr(1, value.size() - 2);
+    }
+    if (ascii_iequals(name, "q")) {
+      auto q = parse_qvalue(value);
+      if (!q) return std::nullopt;
+      range.q = *q;
+      // Everything after q is an accept-extension, not a media type parameter.
+      break;
+    }
+    if (ascii_iequals(name, "version")) {
+      range.version = value;
+      range.has_version = true;
+    }
+  }
+  return range;
+}
+
+int specificity(const MediaRange& range, const Candidate& candidate) {
+  if (range.type == "*") return 1;
+  if (!ascii_iequals(range.type, candidate.type)) return 0;
+  if (range.subtype == "*") return 2;
+  if (!ascii_iequals(range.subtype, candidate.subtype)) return 0;
+  if (!range.has_version) return 3;
+  return range.version == candidate.version ? 4 : 0;
+}
+
 }  // namespace
+
+std::string_view to_string(HttpDrop reason) {
+  switch (reason) {
+    case HttpDrop::kTotalLimit:
+      return "total_limit";
+    case HttpDrop::kPerClientLimit:
+      return "per_client_limit";
+    case HttpDrop::kHeadTimeout:
+      return "head_timeout";
+    case HttpDrop::kTlsHandshake:
+      return "tls_handshake";
+  }
+  return "total_limit";
+}
 
 std::string_view to_string(HttpBadRequest reason) {
   switch (reason) {
@@ -493,6 +736,47 @@ std::string_view to_string(HttpBadRequest reason) {
       return "other";
   }
   return "other";
+}
+
+ExpositionFormat negotiate_exposition(std::string_view accept) {
+  MediaMatch om, text;
+  // Untrusted and unbounded in principle: the server caps the header size; this loop is linear
+  // in it and allocates nothing.
+  while (!accept.empty()) {
+    const auto comma = accept.find(',');
+    const std::string_view element = accept.substr(0, comma);
+    accept = comma == std::string_view::npos ? std::string_view() : accept.substr(comma + 1);
+    if (trim_ows(element).empty()) continue;
+    const auto range = parse_media_range(element);
+    if (!range) continue;
+    for (auto [candidate, match] :
+         {std::pair{&kOpenMetricsCandidate, &om}, std::pair{&kText004Candidate, &text}}) {
+      int spec = specificity(*range, *candidate);
+      // OpenMetrics is served only when asked for by name: a client sending "*/*" (curl) or
+      // "application/*" gets the default format.
+      if (candidate == &kOpenMetricsCandidate && spec < 3) spec = 0;
+      if (spec == 0) continue;
+      if (spec > match->specificity) {
+        *match = {spec, range->q};
+      } else if (spec == match->specificity) {
+        match->q = std::max(match->q, range->q);
+      }
+    }
+  }
+  const bool om_acceptable = om.specificity > 0 && om.q > 0;
+  const int text_q = text.specificity > 0 ? text.q : 0;
+  return om_acceptable && om.q >= text_q ? ExpositionFormat::kOpenMetrics
+                                         : ExpositionFormat::kText004;
+}
+
+std::string_view content_type(ExpositionFormat format) {
+  switch (format) {
+    case ExpositionFormat::kOpenMetrics:
+      return "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    case ExpositionFormat::kText004:
+      break;
+  }
+  return "text/plain; version=0.0.4; charset=utf-8";
 }
 
 void append_escaped_label_value(std::string& out, std::string_view value) {
@@ -544,9 +828,19 @@ void append_sample_value(std::string& out, double value) {
 
 bool write_prometheus(const monitor::View& view, const BuildInfo& build, const HttpCounters* http,
                       const ChunkSink& sink, std::size_t chunk_bytes) {
+  ExpositionOptions options;
+  options.http = http;
+  options.chunk_bytes = chunk_bytes;
+  return write_exposition(view, build, options, sink);
+}
+
+bool write_exposition(const monitor::View& view, const BuildInfo& build,
+                      const ExpositionOptions& options, const ChunkSink& sink) {
   const monitor::Snapshot& snapshot = *view.monitor;
   const monitor::EngineStatus& engine = view.engine;
-  ChunkWriter w(sink, chunk_bytes);
+  const HttpCounters* http = options.http;
+  ChunkWriter w(sink, options.chunk_bytes == 0 ? kDefaultChunkBytes : options.chunk_bytes,
+                options.format);
   Renderer r(snapshot, w);
   using S = ServerSnapshot;
 
@@ -625,7 +919,11 @@ bool write_prometheus(const monitor::View& view, const BuildInfo& build, const H
         r.single(kWebhookFailed, std::optional<std::uint64_t>(engine.webhook->failed)) &&
         r.single(kWebhookDropped, std::optional<std::uint64_t>(engine.webhook->dropped)) &&
         r.single(kWebhookRetries, std::optional<std::uint64_t>(engine.webhook->retries)))) &&
-      (http == nullptr || write_http(w, *http));
+      (http == nullptr || write_http(w, *http)) &&
+      (options.process == nullptr || write_process(w, *options.process));
+  // OpenMetrics: the exposition ends with this line, so a reader can tell a complete scrape
+  // from a truncated one. Only a complete one gets it.
+  if (complete && w.openmetrics()) w.buf().append("# EOF\n");
   return w.finish() && complete;
 }
 

@@ -428,3 +428,83 @@ def test_rules_load_and_only_the_kod_alert_fires(stack):
     pending = {(a["labels"]["alertname"], a["labels"].get("server")) for a in alerts
                if a["state"] == "pending"}
     assert pending <= {("NtpServerUnreachable", "sim-kod")}, pending
+
+
+# ----------------------------------------------------------------------------------------
+# Exposition formats: OpenMetrics for Prometheus, 0.0.4 for everyone else
+
+# What Prometheus 2.42 sends on every scrape (scrape/scrape.go); it has no setting to change it
+# (scrape_protocols came in a later release), so this Prometheus always gets OpenMetrics.
+PROMETHEUS_ACCEPT = ("application/openmetrics-text;version=1.0.0,"
+                     "application/openmetrics-text;version=0.0.1;q=0.75,"
+                     "text/plain;version=0.0.4;q=0.5,*/*;q=0.1")
+OPENMETRICS_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+TEXT_004_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def _single_value(prom: Prometheus, expr: str) -> float:
+    [sample] = prom.query(expr)["data"]["result"]
+    return float(sample["value"][1])
+
+
+def test_prometheus_scrapes_openmetrics(stack):
+    daemon, prom = stack["daemon"], stack["prometheus"]
+    # What the daemon answers to Prometheus's Accept header.
+    status, headers, body = http_get(daemon.metrics_port, "/metrics",
+                                     headers={"Accept": PROMETHEUS_ACCEPT})
+    assert status == 200
+    assert headers["content-type"] == OPENMETRICS_TYPE
+    text = body.decode()
+    assert text.endswith("\n# EOF\n") and text.count("# EOF") == 1
+    assert "# TYPE ntp_monitor_requests counter\n" in text
+    assert "# TYPE process_cpu_seconds counter\n" in text
+
+    # Prometheus parsed it: the target is up, with no scrape error.
+    [target] = prom.api("/api/v1/targets")["data"]["activeTargets"]
+    assert (target["health"], target["lastError"]) == ("up", ""), target
+    assert _single_value(prom, 'up{job="ntp-monitor"}') == 1
+    scraped = _single_value(prom, 'scrape_samples_scraped{job="ntp-monitor"}')
+    assert scraped > 100, scraped
+    # ... with the OpenMetrics parser: it keys a counter's metadata by the family name, which
+    # only OpenMetrics gives without _total.
+    metadata = prom.api("/api/v1/targets/metadata", match_target='{job="ntp-monitor"}',
+                        metric="ntp_monitor_requests")["data"]
+    assert [m["type"] for m in metadata] == ["counter"], metadata
+
+    # The process families, with values that make sense for a daemon started a moment ago.
+    start = _single_value(prom, 'process_start_time_seconds{job="ntp-monitor"}')
+    assert time.time() - 600 < start <= time.time() + 1, start
+    assert _single_value(prom, 'process_cpu_seconds_total{job="ntp-monitor"}') > 0
+    assert _single_value(prom, 'process_resident_memory_bytes{job="ntp-monitor"}') > 1e6
+    open_fds = _single_value(prom, 'process_open_fds{job="ntp-monitor"}')
+    assert 3 <= open_fds <= _single_value(prom, 'process_max_fds{job="ntp-monitor"}')
+    assert _single_value(prom, 'process_virtual_memory_bytes{job="ntp-monitor"}') > 1e6
+
+    # The HTTP families: every drop reason and both TLS reload results from the first scrape.
+    dropped = prom.query('ntp_monitor_http_connections_dropped_total{job="ntp-monitor"}')
+    assert {s["metric"]["reason"] for s in dropped["data"]["result"]} == {
+        "total_limit", "per_client_limit", "head_timeout", "tls_handshake"}
+    reloads = prom.query('ntp_monitor_http_tls_reloads_total{job="ntp-monitor"}')
+    assert {s["metric"]["result"] for s in reloads["data"]["result"]} == {"ok", "error"}
+    assert prom.query('ntp_monitor_http_connections_open{job="ntp-monitor"}')["data"]["result"]
+    assert prom.query(
+        'ntp_monitor_http_connections_accepted_total{job="ntp-monitor"}')["data"]["result"]
+
+
+@pytest.mark.parametrize("accept", [None, "*/*", "text/plain",
+                                    "application/openmetrics-text;version=0.0.1"])
+def test_other_clients_get_004_that_promtool_accepts(stack, accept):
+    if not Path(PROMTOOL).exists():
+        pytest.skip("promtool not installed (Debian package prometheus)")
+    daemon = stack["daemon"]
+    status, headers, body = http_get(daemon.metrics_port, "/metrics",
+                                     headers={"Accept": accept} if accept else None)
+    assert status == 200
+    assert headers["content-type"] == TEXT_004_TYPE
+    text = body.decode()
+    assert "# EOF" not in text
+    assert "\nprocess_start_time_seconds " in text
+    assert "# TYPE ntp_monitor_requests_total counter\n" in text
+    check = subprocess.run([PROMTOOL, "check", "metrics"], input=text, capture_output=True,
+                           text=True, timeout=60)
+    assert (check.returncode, check.stdout + check.stderr) == (0, "")
