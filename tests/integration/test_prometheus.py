@@ -316,7 +316,7 @@ def stack(tmp_path_factory, monitor):
         # Let the daemon reach its steady state first: a selection made, the KoD alert up.
         wait_for("selection and the KoD alert in /metrics", lambda: (
             "ntp_monitor_majority 1" in (text := daemon.metrics_text())
-            and 'server="sim-kod",address="127.0.0.1",alert="kod"} 1' in text
+            and 'server="sim-kod",address="127.0.0.1",alert="NtpKissOfDeath"} 1' in text
             and "ntp_monitor_server_consensus_offset_seconds{" in text), 30, interval_s=0.5)
         prom = Prometheus(workdir / "prometheus", f"127.0.0.1:{daemon.metrics_port}",
                           [RULES]).start()
