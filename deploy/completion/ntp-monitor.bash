@@ -34,7 +34,7 @@ _ntp_monitor() {
         --root-delay --root-dispersion --forward-delay --forward-delay-probability
         --return-delay --return-delay-probability --loss --kiss --spoof-origin --spoof-port
         --duplicate --spoof-shift --seed --max-runtime"
-    local check_config_opts="--help"
+    local check_config_opts="--help --list-alerts"
     local demo_opts="--help --prometheus-port --web-dashboard --duration --die-after
         --log-level"
     local healthcheck_opts="--help --timeout --ca-file"

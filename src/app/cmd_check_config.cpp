@@ -3,6 +3,10 @@
 // bad file early. Prints every problem, one per line, in the file:line:col form editors jump to.
 // It loads what the daemon loads at start: the YAML file, its server lists and its key file
 // (with every server's key id looked up), so a file it accepts does not fail at start.
+//
+// `ntp-monitor check-config --list-alerts` prints instead the alerts the daemon can raise per
+// server, one line each: the name (its log, webhook and ntp_monitor_alert_active{alert} name)
+// and the severity. A test holds deploy/prometheus/rules.yml to this list.
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -10,6 +14,7 @@
 #include "app/commands.hpp"
 #include "config/config.hpp"
 #include "engine/key_file.hpp"
+#include "monitor/snapshot.hpp"
 
 namespace ntpmon::app {
 
@@ -21,8 +26,23 @@ void register_check_config(CLI::App& app, int* exit_code) {
   auto path = std::make_shared<std::string>();
   // No CLI::ExistingFile check: the loader reports a missing file in the same format as every
   // other configuration error.
-  cmd->add_option("file", *path, "YAML configuration file (see docs/configuration.md)")->required();
-  cmd->callback([path, exit_code] {
+  auto* file =
+      cmd->add_option("file", *path, "YAML configuration file (see docs/configuration.md)");
+  auto list_alerts = std::make_shared<bool>(false);
+  cmd->add_flag("--list-alerts", *list_alerts,
+                "Print the name and severity of every alert the daemon raises, and exit")
+      ->excludes(file);
+  cmd->callback([path, file, list_alerts, exit_code] {
+    if (*list_alerts) {
+      for (int i = 0; i < monitor::kAlertKindCount; ++i) {
+        const auto kind = static_cast<monitor::AlertKind>(i);
+        std::printf("%s %s\n", monitor::alert_name(kind), monitor::alert_severity(kind));
+      }
+      *exit_code = kExitOk;
+      return;
+    }
+    // Required unless listing alerts; CLI11 reports it as it would have with ->required().
+    if (file->count() == 0) throw CLI::RequiredError("file");
     const auto result = config::load_config_file(*path);
     if (!result.ok()) {
       for (const auto& error : result.error()) {

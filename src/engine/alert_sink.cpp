@@ -5,47 +5,6 @@
 
 namespace ntpmon::engine {
 
-const char* alert_name(monitor::AlertKind kind) {
-  using monitor::AlertKind;
-  switch (kind) {
-    case AlertKind::kOffset:
-      return "NtpOffsetHigh";
-    case AlertKind::kDelay:
-      return "NtpDelayHigh";
-    case AlertKind::kStratum:
-      return "NtpStratumHigh";
-    case AlertKind::kUnreachable:
-      return "NtpServerUnreachable";
-    case AlertKind::kFalseticker:
-      return "NtpFalseticker";
-    case AlertKind::kKod:
-      return "NtpKissOfDeath";
-    case AlertKind::kLeap:
-      return "NtpLeapAnnounced";
-    case AlertKind::kUnsynchronized:
-      return "NtpServerUnsynchronized";
-    case AlertKind::kAuthentication:
-      return "NtpAuthenticationFailing";
-    case AlertKind::kCertificate:
-      return "NtpCertificateExpiring";
-  }
-  return "NtpAlert";
-}
-
-const char* alert_severity(monitor::AlertKind kind) {
-  using monitor::AlertKind;
-  switch (kind) {
-    case AlertKind::kUnreachable:
-    case AlertKind::kFalseticker:
-    case AlertKind::kAuthentication:
-      return "critical";
-    case AlertKind::kLeap:
-      return "info";
-    default:
-      return "warning";
-  }
-}
-
 namespace {
 
 std::optional<monitor::AlertKind> alert_kind_from_string(const std::string& text) {
@@ -91,7 +50,7 @@ void AlertSink::on_transition(const monitor::AlertTransition& alert, std::int64_
   }
   logger_.log(alert.firing ? LogLevel::kWarning : LogLevel::kInfo,
               alert.firing ? "alert_firing" : "alert_resolved",
-              {{"alert", monitor::to_string(alert.kind)},
+              {{"alert", monitor::alert_name(alert.kind)},
                {"server", alert.server},
                {"address", alert.address},
                {"message", alert.message}});
@@ -105,10 +64,10 @@ void AlertSink::on_transition(const monitor::AlertTransition& alert, std::int64_
   if (!notify_) return;
   WebhookAlert w;
   w.firing = alert.firing;
-  w.alertname = alert_name(alert.kind);
+  w.alertname = monitor::alert_name(alert.kind);
   w.server = alert.server;
   w.address = alert.address;
-  w.severity = alert_severity(alert.kind);
+  w.severity = monitor::alert_severity(alert.kind);
   w.summary = alert.message;
   w.starts_unix_ns = starts_ns;
   w.ends_unix_ns = alert.firing ? 0 : at_ns;

@@ -25,11 +25,6 @@
 
 namespace ntpmon::engine {
 
-// The Alertmanager alertname and severity of an alert kind ("NtpServerUnreachable",
-// "critical").
-const char* alert_name(monitor::AlertKind kind);
-const char* alert_severity(monitor::AlertKind kind);
-
 class AlertSink {
  public:
   // How many transitions the views carry for /api/v1/alerts.

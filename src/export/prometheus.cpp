@@ -345,7 +345,8 @@ class Renderer {
         auto kind = static_cast<monitor::AlertKind>(i);
         bool active = std::any_of(server->alerts.begin(), server->alerts.end(),
                                   [kind](const monitor::ActiveAlert& a) { return a.kind == kind; });
-        append_server_series(w_.buf(), family.name, *server, {{"alert", monitor::to_string(kind)}});
+        append_server_series(w_.buf(), family.name, *server,
+                             {{"alert", monitor::alert_name(kind)}});
         w_.buf().push_back(active ? '1' : '0');
         if (!end_line()) return false;
       }

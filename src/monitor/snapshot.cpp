@@ -1,5 +1,8 @@
 #include "monitor/snapshot.hpp"
 
+#include <array>
+#include <cstddef>
+
 namespace ntpmon::monitor {
 
 // These words are metric label values and JSON strings: never rename one.
@@ -23,30 +26,62 @@ const char* to_string(ServerState state) {
   return "unknown";
 }
 
-const char* to_string(AlertKind kind) {
-  switch (kind) {
-    case AlertKind::kOffset:
-      return "offset";
-    case AlertKind::kDelay:
-      return "delay";
-    case AlertKind::kStratum:
-      return "stratum";
-    case AlertKind::kUnreachable:
-      return "unreachable";
-    case AlertKind::kFalseticker:
-      return "falseticker";
-    case AlertKind::kKod:
-      return "kod";
-    case AlertKind::kLeap:
-      return "leap";
-    case AlertKind::kUnsynchronized:
-      return "unsynchronized";
-    case AlertKind::kAuthentication:
-      return "authentication";
-    case AlertKind::kCertificate:
-      return "certificate";
+namespace {
+
+struct AlertKindNames {
+  AlertKind kind;
+  const char* word;  // to_string(): JSON API, stored history records (never rename one)
+  const char* name;  // alert_name(): log, webhook, metric label, Prometheus rule
+  const char* severity;
+};
+
+// The per-server alerts an operator sees in Alertmanager, named as the Prometheus rules name
+// them (NtpServer... for a condition of one server). Severities are the rules': a single
+// server unreachable or a falseticker degrades that server only (the ensemble votes it out;
+// NtpNoTruechimerMajority is the critical one), while failing authentication means the time
+// cannot be trusted at all. A leap announcement is news, not a fault.
+constexpr std::array<AlertKindNames, kAlertKindCount> kAlertKinds{{
+    {AlertKind::kOffset, "offset", "NtpServerOffsetHigh", "warning"},
+    {AlertKind::kDelay, "delay", "NtpServerDelayHigh", "warning"},
+    {AlertKind::kStratum, "stratum", "NtpServerStratumHigh", "warning"},
+    {AlertKind::kUnreachable, "unreachable", "NtpServerUnreachable", "warning"},
+    {AlertKind::kFalseticker, "falseticker", "NtpServerFalseticker", "warning"},
+    {AlertKind::kKod, "kod", "NtpKissOfDeath", "warning"},
+    {AlertKind::kLeap, "leap", "NtpServerLeapAnnounced", "info"},
+    {AlertKind::kUnsynchronized, "unsynchronized", "NtpServerUnsynchronized", "warning"},
+    {AlertKind::kAuthentication, "authentication", "NtpAuthenticationFailing", "critical"},
+    {AlertKind::kCertificate, "certificate", "NtsCertificateExpiringSoon", "warning"},
+}};
+
+// The table is indexed by kind: a reordered or missing row fails the build.
+constexpr bool table_in_kind_order() {
+  for (std::size_t i = 0; i < kAlertKinds.size(); ++i) {
+    if (static_cast<std::size_t>(kAlertKinds[i].kind) != i) return false;
   }
-  return "unknown";
+  return true;
+}
+static_assert(table_in_kind_order());
+
+const AlertKindNames* names_of(AlertKind kind) {
+  const auto i = static_cast<std::size_t>(kind);
+  return i < kAlertKinds.size() ? &kAlertKinds[i] : nullptr;
+}
+
+}  // namespace
+
+const char* to_string(AlertKind kind) {
+  const AlertKindNames* n = names_of(kind);
+  return n != nullptr ? n->word : "unknown";
+}
+
+const char* alert_name(AlertKind kind) {
+  const AlertKindNames* n = names_of(kind);
+  return n != nullptr ? n->name : "NtpAlert";
+}
+
+const char* alert_severity(AlertKind kind) {
+  const AlertKindNames* n = names_of(kind);
+  return n != nullptr ? n->severity : "warning";
 }
 
 }  // namespace ntpmon::monitor

@@ -44,7 +44,15 @@ enum class AlertKind : std::uint8_t {
   kCertificate,     // NTS certificate expiring soon
 };
 inline constexpr int kAlertKindCount = 10;
-const char* to_string(AlertKind kind);  // "offset", "delay", ...
+const char* to_string(AlertKind kind);  // "offset", "delay", ...: the JSON API and the history
+
+// The one vocabulary of alert names (snapshot.cpp holds the table). The name is the alert's
+// `alertname` in the log, on the webhook, in ntp_monitor_alert_active{alert} and in
+// deploy/prometheus/rules.yml, whose rule of the same name carries the same severity
+// ("warning", "critical" or "info"); tests/integration/test_prometheus.py checks that they
+// agree, reading the list `ntp-monitor check-config --list-alerts` prints.
+const char* alert_name(AlertKind kind);      // "NtpServerOffsetHigh", ...
+const char* alert_severity(AlertKind kind);  // "warning", ...
 
 struct ActiveAlert {
   AlertKind kind;

@@ -197,14 +197,14 @@ def test_failover_unreachable_alert_and_webhook(daemon, simulator, tmp_path):
 
         wait_for("unreachable alert active", lambda: metric(
             d.metrics(), "ntp_monitor_alert_active", server=first,
-            alert="unreachable") == 1, 15)
+            alert="NtpServerUnreachable") == 1, 15)
         assert d.servers()[first]["state"] == "unreachable"
         fired = wait_for("webhook got the firing alert",
                          lambda: hook.alerts("firing", "NtpServerUnreachable"), 10)
         body = next(b for b in hook.bodies if b["alerts"][0] is fired[0])
         assert body["version"] == "4" and body["status"] == "firing"
         assert fired[0]["labels"] == {"alertname": "NtpServerUnreachable", "server": first,
-                                      "address": "127.0.0.1", "severity": "critical"}
+                                      "address": "127.0.0.1", "severity": "warning"}
         assert fired[0]["annotations"]["summary"]
         assert fired[0]["endsAt"] == "0001-01-01T00:00:00Z"
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z", fired[0]["startsAt"])
@@ -214,13 +214,15 @@ def test_failover_unreachable_alert_and_webhook(daemon, simulator, tmp_path):
         assert restarted.port == sims[first].port
         wait_for("unreachable alert cleared", lambda: metric(
             d.metrics(), "ntp_monitor_alert_active", server=first,
-            alert="unreachable") in (None, 0), 20)
+            alert="NtpServerUnreachable") in (None, 0), 20)
         resolved = wait_for("webhook got the resolved alert",
                             lambda: hook.alerts("resolved", "NtpServerUnreachable"), 10)
         assert resolved[0]["labels"]["server"] == first
         assert resolved[0]["startsAt"] == fired[0]["startsAt"]
         assert resolved[0]["endsAt"] > resolved[0]["startsAt"]
-        assert d.log_events("alert_firing") and d.log_events("alert_resolved")
+        # The log names the alert as the webhook and the metric label do.
+        assert any("alert=NtpServerUnreachable" in line for line in d.log_events("alert_firing"))
+        assert d.log_events("alert_resolved")
         # Both notifications were accepted, and /metrics says so (a snapshot may lag a poll).
         wait_for("webhook counters exported", lambda: (metric(
             d.metrics(), "ntp_monitor_webhook_sent_total") or 0) >= 2, 5)
@@ -321,7 +323,8 @@ def test_hanging_webhook_never_stops_polling(daemon, simulator):
         d = daemon(fleet_config({"liar": (s.address, s.port), "ok": (ok.address, ok.port)},
                                 extra))
         wait_for("offset alert fired", lambda: metric(
-            d.metrics(), "ntp_monitor_alert_active", server="liar", alert="offset") == 1, 15)
+            d.metrics(), "ntp_monitor_alert_active", server="liar",
+            alert="NtpServerOffsetHigh") == 1, 15)
         before = metric(d.metrics(), "ntp_monitor_requests_total", server="ok")
         time.sleep(3 * POLL_S)
         assert metric(d.metrics(), "ntp_monitor_requests_total", server="ok") >= before + 2

@@ -75,8 +75,8 @@ def test_nts_and_key_servers_authenticated_and_cookies_kept(daemon, nts_chrony, 
     assert metric(m, "ntp_monitor_nts_cookies", server="nts") == 8
     assert metric(m, "ntp_monitor_responses_total", server="nts") >= start + 9
     assert metric(m, "ntp_monitor_server_authenticated", server="nts") == 1
-    assert metric(m, "ntp_monitor_alert_active", server="nts", alert="authentication") == 0
-    assert metric(m, "ntp_monitor_alert_active", server="nts", alert="certificate") == 0
+    for name in ("NtpAuthenticationFailing", "NtsCertificateExpiringSoon"):
+        assert metric(m, "ntp_monitor_alert_active", server="nts", alert=name) == 0
     for reason in ("certificate", "connect", "timeout"):
         assert metric(m, "ntp_monitor_nts_ke_failures_total", server="nts",
                       reason=reason) == 0
@@ -122,7 +122,8 @@ def test_untrusted_ca_and_bad_macs_alert_others_unaffected(daemon, nts_chrony, k
         def both_alerts():
             m = d.metrics()
             ok = all(metric(m, "ntp_monitor_alert_active", server=s,
-                            alert="authentication") == 1 for s in ("untrusted", "badmac"))
+                            alert="NtpAuthenticationFailing") == 1
+                     for s in ("untrusted", "badmac"))
             return m if ok else None
 
         m = wait_for("authentication alerts", both_alerts, 20)
@@ -152,8 +153,9 @@ def test_untrusted_ca_and_bad_macs_alert_others_unaffected(daemon, nts_chrony, k
         assert metric(m, "ntp_monitor_server_up", server="plain") == 1
         assert metric(m, "ntp_monitor_server_authenticated", server="plain") is None
         assert (metric(m, "ntp_monitor_responses_total", server="plain") or 0) >= 4
-        for kind in ("authentication", "unreachable", "certificate"):
-            assert metric(m, "ntp_monitor_alert_active", server="plain", alert=kind) == 0
+        for name in ("NtpAuthenticationFailing", "NtpServerUnreachable",
+                     "NtsCertificateExpiringSoon"):
+            assert metric(m, "ntp_monitor_alert_active", server="plain", alert=name) == 0
         rc, _ = d.terminate()
         assert rc == 0
 
@@ -166,7 +168,7 @@ def test_certificate_expiring_in_five_days_alerts(daemon, tmp_path, pki):
         d = daemon("servers:\n" + nts_entry("short", server, pki["ca"]) + POLL +
                    "alerts: {certificate_expiry_days: 14}\n")
         m = wait_for("certificate alert", lambda: (lambda m: m if metric(
-            m, "ntp_monitor_alert_active", server="short", alert="certificate") == 1
+            m, "ntp_monitor_alert_active", server="short", alert="NtsCertificateExpiringSoon") == 1
             else None)(d.metrics()), 15)
         expiry = metric(m, "ntp_monitor_nts_certificate_expiry_timestamp_seconds", server="short")
         assert expiry == not_after_unix_s(cert[0])
@@ -174,7 +176,8 @@ def test_certificate_expiring_in_five_days_alerts(daemon, tmp_path, pki):
         # Authentication itself works: the certificate is valid, just short-lived.
         wait_for("authenticated", lambda: metric(
             d.metrics(), "ntp_monitor_server_authenticated", server="short") == 1, 10)
-        fired = [line for line in d.log_events("alert_firing") if "alert=certificate" in line]
+        fired = [line for line in d.log_events("alert_firing")
+                 if "alert=NtsCertificateExpiringSoon" in line]
         assert len(fired) == 1, d.log()
         assert "NTS-KE certificate expires in 4.9 days (warning below 14 days)" in fired[0], fired
         d.terminate()

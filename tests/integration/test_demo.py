@@ -79,10 +79,13 @@ def test_demo_shows_every_feature_and_stops_after_duration(demo):
             return None
         ready = (
             metric(text, "ntp_monitor_server_info", server="falseticker", state="falseticker") == 1
-            and metric(text, "ntp_monitor_alert_active", server="offset-80ms", alert="offset") == 1
-            and metric(text, "ntp_monitor_alert_active", server="slow", alert="delay") == 1
+            and metric(text, "ntp_monitor_alert_active", server="offset-80ms",
+                       alert="NtpServerOffsetHigh") == 1
+            and metric(text, "ntp_monitor_alert_active", server="slow",
+                       alert="NtpServerDelayHigh") == 1
             and (metric(text, "ntp_monitor_kod_total", server="kod-rate", code="RATE") or 0) >= 1
-            and metric(text, "ntp_monitor_alert_active", server="dies", alert="unreachable") == 1)
+            and metric(text, "ntp_monitor_alert_active", server="dies",
+                       alert="NtpServerUnreachable") == 1)
         return text if ready else None
 
     try:
@@ -104,15 +107,18 @@ def test_demo_shows_every_feature_and_stops_after_duration(demo):
     # The 80 ms server is honest about its error: an offset alert, not a falseticker.
     assert metric(text, "ntp_monitor_server_info", server="offset-80ms", state="falseticker") \
         is None
-    assert metric(text, "ntp_monitor_alert_active", server="offset-80ms", alert="falseticker") == 0
-    assert metric(text, "ntp_monitor_alert_active", server="falseticker", alert="falseticker") == 1
+    assert metric(text, "ntp_monitor_alert_active", server="offset-80ms",
+                  alert="NtpServerFalseticker") == 0
+    assert metric(text, "ntp_monitor_alert_active", server="falseticker",
+                  alert="NtpServerFalseticker") == 1
     # 150 ms each way.
     assert metric(text, "ntp_monitor_server_delay_seconds", server="slow") == \
         pytest.approx(0.300, abs=0.02)
     for name in ("good-1", "good-2", "good-3"):
         assert metric(text, "ntp_monitor_server_up", server=name) == 1
         assert abs(metric(text, "ntp_monitor_server_offset_seconds", server=name)) < 0.005
-        for alert in ("offset", "delay", "falseticker", "unreachable", "kod"):
+        for alert in ("NtpServerOffsetHigh", "NtpServerDelayHigh", "NtpServerFalseticker",
+                      "NtpServerUnreachable", "NtpKissOfDeath"):
             assert metric(text, "ntp_monitor_alert_active", server=name, alert=alert) == 0
     # A server that only ever sent KoD has no sample and is not up.
     assert metric(text, "ntp_monitor_server_up", server="kod-rate") == 0

@@ -173,8 +173,50 @@ def test_every_alert_has_a_promtool_test():
     assert records - tested_records == set(), "recording rules without a test"
     for rule in rules():
         if "alert" in rule:
-            assert rule["labels"]["severity"] in {"warning", "critical"}, rule["alert"]
+            assert rule["labels"]["severity"] in {"info", "warning", "critical"}, rule["alert"]
             assert {"summary", "description"} <= set(rule["annotations"]), rule["alert"]
+
+
+# ----------------------------------------------------------------------------------------
+# One vocabulary: the daemon's alerts and the rules
+
+# Rules about the monitor itself or the whole fleet: the daemon, which judges one server at a
+# time, has no alert of these names.
+FLEET_ONLY_RULES = {"NtpMonitorDown", "NtpMonitorAbsent", "NtpHostClockOffsetHigh",
+                    "NtpNoTruechimerMajority", "NtpConfigReloadFailed"}
+
+_ALERT_LABEL = re.compile(r'ntp_monitor_alert_active\{[^}]*\balert="([^"]*)"')
+
+
+def daemon_alerts(binary: Path) -> dict[str, str]:
+    """alertname -> severity, as `ntp-monitor check-config --list-alerts` prints them."""
+    out = peers.run_monitor(["check-config", "--list-alerts"], timeout_s=30, binary=binary)
+    assert out.returncode == 0, out.stdout + out.stderr
+    pairs = [line.split() for line in out.stdout.splitlines()]
+    assert pairs and all(len(p) == 2 for p in pairs), out.stdout
+    names = dict(pairs)
+    assert len(names) == len(pairs), f"a name listed twice:\n{out.stdout}"
+    return names
+
+
+def test_daemon_alerts_and_rules_are_one_vocabulary(monitor):
+    daemon = daemon_alerts(monitor)
+    print(f"\ndaemon alerts: {len(daemon)}; rules.yml alerts: "
+          f"{len([r for r in rules() if 'alert' in r])}")
+    severity = {r["alert"]: r["labels"]["severity"] for r in rules() if "alert" in r}
+    assert sorted(set(daemon) - set(severity)) == [], "daemon alerts without a rule"
+    assert {n: s for n, s in daemon.items() if severity[n] != s} == {}, (
+        "severity differs from the rule's: " +
+        str({n: (s, severity[n]) for n, s in daemon.items() if severity[n] != s}))
+    assert set(severity) - set(daemon) == FLEET_ONLY_RULES, "rules without a daemon alert"
+    # Every value of the `alert` label that a rule, a promtool test, the dashboard or the docs
+    # select on is one the daemon exports.
+    files = [RULES, DASHBOARD, *sorted(PROMTOOL_TESTS.glob("*.yml")),
+             *sorted((REPO / "docs").glob("*.md"))]
+    stale = {f"{path.relative_to(REPO)}: {value}" for path in files
+             for value in _ALERT_LABEL.findall(path.read_text().replace('\\"', '"'))
+             if value not in daemon}
+    assert not stale, stale
 
 
 # ----------------------------------------------------------------------------------------
@@ -316,7 +358,7 @@ def stack(tmp_path_factory, monitor):
         # Let the daemon reach its steady state first: a selection made, the KoD alert up.
         wait_for("selection and the KoD alert in /metrics", lambda: (
             "ntp_monitor_majority 1" in (text := daemon.metrics_text())
-            and 'server="sim-kod",address="127.0.0.1",alert="kod"} 1' in text
+            and 'server="sim-kod",address="127.0.0.1",alert="NtpKissOfDeath"} 1' in text
             and "ntp_monitor_server_consensus_offset_seconds{" in text), 30, interval_s=0.5)
         prom = Prometheus(workdir / "prometheus", f"127.0.0.1:{daemon.metrics_port}",
                           [RULES]).start()

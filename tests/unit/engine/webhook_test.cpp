@@ -153,11 +153,11 @@ TEST(AlertmanagerPayload, EverySeverityAndAlertnameIsCarriedThrough) {
   for (const char* severity : {"critical", "warning", "info"}) {
     WebhookAlert alert = firing_alert();
     alert.severity = severity;
-    alert.alertname = "NtpOffsetHigh";
+    alert.alertname = "NtpServerOffsetHigh";
     const auto body = nlohmann::json::parse(render_alertmanager_payload(alert));
     EXPECT_EQ(body.at("alerts").at(0).at("labels").at("severity"), severity);
-    EXPECT_EQ(body.at("alerts").at(0).at("labels").at("alertname"), "NtpOffsetHigh");
-    EXPECT_EQ(body.at("groupLabels").at("alertname"), "NtpOffsetHigh");
+    EXPECT_EQ(body.at("alerts").at(0).at("labels").at("alertname"), "NtpServerOffsetHigh");
+    EXPECT_EQ(body.at("groupLabels").at("alertname"), "NtpServerOffsetHigh");
   }
 }
 

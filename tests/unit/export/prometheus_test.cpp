@@ -126,16 +126,16 @@ ntp_monitor_kod_total{server="ntp-a",address="192.0.2.1",code="RATE"} 1
 ntp_monitor_kod_total{server="ntp-a",address="192.0.2.1",code="RSTR"} 0
 # HELP ntp_monitor_alert_active 1 while the alert of this kind is firing for the server, else 0.
 # TYPE ntp_monitor_alert_active gauge
-ntp_monitor_alert_active{server="ntp-a",address="192.0.2.1",alert="offset"} 1
-ntp_monitor_alert_active{server="ntp-a",address="192.0.2.1",alert="delay"} 0
-ntp_monitor_alert_active{server="ntp-a",address="192.0.2.1",alert="stratum"} 0
-ntp_monitor_alert_active{server="ntp-a",address="192.0.2.1",alert="unreachable"} 0
-ntp_monitor_alert_active{server="ntp-a",address="192.0.2.1",alert="falseticker"} 0
-ntp_monitor_alert_active{server="ntp-a",address="192.0.2.1",alert="kod"} 0
-ntp_monitor_alert_active{server="ntp-a",address="192.0.2.1",alert="leap"} 0
-ntp_monitor_alert_active{server="ntp-a",address="192.0.2.1",alert="unsynchronized"} 0
-ntp_monitor_alert_active{server="ntp-a",address="192.0.2.1",alert="authentication"} 0
-ntp_monitor_alert_active{server="ntp-a",address="192.0.2.1",alert="certificate"} 0
+ntp_monitor_alert_active{server="ntp-a",address="192.0.2.1",alert="NtpServerOffsetHigh"} 1
+ntp_monitor_alert_active{server="ntp-a",address="192.0.2.1",alert="NtpServerDelayHigh"} 0
+ntp_monitor_alert_active{server="ntp-a",address="192.0.2.1",alert="NtpServerStratumHigh"} 0
+ntp_monitor_alert_active{server="ntp-a",address="192.0.2.1",alert="NtpServerUnreachable"} 0
+ntp_monitor_alert_active{server="ntp-a",address="192.0.2.1",alert="NtpServerFalseticker"} 0
+ntp_monitor_alert_active{server="ntp-a",address="192.0.2.1",alert="NtpKissOfDeath"} 0
+ntp_monitor_alert_active{server="ntp-a",address="192.0.2.1",alert="NtpServerLeapAnnounced"} 0
+ntp_monitor_alert_active{server="ntp-a",address="192.0.2.1",alert="NtpServerUnsynchronized"} 0
+ntp_monitor_alert_active{server="ntp-a",address="192.0.2.1",alert="NtpAuthenticationFailing"} 0
+ntp_monitor_alert_active{server="ntp-a",address="192.0.2.1",alert="NtsCertificateExpiringSoon"} 0
 # HELP ntp_monitor_server_authenticated 1 if the last poll of a server configured for NTS or a symmetric key got an authenticated reply, else 0.
 # TYPE ntp_monitor_server_authenticated gauge
 # HELP ntp_monitor_nts_ke_duration_seconds Duration of the last successful NTS-KE (connect, TLS handshake, records).
@@ -643,8 +643,8 @@ TEST(Prometheus, DownServerKeepsLastValuesWithUpZero) {
       text.find("ntp_monitor_server_last_sample_timestamp_seconds" + labels + "1700000000.25\n"),
       std::string::npos);
   EXPECT_NE(text.find("state=\"unreachable\""), std::string::npos);
-  EXPECT_NE(text.find("alert=\"unreachable\"} 1\n"), std::string::npos);
-  EXPECT_NE(text.find("alert=\"offset\"} 0\n"), std::string::npos);
+  EXPECT_NE(text.find("alert=\"NtpServerUnreachable\"} 1\n"), std::string::npos);
+  EXPECT_NE(text.find("alert=\"NtpServerOffsetHigh\"} 0\n"), std::string::npos);
 }
 
 TEST(Prometheus, NeverMeasuredGaugesAreOmittedButFamiliesStay) {

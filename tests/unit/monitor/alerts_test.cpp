@@ -4,6 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cstddef>
+#include <set>
+#include <string>
+
 namespace ntpmon::monitor {
 namespace {
 
@@ -120,6 +124,29 @@ TEST(AlertState, ResolveAllEndsEveryFiringAlert) {
   EXPECT_FALSE(changes[0].firing);
   EXPECT_FALSE(changes[1].firing);
   EXPECT_TRUE(a.active().empty());
+}
+
+TEST(AlertNames, OneNameAndSeverityPerKindAsTheRulesSpellThem) {
+  EXPECT_STREQ(alert_name(AlertKind::kOffset), "NtpServerOffsetHigh");
+  EXPECT_STREQ(alert_name(AlertKind::kCertificate), "NtsCertificateExpiringSoon");
+  EXPECT_STREQ(alert_severity(AlertKind::kAuthentication), "critical");
+  EXPECT_STREQ(alert_severity(AlertKind::kUnreachable), "warning");
+  EXPECT_STREQ(alert_severity(AlertKind::kLeap), "info");
+  // The kind words stay what the JSON API and stored histories have always had.
+  EXPECT_STREQ(to_string(AlertKind::kKod), "kod");
+  std::set<std::string> names;
+  std::set<std::string> words;
+  for (int i = 0; i < kAlertKindCount; ++i) {
+    const auto kind = static_cast<AlertKind>(i);
+    names.insert(alert_name(kind));
+    words.insert(to_string(kind));
+    const std::string severity = alert_severity(kind);
+    EXPECT_TRUE(severity == "warning" || severity == "critical" || severity == "info") << i;
+  }
+  EXPECT_EQ(names.size(), static_cast<std::size_t>(kAlertKindCount));
+  EXPECT_EQ(words.size(), static_cast<std::size_t>(kAlertKindCount));
+  EXPECT_EQ(names.count("NtpAlert"), 0U);
+  EXPECT_EQ(words.count("unknown"), 0U);
 }
 
 }  // namespace
