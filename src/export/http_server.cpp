@@ -15,8 +15,8 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -54,7 +54,7 @@ struct Route {
   std::string method;
   std::string path;  // without the trailing '*' of a prefix route
   bool prefix = false;
-  RouteHandler handler;            // one of the two is set
+  RouteHandler handler;  // one of the two is set
   AsyncRouteHandler async_handler;
 
   [[nodiscard]] bool matches_path(std::string_view request_path) const {
@@ -115,8 +115,8 @@ std::string url_decode(std::string_view s, bool plus_is_space = true) {
   for (std::size_t i = 0; i < s.size(); ++i) {
     if (s[i] == '+' && plus_is_space) {
       out += ' ';
-    } else if (s[i] == '%' && i + 2 < s.size() &&
-               hex_digit(s[i + 1]) >= 0 && hex_digit(s[i + 2]) >= 0) {
+    } else if (s[i] == '%' && i + 2 < s.size() && hex_digit(s[i + 1]) >= 0 &&
+               hex_digit(s[i + 2]) >= 0) {
       out += static_cast<char>(hex_digit(s[i + 1]) * 16 + hex_digit(s[i + 2]));
       i += 2;
     } else {
@@ -222,7 +222,8 @@ FileStamp stamp_of(const std::string& path) {
   FileStamp stamp;
   struct stat st {};
   if (path.empty() || ::stat(path.c_str(), &st) != 0) return stamp;
-  stamp.mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+  stamp.mtime_ns =
+      static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
   stamp.size = static_cast<std::int64_t>(st.st_size);
   stamp.inode = static_cast<std::uint64_t>(st.st_ino);
   return stamp;
@@ -293,7 +294,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
 
   // TLS: the context new connections use, replaced (on the I/O thread) when the files change.
   std::shared_ptr<asio::ssl::context> tls_ctx;
-  TlsStamp tls_stamp;                                // of the files behind tls_ctx or last tried
+  TlsStamp tls_stamp;                                   // of the files behind tls_ctx or last tried
   std::chrono::steady_clock::time_point tls_checked{};  // last look at the files
 
   // Connections: counts per client address and the live sessions, for the limits and stop().
@@ -447,8 +448,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
       tls_ctx = std::move(ctx);
       tls_reloads_ok.fetch_add(1, std::memory_order_relaxed);
       if (options.on_tls_reload) {
-        options.on_tls_reload(true, "re-read " + options.web.tls->cert_file + " and " +
-                                        options.web.tls->key_file);
+        options.on_tls_reload(
+            true, "re-read " + options.web.tls->cert_file + " and " + options.web.tls->key_file);
       }
     } else {
       tls_reloads_failed.fetch_add(1, std::memory_order_relaxed);
@@ -562,10 +563,9 @@ class Session final : public SessionBase {
     parser_->header_limit(static_cast<std::uint32_t>(server_->options.max_request_bytes));
     parser_->body_limit(server_->options.max_request_bytes);
     beast::get_lowest_layer(stream_).expires_after(server_->options.head_timeout);
-    http::async_read_header(stream_, buffer_, *parser_,
-                            [self = shared()](beast::error_code ec, std::size_t) {
-                              self->on_head(ec);
-                            });
+    http::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = shared()](beast::error_code ec, std::size_t) { self->on_head(ec); });
   }
 
   void on_head(beast::error_code ec) {
@@ -576,10 +576,9 @@ class Session final : public SessionBase {
     if (!ec && !parser_->is_done()) {
       // A body is read (within the same deadline) only to keep the connection in step: no
       // route takes one.
-      http::async_read(stream_, buffer_, *parser_,
-                       [self = shared()](beast::error_code read_ec, std::size_t) {
-                         self->on_request(read_ec);
-                       });
+      http::async_read(
+          stream_, buffer_, *parser_,
+          [self = shared()](beast::error_code read_ec, std::size_t) { self->on_request(read_ec); });
       return;
     }
     on_request(ec);
@@ -594,8 +593,7 @@ class Session final : public SessionBase {
       server_->count_drop(HttpDrop::kHeadTimeout);
     } else if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
       // No line end yet: it is the request line (the target) that is too long.
-      const std::string_view seen(static_cast<const char*>(buffer_.data().data()),
-                                  buffer_.size());
+      const std::string_view seen(static_cast<const char*>(buffer_.data().data()), buffer_.size());
       if (seen.find('\n') == std::string_view::npos) {
         reply_error(414, "request target too long\n");
       } else {
@@ -640,9 +638,8 @@ class Session final : public SessionBase {
         self->server_->post_work([self, res = std::move(res)]() mutable {
           auto& server = *self->server_;
           server.materialize(res, self->gzip_);
-          asio::post(server.io, [self, res = std::move(res)]() mutable {
-            self->write(std::move(res));
-          });
+          asio::post(server.io,
+                     [self, res = std::move(res)]() mutable { self->write(std::move(res)); });
         });
       };
       try {
@@ -672,19 +669,19 @@ class Session final : public SessionBase {
     const std::size_t length = res.body.size();
     if (!head_only_) msg->body() = std::move(res.body);
     if (res.status != 204 && res.status != 304) msg->content_length(length);
-    // Errors close: after a bad request, the stream cannot be trusted to be in step.
-    const bool keep = keep_alive_ && res.status < 400 &&
-                      !server_->stopping.load(std::memory_order_relaxed);
+    // After an unparsable request (reply_error) the stream is not trusted to be in step: close.
+    const bool keep = keep_alive_ && !server_->stopping.load(std::memory_order_relaxed);
     msg->keep_alive(keep);
     beast::get_lowest_layer(stream_).expires_after(server_->options.write_timeout);
-    http::async_write(stream_, *msg, [self = shared(), msg, keep](beast::error_code ec, std::size_t) {
-      if (ec) return;
-      if (keep) {
-        self->wait_for_request();
-      } else {
-        self->finish();
-      }
-    });
+    http::async_write(stream_, *msg,
+                      [self = shared(), msg, keep](beast::error_code ec, std::size_t) {
+                        if (ec) return;
+                        if (keep) {
+                          self->wait_for_request();
+                        } else {
+                          self->finish();
+                        }
+                      });
   }
 
   void finish() {
@@ -751,8 +748,8 @@ void HttpServer::Impl::accept(std::size_t index) {
       std::shared_ptr<SessionBase> session;
       if (options.web.tls) {
         maybe_reload_tls();
-        session = std::make_shared<Session<true>>(shared_from_this(), std::move(socket), peer,
-                                                  tls_ctx);
+        session =
+            std::make_shared<Session<true>>(shared_from_this(), std::move(socket), peer, tls_ctx);
       } else {
         session =
             std::make_shared<Session<false>>(shared_from_this(), std::move(socket), peer, nullptr);
@@ -782,10 +779,9 @@ void HttpServer::Impl::close_all() {
 
 HttpServer::HttpServer(HttpServerOptions options)
     : impl_(std::make_shared<Impl>(std::move(options))) {
-  add_route("GET", impl_->options.telemetry_path,
-            [impl = impl_.get()](const HttpRequest& req, HttpResponse& res) {
-              impl->metrics(req, res);
-            });
+  add_route(
+      "GET", impl_->options.telemetry_path,
+      [impl = impl_.get()](const HttpRequest& req, HttpResponse& res) { impl->metrics(req, res); });
   add_route("GET", "/healthz", [](const HttpRequest&, HttpResponse& res) { res.body = "ok\n"; });
   add_route("GET", "/readyz", [impl = impl_.get()](const HttpRequest&, HttpResponse& res) {
     const bool ready = impl->ready.load(std::memory_order_relaxed);
@@ -812,8 +808,7 @@ void HttpServer::add_route(std::string method, std::string path, RouteHandler ha
   impl_->routes.push_back(std::move(route));
 }
 
-void HttpServer::add_async_route(std::string method, std::string path,
-                                 AsyncRouteHandler handler) {
+void HttpServer::add_async_route(std::string method, std::string path, AsyncRouteHandler handler) {
   if (impl_->started) throw std::logic_error("HttpServer::add_async_route after start()");
   Route route;
   route.method = std::move(method);
@@ -844,9 +839,9 @@ void HttpServer::start() {
   for (const auto& wanted : endpoints) {
     const std::string where = wanted.address + " port " + std::to_string(wanted.port);
     beast::error_code ec;
-    const auto results = resolver.resolve(bare_address(wanted.address), std::to_string(wanted.port),
-                                          tcp::resolver::passive | tcp::resolver::numeric_service,
-                                          ec);
+    const auto results =
+        resolver.resolve(bare_address(wanted.address), std::to_string(wanted.port),
+                         tcp::resolver::passive | tcp::resolver::numeric_service, ec);
     if (ec || results.empty()) {
       throw std::runtime_error("cannot listen on " + where + ": " +
                                (ec ? ec.message() : std::string("no address")));
