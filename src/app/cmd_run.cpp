@@ -1,8 +1,9 @@
 // The default command: `ntp-monitor [--config FILE] [--prometheus-port P] [--web-dashboard P]
 // ...` runs the monitoring daemon until SIGTERM or SIGINT. Wiring only: load the
-// configuration, start the HTTP servers (Prometheus /metrics; the dashboard port with the page
-// and the JSON API, app/web_routes.hpp), run the engine's event loop on this thread, stop
-// everything in reverse order. The exporter-toolkit spellings of the HTTP flags (--web.listen-address,
+// configuration, start the HTTP servers (Prometheus /metrics and, when the dashboard has a port
+// of its own, a landing page at /; the dashboard port with the page and the JSON API,
+// app/web_routes.hpp), run the engine's event loop on this thread, stop everything in reverse
+// order. The exporter-toolkit spellings of the HTTP flags (--web.listen-address,
 // --web.config.file, --web.telemetry-path) are accepted besides this project's own; which
 // combinations are allowed is decided in app/listen_address.hpp.
 // Start-up failures (bad configuration, a port that cannot be bound) print one line per
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "app/commands.hpp"
+#include "app/landing_page.hpp"
 #include "app/listen_address.hpp"
 #include "app/web_routes.hpp"
 #include "config/config.hpp"
@@ -120,6 +122,21 @@ int run_daemon(const RunArgs& args) {
   if (!plan.shared) {
     dashboard = make_server(plan.dashboard, {});
     add_web_routes(*dashboard, daemon);
+    LandingPageInfo landing;
+    landing.version = NTPMON_VERSION;
+    landing.telemetry_path = plan.telemetry_path;
+    landing.dashboard_port = plan.dashboard.port;
+    landing.tls = web.tls.has_value();
+    prometheus->add_route("GET", "/",
+                          [landing = std::move(landing)](const exporter::HttpRequest& req,
+                                                         exporter::HttpResponse& res) {
+                            res.content_type = "text/html; charset=utf-8";
+                            res.body = render_landing_page(landing, req.header("Host"));
+                            res.headers.emplace_back("Content-Security-Policy",
+                                                     std::string(kLandingPageCsp));
+                            res.headers.emplace_back("X-Content-Type-Options", "nosniff");
+                            res.headers.emplace_back("Cache-Control", "no-cache");
+                          });
   } else {
     add_web_routes(*prometheus, daemon);
   }
