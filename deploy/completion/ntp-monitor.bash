@@ -24,9 +24,11 @@ _ntp_monitor() {
     # Options of the daemon (no sub-command) and of each sub-command; the ones that take a
     # value are listed again in *_valued, so that their value is not taken for a command.
     local daemon_opts="--help --version --config --prometheus-port --web-dashboard
-        --listen-address --web-config --log-format --log-level"
+        --listen-address --web-config --web.listen-address --web.config.file
+        --web.telemetry-path --log-format --log-level"
     local daemon_valued="--config --prometheus-port --web-dashboard --listen-address
-        --web-config --log-format --log-level"
+        --web-config --web.listen-address --web.config.file --web.telemetry-path --log-format
+        --log-level"
     local query_opts="--help --json --samples --interval --timeout --port --ntp-version
         --config --nts --ntske-port --ca-file --ntske-timeout --nts-ntp-server --key-file
         --key-id --key-format"
@@ -60,7 +62,7 @@ _ntp_monitor() {
 
     # Values of the option just typed.
     case $prev in
-        --config | --web-config | --ca-file | --key-file)
+        --config | --web-config | --web.config.file | --ca-file | --key-file)
             compopt -o filenames 2>/dev/null
             mapfile -t COMPREPLY < <(compgen -f -- "$cur")
             return 0
@@ -85,7 +87,8 @@ _ntp_monitor() {
             mapfile -t COMPREPLY < <(compgen -W "RATE DENY RSTR NTSN" -- "$cur")
             return 0
             ;;
-        --listen | --prometheus-port | --web-dashboard | --listen-address | --samples | --interval | \
+        --listen | --prometheus-port | --web-dashboard | --listen-address | --web.listen-address | \
+            --web.telemetry-path | --samples | --interval | \
             --timeout | --port | --ntske-port | --ntske-timeout | --nts-ntp-server | --key-id | \
             --offset | --stratum | --refid | --leap | --precision | --poll | --root-delay | \
             --root-dispersion | --forward-delay | --forward-delay-probability | \

@@ -23,9 +23,10 @@ import peers
 MAN_PAGE = peers.REPO / "docs" / "man" / "ntp-monitor.8"
 COMPLETION = peers.REPO / "deploy" / "completion" / "ntp-monitor.bash"
 
-# An option line of CLI11's help: two spaces, an optional short form, the long option, and for
-# options restricted to a set, "TYPE:{a,b,c}".
-_OPTION_LINE = re.compile(r"^  (?:-\w,)?(--[a-z0-9][a-z0-9-]*)(?: \w+:\{([^}]*)\})?", re.M)
+# An option line of CLI11's help: two spaces, an optional short form, the long option (dots
+# included: the exporter-toolkit spellings such as --web.listen-address), and for options
+# restricted to a set, "TYPE:{a,b,c}".
+_OPTION_LINE = re.compile(r"^  (?:-\w,)?(--[a-z0-9][a-z0-9.-]*)(?: \w+:\{([^}]*)\})?", re.M)
 _SUBCOMMAND_LINE = re.compile(r"^  ([a-z][a-z0-9-]*)\s", re.M)
 # Options every command has, documented once in the man page rather than per command.
 _GENERIC = {"--help", "--version"}
