@@ -112,6 +112,13 @@ int run_daemon(const RunArgs& args) {
     http.telemetry_path = plan.telemetry_path;
     http.build = build_info();
     http.web = web;
+    // The certificate and key are re-read when they change on disk; a bad pair is logged and
+    // the server keeps the previous one.
+    http.on_tls_reload = [&logger, port = where.port](bool ok, const std::string& message) {
+      logger.log(ok ? engine::LogLevel::kInfo : engine::LogLevel::kError,
+                 ok ? "tls_reloaded" : "tls_reload_failed",
+                 {{"port", std::to_string(port)}, {"message", message}});
+    };
     auto server = std::make_unique<exporter::HttpServer>(std::move(http));
     server->set_snapshot_source(source);
     return server;

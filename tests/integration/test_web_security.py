@@ -205,16 +205,17 @@ def test_stalled_tls_handshakes_do_not_block_a_second_client(tls_auth_daemon, pk
     elapsed = time.monotonic() - start
     assert status == 200
     assert elapsed < 0.8, f"second client waited {elapsed:.2f} s behind stalled handshakes"
-    # The server gives up on the stalled handshakes after its 1 s read timeout.
+    # The server gives up on the stalled handshakes at its 5 s head deadline (it bounds the
+    # handshake too), counted from when they connected.
     for sock in stalled:
-        sock.settimeout(5)
+        sock.settimeout(8)
         begin = time.monotonic()
         try:
             data = sock.recv(1)
         except ConnectionResetError:
             data = b""
         assert data in (b"", b"\x15"), data  # closed (or a TLS alert record first)
-        assert time.monotonic() - begin < 3
+        assert time.monotonic() - begin < 6.5
         sock.close()
 
 
