@@ -49,4 +49,16 @@ const char* to_string(AlertKind kind) {
   return "unknown";
 }
 
+const char* to_string(ProbeRejection reason) {
+  switch (reason) {
+    case ProbeRejection::kBadTarget:
+      return "bad_target";
+    case ProbeRejection::kBadModule:
+      return "bad_module";
+    case ProbeRejection::kLimit:
+      return "limit";
+  }
+  return "unknown";
+}
+
 }  // namespace ntpmon::monitor
