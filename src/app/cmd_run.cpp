@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "app/commands.hpp"
+#include "app/probe_route.hpp"
 #include "app/web_routes.hpp"
 #include "config/config.hpp"
 #include "engine/daemon.hpp"
@@ -92,6 +93,7 @@ int run_daemon(const RunArgs& args) {
   };
   // One server when both ports are the same: it answers /metrics and the API.
   auto prometheus = make_server(args.prometheus_port);
+  add_probe_route(*prometheus, daemon);  // /probe?target=...&module=... (docs/probe.md)
   std::unique_ptr<exporter::HttpServer> dashboard;
   if (args.dashboard_port != args.prometheus_port) {
     dashboard = make_server(args.dashboard_port);
