@@ -446,6 +446,35 @@ constexpr Family kHttpRequests{"ntp_monitor_http_requests_total", "counter",
 constexpr Family kHttpBadRequests{"ntp_monitor_http_bad_requests_total", "counter",
                                   "HTTP requests answered with 4xx, by reason."};
 
+constexpr Family kProbeTargets{"ntp_monitor_probe_targets", "gauge",
+                               "Targets registered through /probe now (docs/probe.md)."};
+constexpr Family kProbeRejected{"ntp_monitor_probe_targets_rejected_total", "counter",
+                                "/probe requests refused, by reason."};
+constexpr Family kProbeExpired{"ntp_monitor_probe_targets_expired_total", "counter",
+                               "Probe targets dropped after target_ttl_s without a scrape."};
+
+// Only while /probe is on (probe.max_targets > 0).
+bool write_probe(ChunkWriter& w, const monitor::ProbeStats& probe) {
+  auto& out = w.buf();
+  append_header(out, kProbeTargets);
+  out.append(kProbeTargets.name).push_back(' ');
+  append_uint(out, probe.targets);
+  out.push_back('\n');
+  append_header(out, kProbeRejected);
+  for (int i = 0; i < monitor::kProbeRejectionCount; ++i) {
+    out.append(kProbeRejected.name).append("{reason=\"");
+    out.append(monitor::to_string(static_cast<monitor::ProbeRejection>(i))).append("\"} ");
+    append_uint(out, probe.rejected[static_cast<std::size_t>(i)]);
+    out.push_back('\n');
+  }
+  append_header(out, kProbeExpired);
+  out.append(kProbeExpired.name).push_back(' ');
+  append_uint(out, probe.expired);
+  out.push_back('\n');
+  w.line_done();
+  return w.ok();
+}
+
 bool write_build_info(ChunkWriter& w, const BuildInfo& build) {
   auto& out = w.buf();
   append_header(out, kBuildInfo);
@@ -608,6 +637,7 @@ bool write_prometheus(const monitor::View& view, const BuildInfo& build, const H
       r.single(kSelectionChanges, std::optional<std::uint64_t>(snapshot.selection_changes)) &&
       r.single(kReloads, std::optional<std::uint64_t>(snapshot.config_reloads)) &&
       r.single(kReloadFailures, std::optional<std::uint64_t>(snapshot.config_reload_failures)) &&
+      (snapshot.probe.max_targets == 0 || write_probe(w, snapshot.probe)) &&
       r.single(kUnmatched, std::optional<std::uint64_t>(engine.unmatched_datagrams)) &&
       // Only a daemon fills engine.probe_window.
       (!engine.probe_window ||
