@@ -1,9 +1,10 @@
 // libFuzzer target for the monitoring configuration (src/config): YAML text and server lists.
 //
-// The input is parsed twice: as the YAML text of a configuration (parse_config, which also reads
-// any server list or key file the text names; the limits are lowered so that a path the fuzzer
-// invents, such as a large file in the working directory, stays cheap), and as the contents of
-// a server list file (scan_server_list), which no file-based input could reach. Invariants:
+// The input is parsed three times: as the YAML text of a configuration (parse_config, which also
+// reads any server list or key file the text names; the limits are lowered so that a path the
+// fuzzer invents, such as a large file in the working directory, stays cheap), and as the contents
+// of a server list file (scan_server_list), which no file-based input could reach, and as a /probe
+// target (parse_probe_target, text from the network). Invariants:
 // never crash or throw; an accepted configuration satisfies what the engine relies on (at least
 // one server, unique non-empty names, valid hosts, ports, versions and poll bounds); every error
 // names a file and says something; every listed server has a valid host and a line.
@@ -17,6 +18,7 @@
 
 #include "config/config.hpp"
 #include "config/host.hpp"
+#include "config/probe_target.hpp"
 #include "config/server_list.hpp"
 
 namespace {
@@ -56,6 +58,30 @@ void check_config(const ntpmon::config::Config& config) {
     check(!(server.nts && server.key_id));
     check(!server.key_id || !config.key_file.empty());
   }
+  // Probe modules: sorted, unique, `default` always there, each usable as a server would be.
+  check(config.probe.module("default") != nullptr);
+  for (std::size_t i = 0; i < config.probe.modules.size(); ++i) {
+    const auto& m = config.probe.modules[i];
+    check(!m.name.empty() && m.name.size() <= 64);
+    check(i == 0 || config.probe.modules[i - 1].name < m.name);
+    check(m.version == 3 || m.version == 4);
+    check(!(m.nts && m.key_id) && !(m.nts && m.version == 3));
+    check(!m.key_id || !config.key_file.empty());
+    check(!m.poll || (m.poll->min_poll_s > 0 && m.poll->min_poll_s <= m.poll->max_poll_s));
+  }
+  check(config.probe.target_ttl_s > 0 && config.probe.max_targets <= 100000);
+}
+
+// An accepted target names a valid host and port; a refused one says why, briefly.
+void parse_as_probe_target(std::string_view text) {
+  const auto target = ntpmon::config::parse_probe_target(text);
+  if (!target.ok()) {
+    check(!target.error().empty() && target.error().size() < 4 * 300 + 200);
+    return;
+  }
+  check(target->port >= 1);
+  check(ntpmon::config::check_host(target->host).ok());
+  check(target->host.find('[') == std::string::npos);
 }
 
 void scan_as_list(std::string_view text) {
@@ -98,5 +124,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     check_errors(result.error());
   }
   scan_as_list(text);
+  parse_as_probe_target(text);
   return 0;
 }

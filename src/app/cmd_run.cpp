@@ -19,6 +19,7 @@
 #include "app/commands.hpp"
 #include "app/landing_page.hpp"
 #include "app/listen_address.hpp"
+#include "app/probe_route.hpp"
 #include "app/web_routes.hpp"
 #include "config/config.hpp"
 #include "engine/daemon.hpp"
@@ -125,6 +126,7 @@ int run_daemon(const RunArgs& args) {
   };
   // One server when both ports are the same: it answers /metrics and the API.
   auto prometheus = make_server(plan.metrics, plan.extra);
+  add_probe_route(*prometheus, daemon);  // /probe?target=...&module=... (docs/probe.md)
   std::unique_ptr<exporter::HttpServer> dashboard;
   if (!plan.shared) {
     dashboard = make_server(plan.dashboard, {});

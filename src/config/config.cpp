@@ -56,9 +56,9 @@ constexpr std::size_t kMaxConfigBytes = 1024 * 1024;
 // for monitoring, and an upper bound keeps typos like `poll: 64000000` from going unnoticed.
 constexpr double kMaxPollS = 131072.0;
 
-constexpr std::array<std::string_view, 11> kTopKeys = {
-    "servers", "server_lists", "alert_thresholds", "poll",     "alerts",    "selection",
-    "dns",     "history",      "key_file",         "requests", "key_format"};
+constexpr std::array<std::string_view, 12> kTopKeys = {
+    "servers", "server_lists", "alert_thresholds", "poll",     "alerts",     "selection",
+    "dns",     "history",      "key_file",         "requests", "key_format", "probe"};
 // A `server_lists` entry: the file, and the server keys that apply to each of its lines.
 constexpr std::array<std::string_view, 5> kServerListKeys = {"path", "port", "version", "poll",
                                                              "stratum"};
@@ -93,6 +93,12 @@ constexpr double kMaxSelectionIntervalS = 3600.0;
 constexpr double kMinDnsRefreshS = 1.0;
 constexpr double kMaxDnsRefreshS = 7.0 * 86400.0;
 constexpr int kMaxPoolAddresses = 64;
+constexpr std::array<std::string_view, 3> kProbeKeys = {"max_targets", "target_ttl_s", "modules"};
+constexpr std::array<std::string_view, 6> kProbeModuleKeys = {"version", "nts", "ntske_port",
+                                                              "ca_file", "key", "poll"};
+constexpr long long kMaxProbeTargets = 100000;
+constexpr double kMaxProbeTtlS = 7.0 * 86400.0;
+constexpr std::size_t kMaxModuleNameBytes = 64;
 constexpr std::array<std::string_view, 2> kThresholdKeys = {"offset_ms", "delay_ms"};
 constexpr std::array<std::string_view, 2> kPollKeys = {"min", "max"};
 
@@ -249,6 +255,9 @@ class Checker : public YamlChecker {
   RequestSettings request_settings(const Field& field);
   DnsSettings dns_settings(const Field& field);
   HistorySettings history_settings(const Field& field);
+  ProbeSettings probe_settings(const Field& field, bool has_key_file);
+  std::optional<ProbeModule> probe_module(const YAML::Node& key, const YAML::Node& value,
+                                          bool has_key_file);
   struct ParsedServer {
     ServerConfig config;
     std::optional<ThresholdOverrides> own_thresholds;
@@ -474,6 +483,98 @@ HistorySettings Checker::history_settings(const Field& field) {
       out.live_samples = static_cast<int>(*v);
     }
   }
+  return out;
+}
+
+ProbeSettings Checker::probe_settings(const Field& field, bool has_key_file) {
+  ProbeSettings out;
+  if (!is_mapping(field, "a mapping with max_targets, target_ttl_s and/or modules")) return out;
+  const auto fields = fields_of(field.value, "in probe", kProbeKeys);
+  if (const Field* f = find(fields, "max_targets")) {
+    if (auto v = integer(*f, 0, kMaxProbeTargets, "an integer from 0 (/probe off) to 100000")) {
+      out.max_targets = static_cast<std::size_t>(*v);
+    }
+  }
+  if (const Field* f = find(fields, "target_ttl_s")) {
+    if (auto v = number(*f, 0.0, kMaxProbeTtlS,
+                        "a number of seconds greater than 0 and at most 604800 (7 days)")) {
+      out.target_ttl_s = *v;
+    }
+  }
+  const Field* modules = find(fields, "modules");
+  if (modules == nullptr || !is_mapping(*modules, "a mapping of module names to settings")) {
+    return out;
+  }
+  std::vector<ProbeModule> parsed;
+  for (auto it = modules->value.begin(); it != modules->value.end(); ++it) {
+    if (auto m = probe_module(it->first, it->second, has_key_file)) {
+      const auto same = std::find_if(parsed.begin(), parsed.end(),
+                                     [&](const ProbeModule& p) { return p.name == m->name; });
+      if (same != parsed.end()) {
+        error_at(it->first.Mark(), "duplicate module '" + m->name + "' (first set at line " +
+                                       std::to_string(same->line) + ")");
+        continue;
+      }
+      parsed.push_back(std::move(*m));
+    }
+  }
+  // The built-in default stays unless the file redefines it.
+  if (std::none_of(parsed.begin(), parsed.end(),
+                   [](const ProbeModule& m) { return m.name == "default"; })) {
+    parsed.push_back(default_probe_module());
+  }
+  std::sort(parsed.begin(), parsed.end(),
+            [](const ProbeModule& a, const ProbeModule& b) { return a.name < b.name; });
+  out.modules = std::move(parsed);
+  return out;
+}
+
+std::optional<ProbeModule> Checker::probe_module(const YAML::Node& key, const YAML::Node& value,
+                                                 bool has_key_file) {
+  if (!key.IsScalar()) {
+    error_at(key.Mark(), "a module name must be a plain name, got " + describe(key));
+    return std::nullopt;
+  }
+  ProbeModule out;
+  out.name = key.Scalar();
+  out.line = key.Mark().line + 1;
+  // The name travels in URLs (?module=NAME) and labels: a conservative alphabet.
+  if (out.name.empty() || out.name.size() > kMaxModuleNameBytes ||
+      std::any_of(out.name.begin(), out.name.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) == 0 && c != '_' && c != '-' && c != '.';
+      })) {
+    error_at(key.Mark(), "module name '" + printable(out.name) +
+                             "' must be 1 to 64 letters, digits, '_', '-' or '.'");
+    return std::nullopt;
+  }
+  if (value.IsNull()) return out;  // `NAME:` or `NAME: {}`: the default settings
+  const Field self{out.name, key, value};
+  if (!is_mapping(self, "a mapping with version, nts, ntske_port, ca_file, key and/or poll")) {
+    return std::nullopt;
+  }
+  const std::size_t errors_before = errors_.size();
+  const std::string where = "in module '" + out.name + "'";
+  const auto fields = fields_of(value, where, kProbeModuleKeys);
+  ServerConfig server;
+  if (const Field* f = find(fields, "version")) {
+    if (auto v = integer(*f, 3, 4, "3 or 4")) server.version = static_cast<std::uint8_t>(*v);
+  }
+  server_auth(fields, server);
+  if (server.key_id && !has_key_file) {
+    errors_.push_back(ConfigError{std::string(file_), server.key_line, server.key_column,
+                                  "'key' " + std::to_string(*server.key_id) +
+                                      " needs a top-level 'key_file' (the file holding the key)"});
+  }
+  if (const Field* f = find(fields, "poll")) {
+    bool min_written = false;
+    out.poll = poll_settings(*f, &min_written);
+  }
+  if (errors_.size() != errors_before) return std::nullopt;
+  out.version = server.version;
+  out.nts = server.nts;
+  out.ntske_port = server.ntske_port;
+  out.ca_file = std::move(server.ca_file);
+  out.key_id = server.key_id;
   return out;
 }
 
@@ -703,6 +804,9 @@ Config Checker::parse_document(const YAML::Node& root) {
   if (const Field* f = find(fields, "dns")) config.dns = dns_settings(*f);
   auth_settings(fields, config);
   if (const Field* f = find(fields, "history")) config.history = history_settings(*f);
+  if (const Field* f = find(fields, "probe")) {
+    config.probe = probe_settings(*f, find(fields, "key_file") != nullptr);
+  }
 
   const Field* servers = find(fields, "servers");
   const Field* lists = find(fields, "server_lists");
@@ -912,6 +1016,13 @@ void Checker::check_list_names(const Config& config, std::size_t yaml_count) {
 }
 
 }  // namespace
+
+const ProbeModule* ProbeSettings::module(std::string_view name) const {
+  const auto it =
+      std::lower_bound(modules.begin(), modules.end(), name,
+                       [](const ProbeModule& m, std::string_view n) { return m.name < n; });
+  return it != modules.end() && it->name == name ? &*it : nullptr;
+}
 
 std::string_view file_of(const Config& config, const ServerConfig& server) {
   if (server.list_file < 0 ||

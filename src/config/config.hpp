@@ -109,6 +109,39 @@ struct HistorySettings {
   int live_samples = 600;
 };
 
+// A `probe:` module (docs/probe.md): how the targets that /probe?module=NAME registers are polled.
+// The same authentication keys as a server entry; `poll` as the global poll section.
+struct ProbeModule {
+  std::string name;
+  std::uint8_t version = 4;
+  bool nts = false;
+  std::uint16_t ntske_port = 4460;
+  std::string ca_file;
+  std::optional<std::uint32_t> key_id;
+  std::optional<PollSettings> poll;  // absent: the global `poll`
+  int line = 0;                      // where the module is written (0 for the built-in default)
+};
+
+// The built-in module `default`: NTPv4, no authentication, the global poll.
+inline ProbeModule default_probe_module() {
+  ProbeModule m;
+  m.name = "default";
+  return m;
+}
+
+// Targets registered through /probe (multi-target probing, docs/probe.md).
+struct ProbeSettings {
+  // Live targets at most; a new target beyond it is refused (0 turns /probe off).
+  std::size_t max_targets = 1000;
+  // A target that no scrape asked for within this time is dropped.
+  double target_ttl_s = 600.0;
+  // Always holds "default" (NTPv4, no authentication, the global poll) unless the file
+  // redefines it; sorted by name.
+  std::vector<ProbeModule> modules{default_probe_module()};
+
+  [[nodiscard]] const ProbeModule* module(std::string_view name) const;
+};
+
 // How many addresses of a `pool:` entry are monitored when max_addresses is not given.
 inline constexpr int kDefaultPoolAddresses = 4;
 
@@ -123,6 +156,7 @@ struct Config {
   RequestSettings requests;
   DnsSettings dns;
   HistorySettings history;
+  ProbeSettings probe;
   // Symmetric keys for the servers' `key:` ids; "" = none. Relative paths are taken from the
   // directory of the configuration file. The engine reads it at start and on every reload.
   std::string key_file;

@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <stdexcept>
@@ -148,6 +150,8 @@ struct Daemon::Impl {
     start_webhook(config.alerts.webhook);
     release_server_list();
   }
+
+  ~Impl() { close_probes(); }
 
   // The Monitor keeps its own copy of every server entry; the daemon needs the list only to
   // check keys at start and reload. Dropped afterwards: with a million servers the second copy
@@ -294,6 +298,7 @@ struct Daemon::Impl {
     resolver.cancel();
     hub.close();
     nts.cancel_all();
+    close_probes();
     // Resolver callbacks (getaddrinfo cannot be interrupted) are not waited for.
     io.stop();
     publisher.loop_done();
@@ -301,6 +306,7 @@ struct Daemon::Impl {
 
   void shutdown() {
     nts.cancel_all();
+    close_probes();
     // Writes what is queued (blocking, the loop has stopped) so a restart loses nothing.
     history.close();
     if (webhook) {
@@ -436,6 +442,8 @@ struct Daemon::Impl {
       start_send(batch.sends[i]);
     }
     for (const monitor::SampleEvent& sample : batch.samples) record_sample(sample);
+    // Reads the Monitor (probe_result) but changes nothing it decides with.
+    for (const monitor::ServerKey key : batch.probe_updates) answer_probe_waiters(key);
     batch.clear();
     // Kept for reuse, unless a start or a reload made them huge (a million resolves).
     if (batch.resolves.capacity() > kKeepActions || batch.logs.capacity() > kKeepActions ||
@@ -613,6 +621,136 @@ struct Daemon::Impl {
     after_event();
   }
 
+  // ---- Multi-target probing ---------------------------------------------------------------------
+
+  struct PendingProbe {
+    ProbeRequest request;
+    std::chrono::steady_clock::time_point deadline;
+    std::function<void(ProbeAnswer)> done;
+  };
+  // A scrape waiting for the first sample of its target.
+  struct ProbeWaiter {
+    monitor::ServerKey target = 0;
+    bool added = false;
+    std::function<void(ProbeAnswer)> done;
+    std::unique_ptr<asio::steady_timer> timer;
+  };
+
+  static ProbeAnswer unavailable() {
+    ProbeAnswer a;
+    a.status = ProbeAnswer::Status::kUnavailable;
+    a.message = "the daemon is stopping";
+    return a;
+  }
+
+  // Called by Daemon::probe on any thread.
+  void enqueue_probe(PendingProbe pending) {
+    {
+      std::lock_guard<std::mutex> lock(probe_mutex);
+      if (probe_open) {
+        probe_inbox.push_back(std::move(pending));
+        asio::post(io, [this] { drain_probes(); });
+        return;
+      }
+    }
+    pending.done(unavailable());
+  }
+
+  void drain_probes() {
+    std::vector<PendingProbe> batch;
+    {
+      std::lock_guard<std::mutex> lock(probe_mutex);
+      batch.swap(probe_inbox);
+    }
+    for (PendingProbe& p : batch) {
+      if (stopping) {
+        p.done(unavailable());
+        continue;
+      }
+      start_probe(p);
+    }
+  }
+
+  void start_probe(PendingProbe& p) {
+    const monitor::Now n = now();
+    actions.clear();
+    const monitor::ProbeRegistration reg =
+        monitor.probe(p.request.target, p.request.module, n, actions);
+    carry_out(n);
+    after_event();
+    if (reg.rejected) {
+      ProbeAnswer a;
+      a.status = *reg.rejected == monitor::ProbeRejection::kLimit
+                     ? ProbeAnswer::Status::kRefused
+                     : ProbeAnswer::Status::kBadRequest;
+      a.rejection = reg.rejected;
+      a.message = reg.message;
+      p.done(std::move(a));
+      return;
+    }
+    const auto result = monitor.probe_result(reg.target);
+    if (!result || result->measured || result->settled ||
+        std::chrono::steady_clock::now() >= p.deadline) {
+      ProbeAnswer a;
+      a.result = result;
+      a.added = reg.added;
+      a.timed_out = result && !result->measured && !result->settled;
+      p.done(std::move(a));
+      return;
+    }
+    const std::uint64_t id = next_probe_waiter++;
+    ProbeWaiter& w = probe_waiters[id];
+    w.target = reg.target;
+    w.added = reg.added;
+    w.done = std::move(p.done);
+    w.timer = std::make_unique<asio::steady_timer>(io);
+    w.timer->expires_at(p.deadline);
+    w.timer->async_wait([this, id](const std::error_code& ec) {
+      if (ec) return;
+      finish_probe_waiter(id, true);
+    });
+  }
+
+  void finish_probe_waiter(std::uint64_t id, bool timed_out) {
+    const auto it = probe_waiters.find(id);
+    if (it == probe_waiters.end()) return;
+    ProbeWaiter w = std::move(it->second);
+    probe_waiters.erase(it);
+    if (w.timer) w.timer->cancel();
+    ProbeAnswer a;
+    a.result = monitor.probe_result(w.target);
+    a.added = w.added;
+    a.timed_out = timed_out && a.result && !a.result->measured;
+    if (!a.result) a.message = "the target was removed while the scrape waited";
+    w.done(std::move(a));
+  }
+
+  void answer_probe_waiters(monitor::ServerKey target) {
+    if (probe_waiters.empty()) return;
+    std::vector<std::uint64_t> ready;
+    for (const auto& [id, w] : probe_waiters) {
+      if (w.target == target) ready.push_back(id);
+    }
+    for (const std::uint64_t id : ready) finish_probe_waiter(id, false);
+  }
+
+  // No more probes: every scrape waiting or queued is answered kUnavailable.
+  void close_probes() {
+    std::vector<PendingProbe> queued;
+    {
+      std::lock_guard<std::mutex> lock(probe_mutex);
+      probe_open = false;
+      queued.swap(probe_inbox);
+    }
+    for (PendingProbe& p : queued) p.done(unavailable());
+    std::map<std::uint64_t, ProbeWaiter> waiting;
+    waiting.swap(probe_waiters);
+    for (auto& [id, w] : waiting) {
+      if (w.timer) w.timer->cancel();
+      w.done(unavailable());
+    }
+  }
+
   // ---- Timer and publishing --------------------------------------------------------------------
 
   void on_tick() {
@@ -708,6 +846,12 @@ struct Daemon::Impl {
     history::HistoryStore::Ring* ring = nullptr;  // its server's ring; null = not looked up yet
   };
   std::vector<SourceSlot> source_slots;
+  // Multi-target probing: requests from the HTTP threads, and scrapes waiting for samples.
+  std::mutex probe_mutex;
+  bool probe_open = true;
+  std::vector<PendingProbe> probe_inbox;
+  std::map<std::uint64_t, ProbeWaiter> probe_waiters;
+  std::uint64_t next_probe_waiter = 0;
   SourceSlot& slot_of(monitor::SourceId id) {
     if (id >= source_slots.size()) {
       source_slots.resize(std::max<std::size_t>(id + 1, source_slots.size() * 2));
@@ -739,5 +883,10 @@ void Daemon::stop() {
 std::shared_ptr<const monitor::View> Daemon::snapshot() const { return impl_->publisher.get(); }
 
 const history::HistoryStore& Daemon::history() const { return impl_->history; }
+
+void Daemon::probe(ProbeRequest request, std::chrono::steady_clock::time_point deadline,
+                   std::function<void(ProbeAnswer)> done) {
+  impl_->enqueue_probe(Impl::PendingProbe{std::move(request), deadline, std::move(done)});
+}
 
 }  // namespace ntpmon::engine

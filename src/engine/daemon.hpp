@@ -14,8 +14,11 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "config/config.hpp"
@@ -25,6 +28,28 @@
 #include "monitor/view.hpp"
 
 namespace ntpmon::engine {
+
+// One /probe scrape (docs/probe.md): the target and module as the request gave them,
+// unchecked (the Monitor checks and counts them).
+struct ProbeRequest {
+  std::string target;
+  std::string module = "default";
+};
+
+struct ProbeAnswer {
+  enum class Status : std::uint8_t {
+    kOk,           // `result` holds the target's state (nullopt: removed while the scrape waited)
+    kBadRequest,   // the target or the module is not valid: `message` says why
+    kRefused,      // probe.max_targets reached (or probing off): `message` says so
+    kUnavailable,  // the daemon is stopping
+  };
+  Status status = Status::kOk;
+  std::optional<monitor::ProbeRejection> rejection;  // for kBadRequest and kRefused
+  std::string message;
+  std::optional<monitor::ProbeResult> result;
+  bool added = false;      // this scrape registered the target
+  bool timed_out = false;  // the deadline came before the first sample
+};
 
 struct DaemonOptions {
   std::string config_path;  // re-read on SIGHUP
@@ -57,6 +82,16 @@ class Daemon {
   // accepted sample and alert transition, closed when run() returns. Its query functions are
   // thread-safe: HTTP threads call them directly.
   [[nodiscard]] const history::HistoryStore& history() const;
+
+  // Multi-target probing. Thread-safe: hands the request to the loop, which registers the
+  // target with the Monitor (or renews its time-to-live) and calls `done` exactly once, from the
+  // loop's thread: at once when the request is refused or the target has samples already, else
+  // when its first sample arrives, when it settles without one (its name does not resolve, a
+  // Kiss-o'-Death stopped it) or at `deadline`, whichever comes first. While the daemon stops,
+  // `done` is called with kUnavailable (possibly on the calling thread). `done` must be cheap:
+  // it runs between the loop's events.
+  void probe(ProbeRequest request, std::chrono::steady_clock::time_point deadline,
+             std::function<void(ProbeAnswer)> done);
 
  private:
   struct Impl;

@@ -523,6 +523,30 @@ constexpr Family kProcessResidentMemory{"process_resident_memory_bytes", "gauge"
 constexpr Family kProcessStartTime{"process_start_time_seconds", "gauge",
                                    "Unix time at which the process started."};
 
+constexpr Family kProbeTargets{"ntp_monitor_probe_targets", "gauge",
+                               "Targets registered through /probe now (docs/probe.md)."};
+constexpr Family kProbeRejected{"ntp_monitor_probe_targets_rejected_total", "counter",
+                                "/probe requests refused, by reason."};
+constexpr Family kProbeExpired{"ntp_monitor_probe_targets_expired_total", "counter",
+                               "Probe targets dropped after target_ttl_s without a scrape."};
+
+// Only while /probe is on (probe.max_targets > 0).
+bool write_probe(ChunkWriter& w, const monitor::ProbeStats& probe) {
+  auto& out = w.buf();
+  append_header(w, kProbeTargets);
+  append_uint_sample(out, kProbeTargets.name, probe.targets);
+  append_header(w, kProbeRejected);
+  for (int i = 0; i < monitor::kProbeRejectionCount; ++i) {
+    append_labelled_uint_sample(out, kProbeRejected.name, "reason",
+                                monitor::to_string(static_cast<monitor::ProbeRejection>(i)),
+                                probe.rejected[static_cast<std::size_t>(i)]);
+  }
+  append_header(w, kProbeExpired);
+  append_uint_sample(out, kProbeExpired.name, probe.expired);
+  w.line_done();
+  return w.ok();
+}
+
 bool write_build_info(ChunkWriter& w, const BuildInfo& build) {
   auto& out = w.buf();
   append_header(w, kBuildInfo);
@@ -903,6 +927,7 @@ bool write_exposition(const monitor::View& view, const BuildInfo& build,
       r.single(kSelectionChanges, std::optional<std::uint64_t>(snapshot.selection_changes)) &&
       r.single(kReloads, std::optional<std::uint64_t>(snapshot.config_reloads)) &&
       r.single(kReloadFailures, std::optional<std::uint64_t>(snapshot.config_reload_failures)) &&
+      (snapshot.probe.max_targets == 0 || write_probe(w, snapshot.probe)) &&
       r.single(kUnmatched, std::optional<std::uint64_t>(engine.unmatched_datagrams)) &&
       // Only a daemon fills engine.probe_window.
       (!engine.probe_window ||

@@ -5,9 +5,12 @@
 #include <cstdio>
 #include <functional>
 #include <map>
+#include <set>
 #include <unordered_map>
 
 #include "algo/filter.hpp"
+#include "config/probe_target.hpp"
+#include "config/yaml_document.hpp"
 #include "monitor/alerts.hpp"
 #include "monitor/poll.hpp"
 #include "monitor/timer_wheel.hpp"
@@ -170,6 +173,15 @@ static_assert(sizeof(Source) <= 1024, "per-source state outgrew its memory budge
 
 constexpr std::size_t kCacheLine = 64;
 
+// What a target registered through /probe has beyond a configured server's state.
+struct ProbeTargetState {
+  std::string id;  // the registry key: module, a line feed, the canonical target
+  std::string module;
+  config::PollSettings poll;  // the module's, or the global one
+  std::int64_t last_seen_mono_ns = 0;
+  std::int64_t expires_mono_ns = 0;
+};
+
 struct Server {
   ServerKey key = 0;
   config::ServerConfig config;
@@ -185,7 +197,21 @@ struct Server {
   AlertState alerts;  // of the server itself while it has no address (cannot resolve)
   bool dirty = true;
   std::shared_ptr<const ServerSnapshot> cached;  // the placeholder entry while unresolved
+  std::unique_ptr<ProbeTargetState> probe;       // null for a configured server
 };
+
+// The settings that make a probe target what it is: a reload that changes one of them in the
+// target's module drops the target (the next scrape registers it afresh).
+bool same_probe_identity(const config::ServerConfig& c, const config::ProbeModule& m) {
+  return c.version == m.version && c.nts == m.nts && c.ntske_port == m.ntske_port &&
+         c.ca_file == m.ca_file && c.key_id == m.key_id;
+}
+
+// HOST:PORT with an IPv6 address in brackets: how a target is named in logs and labels.
+std::string canonical_target(const config::ProbeTarget& t) {
+  const bool v6 = t.host.find(':') != std::string::npos;
+  return (v6 ? "[" + t.host + "]" : t.host) + ":" + std::to_string(t.port);
+}
 
 }  // namespace
 
@@ -227,6 +253,13 @@ struct Monitor::Impl {
   std::uint64_t requests_total = 0;
   std::uint64_t responses_total = 0;
 
+  // Multi-target probing: the targets by registry key, when each expires, and their counters.
+  config::ProbeSettings probe_settings;
+  std::map<std::string, std::unique_ptr<Server>> probe_targets;
+  std::set<std::pair<std::int64_t, ServerKey>> probe_expiry;
+  std::size_t probe_sources = 0;  // live sources of probe targets (not in Snapshot::sources)
+  ProbeStats probe_stats;
+
   Impl(const config::Config& config, MonitorOptions opts) : options(std::move(opts)) {
     apply_globals(config);
     sources.emplace_back();  // SourceId 0 is never handed out
@@ -243,6 +276,7 @@ struct Monitor::Impl {
     alert_hold = config.alerts.hold;
     selection_interval_s = config.selection.interval_s;
     resolve_refresh_s = config.dns.refresh_s;
+    probe_settings = config.probe;
   }
 
   int certificate_expiry_days = 14;
@@ -305,6 +339,19 @@ struct Monitor::Impl {
   // ---- Poll limits -------------------------------------------------------------------------
 
   PollLimits limits_for(const Server& server, bool loopback) const {
+    if (server.probe) {
+      // Never explicit: a probe target's address comes from whoever scrapes, so the
+      // good-citizen floor always applies away from loopback.
+      const config::PollSettings& poll = server.probe->poll;
+      PollLimits limits;
+      limits.min_poll_s =
+          min_poll_for(poll.min_poll_s, false, loopback, options.good_citizen_min_poll_s,
+                       options.loopback_min_poll_s);
+      limits.max_poll_s = std::max(poll.max_poll_s, limits.min_poll_s);
+      limits.burst_count = options.iburst_count;
+      limits.burst_spacing_s = options.iburst_spacing_s;
+      return limits;
+    }
     double requested_s = poll_settings.min_poll_s;
     bool is_explicit =
         poll_min_explicit || poll_settings.min_poll_s < options.good_citizen_min_poll_s;
@@ -408,6 +455,8 @@ struct Monitor::Impl {
                        std::optional<std::string> auth_verdict = std::nullopt,
                        bool auth_only = false) {
     Server* srv = s.owner;
+    // Probe targets raise no alerts: whoever probes them alerts on the probe_* series.
+    if (srv->probe) return;
     std::vector<AlertChange> changes;
     const AlertFacts facts = facts_for(s, measured, std::move(auth_verdict));
     if (auth_only ? s.alerts.evaluate_auth(facts, alert_hold, now.unix_ns, changes)
@@ -436,6 +485,7 @@ struct Monitor::Impl {
     Source& ref = *s;
     sources.push_back(std::move(s));
     ++live_sources;
+    if (srv.probe) ++probe_sources;
     srv.sources.push_back(ref.id);
     schedule_poll(ref, start_slot(now));
     log(out, LogEvent::debug, "source_added",
@@ -466,6 +516,7 @@ struct Monitor::Impl {
     out.cancels.push_back(id);
     log(out, LogEvent::info, "source_removed",
         {{"server", name}, {"address", s->address}, {"reason", reason}});
+    if (s->owner->probe) --probe_sources;
     sources[id].reset();
     --live_sources;
     mark_selection(now);
@@ -751,7 +802,67 @@ struct Monitor::Impl {
       out->error = srv.error;
     }
     out->alerts = s.alerts.active();
+    if (srv.probe) out->probe_module = srv.probe->module;
     return out;
+  }
+
+  // ---- Probe targets -------------------------------------------------------------------------
+
+  Source* first_source(const Server& srv) {
+    for (SourceId id : srv.sources) {
+      if (Source* s = source(id)) return s;
+    }
+    return nullptr;
+  }
+
+  // The snapshot entry of a probe target: its address's, or a placeholder while it has none.
+  std::shared_ptr<const ServerSnapshot> probe_entry(Server& srv) {
+    if (Source* s = first_source(srv)) {
+      if (s->dirty || !s->cached) {
+        s->cached = build(*s, srv);
+        s->dirty = false;
+      }
+      return s->cached;
+    }
+    if (srv.dirty || !srv.cached) {
+      srv.cached = build_placeholder(srv);
+      srv.dirty = false;
+    }
+    return srv.cached;
+  }
+
+  ProbeRegistration reject(ProbeRejection reason, std::string message) {
+    ++probe_stats.rejected[static_cast<std::size_t>(reason)];
+    ProbeRegistration r;
+    r.rejected = reason;
+    r.message = std::move(message);
+    return r;
+  }
+
+  void set_probe_expiry(Server& srv, std::int64_t expires_mono_ns) {
+    probe_expiry.erase({srv.probe->expires_mono_ns, srv.key});
+    srv.probe->expires_mono_ns = expires_mono_ns;
+    probe_expiry.emplace(expires_mono_ns, srv.key);
+  }
+
+  // Drops a probe target: its sources, its timers (they find no server), its registry entry.
+  // A scrape waiting on it hears of it through probe_updates.
+  void remove_probe_target(ServerKey key, const std::string& reason, const Now& now, Actions& out) {
+    Server* srv = server(key);
+    if (srv == nullptr || !srv->probe) return;
+    for (SourceId id : srv->sources) remove_source(id, reason, now, out);
+    srv->sources.clear();
+    probe_expiry.erase({srv->probe->expires_mono_ns, key});
+    log(out, LogEvent::info, "probe_target_removed",
+        {{"target", srv->config.name}, {"module", srv->probe->module}, {"reason", reason}});
+    out.probe_updates.push_back(key);
+    by_key.erase(key);
+    const std::string id = srv->probe->id;  // a copy: erasing destroys the original
+    probe_targets.erase(id);
+  }
+
+  static void probe_update(const Source& s, Actions& out) {
+    if (s.owner->probe) out.probe_updates.push_back(s.owner->key);
   }
 
   static std::shared_ptr<const ServerSnapshot> build_placeholder(const Server& srv) {
@@ -764,6 +875,7 @@ struct Monitor::Impl {
                                                                : ServerState::kPending;
     if (!srv.error.empty()) out->error = srv.error;
     out->alerts = srv.alerts.active();
+    if (srv.probe) out->probe_module = srv.probe->module;
     return out;
   }
 };
@@ -869,6 +981,10 @@ void Monitor::on_resolve_failed(ServerKey key, std::string error, const Now& now
              {"error", error},
              {"retry_s", format_double("%g", retry_s)}});
   m.schedule_resolve(*srv, after(now.mono_ns, retry_s));
+  if (srv->probe) {
+    out.probe_updates.push_back(key);
+    return;
+  }
   // Addresses already known keep being polled: a DNS hiccup does not make a server go away.
   if (srv->sources.empty()) {
     AlertFacts facts;
@@ -908,6 +1024,11 @@ void Monitor::on_reply(SourceId id, const Reply& reply, const Now& now, Actions&
   }
   m.mark_selection(now);
   m.evaluate_alerts(*s, true, now, out);
+  if (s->owner->probe) {
+    // Probe targets write no history: their figures go to the scrapes that asked for them.
+    Impl::probe_update(*s, out);
+    return;
+  }
   if (const auto& estimate = s->filter.estimate()) {
     SampleEvent sample;
     sample.source = id;
@@ -945,6 +1066,7 @@ void Monitor::on_kod(SourceId id, proto::Kiss kiss, const std::string& code, con
                 {{"server", name}, {"address", s->address}, {"code", code}});
       m.mark_selection(now);
       m.evaluate_alerts(*s, false, now, out);
+      Impl::probe_update(*s, out);
       return;
     case proto::Kiss::kRate: {
       s->rate_limited = true;
@@ -1081,6 +1203,12 @@ void Monitor::on_tick(const Now& now, RandomSource& random, Actions& out) {
   // fetched into the cache a few timers before it is used: the memory reads overlap instead of
   // stalling one after the other. Timers that handlers schedule at or before now are picked up
   // by the next round.
+  while (!m.probe_expiry.empty() && m.probe_expiry.begin()->first <= now.mono_ns) {
+    const ServerKey key = m.probe_expiry.begin()->second;
+    m.probe_expiry.erase(m.probe_expiry.begin());
+    ++m.probe_stats.expired;
+    m.remove_probe_target(key, "no scrape within target_ttl_s", now, out);
+  }
   std::vector<Timer>& due = m.due_scratch;
   while (!m.timers.empty() && m.timers.top().due_mono_ns <= now.mono_ns) {
     due.clear();
@@ -1126,6 +1254,9 @@ std::optional<std::int64_t> Monitor::next_wakeup_mono_ns() const {
   if (!m.timers.empty()) next = m.timers.top().due_mono_ns;
   if (m.selection_dirty && (!next || m.selection_due_mono_ns < *next)) {
     next = m.selection_due_mono_ns;
+  }
+  if (!m.probe_expiry.empty() && (!next || m.probe_expiry.begin()->first < *next)) {
+    next = m.probe_expiry.begin()->first;
   }
   return next;
 }
@@ -1193,6 +1324,29 @@ ReloadResult Monitor::reload(const config::Config& config, const Now& now, Actio
     m.by_key.erase(srv->key);
     ++result.removed;
   }
+  // Probe targets stay through a reload unless their module went or changed identity; the
+  // module's new poll settings and the new time-to-live apply at once.
+  std::vector<std::pair<ServerKey, std::string>> dropped;
+  for (auto& [id, srv] : m.probe_targets) {
+    const config::ProbeModule* module = m.probe_settings.module(srv->probe->module);
+    if (module == nullptr || !same_probe_identity(srv->config, *module)) {
+      dropped.emplace_back(
+          srv->key, module == nullptr ? "module removed from configuration" : "module changed");
+      continue;
+    }
+    srv->probe->poll = module->poll.value_or(m.poll_settings);
+    for (SourceId sid : srv->sources) {
+      if (Source* s = m.source(sid)) {
+        s->poll.set_limits(m.limits_for(*srv, s->loopback));
+        s->dirty = true;
+      }
+    }
+    m.set_probe_expiry(*srv, after(srv->probe->last_seen_mono_ns, m.probe_settings.target_ttl_s));
+  }
+  for (const auto& [key, reason] : dropped) {
+    ++m.probe_stats.removed;
+    m.remove_probe_target(key, reason, now, out);
+  }
   ++m.config_reloads;
   m.mark_selection(now);
   Impl::log(out, LogEvent::info, "config_reloaded",
@@ -1248,8 +1402,99 @@ std::shared_ptr<const Snapshot> Monitor::snapshot(const Now& now) {
   snap->config_reload_failures = m.config_reload_failures;
   snap->requests_total = m.requests_total;
   snap->responses_total = m.responses_total;
-  snap->sources = m.live_sources;
+  snap->sources = m.live_sources - m.probe_sources;
+  snap->probe_targets.reserve(m.probe_targets.size());
+  for (auto& [id, srv] : m.probe_targets) snap->probe_targets.push_back(m.probe_entry(*srv));
+  snap->probe = m.probe_stats;
+  snap->probe.targets = m.probe_targets.size();
+  snap->probe.max_targets = m.probe_settings.max_targets;
   return snap;
+}
+
+ProbeRegistration Monitor::probe(std::string_view target_text, std::string_view module_name,
+                                 const Now& now, Actions& out) {
+  Impl& m = *impl_;
+  auto target = config::parse_probe_target(target_text);
+  if (!target) return m.reject(ProbeRejection::kBadTarget, std::move(target.error()));
+  const config::ProbeModule* module = m.probe_settings.module(module_name);
+  if (module == nullptr) {
+    std::string known;
+    for (const config::ProbeModule& mod : m.probe_settings.modules) {
+      known += (known.empty() ? "" : ", ") + mod.name;
+    }
+    return m.reject(ProbeRejection::kBadModule,
+                    "module '" + config::printable(module_name.substr(0, 64)) +
+                        "' is not in the configuration's probe section (modules: " + known + ")");
+  }
+  const std::string name = canonical_target(*target);
+  std::string id = module->name + '\n' + name;
+  if (const auto it = m.probe_targets.find(id); it != m.probe_targets.end()) {
+    Server& srv = *it->second;
+    srv.probe->last_seen_mono_ns = now.mono_ns;
+    m.set_probe_expiry(srv, after(now.mono_ns, m.probe_settings.target_ttl_s));
+    ProbeRegistration r;
+    r.target = srv.key;
+    return r;
+  }
+  if (m.probe_targets.size() >= m.probe_settings.max_targets) {
+    return m.reject(ProbeRejection::kLimit,
+                    m.probe_settings.max_targets == 0
+                        ? std::string("probing is off (probe.max_targets is 0)")
+                        : std::to_string(m.probe_targets.size()) +
+                              " probe targets are registered, the limit (probe.max_targets); "
+                              "a target is dropped target_ttl_s after its last scrape");
+  }
+  auto srv = std::make_unique<Server>();
+  srv->key = m.next_key++;
+  config::ServerConfig& c = srv->config;
+  c.name = name;
+  c.host = std::move(target->host);
+  c.port = target->port;
+  c.max_addresses = 1;  // one address per target, as one probe asks one server
+  c.version = module->version;
+  c.nts = module->nts;
+  c.ntske_port = module->ntske_port;
+  c.ca_file = module->ca_file;
+  c.key_id = module->key_id;
+  srv->probe = std::make_unique<ProbeTargetState>();
+  srv->probe->id = id;
+  srv->probe->module = module->name;
+  srv->probe->poll = module->poll.value_or(m.poll_settings);
+  srv->probe->last_seen_mono_ns = now.mono_ns;
+  Server& ref = *srv;
+  m.by_key[ref.key] = &ref;
+  m.probe_targets.emplace(std::move(id), std::move(srv));
+  m.set_probe_expiry(ref, after(now.mono_ns, m.probe_settings.target_ttl_s));
+  ++m.probe_stats.added;
+  ref.resolve_in_flight = true;
+  ref.next_resolve_mono_ns = INT64_MAX;
+  out.resolves.push_back(ResolveAction{ref.key, ref.config.host, ref.config.port});
+  Impl::log(out, LogEvent::info, "probe_target_added",
+            {{"target", ref.config.name},
+             {"module", ref.probe->module},
+             {"targets", std::to_string(m.probe_targets.size())}});
+  ProbeRegistration r;
+  r.target = ref.key;
+  r.added = true;
+  return r;
+}
+
+std::optional<ProbeResult> Monitor::probe_result(ServerKey key) {
+  Impl& m = *impl_;
+  Server* srv = m.server(key);
+  if (srv == nullptr || !srv->probe) return std::nullopt;
+  ProbeResult r;
+  r.target = m.probe_entry(*srv);
+  if (const Source* s = m.first_source(*srv)) {
+    r.measured = s->filter.estimate().has_value() && s->header.has_value();
+    const ServerState state = r.target->state;
+    r.success = r.measured && state != ServerState::kKod && state != ServerState::kUnreachable &&
+                state != ServerState::kUnsynchronized;
+    r.settled = s->poll.stopped();
+  } else {
+    r.settled = srv->resolve_failures > 0;
+  }
+  return r;
 }
 
 std::size_t Monitor::source_count() const { return impl_->live_sources; }

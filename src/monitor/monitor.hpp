@@ -164,7 +164,11 @@ struct Actions {
   std::vector<SourceId> cancels;  // forget these sources: close sockets, drop pending requests
   std::vector<NtsKeAction> nts_ke;
   std::vector<SampleEvent> samples;  // record these in the history
+  // Probe targets with news for a scrape waiting on them (probe_result() says what): a first
+  // or new sample, a failed name resolution, a Kiss-o'-Death stop, removal.
+  std::vector<ServerKey> probe_updates;
   void clear() {
+    probe_updates.clear();
     samples.clear();
     nts_ke.clear();
     sends.clear();
@@ -175,7 +179,7 @@ struct Actions {
   }
   [[nodiscard]] bool empty() const {
     return sends.empty() && resolves.empty() && logs.empty() && alerts.empty() && cancels.empty() &&
-           nts_ke.empty() && samples.empty();
+           nts_ke.empty() && samples.empty() && probe_updates.empty();
   }
 };
 
@@ -232,6 +236,27 @@ struct MonitorOptions {
   // a broken NTS-KE server gets a handshake per poll at first and then fewer and fewer.
   double nts_ke_timeout_s = 5.0;
   double nts_ke_retry_max_s = 3600.0;
+};
+
+// What Monitor::probe() made of a /probe request.
+struct ProbeRegistration {
+  std::optional<ProbeRejection> rejected;  // absent: the target is registered (or renewed)
+  std::string message;                     // why it was refused, for people
+  ServerKey target = 0;                    // valid when registered
+  bool added = false;                      // a new target (false: renewed)
+};
+
+// A probe target as a scrape sees it.
+struct ProbeResult {
+  std::shared_ptr<const ServerSnapshot> target;
+  // The clock filter holds a sample: offset, delay and jitter are known.
+  bool measured = false;
+  // Measured, and the target is usable now: reachable (fewer than 3 polls missed in a row),
+  // synchronized, not stopped or slowed by a Kiss-o'-Death, authentication (if any) working.
+  bool success = false;
+  // No sample is coming soon (the name does not resolve, a Kiss-o'-Death stopped it, it was
+  // removed): a scrape waiting for the first sample can answer now.
+  bool settled = false;
 };
 
 struct ReloadResult {
@@ -293,6 +318,20 @@ class Monitor {
   ReloadResult reload(const config::Config& config, const Now& now, Actions& out);
   // A reload the engine could not apply (the file did not parse); counted in the snapshot.
   void on_reload_failed();
+
+  // Multi-target probing (docs/probe.md). Registers `target` (HOST[:PORT], as the /probe
+  // parameter gives it) with `module` of the configuration's probe section, or renews its
+  // time-to-live when it is registered already. A new target is polled like a configured server
+  // (the same poll state machine, clock filter and good-citizen floor: the floor always applies
+  // to a non-loopback target, whose address the scraper chose, not the operator) but takes no
+  // part in the selection, raises no alerts and writes no history. A new target beyond
+  // probe.max_targets, an unknown module or text that is not a target are refused and counted.
+  // Each target lives until probe.target_ttl_s passes without a probe() for it (on_tick drops
+  // it), or until a reload removes or changes its module.
+  ProbeRegistration probe(std::string_view target, std::string_view module, const Now& now,
+                          Actions& out);
+  // The current state of a registered target; nullopt when it is not (or no longer) registered.
+  [[nodiscard]] std::optional<ProbeResult> probe_result(ServerKey target);
 
   // The current state. Only sources that changed since the previous call are rebuilt; the
   // others share their ServerSnapshot with the previous Snapshot.

@@ -84,4 +84,16 @@ const char* alert_severity(AlertKind kind) {
   return n != nullptr ? n->severity : "warning";
 }
 
+const char* to_string(ProbeRejection reason) {
+  switch (reason) {
+    case ProbeRejection::kBadTarget:
+      return "bad_target";
+    case ProbeRejection::kBadModule:
+      return "bad_module";
+    case ProbeRejection::kLimit:
+      return "limit";
+  }
+  return "unknown";
+}
+
 }  // namespace ntpmon::monitor

@@ -110,6 +110,30 @@ struct ServerSnapshot {
 
   std::optional<std::string> error;  // last error for people ("cannot resolve host: ...")
   std::vector<ActiveAlert> alerts;
+
+  // A target registered through /probe (docs/probe.md) names its module here; "" for a
+  // configured server. Probe targets are listed in Snapshot::probe_targets, never in `servers`.
+  std::string probe_module;
+};
+
+// Why /probe refused to register a target; each name is a value of the `reason` label of
+// ntp_monitor_probe_targets_rejected_total.
+enum class ProbeRejection : std::uint8_t {
+  kBadTarget,  // not HOST[:PORT]
+  kBadModule,  // no such module in the configuration
+  kLimit,      // probe.max_targets targets are live already
+};
+inline constexpr int kProbeRejectionCount = 3;
+const char* to_string(ProbeRejection reason);  // "bad_target", "bad_module", "limit"
+
+// Multi-target probing: the targets registered through /probe and what became of the requests.
+struct ProbeStats {
+  std::size_t targets = 0;      // live now
+  std::size_t max_targets = 0;  // probe.max_targets
+  std::uint64_t added = 0;      // targets registered since start
+  std::uint64_t expired = 0;    // dropped after target_ttl_s without a scrape
+  std::uint64_t removed = 0;    // dropped by a reload (their module went or changed)
+  std::array<std::uint64_t, kProbeRejectionCount> rejected{};
 };
 
 struct SelectionEvent {
@@ -143,6 +167,11 @@ struct Snapshot {
   std::uint64_t requests_total = 0;
   std::uint64_t responses_total = 0;
   std::size_t sources = 0;  // monitored addresses now (servers with no address yet excluded)
+  // Targets registered through /probe, one entry each (its address, or a placeholder while it
+  // has none), ordered by module and target. They take no part in the selection, the alerts or
+  // the history, and are not counted in `sources`; their requests are in the totals above.
+  std::vector<std::shared_ptr<const ServerSnapshot>> probe_targets;
+  ProbeStats probe;
 };
 
 }  // namespace ntpmon::monitor

@@ -144,6 +144,13 @@ class Harness {
 
   std::shared_ptr<const Snapshot> snap() { return monitor.snapshot(at_ns(now_ns)); }
 
+  ProbeRegistration probe(const std::string& target, const std::string& module = "default") {
+    Actions actions;
+    const ProbeRegistration r = monitor.probe(target, module, at_ns(now_ns), actions);
+    absorb(actions);
+    return r;
+  }
+
   const ServerSnapshot* entry(const std::string& name, const std::string& address = "") {
     last_ = snap();
     for (const auto& s : last_->servers) {
@@ -185,6 +192,8 @@ class Harness {
   std::vector<AlertTransition> alerts;
   std::vector<LogEvent> logs;
   std::vector<SourceId> cancels;
+  std::size_t samples = 0;
+  std::vector<ServerKey> probe_updates;
   Actions reload_actions;
   std::int64_t now_ns = 0;
 
@@ -253,6 +262,9 @@ class Harness {
     alerts.insert(alerts.end(), actions.alerts.begin(), actions.alerts.end());
     logs.insert(logs.end(), actions.logs.begin(), actions.logs.end());
     cancels.insert(cancels.end(), actions.cancels.begin(), actions.cancels.end());
+    samples += actions.samples.size();
+    probe_updates.insert(probe_updates.end(), actions.probe_updates.begin(),
+                         actions.probe_updates.end());
   }
 
   std::multimap<std::int64_t, Handler> events;
@@ -900,6 +912,221 @@ TEST(MonitorAlerts, PerServerThresholdOverridesTheGlobalOneAndAReloadReachesSour
     if (alert.server == "a" && alert.kind == AlertKind::kOffset && !alert.firing) a_cleared = true;
   }
   EXPECT_TRUE(a_cleared);
+}
+
+// ---- Probe targets (multi-target probing, docs/probe.md) ------------------------------------
+
+config::Config probe_config(std::size_t max_targets = 1000, double ttl_s = 600) {
+  config::Config c = config_of({server("a", "192.0.2.1")});
+  c.probe.max_targets = max_targets;
+  c.probe.target_ttl_s = ttl_s;
+  config::ProbeModule fast;
+  fast.name = "fast";
+  fast.poll = config::PollSettings{1.0, 1.0};
+  config::ProbeModule v3;
+  v3.name = "v3";
+  v3.version = 3;
+  c.probe.modules = {config::default_probe_module(), fast, v3};  // sorted by name
+  return c;
+}
+
+TEST(MonitorProbe, ANewTargetIsPolledAndAnswersFromItsFilter) {
+  Harness h(probe_config());
+  h.net["192.0.2.1"] = FakeServer{};
+  h.net["198.51.100.7"] = fake(0.025);
+  h.add_literal("198.51.100.7");
+  h.start();
+  h.run_until(1);
+  const ProbeRegistration r = h.probe("198.51.100.7");
+  EXPECT_FALSE(r.rejected);
+  EXPECT_TRUE(r.added);
+  ASSERT_TRUE(h.monitor.probe_result(r.target));
+  EXPECT_FALSE(h.monitor.probe_result(r.target)->measured);
+  EXPECT_FALSE(h.monitor.probe_result(r.target)->settled);
+  h.run_until(1.005);  // resolved, sent; the reply takes 10 ms
+  EXPECT_TRUE(h.probe_updates.empty());
+  h.run_until(1.02);
+  ASSERT_EQ(h.probe_updates, std::vector<ServerKey>{r.target});
+  const auto result = h.monitor.probe_result(r.target);
+  ASSERT_TRUE(result);
+  EXPECT_TRUE(result->measured);
+  EXPECT_TRUE(result->success);
+  EXPECT_NEAR(*result->target->offset_s, 0.025, 1e-9);
+  EXPECT_EQ(result->target->name, "198.51.100.7:123");
+  EXPECT_EQ(result->target->probe_module, "default");
+  EXPECT_EQ(result->target->request_version, 4);
+  // A second scrape renews the same target.
+  const ProbeRegistration again = h.probe("198.51.100.7:123");
+  EXPECT_FALSE(again.added);
+  EXPECT_EQ(again.target, r.target);
+  // Probe targets are apart in the snapshot, write no history and are not `sources`.
+  const auto snap = h.snap();
+  ASSERT_EQ(snap->servers.size(), 1U);
+  EXPECT_EQ(snap->servers[0]->name, "a");
+  EXPECT_EQ(snap->servers[0]->probe_module, "");
+  ASSERT_EQ(snap->probe_targets.size(), 1U);
+  EXPECT_EQ(snap->probe_targets[0]->address, "198.51.100.7");
+  EXPECT_EQ(snap->sources, 1U);
+  EXPECT_EQ(snap->probe.targets, 1U);
+  EXPECT_EQ(snap->probe.added, 1U);
+  h.run_until(20);
+  // a's burst (0, 2, 4, 6 s) only: the target's four replies wrote no history.
+  EXPECT_EQ(h.samples, 4U);
+  EXPECT_EQ(h.monitor.probe_result(r.target)->target->responses, 4U);
+}
+
+TEST(MonitorProbe, TheGoodCitizenFloorAppliesToEveryTargetAwayFromLoopback) {
+  Harness h(probe_config());
+  h.net["198.51.100.7"] = FakeServer{};
+  h.net["127.0.0.2"] = FakeServer{};
+  h.add_literal("198.51.100.7");
+  h.add_literal("127.0.0.2");
+  h.start();
+  const ProbeRegistration far = h.probe("198.51.100.7", "fast");
+  const ProbeRegistration near = h.probe("127.0.0.2", "fast");
+  h.run_until(30);
+  EXPECT_EQ(h.monitor.probe_result(far.target)->target->poll_interval_s, 64);
+  EXPECT_EQ(h.monitor.probe_result(near.target)->target->poll_interval_s, 1);
+  // Burst of 4 two seconds apart (one poll apart when that is shorter), then every poll.
+  EXPECT_EQ(h.send_times("198.51.100.7").size(), 4U);
+  EXPECT_GT(h.send_times("127.0.0.2").size(), 25U);
+}
+
+TEST(MonitorProbe, TargetsTakeNoPartInTheSelection) {
+  config::Config c = probe_config();
+  c.servers = {server("a", "192.0.2.1"), server("b", "192.0.2.2"), server("c", "192.0.2.3")};
+  Harness h(c);
+  for (const char* a : {"192.0.2.1", "192.0.2.2", "192.0.2.3"}) h.net[a] = fake(0.001);
+  h.start();
+  // Five targets agreeing on a time 10 s off: a majority if they voted.
+  for (int i = 1; i <= 5; ++i) {
+    const std::string address = "198.51.100." + std::to_string(i);
+    h.net[address] = fake(10.0);
+    h.add_literal(address);
+    EXPECT_FALSE(h.probe(address).rejected);
+  }
+  h.run_until(10);
+  const auto snap = h.snap();
+  EXPECT_EQ(snap->truechimers, 3);
+  EXPECT_TRUE(snap->majority);
+  ASSERT_TRUE(snap->system_offset_s);
+  EXPECT_NEAR(*snap->system_offset_s, 0.001, 1e-6);
+  ASSERT_TRUE(snap->selected);
+  EXPECT_NE(snap->selected->find("198.51"), 0U);
+  for (const auto& t : snap->probe_targets) {
+    EXPECT_FALSE(t->consensus_offset_s);
+    EXPECT_NEAR(*t->offset_s, 10.0, 1e-6);
+  }
+}
+
+TEST(MonitorProbe, BadRequestsAndTheCapAreRefusedAndCounted) {
+  Harness h(probe_config(2));
+  h.start();
+  EXPECT_EQ(h.probe("not a host").rejected, ProbeRejection::kBadTarget);
+  const ProbeRegistration bad_module = h.probe("192.0.2.9", "nope");
+  EXPECT_EQ(bad_module.rejected, ProbeRejection::kBadModule);
+  EXPECT_EQ(bad_module.message,
+            "module 'nope' is not in the configuration's probe section (modules: default, fast, "
+            "v3)");
+  EXPECT_FALSE(h.probe("192.0.2.10").rejected);
+  EXPECT_FALSE(h.probe("192.0.2.10", "v3").rejected);  // another module: another target
+  const ProbeRegistration full = h.probe("192.0.2.11");
+  EXPECT_EQ(full.rejected, ProbeRejection::kLimit);
+  EXPECT_EQ(full.message,
+            "2 probe targets are registered, the limit (probe.max_targets); a target is dropped "
+            "target_ttl_s after its last scrape");
+  EXPECT_FALSE(h.probe("192.0.2.10").rejected);  // renewing a live target is never refused
+  const auto snap = h.snap();
+  EXPECT_EQ(snap->probe.targets, 2U);
+  EXPECT_EQ(snap->probe.max_targets, 2U);
+  EXPECT_EQ(snap->probe.rejected, (std::array<std::uint64_t, kProbeRejectionCount>{1, 1, 1}));
+  EXPECT_EQ(snap->probe_targets[1]->request_version, 3);
+}
+
+TEST(MonitorProbe, ATargetExpiresTtlAfterItsLastScrape) {
+  Harness h(probe_config(1000, 10));
+  h.net["198.51.100.7"] = FakeServer{};
+  h.add_literal("198.51.100.7");
+  h.start();
+  const ProbeRegistration r = h.probe("198.51.100.7", "fast");
+  h.run_until(8);
+  EXPECT_FALSE(h.probe("198.51.100.7", "fast").added);  // renewed: expires at 18 s
+  h.run_until(17.9);
+  ASSERT_TRUE(h.monitor.probe_result(r.target));
+  const SourceId id = h.monitor.sources_of(r.target).at(0);
+  const std::size_t sends = h.send_times("198.51.100.7").size();
+  h.probe_updates.clear();
+  h.run_until(18.0);
+  EXPECT_FALSE(h.monitor.probe_result(r.target));
+  EXPECT_EQ(h.probe_updates, std::vector<ServerKey>{r.target});
+  EXPECT_NE(std::find(h.cancels.begin(), h.cancels.end(), id), h.cancels.end());
+  EXPECT_EQ(h.count_logs("probe_target_removed"), 1U);
+  h.run_until(100);
+  EXPECT_EQ(h.send_times("198.51.100.7").size(), sends);
+  const auto snap = h.snap();
+  EXPECT_TRUE(snap->probe_targets.empty());
+  EXPECT_EQ(snap->probe.expired, 1U);
+  EXPECT_EQ(snap->probe.targets, 0U);
+  // Registered again by the next scrape, as a new target.
+  EXPECT_TRUE(h.probe("198.51.100.7", "fast").added);
+}
+
+TEST(MonitorProbe, ANameThatDoesNotResolveSettlesAtOnceAndRaisesNoAlert) {
+  Harness h(probe_config());
+  h.start();
+  const ProbeRegistration r = h.probe("unknown.example");
+  h.run_until(1);
+  EXPECT_EQ(h.probe_updates, std::vector<ServerKey>{r.target});
+  const auto result = h.monitor.probe_result(r.target);
+  ASSERT_TRUE(result);
+  EXPECT_TRUE(result->settled);
+  EXPECT_FALSE(result->success);
+  EXPECT_EQ(*result->target->error, "cannot resolve host unknown.example: NXDOMAIN");
+  // A silent target goes unreachable without an alert.
+  h.net["198.51.100.8"] = fake(0, 0, false);
+  h.add_literal("198.51.100.8");
+  const ProbeRegistration silent = h.probe("198.51.100.8");
+  h.run_until(300);
+  EXPECT_EQ(h.monitor.probe_result(silent.target)->target->state, ServerState::kUnreachable);
+  EXPECT_FALSE(h.monitor.probe_result(silent.target)->success);
+  for (const AlertTransition& a : h.alerts) EXPECT_EQ(a.server, "a");
+}
+
+TEST(MonitorProbe, AReloadKeepsTargetsButDropsThoseOfARemovedOrChangedModule) {
+  Harness h(probe_config(1000, 600));
+  for (const char* a : {"198.51.100.1", "198.51.100.2", "198.51.100.3"}) {
+    h.net[a] = FakeServer{};
+    h.add_literal(a);
+  }
+  h.start();
+  const ProbeRegistration kept = h.probe("198.51.100.1", "default");
+  const ProbeRegistration gone = h.probe("198.51.100.2", "fast");
+  const ProbeRegistration changed = h.probe("198.51.100.3", "v3");
+  h.run_until(10);
+  config::Config next = probe_config(1000, 20);
+  next.probe.modules = {config::default_probe_module(), next.probe.modules[2]};
+  next.probe.modules[0].poll = config::PollSettings{128, 1024};
+  next.probe.modules[1].version = 4;
+  h.reload(next);
+  EXPECT_TRUE(h.monitor.probe_result(kept.target));
+  EXPECT_FALSE(h.monitor.probe_result(gone.target));
+  EXPECT_FALSE(h.monitor.probe_result(changed.target));
+  EXPECT_EQ(h.snap()->probe.removed, 2U);
+  EXPECT_EQ(h.monitor.probe_result(kept.target)->target->responses, 4U);  // its filter stayed
+  EXPECT_EQ(h.monitor.probe_result(kept.target)->target->poll_interval_s, 128);
+  // The new time-to-live counts from the last scrape (at 0 s).
+  h.run_until(19.9);
+  EXPECT_TRUE(h.monitor.probe_result(kept.target));
+  h.run_until(20.1);
+  EXPECT_FALSE(h.monitor.probe_result(kept.target));
+}
+
+TEST(MonitorProbe, ZeroMaxTargetsTurnsProbingOff) {
+  Harness h(probe_config(0));
+  h.start();
+  const ProbeRegistration r = h.probe("192.0.2.10");
+  EXPECT_EQ(r.rejected, ProbeRejection::kLimit);
+  EXPECT_EQ(r.message, "probing is off (probe.max_targets is 0)");
 }
 
 }  // namespace
