@@ -530,22 +530,6 @@ constexpr Family kProbeRejected{"ntp_monitor_probe_targets_rejected_total", "cou
 constexpr Family kProbeExpired{"ntp_monitor_probe_targets_expired_total", "counter",
                                "Probe targets dropped after target_ttl_s without a scrape."};
 
-// Only while /probe is on (probe.max_targets > 0).
-bool write_probe(ChunkWriter& w, const monitor::ProbeStats& probe) {
-  auto& out = w.buf();
-  append_header(w, kProbeTargets);
-  append_uint_sample(out, kProbeTargets.name, probe.targets);
-  append_header(w, kProbeRejected);
-  for (int i = 0; i < monitor::kProbeRejectionCount; ++i) {
-    append_labelled_uint_sample(out, kProbeRejected.name, "reason",
-                                monitor::to_string(static_cast<monitor::ProbeRejection>(i)),
-                                probe.rejected[static_cast<std::size_t>(i)]);
-  }
-  append_header(w, kProbeExpired);
-  append_uint_sample(out, kProbeExpired.name, probe.expired);
-  w.line_done();
-  return w.ok();
-}
 
 bool write_build_info(ChunkWriter& w, const BuildInfo& build) {
   auto& out = w.buf();
@@ -575,6 +559,23 @@ void append_labelled_uint_sample(std::string& out, std::string_view name, std::s
   out.append(label).append("=\"").append(value).append("\"} ");
   append_uint(out, count);
   out.push_back('\n');
+}
+
+// Only while /probe is on (probe.max_targets > 0).
+bool write_probe(ChunkWriter& w, const monitor::ProbeStats& probe) {
+  auto& out = w.buf();
+  append_header(w, kProbeTargets);
+  append_uint_sample(out, kProbeTargets.name, probe.targets);
+  append_header(w, kProbeRejected);
+  for (int i = 0; i < monitor::kProbeRejectionCount; ++i) {
+    append_labelled_uint_sample(out, kProbeRejected.name, "reason",
+                                monitor::to_string(static_cast<monitor::ProbeRejection>(i)),
+                                probe.rejected[static_cast<std::size_t>(i)]);
+  }
+  append_header(w, kProbeExpired);
+  append_uint_sample(out, kProbeExpired.name, probe.expired);
+  w.line_done();
+  return w.ok();
 }
 
 bool write_http(ChunkWriter& w, const HttpCounters& http) {
