@@ -55,6 +55,11 @@ NODE_EXPORTER = Path("/usr/bin/prometheus-node-exporter")
 NODE_EXPORTER_ARGS = ["--collector.disable-defaults", "--collector.cpu", "--collector.meminfo",
                       "--collector.loadavg", "--collector.stat"]
 SLOW_BYTE_EVERY_S = 0.2
+# The abusers come from addresses of their own, the scrapes from 127.0.0.1, as Prometheus and
+# an abusive client are different hosts. (From one address, the per-client connection cap,
+# 10,000 by default, refuses that address's connections beyond it: the scraper's too.)
+IDLE_SOURCE = "127.0.0.2"
+SLOW_SOURCE = "127.0.0.3"
 
 
 def vm_rss_kib(pid: int) -> int:
@@ -108,6 +113,7 @@ def open_idle(port: int, count: int) -> list[socket.socket]:
     deadline = time.monotonic() + 60
     for _ in range(count):
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.bind((IDLE_SOURCE, 0))
         s.setblocking(False)
         rc = s.connect_ex(("127.0.0.1", port))
         if rc not in (0, errno.EINPROGRESS):
@@ -152,23 +158,39 @@ class Slowloris(threading.Thread):
 
     def __init__(self, port: int, count: int):
         super().__init__(daemon=True)
-        self.sockets = [socket.create_connection(("127.0.0.1", port), timeout=5)
-                        for _ in range(count)]
+        self.port = port
+        self._sent: dict[socket.socket, int] = {}  # head bytes sent on each socket
+        self.sockets = [self._connect() for _ in range(count)]
         self.cut = 0
         self._head = b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 1_000_000
         self._stop_event = threading.Event()
 
     def run(self) -> None:
         alive = list(self.sockets)
-        i = 0
         while alive and not self._stop_event.wait(SLOW_BYTE_EVERY_S):
             for s in list(alive):
                 try:
-                    s.send(self._head[i:i + 1], socket.MSG_DONTWAIT)
+                    at = self._sent.get(s, 0)
+                    s.send(self._head[at:at + 1], socket.MSG_DONTWAIT)
+                    self._sent[s] = at + 1
                 except OSError:
+                    # Cut by the server: an attacker comes back at once, so that `count`
+                    # slow clients stay open all along (each starting its head again).
                     alive.remove(s)
                     self.cut += 1
-            i += 1
+                    try:
+                        fresh = self._connect()
+                    except OSError:
+                        continue
+                    self.sockets.append(fresh)
+                    alive.append(fresh)
+
+    def _connect(self) -> socket.socket:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.bind((SLOW_SOURCE, 0))
+        s.settimeout(5)
+        s.connect(("127.0.0.1", self.port))
+        return s
 
     def stop(self) -> None:
         self._stop_event.set()
