@@ -530,7 +530,6 @@ constexpr Family kProbeRejected{"ntp_monitor_probe_targets_rejected_total", "cou
 constexpr Family kProbeExpired{"ntp_monitor_probe_targets_expired_total", "counter",
                                "Probe targets dropped after target_ttl_s without a scrape."};
 
-
 bool write_build_info(ChunkWriter& w, const BuildInfo& build) {
   auto& out = w.buf();
   append_header(w, kBuildInfo);

@@ -71,18 +71,18 @@ struct HttpCounters {
 // What a process exports as the client libraries' process collector does (process_* families).
 // Read by read_process_stats (process_stats.hpp) on the scraping thread; rendered when given.
 struct ProcessStats {
-  double cpu_seconds_total = 0;       // user + system CPU time
-  double start_time_seconds = 0;      // since the Unix epoch
-  double resident_memory_bytes = 0;   // RSS
+  double cpu_seconds_total = 0;      // user + system CPU time
+  double start_time_seconds = 0;     // since the Unix epoch
+  double resident_memory_bytes = 0;  // RSS
   double virtual_memory_bytes = 0;
   double open_fds = 0;
-  double max_fds = 0;                 // soft RLIMIT_NOFILE
+  double max_fds = 0;  // soft RLIMIT_NOFILE
 };
 
 // The two text formats a scrape can ask for (Accept header negotiation).
 enum class ExpositionFormat : std::uint8_t {
-  kText004,       // text/plain; version=0.0.4 (the default)
-  kOpenMetrics,   // application/openmetrics-text; version=1.0.0, ends with "# EOF"
+  kText004,      // text/plain; version=0.0.4 (the default)
+  kOpenMetrics,  // application/openmetrics-text; version=1.0.0, ends with "# EOF"
 };
 // Picks the format from an Accept header as Prometheus sends it (media ranges with q values):
 // OpenMetrics when application/openmetrics-text is acceptable with a higher or equal q than
@@ -94,9 +94,9 @@ std::string_view content_type(ExpositionFormat format);
 // Everything besides the View that goes into one scrape.
 struct ExpositionOptions {
   ExpositionFormat format = ExpositionFormat::kText004;
-  const HttpCounters* http = nullptr;      // null: no HTTP families
-  const ProcessStats* process = nullptr;   // null: no process_* families
-  std::size_t chunk_bytes = 0;             // 0: kDefaultChunkBytes
+  const HttpCounters* http = nullptr;     // null: no HTTP families
+  const ProcessStats* process = nullptr;  // null: no process_* families
+  std::size_t chunk_bytes = 0;            // 0: kDefaultChunkBytes
 };
 
 // The serializer flushes its buffer to the sink whenever it holds at least this many bytes;
