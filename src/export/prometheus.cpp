@@ -560,17 +560,24 @@ void append_labelled_uint_sample(std::string& out, std::string_view name, std::s
   out.push_back('\n');
 }
 
+// One sample per value of a reason enum, labelled reason="<to_string(value)>", in enum order
+// (to_string is found in the enum's namespace).
+template <typename Reason, std::size_t N>
+void append_by_reason(std::string& out, std::string_view metric,
+                      const std::array<std::uint64_t, N>& counts) {
+  for (std::size_t i = 0; i < N; ++i) {
+    append_labelled_uint_sample(out, metric, "reason", to_string(static_cast<Reason>(i)),
+                                counts[i]);
+  }
+}
+
 // Only while /probe is on (probe.max_targets > 0).
 bool write_probe(ChunkWriter& w, const monitor::ProbeStats& probe) {
   auto& out = w.buf();
   append_header(w, kProbeTargets);
   append_uint_sample(out, kProbeTargets.name, probe.targets);
   append_header(w, kProbeRejected);
-  for (int i = 0; i < monitor::kProbeRejectionCount; ++i) {
-    append_labelled_uint_sample(out, kProbeRejected.name, "reason",
-                                monitor::to_string(static_cast<monitor::ProbeRejection>(i)),
-                                probe.rejected[static_cast<std::size_t>(i)]);
-  }
+  append_by_reason<monitor::ProbeRejection>(out, kProbeRejected.name, probe.rejected);
   append_header(w, kProbeExpired);
   append_uint_sample(out, kProbeExpired.name, probe.expired);
   w.line_done();
@@ -582,22 +589,14 @@ bool write_http(ChunkWriter& w, const HttpCounters& http) {
   append_header(w, kHttpRequests);
   append_uint_sample(out, kHttpRequests.name, http.requests);
   append_header(w, kHttpBadRequests);
-  for (int i = 0; i < kHttpBadRequestCount; ++i) {
-    append_labelled_uint_sample(out, kHttpBadRequests.name, "reason",
-                                to_string(static_cast<HttpBadRequest>(i)),
-                                http.bad_requests[static_cast<std::size_t>(i)]);
-  }
+  append_by_reason<HttpBadRequest>(out, kHttpBadRequests.name, http.bad_requests);
   append_header(w, kHttpConnectionsAccepted);
   append_uint_sample(out, kHttpConnectionsAccepted.name, http.connections_accepted);
   append_header(w, kHttpConnectionsOpen);
   append_uint_sample(out, kHttpConnectionsOpen.name, http.connections_open);
   // Every reason from the first scrape on, so that rate() sees the first drop.
   append_header(w, kHttpConnectionsDropped);
-  for (int i = 0; i < kHttpDropCount; ++i) {
-    append_labelled_uint_sample(out, kHttpConnectionsDropped.name, "reason",
-                                to_string(static_cast<HttpDrop>(i)),
-                                http.dropped[static_cast<std::size_t>(i)]);
-  }
+  append_by_reason<HttpDrop>(out, kHttpConnectionsDropped.name, http.dropped);
   append_header(w, kHttpTlsReloads);
   append_labelled_uint_sample(out, kHttpTlsReloads.name, "result", "ok", http.tls_reloads_ok);
   append_labelled_uint_sample(out, kHttpTlsReloads.name, "result", "error",

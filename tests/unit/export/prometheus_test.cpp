@@ -274,7 +274,8 @@ TEST(Prometheus, OneServerFullText) {
   EXPECT_EQ(render_prometheus(one_server_snapshot(), sample_build()), kOneServerText);
 }
 
-TEST(Prometheus, HttpCountersAppendedAtTheEnd) {
+// The HTTP server's counters with every kind of value set, as kHttpText renders them.
+HttpCounters sample_http() {
   HttpCounters http;
   http.requests = 42;
   http.bad_requests[static_cast<std::size_t>(HttpBadRequest::kMalformed)] = 3;
@@ -285,22 +286,18 @@ TEST(Prometheus, HttpCountersAppendedAtTheEnd) {
   http.dropped[static_cast<std::size_t>(HttpDrop::kTlsHandshake)] = 1;
   http.tls_reloads_ok = 5;
   http.tls_reloads_failed = 6;
+  return http;
+}
+
+TEST(Prometheus, HttpCountersAppendedAtTheEnd) {
+  const HttpCounters http = sample_http();
   EXPECT_EQ(render_prometheus(one_server_snapshot(), sample_build(), &http),
             std::string(kOneServerText) + kHttpText);
 }
 
 // write_prometheus is the 0.0.4 case of write_exposition; the process families come last.
 TEST(Prometheus, ProcessFamiliesAfterTheHttpFamilies) {
-  HttpCounters http;
-  http.requests = 42;
-  http.bad_requests[static_cast<std::size_t>(HttpBadRequest::kMalformed)] = 3;
-  http.bad_requests[static_cast<std::size_t>(HttpBadRequest::kMethodNotAllowed)] = 1;
-  http.connections_accepted = 50;
-  http.connections_open = 2;
-  http.dropped[static_cast<std::size_t>(HttpDrop::kPerClientLimit)] = 4;
-  http.dropped[static_cast<std::size_t>(HttpDrop::kTlsHandshake)] = 1;
-  http.tls_reloads_ok = 5;
-  http.tls_reloads_failed = 6;
+  const HttpCounters http = sample_http();
   const auto process = sample_process();
   ExpositionOptions options;
   options.http = &http;
