@@ -673,16 +673,21 @@ TEST(Prometheus, NeverMeasuredGaugesAreOmittedButFamiliesStay) {
   EXPECT_EQ(lines_starting_with(text, "ntp_monitor_kod_total{server=\"new\"").size(), 4U);
 }
 
-TEST(Prometheus, EveryFamilyHasHelpAndTypeBeforeItsSamples) {
-  HttpCounters http;
+// Three servers, the second authenticating with NTS, so that the NTS families have samples too.
+monitor::Snapshot snapshot_with_nts() {
   auto snap = three_server_snapshot();
-  // The second server authenticates with NTS, so that the NTS families have samples too.
   auto nts = *snap.servers[1];
   nts.authenticated_ok = true;
   nts.nts_ke_duration_s = 0.0125;
   nts.nts_cookies = 8;
   nts.nts_certificate_not_after_unix_s = 1'800'000'000;
   snap.servers[1] = std::make_shared<monitor::ServerSnapshot>(nts);
+  return snap;
+}
+
+TEST(Prometheus, EveryFamilyHasHelpAndTypeBeforeItsSamples) {
+  HttpCounters http;
+  const auto snap = snapshot_with_nts();
   const auto text = render_prometheus(snap, sample_build(), &http);
   std::map<std::string, std::string> type_of;
   std::set<std::string> helped;
@@ -892,13 +897,7 @@ std::string full_exposition(ExpositionFormat format) {
   http.requests = 3;
   http.connections_accepted = 4;
   http.connections_open = 1;
-  auto snap = three_server_snapshot();
-  auto nts = *snap.servers[1];
-  nts.authenticated_ok = true;
-  nts.nts_ke_duration_s = 0.0125;
-  nts.nts_cookies = 8;
-  nts.nts_certificate_not_after_unix_s = 1'800'000'000;
-  snap.servers[1] = std::make_shared<monitor::ServerSnapshot>(nts);
+  const auto snap = snapshot_with_nts();
   const auto process = sample_process();
   ExpositionOptions options;
   options.format = format;
