@@ -18,14 +18,21 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/chunk_encode.hpp>
+#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
+#include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
+#include <condition_variable>
+#include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -400,28 +407,9 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
     done(std::move(res));
   }
 
-  // Turns a route's response into the bytes to send: the stream run to its end, gzip when
-  // accepted. Runs on a worker (the stream) or the responder's thread.
-  void materialize(HttpResponse& res, bool gzip) {
-    if (res.stream) {
-      std::string body;
-      std::optional<GzipWriter> zip;
-      if (gzip) zip.emplace();
-      bool ok = true;
-      res.stream([&](std::string_view chunk) {
-        ok = ok && !stopping.load(std::memory_order_relaxed) &&
-             (zip ? zip->write(chunk, body) : (body.append(chunk), true));
-        return ok;
-      });
-      if (zip && ok) ok = zip->finish(body);
-      res.stream = nullptr;
-      if (!ok) {
-        res = plain(503, "stopping\n");
-        return;
-      }
-      res.body = std::move(body);
-      if (gzip) res.headers.emplace_back("Content-Encoding", "gzip");
-    } else if (gzip && res.body.size() > 256 && res.status != 304) {
+  // A body given whole: gzipped when accepted and worth it. Runs on a worker.
+  void encode_body(HttpResponse& res, bool gzip) const {
+    if (gzip && res.body.size() > 256 && res.status != 304) {
       std::string body;
       GzipWriter zip;
       if (zip.write(res.body, body) && zip.finish(body)) {
@@ -468,6 +456,88 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
 
   void accept(std::size_t index);
   void close_all();
+};
+
+// Rendered bytes kept whole (and sent with a Content-Length) up to this size; beyond it a body
+// is streamed in chunks of about kChunkBytes, at most kChannelBytes queued for the socket.
+constexpr std::size_t kInMemoryBytes = 1 << 20;
+constexpr std::size_t kChunkBytes = 64 << 10;
+constexpr std::size_t kChannelBytes = 1 << 20;
+
+// The hand-over of a streamed body from the worker rendering it to the I/O thread writing it:
+// bounded, so a slow reader makes the worker wait instead of memory grow.
+class BodyChannel {
+ public:
+  enum class Next : std::uint8_t { kChunk, kLast, kWait, kAbort };
+
+  explicit BodyChannel(std::chrono::milliseconds stall_limit) : stall_limit_(stall_limit) {}
+  // How the worker wakes an idle writer; set once, before the first push.
+  void set_kick(std::function<void()> kick) { kick_ = std::move(kick); }
+
+  // Worker: queues a chunk once there is room. False when the reader is gone (write error or
+  // timeout, server stopping) or made no room within the stall limit.
+  bool push(std::string chunk) {
+    std::unique_lock lock(mutex_);
+    if (!drained_.wait_for(lock, stall_limit_,
+                           [&] { return failed_ || queued_ < kChannelBytes; })) {
+      failed_ = true;
+    }
+    if (failed_) return false;
+    queued_ += chunk.size();
+    chunks_.push_back(std::move(chunk));
+    wake(lock);
+    return true;
+  }
+  // Worker: everything is queued (ok) or the body was cut (not ok).
+  void close(bool ok) {
+    std::unique_lock lock(mutex_);
+    done_ = true;
+    if (!ok) failed_ = true;
+    wake(lock);
+  }
+  // I/O thread: what to write next. kWait leaves the writer idle until the next kick.
+  Next next(std::string& chunk) {
+    std::lock_guard lock(mutex_);
+    if (failed_) return Next::kAbort;
+    if (!chunks_.empty()) {
+      chunk = std::move(chunks_.front());
+      chunks_.pop_front();
+      return Next::kChunk;
+    }
+    if (done_) return Next::kLast;
+    writer_idle_ = true;
+    return Next::kWait;
+  }
+  void written(std::size_t bytes) {
+    std::lock_guard lock(mutex_);
+    queued_ -= bytes;
+    drained_.notify_all();
+  }
+  void fail() {
+    std::lock_guard lock(mutex_);
+    failed_ = true;
+    drained_.notify_all();
+  }
+  bool keep_alive = false;  // I/O thread only
+
+ private:
+  void wake(std::unique_lock<std::mutex>& lock) {
+    const bool idle = writer_idle_;
+    writer_idle_ = false;
+    lock.unlock();
+    if (idle) kick_();
+  }
+
+  std::function<void()> kick_;
+  std::chrono::milliseconds stall_limit_;
+  std::mutex mutex_;
+  std::condition_variable drained_;
+  std::deque<std::string> chunks_;
+  std::size_t queued_ = 0;
+  bool done_ = false;
+  bool failed_ = false;
+  // The head is being written first; its completion starts the writer.
+  bool writer_idle_ = false;
 };
 
 // One connection. Lives as long as an operation on it is pending or a route is answering;
@@ -635,12 +705,8 @@ class Session final : public SessionBase {
         if (self->answered_.exchange(true)) return;
         // Rendering and gzip run on a worker whatever thread answered (an async route may
         // answer from the event loop).
-        self->server_->post_work([self, res = std::move(res)]() mutable {
-          auto& server = *self->server_;
-          server.materialize(res, self->gzip_);
-          asio::post(server.io,
-                     [self, res = std::move(res)]() mutable { self->write(std::move(res)); });
-        });
+        self->server_->post_work(
+            [self, res = std::move(res)]() mutable { self->produce(std::move(res)); });
       };
       try {
         self->server_->handle(std::move(req), respond);
@@ -649,6 +715,147 @@ class Session final : public SessionBase {
         respond(plain(500, "internal error\n"));
       }
     });
+  }
+
+  // Turns a route's response into bytes on a worker. A body that comes whole, or a stream
+  // that ends within kInMemoryBytes, is sent with a Content-Length and holds no worker while it
+  // is written. A longer stream (a /metrics of thousands of servers without gzip) goes out in
+  // chunks through a bounded channel: memory stays bounded, and the worker waits for a slow
+  // reader no longer than write_timeout per stall.
+  void produce(HttpResponse res) {
+    auto& server = *server_;
+    if (!res.stream) {
+      server.encode_body(res, gzip_);
+      post_write(std::move(res));
+      return;
+    }
+    auto stream = std::move(res.stream);
+    res.stream = nullptr;
+    if (gzip_) res.headers.emplace_back("Content-Encoding", "gzip");
+    if (server.options.gzip) res.headers.emplace_back("Vary", "Accept-Encoding");
+    std::optional<GzipWriter> zip;
+    if (gzip_) zip.emplace();
+    std::string pending;
+    std::size_t head_length = 0;  // HEAD: the length the body would have
+    std::shared_ptr<BodyChannel> channel;
+    // Hands what is pending on: kept (small so far), counted (HEAD), or queued (streaming).
+    const auto flush = [&](bool last) {
+      if (head_only_) {
+        head_length += pending.size();
+        pending.clear();
+        return true;
+      }
+      if (!channel && pending.size() > kInMemoryBytes) {
+        // The writer waits for a stalled reader up to write_timeout; the worker a little more.
+        channel =
+            std::make_shared<BodyChannel>(server.options.write_timeout + std::chrono::seconds(1));
+        channel->set_kick([self = shared(), weak = std::weak_ptr<BodyChannel>(channel)] {
+          if (auto live = weak.lock()) {
+            asio::post(self->server_->io, [self, live] { self->pump(live); });
+          }
+        });
+        HttpResponse head = res;
+        asio::post(server.io, [self = shared(), head = std::move(head), channel]() mutable {
+          self->write_streamed(std::move(head), channel);
+        });
+      }
+      if (channel && (last || pending.size() >= kChunkBytes)) {
+        const bool ok = channel->push(std::move(pending));
+        pending.clear();
+        return ok;
+      }
+      return true;
+    };
+    bool ok = true;
+    stream([&](std::string_view chunk) {
+      ok = ok && !server.stopping.load(std::memory_order_relaxed) &&
+           (zip ? zip->write(chunk, pending) : (pending.append(chunk), true)) && flush(false);
+      return ok;
+    });
+    if (ok && zip) ok = zip->finish(pending);
+    if (ok) ok = flush(true);
+    if (channel) {
+      channel->close(ok);
+      return;
+    }
+    if (!ok) {
+      res = plain(503, "stopping\n");
+      post_write(std::move(res));
+      return;
+    }
+    res.body = std::move(pending);
+    if (head_only_) head_length_ = head_length;
+    post_write(std::move(res));
+  }
+
+  void post_write(HttpResponse res) {
+    asio::post(server_->io,
+               [self = shared(), res = std::move(res)]() mutable { self->write(std::move(res)); });
+  }
+
+  // The I/O side of a streamed body: the head with Transfer-Encoding: chunked, then each chunk
+  // as the worker queues it, then the last chunk.
+  void write_streamed(HttpResponse res, std::shared_ptr<BodyChannel> channel) {
+    answered_ = false;
+    server_->count(res.status);
+    struct Head {
+      http::response<http::empty_body> msg;
+      http::response_serializer<http::empty_body> serializer{msg};
+    };
+    auto head = std::make_shared<Head>();
+    head->msg.result(static_cast<http::status>(res.status));
+    head->msg.version(version_);
+    head->msg.set(http::field::content_type, res.content_type);
+    for (const auto& [name, value] : res.headers) head->msg.insert(name, value);
+    for (const auto& [name, value] : server_->options.web.headers) head->msg.set(name, value);
+    head->msg.chunked(true);
+    channel->keep_alive = keep_alive_ && !server_->stopping.load(std::memory_order_relaxed);
+    head->msg.keep_alive(channel->keep_alive);
+    beast::get_lowest_layer(stream_).expires_after(server_->options.write_timeout);
+    http::async_write_header(stream_, head->serializer,
+                             [self = shared(), head, channel](beast::error_code ec, std::size_t) {
+                               if (ec) {
+                                 channel->fail();
+                                 return;
+                               }
+                               self->pump(channel);
+                             });
+  }
+
+  // Writes the next queued chunk, or the last chunk once the worker is done; waits for a kick
+  // (channel->push) when the queue is empty.
+  void pump(const std::shared_ptr<BodyChannel>& channel) {
+    const bool keep = channel->keep_alive;
+    std::string chunk;
+    BodyChannel::Next next = channel->next(chunk);
+    if (next == BodyChannel::Next::kWait) return;  // the worker kicks when it queues more
+    if (next == BodyChannel::Next::kAbort) {
+      close();  // a cut body: the client must not take it for a whole one
+      return;
+    }
+    beast::get_lowest_layer(stream_).expires_after(server_->options.write_timeout);
+    if (next == BodyChannel::Next::kLast) {
+      asio::async_write(stream_, http::make_chunk_last(),
+                        [self = shared(), keep](beast::error_code ec, std::size_t) {
+                          if (ec) return;
+                          if (keep) {
+                            self->wait_for_request();
+                          } else {
+                            self->finish();
+                          }
+                        });
+      return;
+    }
+    auto data = std::make_shared<std::string>(std::move(chunk));
+    asio::async_write(stream_, http::make_chunk(asio::buffer(*data)),
+                      [self = shared(), channel, data](beast::error_code ec, std::size_t) {
+                        if (ec) {
+                          channel->fail();
+                          return;
+                        }
+                        channel->written(data->size());
+                        self->pump(channel);
+                      });
   }
 
   void reply_error(int status, std::string body) {
@@ -666,7 +873,8 @@ class Session final : public SessionBase {
     msg->set(http::field::content_type, res.content_type);
     for (const auto& [name, value] : res.headers) msg->insert(name, value);
     for (const auto& [name, value] : server_->options.web.headers) msg->set(name, value);
-    const std::size_t length = res.body.size();
+    const std::size_t length = head_only_ && head_length_ ? *head_length_ : res.body.size();
+    head_length_.reset();
     if (!head_only_) msg->body() = std::move(res.body);
     if (res.status != 204 && res.status != 304) msg->content_length(length);
     // After an unparsable request (reply_error) the stream is not trusted to be in step: close.
@@ -703,6 +911,7 @@ class Session final : public SessionBase {
   bool keep_alive_ = false;
   bool gzip_ = false;
   unsigned version_ = 11;
+  std::optional<std::size_t> head_length_;  // HEAD of a streamed body: its would-be length
 };
 
 void HttpServer::Impl::accept(std::size_t index) {

@@ -107,9 +107,11 @@ struct HttpResponse {
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
   // When set, the body is produced by this function instead of `body`. It runs on a server
-  // worker; the chunks are gzipped as they come when the client accepts it, and the whole
-  // (compressed) body is sent with a Content-Length, so a slow reader never holds a worker.
-  // The sink returns false once the server is stopping.
+  // worker; the chunks are gzipped as they come when the client accepts it. Up to 1 MiB
+  // (encoded) the whole body is sent with a Content-Length, so a slow reader holds no worker;
+  // beyond, it is sent with chunked transfer encoding while it is produced, at most 1 MiB
+  // queued (the worker waits for a slow reader up to write_timeout). The sink returns false
+  // once the client is gone or the server is stopping.
   std::function<void(const ChunkSink& sink)> stream;
 };
 

@@ -91,6 +91,27 @@ std::string status_line(const std::string& response) {
   return response.substr(0, response.find("\r\n"));
 }
 
+std::string big_chunk(int i) {
+  std::string chunk(32 * 1024, static_cast<char>('a' + i % 26));
+  chunk.back() = '\n';
+  return chunk;
+}
+
+// Undoes chunked transfer encoding; "" on a malformed or unfinished body.
+std::string dechunk(const std::string& body) {
+  std::string out;
+  std::size_t pos = 0;
+  while (true) {
+    const auto eol = body.find("\r\n", pos);
+    if (eol == std::string::npos) return "";
+    const auto size = std::stoul(body.substr(pos, eol - pos), nullptr, 16);
+    if (size == 0) return out;
+    if (eol + 2 + size > body.size()) return "";
+    out.append(body, eol + 2, size);
+    pos = eol + 2 + size + 2;
+  }
+}
+
 class HttpLimitsTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -106,6 +127,14 @@ class HttpLimitsTest : public ::testing::Test {
           std::make_shared<const monitor::Snapshot>(testing::three_server_snapshot()), {}});
     });
     for (auto& [path, handler] : async_routes_) server_->add_async_route("GET", path, handler);
+    // 5 MiB of text in 32 KiB chunks: above what is kept in memory, so it is streamed.
+    server_->add_route("GET", "/big", [](const HttpRequest&, HttpResponse& res) {
+      res.stream = [](const ChunkSink& sink) {
+        for (int i = 0; i < 160; ++i) {
+          if (!sink(big_chunk(i))) return;
+        }
+      };
+    });
     server_->start();
     ASSERT_NE(server_->port(), 0);
   }
@@ -308,6 +337,44 @@ TEST_F(HttpLimitsTest, ExtraListenAddressesAndTelemetryPath) {
   EXPECT_GT(recv(fd, buf, sizeof buf - 1, 0), 0);
   EXPECT_EQ(status_line(buf), "HTTP/1.1 200 OK");
   close(fd);
+}
+
+TEST_F(HttpLimitsTest, ALargeBodyIsStreamedInChunksAndAHeadGetsItsLength) {
+  start();
+  std::string expected;
+  for (int i = 0; i < 160; ++i) expected += big_chunk(i);
+  Conn conn(server_->port());
+  conn.send_all(get("/big"));
+  const auto response = conn.receive(5000ms);
+  const auto split = response.find("\r\n\r\n");
+  ASSERT_NE(split, std::string::npos);
+  const auto head = response.substr(0, split);
+  EXPECT_NE(head.find("Transfer-Encoding: chunked"), std::string::npos) << head;
+  EXPECT_EQ(head.find("Content-Length"), std::string::npos) << head;
+  EXPECT_EQ(dechunk(response.substr(split + 4)), expected);
+
+  Conn head_conn(server_->port());
+  head_conn.send_all("HEAD /big HTTP/1.1\r\nHost: l\r\nConnection: close\r\n\r\n");
+  const auto head_response = head_conn.receive(5000ms);
+  EXPECT_NE(head_response.find("Content-Length: " + std::to_string(expected.size()) + "\r\n"),
+            std::string::npos)
+      << head_response;
+  EXPECT_TRUE(head_response.ends_with("\r\n\r\n")) << "a HEAD answer has no body";
+}
+
+TEST_F(HttpLimitsTest, AReaderThatStallsAStreamedBodyHoldsItsWorkerOnlyUntilTheWriteTimeout) {
+  options_.write_timeout = 500ms;
+  start();
+  // Asks for 5 MiB and reads nothing: the socket buffers fill, the stream stalls.
+  Conn stalled(server_->port());
+  stalled.send_all(get("/big"));
+  std::this_thread::sleep_for(200ms);
+  // The only worker is held by the stalled stream until the write timeout cuts it.
+  EXPECT_EQ(timed("/healthz", 2500ms), "HTTP/1.1 200 OK");
+  bool closed = false;
+  const auto got = stalled.receive(3000ms, &closed);
+  EXPECT_TRUE(closed);
+  EXPECT_LT(got.size(), 5U * 1024 * 1024) << "the body was cut, not completed";
 }
 
 }  // namespace
