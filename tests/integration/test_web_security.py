@@ -24,7 +24,7 @@ from typing import Optional
 import pytest
 
 import peers
-from helpers import Daemon
+from helpers import Daemon, metric, parse_metrics, wait_for
 
 PASSWORD = "correct horse battery"
 
@@ -320,3 +320,82 @@ def test_missing_web_config_file_exits_2(tmp_path, monitor):
     out = subprocess.run(daemon.argv(), capture_output=True, text=True, timeout=20)
     assert out.returncode == 2
     assert out.stderr == f"{daemon.web_path}: cannot open: No such file or directory\n"
+
+
+def served_serial(port: int, pki: Pki) -> int:
+    """Serial number of the certificate the TLS port presents (verified against the test CA)."""
+    ctx = tls_context(pki)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            return int(tls.getpeercert()["serialNumber"], 16)
+
+
+def replace_file(source: Path, target: Path) -> None:
+    """Written beside and renamed over, as certificate tools do."""
+    tmp = target.with_suffix(".tmp")
+    tmp.write_bytes(source.read_bytes())
+    tmp.rename(target)
+
+
+def test_certificate_rotation_needs_no_restart_and_a_bad_pair_keeps_the_old(
+        tmp_path, pki, monitor):
+    """The certificate and key are re-read when they change on disk; a key that does not match
+    is logged and the previous pair keeps serving (docs/web-security.md, Operations)."""
+    rotated = peers.make_server_cert(tmp_path, pki.ca, "rotated", dns=("localhost",),
+                                     ips=("127.0.0.1",))
+    workdir = tmp_path / "daemon"
+    workdir.mkdir()
+    for name in ("server.pem", "server.key"):
+        (workdir / name).write_bytes((pki.dir / name).read_bytes())
+    web = "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n"
+    ctx = tls_context(pki)
+    daemon = SecureDaemon(workdir, web).start(
+        lambda d: https_get(d.metrics_port, "/readyz", ctx)[0] == 200)
+    try:
+        port = daemon.metrics_port
+        before = served_serial(port, pki)
+        # The key first, then the certificate: in between, the pair does not match (an
+        # attempt may fail and be logged); once both are in place the next look takes them.
+        replace_file(rotated[1], workdir / "server.key")
+        replace_file(rotated[0], workdir / "server.pem")
+        after = wait_serial_change(port, pki, before)
+        assert after != before
+        assert metric(tls_metrics(port, ctx), "ntp_monitor_http_tls_reloads_total",
+                      result="ok") >= 1
+        assert daemon.log_events("tls_reloaded"), daemon.log()
+
+        # A key from elsewhere: refused, logged, and the rotated pair keeps serving.
+        errors_before = metric(tls_metrics(port, ctx), "ntp_monitor_http_tls_reloads_total",
+                               result="error")
+        logged_before = len(daemon.log_events("tls_reload_failed"))
+        (workdir / "unrelated.key").write_bytes((pki.dir / "other-ca.key").read_bytes())
+        replace_file(workdir / "unrelated.key", workdir / "server.key")
+        failed = wait_for("the failed reload to be counted", lambda: (
+            served_serial(port, pki) == after and
+            (metric(tls_metrics(port, ctx), "ntp_monitor_http_tls_reloads_total",
+                    result="error") or 0) > errors_before), 10)
+        assert failed
+        errors = daemon.log_events("tls_reload_failed")
+        assert len(errors) > logged_before and "does not match" in errors[-1], daemon.log()
+        assert https_get(port, "/metrics", ctx)[0] == 200
+    finally:
+        daemon.stop()
+
+
+def tls_metrics(port: int, ctx: ssl.SSLContext) -> dict:
+    status, _, body = https_get(port, "/metrics", ctx)
+    assert status == 200
+    return parse_metrics(body.decode())
+
+
+def wait_serial_change(port: int, pki: Pki, before: int) -> int:
+    """The served serial once it differs from `before` (the files are looked at, at most once
+    a second, when a connection arrives)."""
+    seen = {}
+
+    def changed() -> bool:
+        seen["serial"] = served_serial(port, pki)
+        return seen["serial"] != before
+
+    wait_for("the rotated certificate to be served", changed, 10)
+    return seen["serial"]
