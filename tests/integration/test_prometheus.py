@@ -11,7 +11,11 @@ Three layers:
   second, and a real Prometheus scraping the daemon every second with deploy/prometheus/rules.yml
   loaded. Every PromQL expression of the dashboard (template variables substituted) and of the
   recording rules must be valid and return data; every alert expression must be valid; the
-  fleet's one expected alert (KoD RATE) must fire in Prometheus and nothing else.
+  fleet's one expected alert (KoD RATE) must fire in Prometheus and nothing else;
+- exposition formats: a second Prometheus scrapes the same daemon both directly (OpenMetrics,
+  which Prometheus 2.42 always asks for) and through a loopback proxy that rewrites the Accept
+  header to ask for 0.0.4, and both jobs must carry the same series; promtool checks the 0.0.4
+  rendering and python3-prometheus-client's strict OpenMetrics 1.0 parser the OpenMetrics one.
 
 Expressions about NTS are allowed to be empty only while the daemon exports no sample of the
 metrics they read (NTS_PENDING below, printed by the test): a fleet of simulators has no NTS
@@ -21,10 +25,13 @@ server, and the exporter does not publish NTS metrics yet.
 from __future__ import annotations
 
 import glob
+import http.client
+import http.server
 import json
 import re
 import shutil
 import subprocess
+import threading
 import time
 import urllib.parse
 from pathlib import Path
@@ -278,20 +285,23 @@ def test_provisioning_files():
 
 
 class Prometheus(peers.Peer):
-    """A real Prometheus on 127.0.0.1, scraping one target every second, with rules loaded."""
+    """A real Prometheus on 127.0.0.1, scraping one target every second (job "ntp-monitor"),
+    with rules loaded; extra_jobs adds jobs of one target each (job name -> target)."""
 
     name = "prometheus"
 
-    def __init__(self, workdir: Path, target: str, rule_files: list[Path]):
+    def __init__(self, workdir: Path, target: str, rule_files: list[Path],
+                 extra_jobs: Optional[dict[str, str]] = None):
         super().__init__(workdir)
         self.port = peers.free_tcp_port()
         self.config_path = self.workdir / "prometheus.yml"
+        jobs = {"ntp-monitor": target, **(extra_jobs or {})}
         self.config_path.write_text(yaml.safe_dump({
             "global": {"scrape_interval": "1s", "scrape_timeout": "1s",
                        "evaluation_interval": "1s"},
             "rule_files": [str(p) for p in rule_files],
-            "scrape_configs": [{"job_name": "ntp-monitor",
-                                "static_configs": [{"targets": [target]}]}],
+            "scrape_configs": [{"job_name": job, "static_configs": [{"targets": [t]}]}
+                               for job, t in jobs.items()],
         }))
 
     def start(self, deadline_s: float = 30.0) -> "Prometheus":
@@ -550,3 +560,227 @@ def test_other_clients_get_004_that_promtool_accepts(stack, accept):
     check = subprocess.run([PROMTOOL, "check", "metrics"], input=text, capture_output=True,
                            text=True, timeout=60)
     assert (check.returncode, check.stdout + check.stderr) == (0, "")
+
+
+# ----------------------------------------------------------------------------------------
+# Prometheus 2.42 scrapes both formats: directly (OpenMetrics) and through a proxy that asks
+# for 0.0.4 the way an older Prometheus or any plain client does.
+
+# The Accept header the proxy sends instead of Prometheus's.
+ACCEPT_004 = "text/plain;version=0.0.4;q=1"
+OPENMETRICS_JOB = "ntp-monitor"  # the same job name as the stack's Prometheus
+TEXT_004_JOB = "ntp-monitor-004"
+
+
+class AcceptRewritingProxy:
+    """An HTTP server on 127.0.0.1 that forwards GET /metrics to the daemon with the Accept
+    header replaced by ACCEPT_004 (Accept-Encoding passed on) and returns the daemon's status,
+    Content-Type, Content-Encoding and body unchanged. `exchanges` records, per request,
+    (Accept received, status, Content-Type and Content-Encoding answered by the daemon)."""
+
+    def __init__(self, upstream_port: int):
+        self.port = peers.free_tcp_port()
+        self.exchanges: list[dict] = []
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                if self.path != "/metrics":
+                    self.send_error(404)
+                    return
+                headers = {"Accept": ACCEPT_004}
+                if self.headers.get("Accept-Encoding"):
+                    headers["Accept-Encoding"] = self.headers["Accept-Encoding"]
+                upstream = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=5)
+                try:
+                    upstream.request("GET", "/metrics", headers=headers)
+                    answer = upstream.getresponse()
+                    body = answer.read()  # still gzipped if it was: http.client never decodes
+                finally:
+                    upstream.close()
+                proxy.exchanges.append({
+                    "accept": self.headers.get("Accept"), "status": answer.status,
+                    "content-type": answer.getheader("Content-Type"),
+                    "content-encoding": answer.getheader("Content-Encoding")})
+                self.send_response(answer.status)
+                for name in ("Content-Type", "Content-Encoding"):
+                    if answer.getheader(name):
+                        self.send_header(name, answer.getheader(name))
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):  # quiet
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self) -> "AcceptRewritingProxy":
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def both_formats(stack, tmp_path_factory):
+    """A second Prometheus (no rules) scraping the stack's daemon every second twice: directly
+    (job ntp-monitor: OpenMetrics) and through the proxy (job ntp-monitor-004: 0.0.4). The
+    stack's own Prometheus keeps its single job, which its fleet-wide checks rely on."""
+    daemon = stack["daemon"]
+    proxy = AcceptRewritingProxy(daemon.metrics_port).start()
+    prom = None
+    try:
+        prom = Prometheus(tmp_path_factory.mktemp("prometheus-both"),
+                          f"127.0.0.1:{daemon.metrics_port}", [],
+                          extra_jobs={TEXT_004_JOB: f"127.0.0.1:{proxy.port}"}).start()
+        wait_for("3 successful scrapes of each job", lambda: len([
+            s for s in prom.query("sum_over_time(up[1m])")["data"]["result"]
+            if float(s["value"][1]) >= 3]) == 2, 30, interval_s=0.5)
+        yield {"daemon": daemon, "prometheus": prom, "proxy": proxy}
+    finally:
+        if prom is not None:
+            prom.stop()
+        proxy.stop()
+
+
+def _series(prom: Prometheus, job: str) -> dict[tuple, float]:
+    """{sorted labels without job and instance, __name__ included: value} of every series of
+    the job at its latest scrape."""
+    result = prom.query(f'{{job="{job}"}}')["data"]["result"]
+    return {tuple(sorted((k, v) for k, v in s["metric"].items() if k not in ("job", "instance"))):
+            float(s["value"][1]) for s in result}
+
+
+def test_prometheus_scrapes_both_formats(both_formats):
+    prom, proxy, daemon = both_formats["prometheus"], both_formats["proxy"], both_formats["daemon"]
+    targets = {t["labels"]["job"]: t for t in prom.api("/api/v1/targets")["data"]["activeTargets"]}
+    assert set(targets) == {OPENMETRICS_JOB, TEXT_004_JOB}
+    for job, target in targets.items():
+        assert (target["health"], target["lastError"]) == ("up", ""), target
+        assert _single_value(prom, f'up{{job="{job}"}}') == 1
+
+    # The proxy really served 0.0.4: Prometheus asked it for OpenMetrics, the daemon answered
+    # the rewritten header with 0.0.4 every time.
+    exchanges = list(proxy.exchanges)
+    assert len(exchanges) >= 3, exchanges
+    assert {e["accept"] for e in exchanges} == {PROMETHEUS_ACCEPT}
+    assert {(e["status"], e["content-type"]) for e in exchanges} == {(200, TEXT_004_TYPE)}
+    encodings = {e["content-encoding"] for e in exchanges}
+    print(f"\nproxy: {len(exchanges)} scrapes forwarded; the daemon answered "
+          f"{TEXT_004_TYPE!r}, Content-Encoding {sorted(map(str, encodings))}")
+
+    # The same series in both jobs (synthetic up and scrape_* series included) ...
+    def same_series():
+        om, text = _series(prom, OPENMETRICS_JOB), _series(prom, TEXT_004_JOB)
+        return (om, text) if set(om) == set(text) else None
+
+    try:
+        om, text = wait_for("the same series in both jobs", same_series, 10, interval_s=0.5)
+    except AssertionError:
+        om, text = _series(prom, OPENMETRICS_JOB), _series(prom, TEXT_004_JOB)
+        raise AssertionError(f"only OpenMetrics: {sorted(set(om) - set(text))}\n"
+                             f"only 0.0.4: {sorted(set(text) - set(om))}") from None
+    names = {dict(k)["__name__"] for k in om}
+    print(f"both jobs: {len(om)} series of {len(names)} metric names")
+    # ... among them the offset of every server that has one, the HTTP request counter and
+    # the process start time, the latter equal in both (one daemon).
+    offsets = {dict(k)["server"] for k in om if dict(k)["__name__"] ==
+               "ntp_monitor_server_offset_seconds"}
+    assert offsets and offsets <= set(FLEET), offsets
+    assert (("__name__", "ntp_monitor_http_requests_total"),) in om
+    start = {job: _single_value(prom, f'process_start_time_seconds{{job="{job}"}}')
+             for job in (OPENMETRICS_JOB, TEXT_004_JOB)}
+    assert start[OPENMETRICS_JOB] == start[TEXT_004_JOB], start
+
+    # Each job was parsed by its own parser: counter metadata is keyed by `..._total` from
+    # 0.0.4, by the family name without it from OpenMetrics.
+    def metadata(job: str, metric: Optional[str] = None) -> list[dict]:
+        params = {"match_target": f'{{job="{job}"}}'}
+        if metric:
+            params["metric"] = metric
+        return prom.api("/api/v1/targets/metadata", **params)["data"]
+
+    for family in ("ntp_monitor_http_requests", "ntp_monitor_requests", "process_cpu_seconds"):
+        assert [m["type"] for m in metadata(OPENMETRICS_JOB, family)] == ["counter"], family
+        assert metadata(OPENMETRICS_JOB, family + "_total") == [], family
+        assert [m["type"] for m in metadata(TEXT_004_JOB, family + "_total")] == ["counter"]
+        assert metadata(TEXT_004_JOB, family) == [], family
+    om_counters = {m["metric"] for m in metadata(OPENMETRICS_JOB) if m["type"] == "counter"}
+    text_counters = {m["metric"] for m in metadata(TEXT_004_JOB) if m["type"] == "counter"}
+    assert om_counters and not any(c.endswith("_total") for c in om_counters), om_counters
+    assert text_counters == {c + "_total" for c in om_counters}
+    # Every other family has the same metadata in both.
+    assert ({(m["metric"], m["type"], m["help"]) for m in metadata(OPENMETRICS_JOB)
+             if m["type"] != "counter"} ==
+            {(m["metric"], m["type"], m["help"]) for m in metadata(TEXT_004_JOB)
+             if m["type"] != "counter"})
+
+    # The same number of samples per scrape: `# EOF` and metadata lines are no samples.
+    scraped = {job: _single_value(prom, f'scrape_samples_scraped{{job="{job}"}}')
+               for job in (OPENMETRICS_JOB, TEXT_004_JOB)}
+    print(f"scrape_samples_scraped: {scraped}")
+    assert scraped[OPENMETRICS_JOB] == scraped[TEXT_004_JOB] > 100, scraped
+
+
+# ----------------------------------------------------------------------------------------
+# A strict OpenMetrics 1.0 parser besides promtool: python3-prometheus-client's
+
+
+def _parsers():
+    openmetrics = pytest.importorskip(
+        "prometheus_client.openmetrics.parser",
+        reason="python3-prometheus-client not installed (scripts/install-deps)")
+    text_004 = pytest.importorskip("prometheus_client.parser")
+    return openmetrics.text_string_to_metric_families, text_004.text_string_to_metric_families
+
+
+def _types(text: str) -> dict[str, str]:
+    """family -> type of every TYPE line."""
+    return {line.split()[2]: line.split()[3] for line in text.splitlines()
+            if line.startswith("# TYPE ")}
+
+
+def test_openmetrics_parser_accepts_both_formats(stack):
+    parse_openmetrics, parse_004 = _parsers()
+    daemon = stack["daemon"]
+    status, headers, body = http_get(daemon.metrics_port, "/metrics",
+                                     headers={"Accept": PROMETHEUS_ACCEPT})
+    assert (status, headers["content-type"]) == (200, OPENMETRICS_TYPE)
+    text = body.decode()
+
+    # Every family, fully: the generator raises on the first line it rejects.
+    families = list(parse_openmetrics(text))
+    declared = _types(text)
+    assert [f.name for f in families] == list(declared)
+    assert {f.name: f.type for f in families} == declared
+    counters = [f for f in families if f.type == "counter"]
+    assert counters
+    for family in counters:
+        assert not family.name.endswith("_total"), family.name
+        assert {s.name for s in family.samples} <= {family.name + "_total"}, family
+    samples_om = {(s.name, tuple(sorted(s.labels.items()))) for f in families for s in f.samples}
+    assert len(samples_om) == sum(len(f.samples) for f in families)  # no duplicate series
+    print(f"\nOpenMetrics parser: {len(families)} families ({len(counters)} counters), "
+          f"{len(samples_om)} samples")
+
+    # A response cut before `# EOF` is rejected.
+    lines = text.splitlines(keepends=True)
+    assert lines[-1] == "# EOF\n"
+    with pytest.raises(ValueError, match="EOF"):
+        list(parse_openmetrics("".join(lines[:-1])))
+
+    # 0.0.4 with the 0.0.4 parser: the same families (it too names a counter family without
+    # _total) and the same series.
+    status, headers, body = http_get(daemon.metrics_port, "/metrics")
+    assert (status, headers["content-type"]) == (200, TEXT_004_TYPE)
+    families_004 = list(parse_004(body.decode()))
+    assert {f.name: f.type for f in families_004} == declared
+    samples_004 = {(s.name, tuple(sorted(s.labels.items())))
+                   for f in families_004 for s in f.samples}
+    assert samples_004 == samples_om
