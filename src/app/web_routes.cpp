@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "export/api.hpp"
+#include "export/ascii.hpp"
 #include "history/history_store.hpp"
 #include "ntpmon/web_assets.hpp"
 
@@ -33,17 +34,11 @@ void json_answer(exporter::HttpResponse& res, int status, std::string body) {
   common_headers(res);
 }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 // If-None-Match: "*" or a list of entity tags, compared weakly (RFC 9110 §13.1.2).
 bool etag_matches(std::string_view header, std::string_view etag) {
   while (!header.empty()) {
     const std::size_t comma = header.find(',');
-    std::string_view tag = trim(header.substr(0, comma));
+    std::string_view tag = exporter::trim_ows(header.substr(0, comma));
     header = comma == std::string_view::npos ? std::string_view() : header.substr(comma + 1);
     if (tag == "*") return true;
     if (tag.starts_with("W/")) tag.remove_prefix(2);

@@ -148,30 +148,21 @@ void parse_query(std::string_view query, HttpRequest& req) {
   }
 }
 
-// Whether an Accept-Encoding header accepts gzip: a "gzip" (or "*") coding without q=0.
+// Whether an Accept-Encoding header accepts gzip: a "gzip" (or "*") coding whose weight is not
+// 0. A malformed weight counts as not accepting.
 bool accepts_gzip(std::string_view header) {
   while (!header.empty()) {
     const std::size_t comma = header.find(',');
-    std::string_view item = header.substr(0, comma);
+    const std::string_view item = header.substr(0, comma);
     header = comma == std::string_view::npos ? std::string_view() : header.substr(comma + 1);
     const std::size_t semi = item.find(';');
-    std::string_view coding = item.substr(0, semi);
-    while (!coding.empty() && (coding.front() == ' ' || coding.front() == '\t')) {
-      coding.remove_prefix(1);
-    }
-    while (!coding.empty() && (coding.back() == ' ' || coding.back() == '\t')) {
-      coding.remove_suffix(1);
-    }
+    const std::string_view coding = trim_ows(item.substr(0, semi));
     if (!iequals(coding, "gzip") && coding != "*") continue;
     if (semi == std::string_view::npos) return true;
-    std::string_view params = item.substr(semi + 1);
-    const std::size_t q = params.find("q=");
-    if (q == std::string_view::npos) return true;
-    params.remove_prefix(q + 2);
-    // q=0, q=0.0, q=0.000 refuse; anything else accepts.
-    const bool zero = !params.empty() && params.front() == '0' &&
-                      params.find_first_not_of("0.", 0) >= params.find_first_of(" \t;,");
-    return !zero;
+    const std::string_view param = trim_ows(item.substr(semi + 1));
+    if (param.size() < 2 || !iequals(param.substr(0, 2), "q=")) return true;
+    const auto q = parse_qvalue(param.substr(2));
+    return q && *q > 0;
   }
   return false;
 }
@@ -1006,24 +997,28 @@ void HttpServer::set_snapshot_source(SnapshotSource source) {
   impl_->source = std::move(source);
 }
 
-void HttpServer::add_route(std::string method, std::string path, RouteHandler handler) {
-  if (impl_->started) throw std::logic_error("HttpServer::add_route after start()");
+namespace {
+// A path ending in '*' is a prefix route.
+Route make_route(std::string method, std::string path) {
   Route route;
   route.method = std::move(method);
   route.prefix = !path.empty() && path.back() == '*';
   if (route.prefix) path.pop_back();
   route.path = std::move(path);
+  return route;
+}
+}  // namespace
+
+void HttpServer::add_route(std::string method, std::string path, RouteHandler handler) {
+  if (impl_->started) throw std::logic_error("HttpServer::add_route after start()");
+  Route route = make_route(std::move(method), std::move(path));
   route.handler = std::move(handler);
   impl_->routes.push_back(std::move(route));
 }
 
 void HttpServer::add_async_route(std::string method, std::string path, AsyncRouteHandler handler) {
   if (impl_->started) throw std::logic_error("HttpServer::add_async_route after start()");
-  Route route;
-  route.method = std::move(method);
-  route.prefix = !path.empty() && path.back() == '*';
-  if (route.prefix) path.pop_back();
-  route.path = std::move(path);
+  Route route = make_route(std::move(method), std::move(path));
   route.async_handler = std::move(handler);
   impl_->routes.push_back(std::move(route));
 }

@@ -8,6 +8,7 @@
 #include <system_error>
 #include <utility>
 
+#include "export/ascii.hpp"
 #include "proto/validate.hpp"
 
 namespace ntpmon::exporter {
@@ -625,39 +626,6 @@ bool write_process(ChunkWriter& w, const ProcessStats& process) {
 
 // --- Accept header negotiation (RFC 9110 section 12.5.1) ---------------------------------------
 
-bool is_ows(char c) { return c == ' ' || c == '\t'; }
-
-std::string_view trim_ows(std::string_view s) {
-  while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
-  return s;
-}
-
-bool ascii_iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
-
-// qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ), in thousandths; nullopt if it is
-// not one (the media range is then ignored rather than guessed at).
-std::optional<int> parse_qvalue(std::string_view q) {
-  if (q.empty() || q.size() > 5 || (q[0] != '0' && q[0] != '1')) return std::nullopt;
-  int thousandths = (q[0] - '0') * 1000;
-  if (q.size() == 1) return thousandths;
-  if (q[1] != '.') return std::nullopt;
-  int scale = 100;
-  for (std::size_t i = 2; i < q.size(); ++i, scale /= 10) {
-    if (q[i] < '0' || q[i] > '9') return std::nullopt;
-    thousandths += (q[i] - '0') * scale;
-  }
-  if (thousandths > 1000) return std::nullopt;
-  return thousandths;
-}
-
 // How well a media range matches one of our two formats: 0 no match, 1 "*/*", 2 "type/*",
 // 3 the media type without a version, 4 the media type with our version. RFC 9110: the most
 // specific matching range gives the weight.
@@ -706,14 +674,14 @@ std::optional<MediaRange> parse_media_range(std::string_view text) {
     if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
       value = value.substr(1, value.size() - 2);
     }
-    if (ascii_iequals(name, "q")) {
+    if (iequals(name, "q")) {
       auto q = parse_qvalue(value);
       if (!q) return std::nullopt;
       range.q = *q;
       // Everything after q is an accept-extension, not a media type parameter.
       break;
     }
-    if (ascii_iequals(name, "version")) {
+    if (iequals(name, "version")) {
       range.version = value;
       range.has_version = true;
     }
@@ -723,9 +691,9 @@ std::optional<MediaRange> parse_media_range(std::string_view text) {
 
 int specificity(const MediaRange& range, const Candidate& candidate) {
   if (range.type == "*") return 1;
-  if (!ascii_iequals(range.type, candidate.type)) return 0;
+  if (!iequals(range.type, candidate.type)) return 0;
   if (range.subtype == "*") return 2;
-  if (!ascii_iequals(range.subtype, candidate.subtype)) return 0;
+  if (!iequals(range.subtype, candidate.subtype)) return 0;
   if (!range.has_version) return 3;
   return range.version == candidate.version ? 4 : 0;
 }

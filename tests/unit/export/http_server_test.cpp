@@ -187,6 +187,14 @@ TEST_F(HttpServerTest, MetricsAreGzippedOnlyWhenAcceptedAndNeverBrotli) {
     // One request answered before this one: the counter in the body says so.
     EXPECT_NE((body_of(response)).find("\nntp_monitor_http_requests_total 1\n"), std::string::npos);
   }
+  // A weight of 0 refuses a coding (RFC 9110 §12.5.3); a non-zero one accepts it.
+  for (const auto& [offer, gzipped] :
+       {std::pair{"gzip;q=0", false}, std::pair{"gzip; q=0.000", false},
+        std::pair{"br, GZIP;q=0.5", true}, std::pair{"*;q=0.1", true}}) {
+    RawClient client(server_->port());
+    client.send_all(request + offer + "\r\n\r\n");
+    EXPECT_EQ(has_header(client.receive(), "Content-Encoding: gzip"), gzipped) << offer;
+  }
 }
 
 TEST_F(HttpServerTest, GzipCanBeTurnedOff) {
