@@ -101,11 +101,14 @@ def test_sigterm_exits_within_2s_whatever_the_http_clients_do(tmp_path, simulato
         wait_for("samples taken", lambda: (metric(d.metrics(), "ntp_monitor_responses_total",
                                                   server="b") or 0) >= 3, 15)
         silent_port = peers.free_udp_port()
+        polled = metric(d.metrics(), "ntp_monitor_responses_total", server="a")
         clients = [StalledClients(d.metrics_port, f"127.0.0.1:{silent_port}").start(),
                    StalledClients(d.api_port).start()]
         try:
-            time.sleep(1.0)  # the pipelining clients fill their socket buffers
-            # Still serving while stalled: the clients hold nothing the daemon needs.
+            # Still polling and serving while the clients stall (the pipelining ones fill
+            # their socket buffers meanwhile): they hold nothing the daemon needs.
+            wait_for("polls answered while the clients stall", lambda: metric(
+                d.metrics(), "ntp_monitor_responses_total", server="a") >= polled + 2, 5)
             m = d.metrics()
             responses = metric(m, "ntp_monitor_responses_total", server="a")
             assert metric(m, "ntp_monitor_http_connections_open") >= IDLE_PER_PORT
