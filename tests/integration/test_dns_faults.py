@@ -147,9 +147,10 @@ def test_good_names_get_answers_while_dead_names_hang(world, tmp_path):
                                  interval_s=0.05)
         elapsed = time.monotonic() - started
         asked = world.dns.asked()
+        print(f"good servers' first answers after {elapsed:.2f} s")
         # The dead names were asked for, and none of their lookups has ended yet.
         assert set(DEAD) <= asked, (asked, daemon.log())
-        assert elapsed < 3.0, (f"first answers of the good servers after {elapsed:.1f} s "
+        assert elapsed < 3.5, (f"first answers of the good servers after {elapsed:.1f} s "
                                f"(three dead names listed before them)\n{daemon.log()}")
         # Probing keeps its rate while the dead names are still being looked up.
         helpers.wait_for("the good servers' responses keep growing",
@@ -173,6 +174,7 @@ def test_sigterm_during_hung_lookups_exits_within_a_second(world, tmp_path):
         daemon.stop()
         raise
     rc, took = daemon.terminate()
+    print(f"SIGTERM during hung lookups: exit after {took:.3f} s")
     assert rc == 0, daemon.log()
     assert took < 1.0, f"SIGTERM during a hung lookup took {took:.2f} s\n{daemon.log()}"
     assert daemon.log_events("daemon_stopped"), daemon.log()
@@ -185,6 +187,7 @@ def test_query_of_dead_and_good_names_ends_within_the_dns_timeout(world):
         [DEAD[0], DEAD[1], f"{GOOD[0]}:{good.port}"], "--samples", "2", "--interval", "0.2",
         "--timeout", "0.5", prefix=world.prefix(), timeout_s=60)
     elapsed = time.monotonic() - started
+    print(f"query of two dead names and a good one: {elapsed:.2f} s")
     assert rc == 1, out.stderr  # some host failed
     by_host = {}
     for entry in result:
