@@ -73,7 +73,7 @@ constexpr std::array<std::string_view, 3> kAlertsKeys = {"hold", "webhook",
 constexpr int kMaxCertificateExpiryDays = 3650;
 constexpr std::array<std::string_view, 3> kWebhookKeys = {"url", "timeout_s", "queue_size"};
 constexpr std::array<std::string_view, 1> kSelectionKeys = {"interval_s"};
-constexpr std::array<std::string_view, 1> kDnsKeys = {"refresh_s"};
+constexpr std::array<std::string_view, 2> kDnsKeys = {"refresh_s", "timeout_s"};
 constexpr std::array<std::string_view, 1> kRequestKeys = {"max_in_flight"};
 constexpr long long kMaxInFlight = 1'000'000;
 constexpr std::array<std::string_view, 5> kHistoryKeys = {"path", "max_age_days", "max_rows",
@@ -92,6 +92,8 @@ constexpr int kMaxWebhookQueue = 100000;
 constexpr double kMaxSelectionIntervalS = 3600.0;
 constexpr double kMinDnsRefreshS = 1.0;
 constexpr double kMaxDnsRefreshS = 7.0 * 86400.0;
+constexpr double kMinDnsTimeoutS = 0.1;
+constexpr double kMaxDnsTimeoutS = 60.0;
 constexpr int kMaxPoolAddresses = 64;
 constexpr std::array<std::string_view, 3> kProbeKeys = {"max_targets", "target_ttl_s", "modules"};
 constexpr std::array<std::string_view, 6> kProbeModuleKeys = {"version", "nts", "ntske_port",
@@ -431,6 +433,16 @@ DnsSettings Checker::dns_settings(const Field& field) {
         wrong_value(*f, kExpected);
       } else {
         out.refresh_s = *v;
+      }
+    }
+  }
+  if (const Field* f = find(fields, "timeout_s")) {
+    constexpr std::string_view kExpected = "a number of seconds from 0.1 to 60";
+    if (auto v = number(*f, 0.0, kMaxDnsTimeoutS, kExpected)) {
+      if (*v < kMinDnsTimeoutS) {
+        wrong_value(*f, kExpected);
+      } else {
+        out.timeout_s = *v;
       }
     }
   }

@@ -93,6 +93,7 @@ struct RequestSettings {
 
 struct DnsSettings {
   double refresh_s = 3600.0;  // re-resolve every host this often
+  double timeout_s = 5.0;     // one lookup (A and AAAA, every server and retry) ends by then
 };
 
 // The measurement history (src/history). Without a path the daemon keeps only the latest

@@ -8,6 +8,7 @@
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
@@ -110,6 +111,14 @@ ProbeHubOptions hub_options(const config::Config& c) {
   return o;
 }
 
+// A lookup's deadline is the operator's (dns.timeout_s); c-ares sends twice per server in it.
+DnsOptions dns_options(const config::Config& c) {
+  DnsOptions o;
+  o.timeout =
+      std::chrono::milliseconds(std::max<std::int64_t>(1, std::llround(c.dns.timeout_s * 1e3)));
+  return o;
+}
+
 monitor::MonitorOptions monitor_options(double local_precision_s) {
   monitor::MonitorOptions options;
   options.local_precision_s = local_precision_s;
@@ -128,7 +137,7 @@ struct Daemon::Impl {
         config(std::move(cfg)),
         timer(io),
         signals(io),
-        resolver(io),
+        resolver(io, dns_options(config)),
         jitter(rng.next_u64()),
         monitor(config, monitor_options(clock.precision_s())),
         housekeeping_timer(io),
@@ -299,7 +308,7 @@ struct Daemon::Impl {
     hub.close();
     nts.cancel_all();
     close_probes();
-    // Resolver callbacks (getaddrinfo cannot be interrupted) are not waited for.
+    // Lookups in progress were abandoned by resolver.cancel(): nothing waits for DNS.
     io.stop();
     publisher.loop_done();
   }
@@ -405,6 +414,7 @@ struct Daemon::Impl {
     }
     fresh.history = config.history;  // the store runs with the settings it was opened with
     config = std::move(fresh);
+    resolver.set_options(dns_options(config));
     actions.clear();
     monitor.reload(config, n, actions);
     release_server_list();

@@ -13,6 +13,7 @@
 
 #include "algo/filter.hpp"
 #include "engine/address.hpp"
+#include "engine/async_dns.hpp"
 #include "engine/nts_ke_client.hpp"
 #include "engine/udp_probe.hpp"
 #include "monitor/poll.hpp"
@@ -50,14 +51,15 @@ std::string plural(int n, const char* word) {
 // single burst); this class carries it out with a socket and a timer.
 class AddressQuery {
  public:
-  AddressQuery(asio::io_context& io, const QueryTarget& target, const asio::ip::address& address,
-               const QueryOptions& options, Clock& clock, MonoClock& mono, Rng& rng,
-               std::function<void()> on_done)
+  AddressQuery(asio::io_context& io, AsyncDns& dns, const QueryTarget& target,
+               const asio::ip::address& address, const QueryOptions& options, Clock& clock,
+               MonoClock& mono, Rng& rng, std::function<void()> on_done)
       : options_(clamped(options)),
         target_(target),
         address_(address),
         version_(options.auth == QueryOptions::Auth::kNts ? std::uint8_t{4} : target.version),
         io_(io),
+        dns_(dns),
         clock_(clock),
         mono_(mono),
         rng_(rng),
@@ -175,25 +177,32 @@ class AddressQuery {
 
     // §4.1.7 / §4.1.8: the negotiated server and port, else the NTS-KE server's address and
     // the target's NTP port.
-    asio::ip::address ntp_address = address_;
     std::uint16_t ntp_port = session.port.value_or(target_.port);
     std::optional<std::string> ntp_host = session.server;
     if (options_.nts_ntp_host) ntp_host = options_.nts_ntp_host;
     if (options_.nts_ntp_port) ntp_port = *options_.nts_ntp_port;
-    if (ntp_host) {
-      const auto resolved = resolve_host(*ntp_host);
-      if (!resolved || resolved->empty()) {
-        ke_error_ = "cannot resolve the negotiated NTP server " + *ntp_host + ": " +
-                    (resolved ? std::string("no address") : resolved.error());
+    if (!ntp_host) {
+      start_probing(address_, ntp_port);
+      return;
+    }
+    // On the loop like every other lookup of the query: the other addresses keep probing.
+    dns_.lookup(*ntp_host, [this, host = *ntp_host, ntp_port](
+                               const std::error_code& ec, std::vector<asio::ip::address> found) {
+      if (finished_) return;
+      if (ec || found.empty()) {
+        ke_error_ = "cannot resolve the negotiated NTP server " + host + ": " +
+                    (ec ? ec.message() : std::string("no address"));
         finish();
         return;
       }
       // Prefer the family of the address NTS-KE ran over.
-      const auto same_family = std::find_if(resolved->begin(), resolved->end(), [&](const auto& a) {
-        return a.is_v4() == address_.is_v4();
-      });
-      ntp_address = same_family != resolved->end() ? *same_family : resolved->front();
-    }
+      const auto same_family = std::find_if(
+          found.begin(), found.end(), [&](const auto& a) { return a.is_v4() == address_.is_v4(); });
+      start_probing(same_family != found.end() ? *same_family : found.front(), ntp_port);
+    });
+  }
+
+  void start_probing(const asio::ip::address& ntp_address, std::uint16_t ntp_port) {
     const asio::ip::udp::endpoint endpoint(ntp_address, ntp_port);
     result_.nts_ntp_server = format_endpoint(ntp_address, ntp_port);
     if (!probe_ || probe_->server() != endpoint) {
@@ -323,6 +332,7 @@ class AddressQuery {
   asio::ip::address address_;
   std::uint8_t version_;
   asio::io_context& io_;
+  AsyncDns& dns_;
   Clock& clock_;
   MonoClock& mono_;
   Rng& rng_;
@@ -369,8 +379,11 @@ std::vector<AddressResult> run_query(const std::vector<QueryTarget>& targets,
 std::vector<AddressResult> run_query(const std::vector<QueryTarget>& targets,
                                      const QueryOptions& options, Clock& clock, MonoClock& mono,
                                      Rng& rng) {
-  // Declared before the queries: their sockets and timers must go before the io_context.
+  // Declared before the lookups and the queries: their sockets and timers must go first.
   asio::io_context io;
+  DnsOptions dns_options;
+  dns_options.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(options.dns_timeout);
+  AsyncDns dns(io, dns_options);
   // One slot per target: either the resolver error or the indices of its address queries.
   struct Slot {
     std::optional<AddressResult> unresolved;
@@ -378,34 +391,49 @@ std::vector<AddressResult> run_query(const std::vector<QueryTarget>& targets,
   };
   std::vector<Slot> slots(targets.size());
   std::vector<std::unique_ptr<AddressQuery>> queries;
+  // Lookups not answered yet plus address queries not finished.
   std::size_t remaining = 0;
   auto on_done = [&] {
     if (--remaining > 0) return;
-    // Every address is finished: close the sockets kept open for late datagrams, which leaves
-    // the io_context without work, so run() returns.
+    // Every lookup is answered and every address finished: close the sockets kept open for
+    // late datagrams and let c-ares go, which leaves the io_context without work.
     for (auto& query : queries) query->close();
+    dns.cancel();
+  };
+  auto unresolved = [&](std::size_t i, std::string error) {
+    AddressResult failed;
+    failed.host = targets[i].host;
+    failed.port = targets[i].port;
+    failed.error = std::move(error);
+    slots[i].unresolved = std::move(failed);
   };
 
+  // Every name is looked up at once, and the probing of a target starts when its own answer
+  // comes: a name whose DNS never answers delays only itself, by dns_timeout at most.
   for (std::size_t i = 0; i < targets.size(); ++i) {
     const QueryTarget& target = targets[i];
-    auto addresses = resolve_host(target.host);
-    if (!addresses) {
-      AddressResult failed;
-      failed.host = target.host;
-      failed.port = target.port;
-      failed.error = addresses.error();
-      slots[i].unresolved = std::move(failed);
+    if (target.host.empty()) {
+      unresolved(i, "cannot resolve host: empty name");
       continue;
     }
-    for (const auto& address : *addresses) {
-      slots[i].queries.push_back(queries.size());
-      queries.push_back(
-          std::make_unique<AddressQuery>(io, target, address, options, clock, mono, rng, on_done));
-    }
+    ++remaining;
+    dns.lookup(target.host,
+               [&, i](const std::error_code& ec, std::vector<asio::ip::address> addresses) {
+                 if (ec) {
+                   unresolved(i, "cannot resolve host: " + targets[i].host + ": " + ec.message());
+                 } else {
+                   for (const auto& address : addresses) {
+                     slots[i].queries.push_back(queries.size());
+                     ++remaining;
+                     queries.push_back(std::make_unique<AddressQuery>(
+                         io, dns, targets[i], address, options, clock, mono, rng, on_done));
+                     queries.back()->start();
+                   }
+                 }
+                 on_done();
+               });
   }
-  remaining = queries.size();
-  for (auto& query : queries) query->start();
-  if (!queries.empty()) io.run();
+  if (remaining > 0) io.run();
 
   const proto::NtpTimestamp end_time = clock.now_ntp();
   std::vector<AddressResult> results;

@@ -1,13 +1,13 @@
 // The one-shot query: probe every address of every host a few times and summarise each one.
 //
-// Responsible for: resolving hosts, running one UdpProbe per address concurrently on a single
-// io_context thread, spacing requests (as monitor::PollState's single burst decides, on an
-// injected monotonic clock), feeding accepted samples into the RFC 5905 clock filter,
-// stopping an address on a DENY, RSTR or RATE kiss, and producing one AddressResult per address
-// (or one per unresolvable host) with the figures of the filter's chosen sample and every
-// rejection counted by reason. Not responsible for: formatting (the query command and the
-// client library format the same AddressResult), or continuous polling (the daemon's poll
-// logic drives UdpProbe itself).
+// Responsible for: resolving hosts (all at once, each within its own deadline), running one
+// UdpProbe per address concurrently on a single io_context thread, spacing requests (as
+// monitor::PollState's single burst decides, on an injected monotonic clock), feeding accepted
+// samples into the RFC 5905 clock filter, stopping an address on a DENY, RSTR or RATE kiss, and
+// producing one AddressResult per address (or one per unresolvable host) with the figures of the
+// filter's chosen sample and every rejection counted by reason. Not responsible for: formatting
+// (the query command and the client library format the same AddressResult), or continuous polling
+// (the daemon's poll logic drives UdpProbe itself).
 //
 // Authentication: with NTS each address first runs NTS-KE (the target's host name is what the
 // certificate must name), then probes the negotiated server and port with the cookies; an NTSN
@@ -42,6 +42,9 @@ struct QueryOptions {
   std::chrono::nanoseconds interval = std::chrono::seconds(1);
   std::chrono::nanoseconds timeout = std::chrono::seconds(2);
   bool kernel_timestamps = true;  // see ProbeOptions
+  // One DNS lookup of a host name (A and AAAA): a name without an answer by then is an
+  // error for that host only. All names are looked up at once.
+  std::chrono::nanoseconds dns_timeout = std::chrono::seconds(5);
 
   enum class Auth : std::uint8_t { kNone, kNts, kKey };
   Auth auth = Auth::kNone;
@@ -107,7 +110,8 @@ struct AddressResult {
   [[nodiscard]] std::uint64_t total_rejections() const;
 };
 
-// Resolves every target (blocking getaddrinfo), probes all addresses concurrently and returns
+// Resolves every target concurrently (c-ares on the query's loop, each lookup bounded by
+// options.dns_timeout), probes each address as soon as its name has resolved and returns
 // one result per address in target order, then resolver order. Never throws for network or
 // DNS trouble: that is in each result's error.
 std::vector<AddressResult> run_query(const std::vector<QueryTarget>& targets,

@@ -1,11 +1,13 @@
 // Name resolution for the daemon's loop: host and port to UDP endpoints, never blocking it.
 //
-// Responsible for: answering address literals from the loop itself (no getaddrinfo, so a fleet
-// of a million literals does not queue a million lookups), resolving names on asio's resolver
-// thread, always calling back from the loop and never from inside resolve(), dropping every
-// callback after cancel(); and turning an answer into the Monitor's ResolvedAddress list
-// (IPv4-mapped IPv6 as IPv4, loopback flagged, the answer's order kept). Not responsible for:
-// de-duplicating or capping the answer (the Monitor does, per server) or when to resolve.
+// Responsible for: answering address literals from the loop itself (no query, so a fleet of a
+// million literals does not queue a million lookups), resolving names concurrently on the loop
+// with c-ares (engine/async_dns.hpp: each lookup bounded by its own deadline, so a name whose
+// DNS never answers delays no other name), always calling back from the loop and never from
+// inside resolve(), dropping every callback after cancel(); and turning an answer into the
+// Monitor's ResolvedAddress list (IPv4-mapped IPv6 as IPv4, loopback flagged, the answer's order
+// kept). Not responsible for: de-duplicating or capping the answer (the Monitor does, per server)
+// or when to resolve.
 #pragma once
 
 #include <asio/io_context.hpp>
@@ -17,6 +19,7 @@
 #include <system_error>
 #include <vector>
 
+#include "engine/async_dns.hpp"
 #include "monitor/monitor.hpp"
 
 namespace ntpmon::engine {
@@ -27,21 +30,24 @@ class Resolver {
   using Callback =
       std::function<void(const std::error_code& error, std::vector<asio::ip::udp::endpoint>)>;
 
-  explicit Resolver(asio::io_context& io);
+  explicit Resolver(asio::io_context& io, DnsOptions options = {});
   ~Resolver();
   Resolver(const Resolver&) = delete;
   Resolver& operator=(const Resolver&) = delete;
 
   void resolve(const std::string& host, std::uint16_t port, Callback done);
-  // Callbacks pending now are dropped (later resolve() calls answer as usual). getaddrinfo
-  // itself cannot be interrupted: a lookup in progress finishes and its answer is discarded.
+  // Callbacks pending now are dropped and the lookups in progress abandoned (later resolve()
+  // calls answer as usual). Waits for nothing: no lookup holds up a shutdown.
   void cancel();
 
+  // The deadline (and tries) of the lookups started from now on (dns.timeout_s on reload).
+  void set_options(const DnsOptions& options) { dns_.set_options(options); }
+
+  [[nodiscard]] std::size_t lookups_in_flight() const { return dns_.in_flight(); }
+  [[nodiscard]] std::size_t lookups_queued() const { return dns_.queued(); }
+
  private:
-  asio::io_context& io_;
-  asio::ip::udp::resolver resolver_;
-  // Shared with every pending callback, which checks it before calling back.
-  std::shared_ptr<bool> cancelled_ = std::make_shared<bool>(false);
+  AsyncDns dns_;
 };
 
 std::vector<monitor::ResolvedAddress> to_resolved(

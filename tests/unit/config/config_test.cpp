@@ -564,6 +564,7 @@ TEST(ConfigDaemon, DefaultsWhenTheKeysAreAbsent) {
   EXPECT_FALSE(result->alerts.webhook.has_value());
   EXPECT_EQ(result->selection.interval_s, 1.0);
   EXPECT_EQ(result->dns.refresh_s, 3600.0);
+  EXPECT_EQ(result->dns.timeout_s, 5.0);
   EXPECT_EQ(result->requests.max_in_flight, 4096);
   EXPECT_FALSE(result->poll_min_explicit);
   EXPECT_FALSE(result->servers[0].pool);
@@ -584,7 +585,7 @@ TEST(ConfigDaemon, EveryKeyParsed) {
       "    timeout_s: 2.5\n"
       "    queue_size: 10\n"
       "selection: {interval_s: 0.5}\n"
-      "dns: {refresh_s: 600}\n"
+      "dns: {refresh_s: 600, timeout_s: 2.5}\n"
       "requests: {max_in_flight: 64}\n"
       "poll: {min: 16}\n");
   ASSERT_TRUE(result.ok()) << messages(result).front();
@@ -606,6 +607,7 @@ TEST(ConfigDaemon, EveryKeyParsed) {
   EXPECT_EQ(c.alerts.webhook->queue_size, 10);
   EXPECT_EQ(c.selection.interval_s, 0.5);
   EXPECT_EQ(c.dns.refresh_s, 600.0);
+  EXPECT_EQ(c.dns.timeout_s, 2.5);
   EXPECT_EQ(c.requests.max_in_flight, 64);
   EXPECT_TRUE(c.poll_min_explicit);
   EXPECT_EQ(c.poll.min_poll_s, 16.0);
@@ -653,6 +655,11 @@ TEST(ConfigDaemon, Errors) {
   EXPECT_EQ(error_of("servers: [{host: a}]\ndns: {refresh_s: 0.5}\n"),
             "servers.yaml:2:18: 'refresh_s' must be a number of seconds from 1 to 604800 (7 "
             "days), got '0.5'");
+  EXPECT_EQ(error_of("servers: [{host: a}]\ndns: {timeout_s: 0.05}\n"),
+            "servers.yaml:2:18: 'timeout_s' must be a number of seconds from 0.1 to 60, got "
+            "'0.05'");
+  EXPECT_EQ(error_of("servers: [{host: a}]\ndns: {timeout_s: 61}\n"),
+            "servers.yaml:2:18: 'timeout_s' must be a number of seconds from 0.1 to 60, got '61'");
   EXPECT_EQ(error_of("servers: [{host: a}]\nrequests: {max_in_flight: 0}\n"),
             "servers.yaml:2:27: 'max_in_flight' must be an integer from 1 to 1000000 "
             "(requests), got '0'");

@@ -42,7 +42,7 @@ TEST(Resolver, AnAddressLiteralIsAnsweredFromTheLoopNeverInline) {
 }
 
 // localhost comes from the hosts file: no packet leaves the machine.
-TEST(Resolver, ANameIsResolvedOnTheResolverThread) {
+TEST(Resolver, ANameIsResolvedOnTheLoop) {
   asio::io_context io;
   Resolver resolver(io);
   Answer answer;
