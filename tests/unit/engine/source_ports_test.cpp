@@ -47,7 +47,9 @@ TEST(SourcePortRotation, SlotsSendInTurnAndOpenOnFirstUse) {
     const SourcePortRotation::Choice c = r.next(kStart);
     EXPECT_EQ(c.open, k < 3) << k;
     EXPECT_EQ(c.retired, 0u);
-    if (c.open) EXPECT_EQ(r.opened(c.slot, kStart), static_cast<std::uint64_t>(k + 1));
+    if (c.open) {
+      EXPECT_EQ(r.opened(c.slot, kStart), static_cast<std::uint64_t>(k + 1));
+    }
     order.push_back(c.slot);
   }
   EXPECT_EQ(order, (std::vector<std::size_t>{0, 1, 2, 0, 1, 2, 0}));
