@@ -198,9 +198,11 @@ def udp_receive_buffer_errors() -> int:
 
 
 def measure_daemon(workdir: Path, binary: Path, sim: peers.Simulator, n: int,
-                   selection_interval_s: float, warmup_s: float, window_s: float) -> dict:
-    """Probes/s and CPU per probe of a daemon polling N sources every second."""
-    extra = f"selection: {{interval_s: {selection_interval_s:g}}}"
+                   selection_interval_s: float, warmup_s: float, window_s: float,
+                   extra_config: str = "") -> dict:
+    """Probes/s and CPU per probe of a daemon polling N sources every second (extra_config:
+    more YAML for its configuration)."""
+    extra = f"selection: {{interval_s: {selection_interval_s:g}}}\n{extra_config}"
     daemon = MonitorDaemon(workdir, binary, fleet_config(sim.port, n, 1.0, extra))
     with daemon.start():
         place(daemon.proc.pid, CLIENT_CPU)

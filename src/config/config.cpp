@@ -74,8 +74,12 @@ constexpr int kMaxCertificateExpiryDays = 3650;
 constexpr std::array<std::string_view, 3> kWebhookKeys = {"url", "timeout_s", "queue_size"};
 constexpr std::array<std::string_view, 1> kSelectionKeys = {"interval_s"};
 constexpr std::array<std::string_view, 2> kDnsKeys = {"refresh_s", "timeout_s"};
-constexpr std::array<std::string_view, 1> kRequestKeys = {"max_in_flight"};
+constexpr std::array<std::string_view, 4> kRequestKeys = {
+    "max_in_flight", "source_ports", "source_port_lifetime_s", "source_port_requests"};
 constexpr long long kMaxInFlight = 1'000'000;
+constexpr long long kMaxSourcePorts = 64;
+constexpr double kMaxSourcePortLifetimeS = 86400.0;
+constexpr long long kMaxSourcePortRequests = 1'000'000'000;
 constexpr std::array<std::string_view, 5> kHistoryKeys = {"path", "max_age_days", "max_rows",
                                                           "max_bytes", "live_samples"};
 constexpr long long kMaxLiveSamples = 100000;
@@ -416,6 +420,23 @@ RequestSettings Checker::request_settings(const Field& field) {
   if (const Field* f = find(fields, "max_in_flight")) {
     if (auto v = integer(*f, 1, kMaxInFlight, "an integer from 1 to 1000000 (requests)")) {
       out.max_in_flight = static_cast<int>(*v);
+    }
+  }
+  if (const Field* f = find(fields, "source_ports")) {
+    if (auto v = integer(*f, 1, kMaxSourcePorts, "an integer from 1 to 64 (sockets)")) {
+      out.source_ports = static_cast<int>(*v);
+    }
+  }
+  if (const Field* f = find(fields, "source_port_lifetime_s")) {
+    if (auto v = number(*f, 0.0, kMaxSourcePortLifetimeS,
+                        "a number of seconds greater than 0 and at most 86400")) {
+      out.source_port_lifetime_s = *v;
+    }
+  }
+  if (const Field* f = find(fields, "source_port_requests")) {
+    if (auto v = integer(*f, 0, kMaxSourcePortRequests,
+                         "an integer from 0 (no limit) to 1000000000 (requests)")) {
+      out.source_port_requests = *v;
     }
   }
   return out;

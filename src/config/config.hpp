@@ -86,9 +86,13 @@ struct SelectionSettings {
   double interval_s = 1.0;  // the selection runs at most this often (and only after a change)
 };
 
-// The daemon's window of NTP requests in flight (engine/probe_hub.hpp: ProbeHubOptions).
+// The daemon's window of NTP requests in flight and its pools of source ports
+// (engine/probe_hub.hpp: ProbeHubOptions, engine/source_ports.hpp).
 struct RequestSettings {
   int max_in_flight = 4096;
+  int source_ports = 4;                       // sockets sending per address family
+  double source_port_lifetime_s = 30.0;       // each sends for at most this long...
+  std::int64_t source_port_requests = 65536;  // ... or this many requests (0 = no limit)
 };
 
 struct DnsSettings {

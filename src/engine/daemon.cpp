@@ -108,6 +108,9 @@ history::HistoryOptions history_options(const config::Config& config, Logger& lo
 ProbeHubOptions hub_options(const config::Config& c) {
   ProbeHubOptions o;
   o.max_in_flight = static_cast<std::size_t>(c.requests.max_in_flight);
+  o.source_ports.sockets = static_cast<std::size_t>(c.requests.source_ports);
+  o.source_ports.lifetime_ns = static_cast<std::int64_t>(c.requests.source_port_lifetime_s * 1e9);
+  o.source_ports.max_requests = static_cast<std::uint64_t>(c.requests.source_port_requests);
   return o;
 }
 
@@ -818,7 +821,8 @@ struct Daemon::Impl {
     engine.datagrams_sent = c.sent;
     engine.datagrams_received = c.received;
     engine.probe_window =
-        monitor::ProbeWindowStatus{c.unsent, hub.in_flight(), hub.queued_requests()};
+        monitor::ProbeWindowStatus{c.unsent, hub.in_flight(), hub.queued_requests(),
+                                   c.source_ports_rotated, hub.open_sockets()};
     if (webhook) {
       const WebhookCounters w = webhook->counters();
       engine.webhook = monitor::WebhookStatus{w.sent, w.failed, w.dropped, w.retries};

@@ -105,21 +105,37 @@ struct ProbeHub::Request {
   }
 };
 
-struct ProbeHub::Family {
-  Family(asio::io_context& io, std::size_t batch) : socket(io, batch) {}
+// One socket of a family's pool, sending or retired. Owned by its family; the read handler
+// holds only a weak reference, so closing a retired socket frees it at once.
+struct ProbeHub::PortSocket {
+  PortSocket(asio::io_context& io, std::size_t batch) : socket(io, batch) {}
 
   UdpBatchSocket socket;
+  SourcePortRotation::SocketId id = 0;
+  std::size_t slot = 0;  // its slot in the rotation while it sends
   bool reading = false;
+  bool in_flush = false;         // taken out of its epoll instance by the flush under way
   std::uint32_t next_tx_id = 0;  // the kernel's OPT_ID for the next datagram sent
   // Requests of the last flush still waiting for their transmit stamp: while none are, a
   // readiness event need not look at the error queue (a system call saved per wakeup).
   std::size_t tx_unstamped = 0;
   std::array<TxRecord, kTxRing> tx_ring{};  // by id % kTxRing
+};
+
+struct ProbeHub::Family {
+  Family(bool is_v6, const SourcePortOptions& options)
+      : v6(is_v6), rotation(options), sending(rotation.slots()) {}
+
+  bool v6;
+  SourcePortRotation rotation;
+  std::vector<std::shared_ptr<PortSocket>> sending;  // by rotation slot; null while empty
+  std::vector<std::shared_ptr<PortSocket>> retired;  // still reading replies
   // Waiting to be sent, in order, from queued_head on (the entries before it have been
   // taken): the next flush takes as many as the window has room for.
   std::vector<QueuedRequest> queued;
   std::size_t queued_head = 0;
   std::vector<std::uint32_t> tx_slots;  // the slot of each datagram of the batch being sent
+  std::vector<PortSocket*> flushed;     // the sockets the flush under way sent from
 };
 
 ProbeHub::EndpointKey ProbeHub::key_of(const asio::ip::udp::endpoint& endpoint) {
@@ -162,13 +178,43 @@ void ProbeHub::close() {
   closed_ = true;
   timer_.cancel();
   for (Family* f : {v4_.get(), v6_.get()}) {
-    if (f != nullptr) f->socket.close();
+    if (f == nullptr) continue;
+    for (const auto& p : f->sending) {
+      if (p) p->socket.close();
+    }
+    for (const auto& p : f->retired) p->socket.close();
   }
 }
 
 std::uint16_t ProbeHub::local_port(bool v6) const {
+  const std::vector<std::uint16_t> ports = local_ports(v6);
+  return ports.empty() ? 0 : ports.front();
+}
+
+std::vector<std::uint16_t> ProbeHub::local_ports(bool v6) const {
+  std::vector<std::uint16_t> ports;
   const Family* f = v6 ? v6_.get() : v4_.get();
-  return f == nullptr ? 0 : f->socket.local_port();
+  if (f == nullptr) return ports;
+  // The one that sends next first.
+  const std::size_t n = f->sending.size();
+  for (std::size_t k = 0; k < n; ++k) {
+    const auto& p = f->sending[(f->rotation.cursor() + k) % n];
+    if (p && p->socket.is_open()) ports.push_back(p->socket.local_port());
+  }
+  for (const auto& p : f->retired) {
+    if (p->socket.is_open()) ports.push_back(p->socket.local_port());
+  }
+  return ports;
+}
+
+std::size_t ProbeHub::open_sockets() const {
+  std::size_t n = 0;
+  for (const Family* f : {v4_.get(), v6_.get()}) {
+    if (f == nullptr) continue;
+    for (const auto& p : f->sending) n += p && p->socket.is_open() ? 1 : 0;
+    n += f->retired.size();
+  }
+  return n;
 }
 
 std::size_t ProbeHub::request_slots() const { return pool_.size(); }
@@ -188,16 +234,60 @@ std::size_t ProbeHub::queued_requests() const {
 
 ProbeHub::Family* ProbeHub::family(bool v6) {
   std::unique_ptr<Family>& slot = v6 ? v6_ : v4_;
-  if (slot) return slot->socket.is_open() ? slot.get() : nullptr;
-  slot = std::make_unique<Family>(io_, options_.batch);
+  if (!slot) slot = std::make_unique<Family>(v6, options_.source_ports);
   Family& f = *slot;
-  if (!f.socket.open(v6,
-                     UdpBatchOptions{options_.receive_buffer_bytes, options_.kernel_timestamps})) {
+  for (const auto& p : f.sending) {
+    if (p) return &f;
+  }
+  // None sends (the first request, or every open failed): one must open now, or the request
+  // fails at once.
+  return choose_socket(f) != nullptr ? &f : nullptr;
+}
+
+ProbeHub::PortSocket* ProbeHub::open_socket(Family& f, std::size_t slot) {
+  auto p = std::make_shared<PortSocket>(io_, options_.batch);
+  if (!p->socket.open(f.v6,
+                      UdpBatchOptions{options_.receive_buffer_bytes, options_.kernel_timestamps})) {
     return nullptr;
   }
-  f.socket.watch(true);
-  arm_read(f);
-  return &f;
+  p->id = f.rotation.opened(slot, steady_now_ns());
+  p->slot = slot;
+  p->socket.watch(true);
+  arm_read(p);
+  f.sending[slot] = p;
+  return p.get();
+}
+
+ProbeHub::PortSocket* ProbeHub::choose_socket(Family& f) {
+  const std::int64_t now = steady_now_ns();
+  // Each slot once at most: a slot whose socket cannot open is passed over for this batch.
+  for (std::size_t attempt = 0; attempt < f.sending.size(); ++attempt) {
+    const SourcePortRotation::Choice c = f.rotation.next(now);
+    if (c.retired != 0) {
+      // Served its time: it reads replies until the rotation lets it close.
+      f.retired.push_back(std::move(f.sending[c.slot]));
+      f.sending[c.slot].reset();
+      ++counters_.source_ports_rotated;
+    }
+    if (!c.open) return f.sending[c.slot].get();
+    if (PortSocket* p = open_socket(f, c.slot)) return p;
+  }
+  return nullptr;
+}
+
+void ProbeHub::close_retired(std::int64_t now_ns) {
+  for (Family* f : {v4_.get(), v6_.get()}) {
+    if (f == nullptr || f->retired.empty()) continue;
+    closable_.clear();
+    f->rotation.take_closable(now_ns, closable_);
+    for (const SourcePortRotation::SocketId id : closable_) {
+      const auto it = std::find_if(f->retired.begin(), f->retired.end(),
+                                   [id](const auto& p) { return p->id == id; });
+      if (it == f->retired.end()) continue;
+      (*it)->socket.close();
+      f->retired.erase(it);
+    }
+  }
 }
 
 ProbeHub::Slot ProbeHub::acquire_slot() {
@@ -388,13 +478,36 @@ void ProbeHub::flush_family(Family& f) {
   std::vector<QueuedRequest>& queued = f.queued;
   if (f.queued_head == queued.size() || window_room() == 0) return;
   // No handler runs in here (failures are posted), so neither the pool nor the queue can
-  // change under the pointers into them that the messages hold.
-  f.tx_unstamped = 0;
-  UdpBatchSocket& socket = f.socket;
-  socket.watch(false);
+  // change under the pointers into them that the messages hold, and no socket closes.
   std::vector<std::uint32_t>& pending = f.tx_slots;
+  f.flushed.clear();
   std::size_t i = f.queued_head;
   while (i < queued.size() && window_room() > 0) {
+    // Each batch from the next socket of the pool (rotation.next: retired and replaced once it
+    // has served its time).
+    PortSocket* p = choose_socket(f);
+    if (p == nullptr) {
+      // No socket of the family can open: what waits fails now rather than never.
+      for (; i < queued.size(); ++i) {
+        const QueuedRequest q = queued[i];
+        if (!holds(q.slot, q.cookie)) continue;
+        const ProbeTag tag = pool_[q.slot].tag;
+        const bool waiting = pool_[q.slot].state == Request::State::kQueued;
+        retire(q.slot);
+        if (waiting) {
+          fail_later(tag,
+                     std::string("cannot open the UDP socket for ") + (f.v6 ? "IPv6" : "IPv4"));
+        }
+      }
+      break;
+    }
+    UdpBatchSocket& socket = p->socket;
+    if (!p->in_flush) {
+      p->in_flush = true;
+      p->tx_unstamped = 0;
+      socket.watch(false);
+      f.flushed.push_back(p);
+    }
     socket.clear_outgoing();
     pending.clear();
     const std::size_t room = std::min(options_.batch, window_room());
@@ -417,6 +530,7 @@ void ProbeHub::flush_family(Family& f) {
       const UdpBatchSocket::SendResult result = socket.send(done);
       const std::int64_t deadline_base = steady_now_ns();
       const proto::NtpTimestamp t1 = proto::NtpTimestamp::from_unix_ns(t1_ns);
+      std::int64_t known_until = INT64_MIN;
       for (std::size_t k = done; k < done + result.sent; ++k) {
         const Slot slot = pending[k];
         Request& r = pool_[slot];
@@ -426,13 +540,18 @@ void ProbeHub::flush_family(Family& f) {
         r.t1_user_unix_ns = t1_ns;
         r.pending.t1_local = t1;
         wheel_.push(TimerEntry{r.cookie, slot, false}, deadline_base + r.timeout_ns, deadline_base);
+        // Known until its timeout, its linger and the wheel's lateness for each are over.
+        known_until = std::max(known_until, deadline_base + r.timeout_ns +
+                                                std::max(r.timeout_ns, kMinLingerNs) +
+                                                2 * kTimerGranularityNs);
         if (socket.tx_stamps()) {
-          f.tx_ring[f.next_tx_id % kTxRing] = TxRecord{f.next_tx_id, slot, r.cookie};
-          ++f.next_tx_id;
-          ++f.tx_unstamped;
+          p->tx_ring[p->next_tx_id % kTxRing] = TxRecord{p->next_tx_id, slot, r.cookie};
+          ++p->next_tx_id;
+          ++p->tx_unstamped;
         }
         ++counters_.sent;
       }
+      if (result.sent > 0) f.rotation.sent(p->slot, result.sent, known_until);
       done += result.sent;
       if (result.error == 0 || result.error == EINTR) continue;  // a short batch: the rest
       // The first message of the rest failed: report it, go on with the next one.
@@ -447,9 +566,9 @@ void ProbeHub::flush_family(Family& f) {
       if (socket.tx_stamps()) {
         // Whether the kernel numbered the failed datagram depends on where it failed: take
         // the stamps already queued, then restart the numbering from zero.
-        read_tx_timestamps(f);
+        read_tx_timestamps(*p);
         socket.restart_tx_numbering();
-        f.next_tx_id = 0;
+        p->next_tx_id = 0;
       }
     }
   }
@@ -464,9 +583,13 @@ void ProbeHub::flush_family(Family& f) {
     queued.erase(queued.begin(), queued.begin() + static_cast<std::ptrdiff_t>(f.queued_head));
     f.queued_head = 0;
   }
-  // On loopback (and most software-stamped devices) the stamps are queued by now.
-  if (socket.tx_stamps() && f.tx_unstamped > 0) read_tx_timestamps(f);
-  socket.watch(true);
+  for (PortSocket* p : f.flushed) {
+    // On loopback (and most software-stamped devices) the stamps are queued by now.
+    if (p->socket.tx_stamps() && p->tx_unstamped > 0) read_tx_timestamps(*p);
+    p->socket.watch(true);
+    p->in_flush = false;
+  }
+  f.flushed.clear();
   arm_timer();
 }
 
@@ -487,26 +610,31 @@ void ProbeHub::fail_later(ProbeTag tag, std::string message) {
   });
 }
 
-void ProbeHub::arm_read(Family& f) {
-  if (f.reading || closed_) return;
-  f.reading = true;
-  f.socket.async_wait_readable([this, &f, alive = alive_](const asio::error_code& ec) {
-    if (!*alive) return;
-    f.reading = false;
-    if (ec || closed_) return;
-    on_readable(f);
-    arm_read(f);
-  });
+void ProbeHub::arm_read(const std::shared_ptr<PortSocket>& p) {
+  if (p->reading || closed_) return;
+  p->reading = true;
+  // A weak reference: a retired socket that closes is freed at once, and its cancelled wait
+  // finds it gone.
+  p->socket.async_wait_readable(
+      [this, weak = std::weak_ptr<PortSocket>(p), alive = alive_](const asio::error_code& ec) {
+        if (!*alive) return;
+        const std::shared_ptr<PortSocket> socket = weak.lock();
+        if (!socket) return;
+        socket->reading = false;
+        if (ec || closed_ || !socket->socket.is_open()) return;
+        on_readable(*socket);
+        arm_read(socket);
+      });
 }
 
-void ProbeHub::read_tx_timestamps(Family& f) {
+void ProbeHub::read_tx_timestamps(PortSocket& p) {
   for (;;) {
-    const std::size_t n = f.socket.receive_tx_stamps();
+    const std::size_t n = p.socket.receive_tx_stamps();
     for (std::size_t k = 0; k < n; ++k) {
-      const auto stamp = f.socket.tx_stamp(k);
+      const auto stamp = p.socket.tx_stamp(k);
       if (!stamp || !stamp->id) continue;
       const std::uint32_t id = *stamp->id;
-      const TxRecord& record = f.tx_ring[id % kTxRing];
+      const TxRecord& record = p.tx_ring[id % kTxRing];
       if (record.id != id || !holds(record.slot, record.cookie)) continue;
       Request& r = pool_[record.slot];
       if (r.state != Request::State::kWaiting || r.pending.answered) continue;
@@ -516,35 +644,35 @@ void ProbeHub::read_tx_timestamps(Family& f) {
       }
       r.pending.t1_local = timespec_to_ntp(stamp->time);
       ++counters_.tx_timestamps;
-      if (f.tx_unstamped > 0) --f.tx_unstamped;
+      if (p.tx_unstamped > 0) --p.tx_unstamped;
     }
-    if (n < f.socket.batch()) return;
+    if (n < p.socket.batch()) return;
   }
 }
 
-void ProbeHub::on_readable(Family& f) {
+void ProbeHub::on_readable(PortSocket& p) {
   // Transmit stamps that were not queued right after the send arrive as readiness too; take
   // them before the replies so T1 is the kernel's.
-  if (f.socket.tx_stamps() && f.tx_unstamped > 0) read_tx_timestamps(f);
+  if (p.socket.tx_stamps() && p.tx_unstamped > 0) read_tx_timestamps(p);
   // Bounded: a flood must not keep the loop from timers and other sockets.
   for (int round = 0; round < 16 && !closed_; ++round) {
-    const std::size_t n = f.socket.receive();
+    const std::size_t n = p.socket.receive();
     if (n == 0) return;  // drained (or an error the next readiness retries)
-    prefetch_batch(f, n);
+    prefetch_batch(p, n);
     // Read once per batch, and only when some datagram lacks a kernel stamp.
     std::optional<proto::NtpTimestamp> fallback_t4;
     for (std::size_t k = 0; k < n && !closed_; ++k) {
-      const UdpBatchSocket::Datagram d = f.socket.datagram(k);
+      const UdpBatchSocket::Datagram d = p.socket.datagram(k);
       if (!d.stamp && !fallback_t4) fallback_t4 = clock_.now_ntp();
       const proto::NtpTimestamp t4 = d.stamp ? timespec_to_ntp(*d.stamp) : *fallback_t4;
       ++counters_.received;
       handle_datagram(d.data, d.truncated, *d.from, t4);
     }
-    if (n < f.socket.batch()) return;
+    if (n < p.socket.batch()) return;
   }
 }
 
-void ProbeHub::prefetch_batch(const Family& f, std::size_t count) {
+void ProbeHub::prefetch_batch(const PortSocket& p, std::size_t count) {
   // With tens of thousands of requests in flight, the state a reply needs (its cookie's entry,
   // its request, and the owner's state for the tag) was last touched a poll interval ago and
   // is not in the cache. Each stage below starts the memory reads of the whole batch before
@@ -553,7 +681,7 @@ void ProbeHub::prefetch_batch(const Family& f, std::size_t count) {
   std::array<std::uint64_t, kMaxBatch> cookies{};  // the origin field: our cookie, if ours
   count = std::min(count, kMaxBatch);
   for (std::size_t k = 0; k < count; ++k) {
-    const std::span<const std::uint8_t> data = f.socket.data(k);
+    const std::span<const std::uint8_t> data = p.socket.data(k);
     if (data.size() < proto::kHeaderSize) continue;
     cookies[k] = proto::peek_origin(data.first<proto::kHeaderSize>()).raw();
     by_cookie_.prefetch(cookies[k]);
@@ -626,7 +754,11 @@ void ProbeHub::handle_datagram(std::span<const std::uint8_t> datagram, bool trun
 
 void ProbeHub::arm_timer() {
   if (closed_) return;
-  const std::int64_t next = wheel_.next_due_ns();
+  std::int64_t next = wheel_.next_due_ns();
+  // Retired sockets close on the same timer.
+  for (const Family* f : {v4_.get(), v6_.get()}) {
+    if (f != nullptr) next = std::min(next, f->rotation.next_close_ns());
+  }
   if (next == INT64_MAX) return;
   // Re-arming costs a system call; a timer that fires early is harmless (on_timer re-arms).
   if (timer_at_ns_ && *timer_at_ns_ <= next) return;
@@ -655,6 +787,7 @@ void ProbeHub::on_timer() {
     if (i + kAhead < due.size()) fetch(due[i + kAhead]);
     fire(due[i], now);
   }
+  if (!closed_) close_retired(now);
   arm_timer();
 }
 

@@ -1,25 +1,39 @@
 // The daemon's socket layer: every NTP client request of every monitored address goes through
-// one UDP socket per address family, matched to its reply by the request's random 64-bit
-// transmit cookie.
+// a small pool of UDP sockets per address family, matched to its reply by the request's random
+// 64-bit transmit cookie.
 //
-// Responsible for: the two sockets (opened on first use, bound to an ephemeral port the kernel
-// picks at random, kernel receive stamps SO_TIMESTAMPNS for T4 and software transmit stamps
-// SO_TIMESTAMPING with OPT_ID for T1), sending requests in batches (sendmmsg) and reading
-// replies in batches (recvmmsg), matching each datagram to its request by the origin timestamp
-// and then testing that it came from the address and port the request went to, the RFC 5905
-// acceptance tests (proto::check_reply) and authentication (probe_auth.hpp), one timer for all
-// request timeouts, and reporting every rejected datagram by reason. Not responsible for: when
-// to poll or what an outcome means (src/monitor, through the daemon). Built from three parts
-// of their own: UdpBatchSocket (udp_batch.hpp: the socket and its batched I/O), TimingWheel
+// Responsible for: the pools (opened on first use, each socket bound to an ephemeral port the
+// kernel picks at random, kernel receive stamps SO_TIMESTAMPNS for T4 and software transmit
+// stamps SO_TIMESTAMPING with OPT_ID for T1), rotating the pools' sockets (below), sending
+// requests in batches (sendmmsg) and reading replies in batches (recvmmsg), matching each
+// datagram to its request by the origin timestamp and then testing that it came from the
+// address and port the request went to, the RFC 5905 acceptance tests (proto::check_reply) and
+// authentication (probe_auth.hpp), one timer for all request timeouts, and reporting every
+// rejected datagram by reason. Not responsible for: when to poll or what an outcome means
+// (src/monitor, through the daemon). Built from parts of their own: UdpBatchSocket
+// (udp_batch.hpp: a socket and its batched I/O), SourcePortRotation (source_ports.hpp: which
+// socket sends, when one retires and when a retired one closes), TimingWheel
 // (timing_wheel.hpp) and judge_datagram (datagram_verdict.hpp: the acceptance of a reply,
 // shared with UdpProbe).
 //
-// Why not a socket per request, as UdpProbe does for `query`: a socket per in-flight request
-// costs a file descriptor, a bind and an epoll registration per probe, capped the daemon near
-// the descriptor limit (20,000 here) and was a quarter of its CPU per probe. The cookie is the
-// defence against off-path spoofing either way (a forger must guess 64 random bits: RFC 5905
-// §8 test 2, RFC 9109 §3); the socket's port is random per daemon start. chrony's server-side
-// and ntpd's client sockets are shared the same way.
+// Source ports (RFC 9109 §3: an off-path attacker must not learn a port that stays valid):
+// each family has ProbeHubOptions::source_ports.sockets sockets (4) that send in turn, one
+// batch each. A socket sends for at most its lifetime (30 s; the first ones of a pool for a
+// staggered part of it, so that one slot is replaced at a time) or max_requests requests,
+// whichever comes first; then it is retired and a fresh socket on a new random port takes its
+// slot. A retired socket sends nothing more but stays open, reading replies as before, until
+// every request it carried has been forgotten (its timeout and linger, below) plus a grace
+// (0.5 s), then closes. Replies are matched by cookie whichever socket of the family they reach.
+// Linux picks a bound-to-zero UDP port at random in net.ipv4.ip_local_port_range
+// (udp_lib_get_port draws a random start), which the unit tests check.
+//
+// Why not a socket per request, as UdpProbe does for `query` and chronyd does: a socket per
+// in-flight request costs a file descriptor, a bind and an epoll registration per probe,
+// capped the daemon near the descriptor limit (20,000 here) and was a quarter of its CPU per
+// probe. A few sockets replaced every few seconds keep the batches (sendmmsg/recvmmsg) and cost
+// a socket per rotation. The cookie stays the defence against off-path spoofing either way (a
+// forger must guess 64 random bits: RFC 5905 §8 test 2, RFC 9109 §3); the rotating port adds
+// that a port learned once soon stops being valid.
 //
 // Matching rules (the same outcomes UdpProbe gives): a datagram whose origin is the cookie of a
 // known request but whose source differs is wrong_source for that request; one from the
@@ -78,6 +92,7 @@
 #include "engine/clock.hpp"
 #include "engine/probe_auth.hpp"
 #include "engine/random.hpp"
+#include "engine/source_ports.hpp"
 #include "engine/timing_wheel.hpp"
 #include "proto/keys.hpp"
 #include "proto/validate.hpp"
@@ -123,6 +138,8 @@ struct ProbeHubOptions {
   // costs memory: the default (2.56 s) covers the daemon's timeouts (at most 1 s) and lingers
   // (1 s for those); tests make it small to exercise the overflow.
   std::size_t timer_wheel_buckets = 256;
+  // The pool of sockets per family and their rotation (source_ports.hpp).
+  SourcePortOptions source_ports;
 };
 
 // How one request is authenticated. The shared pointers keep the NTS state and the key alive
@@ -141,6 +158,8 @@ struct ProbeHubCounters {
   // window is full requests wait, so an owner that asks for more than the hub can send sees
   // this grow.
   std::uint64_t unsent = 0;
+  // Sockets retired after serving their lifetime or request budget (both families).
+  std::uint64_t source_ports_rotated = 0;
 };
 
 class ProbeHub {
@@ -168,12 +187,18 @@ class ProbeHub {
   // A new window size (ProbeHubOptions::max_in_flight); requests that wait leave once there is
   // room, and a smaller window lets the requests out finish.
   void set_max_in_flight(std::size_t requests);
-  // Closes both sockets; nothing is called afterwards.
+  // Closes every socket; nothing is called afterwards.
   void close();
 
   [[nodiscard]] const ProbeHubCounters& counters() const { return counters_; }
-  // The local port of a family's socket (0 before its first request): tests aim spoofs at it.
+  // The local port of a family's socket that sends next (0 before its first request): tests aim
+  // spoofs at it.
   [[nodiscard]] std::uint16_t local_port(bool v6) const;
+  // The local ports of every open socket of a family: those that send, then the retired ones
+  // that still read replies.
+  [[nodiscard]] std::vector<std::uint16_t> local_ports(bool v6) const;
+  // Sockets open, both families, retired ones included.
+  [[nodiscard]] std::size_t open_sockets() const;
   // Requests the hub still knows (in flight or lingering for duplicates).
   [[nodiscard]] std::size_t known_requests() const { return by_cookie_.size(); }
   // Requests sent and neither answered nor timed out (bounded by max_in_flight).
@@ -185,6 +210,7 @@ class ProbeHub {
 
  private:
   struct Request;
+  struct PortSocket;
   struct Family;
   using Slot = std::uint32_t;
   static constexpr Slot kNoSlot = UINT32_MAX;
@@ -226,6 +252,9 @@ class ProbeHub {
   };
 
   Family* family(bool v6);
+  PortSocket* open_socket(Family& f, std::size_t slot);
+  PortSocket* choose_socket(Family& f);
+  void close_retired(std::int64_t now_ns);
   Slot acquire_slot();
   void release_slot(Slot slot);
   [[nodiscard]] bool holds(Slot slot, std::uint64_t cookie) const;
@@ -237,10 +266,10 @@ class ProbeHub {
   void flush_family(Family& f);
   [[nodiscard]] std::size_t window_room() const;
   void fail_later(ProbeTag tag, std::string message);
-  void arm_read(Family& f);
-  void on_readable(Family& f);
-  void read_tx_timestamps(Family& f);
-  void prefetch_batch(const Family& f, std::size_t count);
+  void arm_read(const std::shared_ptr<PortSocket>& p);
+  void on_readable(PortSocket& p);
+  void read_tx_timestamps(PortSocket& p);
+  void prefetch_batch(const PortSocket& p, std::size_t count);
   void handle_datagram(std::span<const std::uint8_t> datagram, bool truncated,
                        const asio::ip::udp::endpoint& from, proto::NtpTimestamp t4);
   void arm_timer();
@@ -270,6 +299,7 @@ class ProbeHub {
   std::optional<std::int64_t> timer_at_ns_;
   // Send failures waiting to be reported, by tag (a newer send or forget() cancels them).
   std::unordered_map<ProbeTag, std::uint64_t> failing_;
+  std::vector<SourcePortRotation::SocketId> closable_;  // reused by close_retired
   std::uint64_t failure_tokens_ = 0;
   bool flush_posted_ = false;
   bool closed_ = false;

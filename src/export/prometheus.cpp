@@ -477,6 +477,13 @@ constexpr Family kRequestsInFlight{"ntp_monitor_requests_in_flight", "gauge",
                                    "Requests sent and neither answered nor timed out."};
 constexpr Family kRequestsWaiting{"ntp_monitor_requests_waiting", "gauge",
                                   "Requests waiting for room among the requests in flight."};
+constexpr Family kSourcePortsRotated{
+    "ntp_monitor_probe_source_ports_rotated_total", "counter",
+    "Request sockets retired after their lifetime or request budget, each replaced by a fresh "
+    "socket on a new random source port."};
+constexpr Family kSourcePortsOpen{
+    "ntp_monitor_probe_source_ports_open", "gauge",
+    "Request sockets open: those sending and the retired ones still reading replies."};
 constexpr Family kHistoryEnabled{
     "ntp_monitor_history_enabled", "gauge",
     "1 while the history database is open and healthy, 0 when off or memory only."};
@@ -900,7 +907,11 @@ bool write_exposition(const monitor::View& view, const BuildInfo& build,
       (!engine.probe_window ||
        (r.single(kRequestsUnsent, std::optional<std::uint64_t>(engine.probe_window->unsent)) &&
         r.single(kRequestsInFlight, std::optional<std::uint64_t>(engine.probe_window->in_flight)) &&
-        r.single(kRequestsWaiting, std::optional<std::uint64_t>(engine.probe_window->waiting)))) &&
+        r.single(kRequestsWaiting, std::optional<std::uint64_t>(engine.probe_window->waiting)) &&
+        r.single(kSourcePortsRotated,
+                 std::optional<std::uint64_t>(engine.probe_window->source_ports_rotated)) &&
+        r.single(kSourcePortsOpen,
+                 std::optional<std::uint64_t>(engine.probe_window->source_ports_open)))) &&
       // Only a daemon with a history store fills engine.history.
       (!engine.history ||
        (r.single(kHistoryEnabled, std::optional<bool>(engine.history->enabled)) &&

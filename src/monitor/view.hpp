@@ -55,6 +55,10 @@ struct ProbeWindowStatus {
   std::uint64_t unsent = 0;  // requests that never left (their next poll came first)
   std::uint64_t in_flight = 0;
   std::uint64_t waiting = 0;  // for room in the window
+  // The request sockets (source ports, engine/source_ports.hpp): retired after their lifetime
+  // so far, and open now (sending or retired and still reading replies), both families.
+  std::uint64_t source_ports_rotated = 0;
+  std::uint64_t source_ports_open = 0;
 };
 
 // The engine's status, built by the engine next to each Snapshot. Absent parts (nullopt) are

@@ -566,6 +566,9 @@ TEST(ConfigDaemon, DefaultsWhenTheKeysAreAbsent) {
   EXPECT_EQ(result->dns.refresh_s, 3600.0);
   EXPECT_EQ(result->dns.timeout_s, 5.0);
   EXPECT_EQ(result->requests.max_in_flight, 4096);
+  EXPECT_EQ(result->requests.source_ports, 4);
+  EXPECT_EQ(result->requests.source_port_lifetime_s, 30.0);
+  EXPECT_EQ(result->requests.source_port_requests, 65536);
   EXPECT_FALSE(result->poll_min_explicit);
   EXPECT_FALSE(result->servers[0].pool);
   EXPECT_EQ(result->servers[0].max_addresses, 0);
@@ -586,7 +589,8 @@ TEST(ConfigDaemon, EveryKeyParsed) {
       "    queue_size: 10\n"
       "selection: {interval_s: 0.5}\n"
       "dns: {refresh_s: 600, timeout_s: 2.5}\n"
-      "requests: {max_in_flight: 64}\n"
+      "requests: {max_in_flight: 64, source_ports: 2, source_port_lifetime_s: 2.5,\n"
+      "           source_port_requests: 0}\n"
       "poll: {min: 16}\n");
   ASSERT_TRUE(result.ok()) << messages(result).front();
   const Config& c = *result;
@@ -609,6 +613,9 @@ TEST(ConfigDaemon, EveryKeyParsed) {
   EXPECT_EQ(c.dns.refresh_s, 600.0);
   EXPECT_EQ(c.dns.timeout_s, 2.5);
   EXPECT_EQ(c.requests.max_in_flight, 64);
+  EXPECT_EQ(c.requests.source_ports, 2);
+  EXPECT_EQ(c.requests.source_port_lifetime_s, 2.5);
+  EXPECT_EQ(c.requests.source_port_requests, 0);
   EXPECT_TRUE(c.poll_min_explicit);
   EXPECT_EQ(c.poll.min_poll_s, 16.0);
 }
@@ -665,7 +672,13 @@ TEST(ConfigDaemon, Errors) {
             "(requests), got '0'");
   EXPECT_EQ(error_of("servers: [{host: a}]\nrequests: {in_flight: 5}\n"),
             "servers.yaml:2:12: unknown key 'in_flight' in requests (expected one of: "
-            "max_in_flight)");
+            "max_in_flight, source_ports, source_port_lifetime_s, source_port_requests)");
+  EXPECT_EQ(error_of("servers: [{host: a}]\nrequests: {source_ports: 0}\n"),
+            "servers.yaml:2:26: 'source_ports' must be an integer from 1 to 64 (sockets), got "
+            "'0'");
+  EXPECT_EQ(error_of("servers: [{host: a}]\nrequests: {source_port_lifetime_s: 0}\n"),
+            "servers.yaml:2:36: 'source_port_lifetime_s' must be a number of seconds greater "
+            "than 0 and at most 86400, got '0'");
   EXPECT_EQ(error_of("servers: [{host: a}]\ndns: 5\n"),
             "servers.yaml:2:6: 'dns' must be a mapping with refresh_s, got '5'");
 }

@@ -34,9 +34,10 @@ struct Recorded {
 class HubFixture {
  public:
   explicit HubFixture(bool pinned = true, std::size_t wheel_buckets = 1024,
-                      std::size_t max_in_flight = ProbeHubOptions{}.max_in_flight)
+                      std::size_t max_in_flight = ProbeHubOptions{}.max_in_flight,
+                      SourcePortOptions ports = {})
       : hub_(io_, pinned ? static_cast<Clock&>(pinned_) : static_cast<Clock&>(system_), rng_,
-             handlers(), options(pinned, wheel_buckets, max_in_flight)) {}
+             handlers(), options(pinned, wheel_buckets, max_in_flight, ports)) {}
 
   ProbeHub& hub() { return hub_; }
   Recorded& recorded() { return recorded_; }
@@ -57,9 +58,10 @@ class HubFixture {
   }
 
  private:
-  static ProbeHubOptions options(bool pinned, std::size_t wheel_buckets,
-                                 std::size_t max_in_flight) {
+  static ProbeHubOptions options(bool pinned, std::size_t wheel_buckets, std::size_t max_in_flight,
+                                 SourcePortOptions ports) {
     ProbeHubOptions o;
+    o.source_ports = ports;
     o.kernel_timestamps = !pinned;
     o.timer_wheel_buckets = wheel_buckets;
     o.max_in_flight = max_in_flight;
@@ -109,6 +111,46 @@ TEST(ProbeHub, ExactFiguresWithPinnedClock) {
   EXPECT_EQ(f.hub().counters().sent, 1u);
   EXPECT_EQ(f.hub().counters().unmatched, 0u);
   EXPECT_TRUE(f.recorded().rejected.empty());
+}
+
+// One socket that lives 100 ms: a request leaves from it, the next one (after its lifetime) from a
+// fresh socket on another port; the first reply, held back 300 ms by its server, reaches the
+// retired socket and is accepted, and the retired socket closes once that request is forgotten
+// (timeout 0.4 s, linger 1 s) plus the grace.
+TEST(ProbeHub, ARetiredSocketStillTakesTheRepliesToItsRequestsThenCloses) {
+  Behaviour slow_behaviour;
+  slow_behaviour.delay_ms = 300;
+  Responder slow(AF_INET, slow_behaviour);
+  Responder fast(AF_INET, Behaviour{});
+  ASSERT_TRUE(slow.ready());
+  ASSERT_TRUE(fast.ready());
+  SourcePortOptions ports;
+  ports.sockets = 1;
+  ports.lifetime_ns = 100'000'000;
+  ports.max_requests = 0;
+  ports.grace_ns = 100'000'000;
+  HubFixture f(true, 1024, ProbeHubOptions{}.max_in_flight, ports);
+  f.hub().send(1, loopback(slow.port()), 4, 400ms);
+  f.run_until([] { return false; }, 0ms, 150ms);
+  const std::uint16_t first = f.hub().local_port(false);
+  ASSERT_NE(first, 0);
+  f.hub().send(2, loopback(fast.port()), 4, 400ms);
+  f.run_until([&] { return f.recorded().total >= 2; });
+  const std::uint16_t second = f.hub().local_port(false);
+  EXPECT_NE(second, first);
+  EXPECT_EQ(f.hub().counters().source_ports_rotated, 1u);
+  EXPECT_EQ(f.hub().local_ports(false), (std::vector<std::uint16_t>{second, first}));
+  EXPECT_EQ(f.hub().open_sockets(), 2u);
+  ASSERT_EQ(f.recorded().outcomes[1].size(), 1u);
+  EXPECT_EQ(f.recorded().outcomes[1][0].kind, ProbeOutcome::Kind::kReply);
+  ASSERT_EQ(f.recorded().outcomes[2].size(), 1u);
+  EXPECT_EQ(f.recorded().outcomes[2][0].kind, ProbeOutcome::Kind::kReply);
+  EXPECT_EQ(f.hub().counters().unmatched, 0u);
+  EXPECT_TRUE(f.recorded().rejected.empty());
+  // Request 1 is known until about 1.4 s after it left; its socket closes 0.1 s later.
+  f.run_until([&] { return f.hub().open_sockets() == 1; }, 3s, 0ms);
+  EXPECT_EQ(f.hub().open_sockets(), 1u);
+  EXPECT_EQ(f.hub().local_ports(false), (std::vector<std::uint16_t>{second}));
 }
 
 TEST(ProbeHub, ManyRequestsInOneBatchEachMatchedOnceOnBothFamilies) {

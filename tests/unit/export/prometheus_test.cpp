@@ -561,7 +561,7 @@ TEST(Prometheus, RequestWindowOnlyFromTheDaemon) {
   EXPECT_EQ(render_prometheus(snap, sample_build()).find("ntp_monitor_requests_in_flight"),
             std::string::npos);
   monitor::View view = monitor::view_of(snap);
-  view.engine.probe_window = monitor::ProbeWindowStatus{5, 4096, 120};
+  view.engine.probe_window = monitor::ProbeWindowStatus{5, 4096, 120, 17, 6};
   EXPECT_EQ(render_prometheus(view, sample_build()),
             std::string(kOneServerText) +
                 "# HELP ntp_monitor_requests_unsent_total Requests that never left: the server's "
@@ -576,7 +576,16 @@ TEST(Prometheus, RequestWindowOnlyFromTheDaemon) {
                 "# HELP ntp_monitor_requests_waiting Requests waiting for room among the requests "
                 "in flight.\n"
                 "# TYPE ntp_monitor_requests_waiting gauge\n"
-                "ntp_monitor_requests_waiting 120\n");
+                "ntp_monitor_requests_waiting 120\n"
+                "# HELP ntp_monitor_probe_source_ports_rotated_total Request sockets retired "
+                "after their lifetime or request budget, each replaced by a fresh socket on a new "
+                "random source port.\n"
+                "# TYPE ntp_monitor_probe_source_ports_rotated_total counter\n"
+                "ntp_monitor_probe_source_ports_rotated_total 17\n"
+                "# HELP ntp_monitor_probe_source_ports_open Request sockets open: those sending "
+                "and the retired ones still reading replies.\n"
+                "# TYPE ntp_monitor_probe_source_ports_open gauge\n"
+                "ntp_monitor_probe_source_ports_open 6\n");
 }
 
 TEST(Prometheus, EscapesLabelValues) {
