@@ -39,17 +39,18 @@ struct HistoryStatus {
   static constexpr std::array<std::string_view, 6> kWriteErrorReasons = {
       "full", "readonly", "io", "busy", "missing", "other"};
 
+  // The first six fields keep their order (aggregate initialisation); the rest came later.
   bool persistent = false;  // a database path is configured (else history is memory only)
   bool enabled = false;     // the database is open (writable, or in an outage and retrying)
-  bool writable = false;    // enabled and the latest write succeeded
   std::string error;        // why it is off or not writable ("" when writable or not configured)
-  std::string reason;       // the outage's reason ("" when writable): one of kWriteErrorReasons
   std::uint64_t samples_written = 0;
   std::uint64_t write_errors = 0;  // failed writes and retries, every reason
+  std::uint64_t dropped = 0;       // records not stored: queue full, buffer full, history off
+  bool writable = false;           // enabled and the latest write succeeded
+  std::string reason;  // the outage's reason ("" when writable): one of kWriteErrorReasons
   std::array<std::uint64_t, kWriteErrorReasons.size()> write_errors_by_reason{};
   std::uint64_t buffered = 0;        // records kept in memory during an outage
   std::uint64_t buffer_dropped = 0;  // pushed out of the full outage buffer
-  std::uint64_t dropped = 0;         // records not stored: queue full, buffer full, history off
 };
 
 // The alert webhook's delivery counters, filled by the engine at each publish when a webhook is

@@ -363,7 +363,13 @@ TEST(ApiStatus, TotalsWithoutALinePerServer) {
   view.engine.datagrams_sent = 1234;
   view.engine.datagrams_received = 1203;
   view.engine.unmatched_datagrams = 3;
-  view.engine.history = monitor::HistoryStatus{true, false, "disk full", 10, 1, 2};
+  monitor::HistoryStatus off;
+  off.persistent = true;
+  off.error = "disk full";
+  off.samples_written = 10;
+  off.write_errors = 1;
+  off.dropped = 2;
+  view.engine.history = off;
   const json body = json::parse(render_status(view));
   EXPECT_EQ(body["generated_at"], "2023-11-14T22:13:21.000Z");
   EXPECT_EQ(body["entries"], 1);
