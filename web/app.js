@@ -895,8 +895,23 @@
       : '';
   }
 
+  // The daemon's own "history" alert (api/v1/alerts): the database is off, or cannot be written
+  // and the samples wait in memory until it can.
+  function renderHistoryNotice() {
+    const active = state.alerts && Array.isArray(state.alerts.active) ? state.alerts.active : [];
+    const h = active.find((a) => a.alert === 'history');
+    const notice = $('history-notice');
+    notice.hidden = !h;
+    if (!h) { notice.textContent = ''; return; }
+    const n = Number.isFinite(h.buffered) ? h.buffered : 0;
+    notice.textContent = h.reason
+      ? `History degraded: ${h.reason}, ${n} sample${n === 1 ? '' : 's'} buffered (retrying). ${h.message || ''}`
+      : `History off: ${h.message || 'history database is off'}`;
+  }
+
   function render() {
     renderConnection();
+    renderHistoryNotice();
     renderServers();
     renderSummary();
     renderSelection();

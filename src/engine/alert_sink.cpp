@@ -85,4 +85,16 @@ void AlertSink::history_off(const std::string& error, std::int64_t now_unix_ns) 
   notify_(std::move(w));
 }
 
+void AlertSink::history_on(std::int64_t since_unix_ns, std::int64_t now_unix_ns) {
+  if (!notify_) return;
+  WebhookAlert w;
+  w.firing = false;
+  w.alertname = "NtpMonitorHistoryDisabled";
+  w.severity = "warning";
+  w.summary = "history writes again";
+  w.starts_unix_ns = since_unix_ns;
+  w.ends_unix_ns = now_unix_ns;
+  notify_(std::move(w));
+}
+
 }  // namespace ntpmon::engine

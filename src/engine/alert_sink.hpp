@@ -48,6 +48,9 @@ class AlertSink {
 
   // A configured history that is off is an operator problem: said on the webhook too.
   void history_off(const std::string& error, std::int64_t now_unix_ns);
+  // A history that could not write writes again (the outage started at `since_unix_ns`): the
+  // notification above is resolved.
+  void history_on(std::int64_t since_unix_ns, std::int64_t now_unix_ns);
 
   // Shared by every view until the next transition.
   [[nodiscard]] std::shared_ptr<const std::vector<monitor::AlertEvent>> recent() const {

@@ -210,13 +210,25 @@ struct Daemon::Impl {
 
   void refresh_history_status(std::int64_t now_ns) {
     const history::HistoryCounters c = history.counters();
-    const bool was_enabled = history_status.enabled;
+    const bool was_writable = history_status.writable;
     history_status.enabled = c.enabled;
-    if (!c.error.empty()) history_status.error = c.error;
+    history_status.writable = c.writable;
+    // An open failure stays said; an outage's error goes when it ends.
+    if (!c.error.empty() || c.enabled) history_status.error = c.error;
+    history_status.reason = c.reason;
     history_status.samples_written = c.samples_written;
     history_status.write_errors = c.write_errors;
-    history_status.dropped = c.dropped_queue_full + c.dropped_disabled;
-    if (was_enabled && !c.enabled) alerts.history_off(history_status.error, now_ns);
+    history_status.write_errors_by_reason = c.write_errors_by_reason;
+    history_status.buffered = c.buffered;
+    history_status.buffer_dropped = c.dropped_buffer_full;
+    history_status.dropped = c.dropped_queue_full + c.dropped_disabled + c.dropped_buffer_full;
+    if (was_writable && !c.writable) {
+      history_off_since_ns = now_ns;
+      alerts.history_off(history_status.error, now_ns);
+    } else if (!was_writable && c.writable && history_off_since_ns != 0) {
+      alerts.history_on(history_off_since_ns, now_ns);
+      history_off_since_ns = 0;
+    }
   }
 
   void arm_housekeeping() {
@@ -850,6 +862,7 @@ struct Daemon::Impl {
   asio::steady_timer housekeeping_timer;
   history::HistoryStore history;
   monitor::HistoryStatus history_status;
+  std::int64_t history_off_since_ns = 0;  // when a write outage started (0: none)
   AlertSink alerts;
   NtsSessions nts;
   SnapshotPublisher publisher;

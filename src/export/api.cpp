@@ -269,8 +269,12 @@ std::string render_status(const monitor::View& view) {
   if (engine.history) {
     history = json{{"persistent", engine.history->persistent},
                    {"enabled", engine.history->enabled},
+                   {"writable", engine.history->writable},
                    {"error", text_or_null(engine.history->error)},
+                   {"reason", text_or_null(engine.history->reason)},
                    {"samples_written", engine.history->samples_written},
+                   {"write_errors", engine.history->write_errors},
+                   {"buffered", engine.history->buffered},
                    {"dropped", engine.history->dropped}};
   }
   json window = nullptr;
@@ -308,16 +312,20 @@ std::string render_alerts(const monitor::View& view) {
       active.push_back(std::move(o));
     }
   }
-  // A configured database that is off is the daemon's own alert: no server, no start time
-  // known to the snapshot, the store's reason as the message.
-  if (engine.history && engine.history->persistent && !engine.history->enabled) {
+  // A configured database that is off or cannot be written (an outage, retried) is the daemon's
+  // own alert: no server, no start time known to the snapshot, the store's error as the message,
+  // the outage's reason ("full", "readonly", "io", "busy", "missing", "other"; null when off) and
+  // the records kept in memory meanwhile.
+  if (engine.history && engine.history->persistent && !engine.history->writable) {
     active.push_back({{"server", nullptr},
                       {"address", nullptr},
                       {"alert", "history"},
                       {"since", nullptr},
                       {"since_unix", nullptr},
                       {"message", engine.history->error.empty() ? "history database is off"
-                                                                : engine.history->error}});
+                                                                : engine.history->error},
+                      {"reason", text_or_null(engine.history->reason)},
+                      {"buffered", engine.history->buffered}});
   }
   json recent = json::array();
   if (engine.recent_alerts) {

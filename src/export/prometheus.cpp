@@ -486,12 +486,24 @@ constexpr Family kSourcePortsOpen{
     "Request sockets open: those sending and the retired ones still reading replies."};
 constexpr Family kHistoryEnabled{
     "ntp_monitor_history_enabled", "gauge",
-    "1 while the history database is open and healthy, 0 when off or memory only."};
-constexpr Family kHistoryWriteErrors{"ntp_monitor_history_write_errors_total", "counter",
-                                     "Failed history transactions (each turns history off)."};
+    "1 while the history database is open (writable, or in an outage and retrying), 0 when off "
+    "or memory only."};
+constexpr Family kHistoryWritable{
+    "ntp_monitor_history_writable", "gauge",
+    "1 while the history database takes writes, 0 during an outage, when off or memory only."};
+constexpr Family kHistoryWriteErrors{
+    "ntp_monitor_history_write_errors_total", "counter",
+    "Failed history writes and retries, by reason: full, readonly, io, busy, missing, other."};
+constexpr Family kHistoryBuffered{
+    "ntp_monitor_history_buffered_records", "gauge",
+    "Samples and alert transitions kept in memory during a write outage, written when it ends."};
+constexpr Family kHistoryBufferDropped{
+    "ntp_monitor_history_buffer_dropped_total", "counter",
+    "Records pushed out of the full outage buffer (oldest first); also in "
+    "ntp_monitor_history_dropped_total."};
 constexpr Family kHistoryDropped{
     "ntp_monitor_history_dropped_total", "counter",
-    "Samples and alert transitions not stored: queue full or history off."};
+    "Samples and alert transitions not stored: queue full, outage buffer full or history off."};
 constexpr Family kWebhookSent{"ntp_monitor_webhook_sent_total", "counter",
                               "Alert notifications the webhook accepted (2xx)."};
 constexpr Family kWebhookFailed{
@@ -577,6 +589,30 @@ void append_by_reason(std::string& out, std::string_view metric,
     append_labelled_uint_sample(out, metric, "reason", to_string(static_cast<Reason>(i)),
                                 counts[i]);
   }
+}
+
+// Only a daemon with a history store has these.
+bool write_history(ChunkWriter& w, const monitor::HistoryStatus& history) {
+  auto& out = w.buf();
+  append_header(w, kHistoryEnabled);
+  append_uint_sample(out, kHistoryEnabled.name, history.enabled ? 1 : 0);
+  append_header(w, kHistoryWritable);
+  append_uint_sample(out, kHistoryWritable.name, history.writable ? 1 : 0);
+  // Every reason from the first scrape on, so that rate() sees the first error.
+  append_header(w, kHistoryWriteErrors);
+  for (std::size_t i = 0; i < history.write_errors_by_reason.size(); ++i) {
+    append_labelled_uint_sample(out, kHistoryWriteErrors.name, "reason",
+                                monitor::HistoryStatus::kWriteErrorReasons[i],
+                                history.write_errors_by_reason[i]);
+  }
+  append_header(w, kHistoryBuffered);
+  append_uint_sample(out, kHistoryBuffered.name, history.buffered);
+  append_header(w, kHistoryBufferDropped);
+  append_uint_sample(out, kHistoryBufferDropped.name, history.buffer_dropped);
+  append_header(w, kHistoryDropped);
+  append_uint_sample(out, kHistoryDropped.name, history.dropped);
+  w.line_done();
+  return w.ok();
 }
 
 // Only while /probe is on (probe.max_targets > 0).
@@ -913,10 +949,7 @@ bool write_exposition(const monitor::View& view, const BuildInfo& build,
         r.single(kSourcePortsOpen,
                  std::optional<std::uint64_t>(engine.probe_window->source_ports_open)))) &&
       // Only a daemon with a history store fills engine.history.
-      (!engine.history ||
-       (r.single(kHistoryEnabled, std::optional<bool>(engine.history->enabled)) &&
-        r.single(kHistoryWriteErrors, std::optional<std::uint64_t>(engine.history->write_errors)) &&
-        r.single(kHistoryDropped, std::optional<std::uint64_t>(engine.history->dropped)))) &&
+      (!engine.history || write_history(w, *engine.history)) &&
       // Only a daemon with a webhook configured fills engine.webhook.
       (!engine.webhook ||
        (r.single(kWebhookSent, std::optional<std::uint64_t>(engine.webhook->sent)) &&

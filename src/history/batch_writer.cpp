@@ -22,14 +22,16 @@ Result<std::unique_ptr<BatchWriter>, std::string> BatchWriter::prepare(Connectio
   return w;
 }
 
-std::string BatchWriter::rollback(const char* what, int rc) {
-  std::string error = std::string(what) + ": " + describe(db(), rc);
+BatchWriter::Error BatchWriter::rollback(const char* what, int rc) {
+  Error error{sqlite3_extended_errcode(db()), sqlite3_system_errno(db()),
+              std::string(what) + ": " + describe(db(), rc)};
+  if (error.code == SQLITE_OK) error.code = rc;
   exec(db(), "ROLLBACK");
   server_ids_.clear();
   return error;
 }
 
-Result<std::int64_t, std::string> BatchWriter::server_id(const std::string& name) {
+Result<std::int64_t, BatchWriter::Error> BatchWriter::server_id(const std::string& name) {
   auto it = server_ids_.find(name);
   if (it != server_ids_.end()) return it->second;
   insert_server_.reset();
@@ -46,50 +48,55 @@ Result<std::int64_t, std::string> BatchWriter::server_id(const std::string& name
   return id;
 }
 
-Result<BatchWriter::Written, std::string> BatchWriter::write(const std::vector<Entry>& batch) {
-  int rc = exec(db(), "BEGIN IMMEDIATE");
-  if (rc != SQLITE_OK) return Err{"cannot begin a transaction: " + describe(db(), rc)};
-  Written written;
-  for (const auto& entry : batch) {
-    if (entry.index() == 0) {
-      const SampleRecord& s = std::get<0>(entry);
-      const auto id = server_id(s.server);
-      if (!id) return Err{id.error()};
-      Stmt& st = insert_sample_;
-      st.reset();
-      st.bind(1, *id);
-      st.bind(2, s.time_unix_ns);
-      st.bind(3, std::string_view(s.address));
-      st.bind(4, s.offset_s);
-      st.bind(5, s.delay_s);
-      if (s.jitter_s) {
-        st.bind(6, *s.jitter_s);
-      } else {
-        st.bind_null(6);
-      }
-      st.bind(7, s.stratum);
-      st.bind(8, std::string_view(s.state));
-      rc = st.step();
-      if (rc != SQLITE_DONE) return Err{rollback("cannot insert a sample", rc)};
-      ++written.samples;
+std::optional<BatchWriter::Error> BatchWriter::begin() {
+  const int rc = exec(db(), "BEGIN IMMEDIATE");
+  if (rc == SQLITE_OK) return std::nullopt;
+  return Error{rc, sqlite3_system_errno(db()), "cannot begin a transaction: " + describe(db(), rc)};
+}
+
+std::optional<BatchWriter::Error> BatchWriter::insert(const Entry& entry, Written& written) {
+  if (entry.index() == 0) {
+    const SampleRecord& s = std::get<0>(entry);
+    const auto id = server_id(s.server);
+    if (!id) return id.error();
+    Stmt& st = insert_sample_;
+    st.reset();
+    st.bind(1, *id);
+    st.bind(2, s.time_unix_ns);
+    st.bind(3, std::string_view(s.address));
+    st.bind(4, s.offset_s);
+    st.bind(5, s.delay_s);
+    if (s.jitter_s) {
+      st.bind(6, *s.jitter_s);
     } else {
-      const AlertRecord& a = std::get<1>(entry);
-      Stmt& st = insert_alert_;
-      st.reset();
-      st.bind(1, a.time_unix_ns);
-      st.bind(2, std::string_view(a.server));
-      st.bind(3, std::string_view(a.address));
-      st.bind(4, std::string_view(a.kind));
-      st.bind(5, a.firing ? 1 : 0);
-      st.bind(6, std::string_view(a.message));
-      rc = st.step();
-      if (rc != SQLITE_DONE) return Err{rollback("cannot insert an alert", rc)};
-      ++written.alerts;
+      st.bind_null(6);
     }
+    st.bind(7, s.stratum);
+    st.bind(8, std::string_view(s.state));
+    const int rc = st.step();
+    if (rc != SQLITE_DONE) return rollback("cannot insert a sample", rc);
+    ++written.samples;
+  } else {
+    const AlertRecord& a = std::get<1>(entry);
+    Stmt& st = insert_alert_;
+    st.reset();
+    st.bind(1, a.time_unix_ns);
+    st.bind(2, std::string_view(a.server));
+    st.bind(3, std::string_view(a.address));
+    st.bind(4, std::string_view(a.kind));
+    st.bind(5, a.firing ? 1 : 0);
+    st.bind(6, std::string_view(a.message));
+    const int rc = st.step();
+    if (rc != SQLITE_DONE) return rollback("cannot insert an alert", rc);
+    ++written.alerts;
   }
-  rc = exec(db(), "COMMIT");
-  if (rc != SQLITE_OK) return Err{rollback("cannot commit", rc)};
-  return written;
+  return std::nullopt;
+}
+
+std::optional<BatchWriter::Error> BatchWriter::commit() {
+  const int rc = exec(db(), "COMMIT");
+  if (rc == SQLITE_OK) return std::nullopt;
+  return rollback("cannot commit", rc);
 }
 
 }  // namespace ntpmon::history::detail

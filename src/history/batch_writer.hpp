@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -30,14 +31,34 @@ class BatchWriter {
     std::uint64_t samples = 0;
     std::uint64_t alerts = 0;
   };
-  // Writes every entry or, on an error, none (rolled back).
-  Result<Written, std::string> write(const std::vector<Entry>& batch);
+  // A failed write: the message for people, the codes for the store to name the reason.
+  struct Error {
+    int code = 0;          // extended SQLite result code
+    int system_errno = 0;  // sqlite3_system_errno() right after it
+    std::string message;
+  };
+  // Writes every entry of `batch` (any range of Entry, in order) or, on an error, none (rolled
+  // back). An empty batch is an empty write transaction: it checks that the lock can be taken.
+  Result<Written, Error> write(const std::vector<Entry>& batch) { return write_range(batch); }
+  template <typename Range>
+  Result<Written, Error> write_range(const Range& batch) {
+    if (auto failed = begin()) return Err{std::move(*failed)};
+    Written written;
+    for (const Entry& entry : batch) {
+      if (auto failed = insert(entry, written)) return Err{std::move(*failed)};
+    }
+    if (auto failed = commit()) return Err{std::move(*failed)};
+    return written;
+  }
 
  private:
   explicit BatchWriter(Connection connection) : connection_(std::move(connection)) {}
+  std::optional<Error> begin();
+  std::optional<Error> insert(const Entry& entry, Written& written);
+  std::optional<Error> commit();
   // A failed transaction may have cached ids of servers it inserted; they are all forgotten.
-  std::string rollback(const char* what, int rc);
-  Result<std::int64_t, std::string> server_id(const std::string& name);
+  Error rollback(const char* what, int rc);
+  Result<std::int64_t, Error> server_id(const std::string& name);
 
   Connection connection_;  // first: closed after the statements are finalized
   Stmt insert_sample_;

@@ -1,12 +1,18 @@
 #include "history/history_store.hpp"
 
+#include <sqlite3.h>
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <exception>
+#include <filesystem>
 #include <limits>
 #include <system_error>
 #include <utility>
 
 #include "history/batch_writer.hpp"
+#include "history/outage.hpp"
 #include "history/queries.hpp"
 #include "history/retention.hpp"
 #include "history/sample_ring.hpp"
@@ -26,7 +32,9 @@ struct HistoryStore::Ring : detail::SampleRing {};
 
 HistoryStore::HistoryStore(HistoryOptions options)
     : options_(std::move(options)),
-      queue_(std::make_unique<detail::WriterQueue>(options_.queue_capacity, options_.batch_rows)) {}
+      queue_(std::make_unique<detail::WriterQueue>(options_.queue_capacity, options_.batch_rows)),
+      outage_buffer_(std::make_unique<OutageBuffer>(options_.outage_buffer_records)),
+      retry_(std::make_unique<RetrySchedule>(options_.retry_initial, options_.retry_max)) {}
 
 HistoryStore::~HistoryStore() { close(); }
 
@@ -41,14 +49,26 @@ void HistoryStore::log(HistoryLogLevel level, const std::string& message) const 
   if (options_.log) options_.log(level, message);
 }
 
-void HistoryStore::fail(const std::string& error) {
-  enabled_.store(false, std::memory_order_relaxed);
-  {
-    std::lock_guard lock(error_mutex_);
-    error_ = error;
-  }
-  log(HistoryLogLevel::kError, "history turned off: " + error);
+namespace {
+
+int busy_timeout_ms(std::chrono::milliseconds timeout) {
+  return static_cast<int>(
+      std::clamp<std::int64_t>(timeout.count(), 0, std::numeric_limits<int>::max()));
 }
+
+// "2 s", "0.25 s", "61.5 s"
+std::string seconds_text(std::chrono::steady_clock::duration d) {
+  std::string text = std::to_string(std::chrono::duration<double>(d).count());
+  if (text.find('.') != std::string::npos) {
+    while (text.back() == '0') text.pop_back();
+    if (text.back() == '.') text.pop_back();
+  }
+  return text + " s";
+}
+
+std::string reason_name(WriteFailure failure) { return std::string(to_string(failure)); }
+
+}  // namespace
 
 Result<Opened, std::string> HistoryStore::open(const std::string& path) {
   try {
@@ -64,8 +84,7 @@ Result<Opened, std::string> HistoryStore::open(const std::string& path) {
     const std::string where = detail::where(path);
     // Readers never block the writer in WAL mode; the timeout covers checkpoints and another
     // process holding the file.
-    const int busy_ms = static_cast<int>(std::clamp<std::int64_t>(options_.busy_timeout.count(), 0,
-                                                                  std::numeric_limits<int>::max()));
+    const int busy_ms = busy_timeout_ms(options_.busy_timeout);
 
     auto connection = detail::open_write_connection(path, busy_ms);
     if (!connection) return set_error(connection.error());
@@ -105,12 +124,19 @@ Result<Opened, std::string> HistoryStore::open(const std::string& path) {
     {
       std::lock_guard lock(error_mutex_);
       error_.clear();
+      reason_.clear();
     }
+    remember_file();
+    outage_buffer_->clear();
+    buffered_.store(0);
+    retry_->succeeded();
     enabled_.store(true);
+    writable_.store(true);
     try {
       queue_->start([this] { writer_loop(); });
     } catch (const std::system_error& e) {
       enabled_.store(false);
+      writable_.store(false);
       writer_db_.reset();
       {
         std::lock_guard lock(reader_mutex_);
@@ -123,6 +149,7 @@ Result<Opened, std::string> HistoryStore::open(const std::string& path) {
     return Opened{};
   } catch (const std::exception& e) {
     enabled_.store(false);
+    writable_.store(false);
     std::string error = detail::where(path) + e.what();
     {
       std::lock_guard lock(error_mutex_);
@@ -135,6 +162,7 @@ Result<Opened, std::string> HistoryStore::open(const std::string& path) {
 void HistoryStore::close() {
   if (!queue_->stop()) return;
   const bool was_enabled = enabled_.exchange(false);
+  writable_.store(false);
   writer_db_.reset();
   {
     std::lock_guard lock(reader_mutex_);
@@ -230,8 +258,210 @@ Result<RetentionResult, std::string> HistoryStore::retention(std::int64_t& store
 }
 
 void HistoryStore::update_size(std::int64_t stored) {
-  if (const auto bytes = detail::file_bytes(writer_db_->db())) db_size_bytes_.store(*bytes);
   stored_samples_.store(stored);
+  if (!writer_db_) return;
+  if (const auto bytes = detail::file_bytes(writer_db_->db())) db_size_bytes_.store(*bytes);
+}
+
+// ---- The writer thread ------------------------------------------------------------------------
+//
+// A healthy writer writes each batch in one transaction and runs retention now and then. When a
+// write fails, an outage starts: the batch and every later one go into the outage buffer, and
+// retry() runs when the RetrySchedule says so. A retry reopens the file when it was deleted or
+// replaced (checked by device and inode before every write, because SQLite would go on writing
+// to a deleted file) or when the error may have left the connection unusable (anything but a
+// full disk or a lock), then writes the whole buffer in one transaction; the first that succeeds
+// ends the outage. Retention waits for the end of an outage.
+
+void HistoryStore::remember_file() {
+  struct stat st {};
+  if (::stat(path_.c_str(), &st) == 0) {
+    file_device_ = static_cast<std::uint64_t>(st.st_dev);
+    file_inode_ = static_cast<std::uint64_t>(st.st_ino);
+  } else {
+    // Not a file SQLite keeps at that path (":memory:", a URI): nothing to watch.
+    file_device_ = 0;
+    file_inode_ = 0;
+  }
+}
+
+std::string HistoryStore::file_changed() const {
+  if (file_inode_ == 0) return {};
+  struct stat st {};
+  if (::stat(path_.c_str(), &st) != 0) {
+    return errno == ENOENT ? "the file was deleted" : std::string();
+  }
+  if (static_cast<std::uint64_t>(st.st_dev) != file_device_ ||
+      static_cast<std::uint64_t>(st.st_ino) != file_inode_) {
+    return "the file was replaced";
+  }
+  return {};
+}
+
+std::string HistoryStore::reopen(std::int64_t& stored, WriteFailure& failure, bool moved) {
+  writer_db_.reset();
+  {
+    std::lock_guard lock(reader_mutex_);
+    reader_db_.reset();
+  }
+  if (moved) {
+    // SQLite neither checkpoints nor removes the WAL of a file that was deleted or replaced, so
+    // its -wal and -shm are still at the path. Opened with them, a new file would take the old
+    // file's pages from that WAL (a mix of both, or a malformed file): they go first.
+    std::error_code ignored;
+    std::filesystem::remove(path_ + "-wal", ignored);
+    std::filesystem::remove(path_ + "-shm", ignored);
+  }
+  const int busy_ms = busy_timeout_ms(options_.busy_timeout);
+  detail::OpenFailure why;
+  auto connection = detail::open_write_connection(path_, busy_ms, &why);
+  if (!connection) {
+    failure = classify_failure(why.code, why.system_errno);
+    return connection.error();
+  }
+  auto writer = detail::BatchWriter::prepare(std::move(connection.value()));
+  if (!writer) {
+    failure = WriteFailure::kOther;
+    return detail::where(path_) + writer.error();
+  }
+  const auto rows = detail::query_int(writer.value()->db(), "SELECT count(*) FROM samples");
+  auto reader = detail::open_read_connection(path_, busy_ms, &why);
+  if (!reader) {
+    failure = classify_failure(why.code, why.system_errno);
+    return reader.error();
+  }
+  writer_db_ = std::move(writer.value());
+  {
+    std::lock_guard lock(reader_mutex_);
+    reader_db_ = std::make_unique<detail::Connection>(std::move(reader.value()));
+  }
+  stored = rows.value_or(0);
+  remember_file();
+  log(HistoryLogLevel::kInfo,
+      "history database '" + path_ + "' reopened with " + std::to_string(stored) + " samples");
+  return {};
+}
+
+void HistoryStore::start_or_extend_outage(WriteFailure failure, const std::string& error) {
+  const auto now = std::chrono::steady_clock::now();
+  write_errors_.fetch_add(1);
+  write_errors_by_reason_[static_cast<std::size_t>(failure)].fetch_add(1);
+  const bool first = !retry_->failing();
+  retry_->failed(now);
+  outage_reason_ = failure;
+  writable_.store(false);
+  {
+    std::lock_guard lock(error_mutex_);
+    error_ = error;
+    reason_ = std::string(to_string(failure));
+  }
+  const std::string next = seconds_text(retry_->last_delay());
+  if (first) {
+    outage_started_ = now;
+    outage_dropped_ = 0;
+    log(HistoryLogLevel::kError, "history cannot write (" + reason_name(failure) + "): " + error +
+                                     "; keeping up to " +
+                                     std::to_string(outage_buffer_->capacity()) +
+                                     " new records in memory and trying again in " + next);
+  } else {
+    log(HistoryLogLevel::kWarning,
+        "history still cannot write (" + reason_name(failure) + "): " + error + "; " +
+            std::to_string(outage_buffer_->size()) + " records kept, next try in " + next);
+  }
+}
+
+void HistoryStore::buffer(std::vector<Entry>& batch) {
+  const std::size_t dropped = outage_buffer_->add(batch);
+  buffered_.store(outage_buffer_->size());
+  if (dropped == 0) return;
+  dropped_buffer_full_.fetch_add(dropped);
+  if (outage_dropped_ == 0) {
+    log(HistoryLogLevel::kWarning, "history outage buffer full (" +
+                                       std::to_string(outage_buffer_->capacity()) +
+                                       " records): the oldest are dropped and counted");
+  }
+  outage_dropped_ += dropped;
+}
+
+void HistoryStore::write_batch(std::vector<Entry>& batch, std::int64_t& stored) {
+  if (!retry_->failing()) {
+    const std::string changed = file_changed();
+    if (!changed.empty()) {
+      // SQLite would write on to the old file: reopen at once, the batch waits in the buffer.
+      start_or_extend_outage(WriteFailure::kMissing, detail::where(path_) + changed);
+      buffer(batch);
+      retry(stored, false);
+      return;
+    }
+    auto written = writer_db_->write(batch);
+    if (written) {
+      samples_written_.fetch_add(written->samples);
+      alerts_written_.fetch_add(written->alerts);
+      stored += static_cast<std::int64_t>(written->samples);
+      update_size(stored);
+      batch.clear();
+      return;
+    }
+    start_or_extend_outage(classify_failure(written.error().code, written.error().system_errno),
+                           "cannot write to '" + path_ + "': " + written.error().message);
+  }
+  buffer(batch);
+}
+
+void HistoryStore::retry(std::int64_t& stored, bool final_try) {
+  const std::string changed = file_changed();
+  const bool reopen_first =
+      !writer_db_ || !changed.empty() ||
+      (outage_reason_ != WriteFailure::kFull && outage_reason_ != WriteFailure::kBusy);
+  WriteFailure failure = WriteFailure::kOther;
+  std::string error;
+  if (final_try && outage_reason_ == WriteFailure::kBusy) {
+    // Another process holds the lock: trying would make the close wait out the busy timeout.
+    failure = WriteFailure::kBusy;
+    error = "another process held the database lock";
+  } else if (reopen_first) {
+    error = reopen(stored, failure, !changed.empty());
+  }
+  if (error.empty()) {
+    auto written = writer_db_->write_range(outage_buffer_->records());
+    if (written) {
+      const std::size_t records = outage_buffer_->size();
+      samples_written_.fetch_add(written->samples);
+      alerts_written_.fetch_add(written->alerts);
+      stored += static_cast<std::int64_t>(written->samples);
+      outage_buffer_->clear();
+      buffered_.store(0);
+      retry_->succeeded();
+      {
+        std::lock_guard lock(error_mutex_);
+        error_.clear();
+        reason_.clear();
+      }
+      writable_.store(true);
+      update_size(stored);
+      log(HistoryLogLevel::kInfo,
+          "history writes again after " +
+              seconds_text(std::chrono::steady_clock::now() - outage_started_) + ": " +
+              std::to_string(records) + " records kept during the outage written, " +
+              std::to_string(outage_dropped_) + " dropped");
+      return;
+    }
+    failure = classify_failure(written.error().code, written.error().system_errno);
+    error = "cannot write to '" + path_ + "': " + written.error().message;
+  }
+  if (!final_try) {
+    start_or_extend_outage(failure, error);
+    return;
+  }
+  write_errors_.fetch_add(1);
+  write_errors_by_reason_[static_cast<std::size_t>(failure)].fetch_add(1);
+  const std::size_t lost = outage_buffer_->size();
+  dropped_disabled_.fetch_add(lost);
+  outage_buffer_->clear();
+  buffered_.store(0);
+  log(HistoryLogLevel::kError, "history closed during an outage (" + reason_name(failure) +
+                                   "): " + error + "; " + std::to_string(lost) +
+                                   " records kept in memory were not written");
 }
 
 void HistoryStore::writer_loop() {
@@ -239,57 +469,54 @@ void HistoryStore::writer_loop() {
   std::vector<Entry> batch;
   std::int64_t stored = stored_samples_.load();
 
-  // Retention once at start, before any queued record is written, then every interval.
-  if (enabled_.load(std::memory_order_relaxed)) {
+  auto run_retention = [&]() -> Result<RetentionResult, std::string> {
+    if (retry_->failing() || !writer_db_) {
+      std::lock_guard lock(error_mutex_);
+      return Err{"history cannot write now (" + reason_ + "): " + error_};
+    }
     auto result = retention(stored);
     if (!result) {
-      write_errors_.fetch_add(1);
-      fail("retention on '" + path_ + "' failed: " + result.error());
+      sqlite3* db = writer_db_->db();
+      start_or_extend_outage(
+          classify_failure(sqlite3_extended_errcode(db), sqlite3_system_errno(db)),
+          "retention on '" + path_ + "' failed: " + result.error());
     }
     update_size(stored);
-  }
+    return result;
+  };
+
+  // Retention once at start, before any queued record is written, then every interval.
+  run_retention();
   auto next_retention = Clock::now() + options_.retention_interval;
 
   for (;;) {
-    const auto work =
-        queue_->wait(std::min(Clock::now() + options_.flush_interval, next_retention), batch);
+    auto deadline = std::min(Clock::now() + options_.flush_interval, next_retention);
+    if (retry_->failing()) deadline = std::min(deadline, retry_->next_attempt());
+    const auto work = queue_->wait(deadline, batch);
 
     if (!batch.empty()) {
-      if (enabled_.load(std::memory_order_relaxed)) {
-        auto written = writer_db_->write(batch);
-        if (written) {
-          samples_written_.fetch_add(written->samples);
-          alerts_written_.fetch_add(written->alerts);
-          stored += static_cast<std::int64_t>(written->samples);
-          update_size(stored);
-        } else {
-          write_errors_.fetch_add(1);
-          dropped_disabled_.fetch_add(batch.size());
-          fail("cannot write to '" + path_ + "': " + written.error());
-        }
-      } else {
-        dropped_disabled_.fetch_add(batch.size());
-      }
-      queue_->processed(batch.size());
+      const std::size_t taken = batch.size();
+      write_batch(batch, stored);
+      queue_->processed(taken);
       batch.clear();
     }
 
+    if (retry_->failing() && !work.stopping && retry_->due(Clock::now())) retry(stored, false);
+
     if (work.retention_request || Clock::now() >= next_retention) {
-      Result<RetentionResult, std::string> result = Err{std::string("history is off")};
-      if (enabled_.load(std::memory_order_relaxed)) {
-        result = retention(stored);
-        if (!result) {
-          write_errors_.fetch_add(1);
-          fail("retention on '" + path_ + "' failed: " + result.error());
-        }
-        update_size(stored);
-      }
+      auto result = run_retention();
       next_retention = Clock::now() + options_.retention_interval;
-      if (work.retention_request)
+      if (work.retention_request) {
         queue_->answer_retention(*work.retention_request, std::move(result));
+      }
     }
 
-    if (work.stopping && queue_->finish_if_drained()) break;
+    if (work.stopping && queue_->finish_if_drained()) {
+      // One last try, without waiting for the schedule; a lock held by another process would
+      // make it wait out the busy timeout, so that one is not tried.
+      if (retry_->failing()) retry(stored, true);
+      break;
+    }
   }
 }
 
@@ -304,15 +531,22 @@ void HistoryStore::pause_writer_for_test(bool paused) { queue_->set_paused(pause
 HistoryCounters HistoryStore::counters() const {
   HistoryCounters c;
   c.enabled = enabled_.load(std::memory_order_relaxed);
+  c.writable = writable_.load(std::memory_order_relaxed);
   {
     std::lock_guard lock(error_mutex_);
     c.error = error_;
+    c.reason = reason_;
   }
   c.samples_written = samples_written_.load();
   c.alerts_written = alerts_written_.load();
   c.dropped_queue_full = dropped_queue_full_.load();
   c.dropped_disabled = dropped_disabled_.load();
   c.write_errors = write_errors_.load();
+  for (std::size_t i = 0; i < kWriteFailureCount; ++i) {
+    c.write_errors_by_reason[i] = write_errors_by_reason_[i].load();
+  }
+  c.dropped_buffer_full = dropped_buffer_full_.load();
+  c.buffered = buffered_.load();
   c.retention_deleted = retention_deleted_.load();
   c.queue_depth = queue_->depth();
   c.db_size_bytes = db_size_bytes_.load();

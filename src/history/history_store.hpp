@@ -7,13 +7,17 @@
 // counts), writing them from one writer thread in batched transactions, enforcing retention by
 // age and by size on that thread, answering queries (downsampled series computed in SQL, alert
 // transitions, known servers) from HTTP threads on a separate read connection (WAL mode lets
-// them run while the writer writes), and turning itself off with a clear error, counted and
-// logged, when the database cannot be opened or a write fails, so the caller keeps monitoring
-// without history. Not responsible for: deciding what is a sample or an alert (src/monitor),
-// formatting JSON (src/export), or where the file lives (config). Own plain record structs keep
-// this module free of the monitor's types: the daemon converts enums with to_string.
+// them run while the writer writes), turning itself off with a clear error, counted and logged,
+// when the database cannot be opened at start (the caller keeps monitoring without history), and
+// riding out a write that fails later (disk full, read-only, I/O error, lock held, file deleted
+// or replaced): it keeps the new records in a bounded buffer, counts the errors by reason, tries
+// again with back-off (outage.hpp) and writes the buffer when the database takes writes again. Not
+// responsible for: deciding what is a sample or an alert (src/monitor), formatting JSON
+// (src/export), or where the file lives (config). Own plain record structs keep this module free of
+// the monitor's types: the daemon converts enums with to_string.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -38,6 +42,8 @@ class BatchWriter;  // the write connection with its inserts (batch_writer.hpp)
 class Connection;   // the read connection (sqlite.hpp)
 class WriterQueue;  // the queue to the writer thread, and the thread (writer_queue.hpp)
 }  // namespace detail
+class OutageBuffer;   // records kept while the database cannot be written (outage.hpp)
+class RetrySchedule;  // when to try again (outage.hpp)
 
 // One accepted measurement of one server address.
 struct SampleRecord {
@@ -99,6 +105,21 @@ struct ServerInfo {
   std::int64_t last_unix_ns = 0;   // newest sample
 };
 
+// Why the database could not be written. The order is the order of the metric's series
+// (monitor::HistoryStatus::kWriteErrorReasons has the same names).
+enum class WriteFailure : std::uint8_t {
+  kFull,      // ENOSPC, EDQUOT, SQLITE_FULL: the file system or a quota is full
+  kReadonly,  // EROFS, EACCES, EPERM, SQLITE_READONLY: the file or its file system is read-only
+  kIo,        // EIO, SQLITE_IOERR: the device failed
+  kBusy,      // SQLITE_BUSY, SQLITE_LOCKED: another process held the lock past the busy timeout
+  kMissing,   // the file was deleted or replaced by another one (ENOENT, SQLITE_CANTOPEN)
+  kOther,     // anything else (a file that is no longer a database, ...)
+};
+inline constexpr std::size_t kWriteFailureCount = 6;
+inline constexpr std::array<std::string_view, kWriteFailureCount> kWriteFailureNames = {
+    "full", "readonly", "io", "busy", "missing", "other"};
+std::string_view to_string(WriteFailure failure);
+
 enum class HistoryLogLevel : std::uint8_t { kInfo, kWarning, kError };
 
 struct HistoryOptions {
@@ -120,8 +141,18 @@ struct HistoryOptions {
   std::int64_t max_query_buckets = 20'000;
   std::int64_t max_query_alerts = 10'000;
   // How long a statement waits for a lock another connection or process holds before it fails
-  // (a failed write turns history off).
+  // (a failed write starts an outage: see below).
   std::chrono::milliseconds busy_timeout{5000};
+  // An outage: a write that fails (disk full, read-only, I/O error, lock held, file deleted or
+  // replaced) does not turn history off. The writer keeps the records that arrive in a buffer of
+  // this many (about 200 bytes each: 100,000 is about 20 MB at most; the oldest are dropped and
+  // counted when it is full) and tries again after retry_initial, then after twice the previous
+  // wait, up to retry_max (1, 2, 4, ..., 32, 60, 60, ... s). Each try reopens the file when it
+  // was deleted or replaced (or the error was not a full disk or a lock); the first try that
+  // succeeds writes the whole buffer in one transaction and the outage ends.
+  std::size_t outage_buffer_records = 100'000;
+  std::chrono::milliseconds retry_initial{1000};
+  std::chrono::milliseconds retry_max{60'000};
   // The wall clock for retention by age; injectable so tests use fixed timestamps.
   std::function<std::int64_t()> now_unix_ns;
   // Called from the writer thread and from open()/close(); must be thread-safe.
@@ -129,16 +160,21 @@ struct HistoryOptions {
 };
 
 struct HistoryCounters {
-  bool enabled = false;  // the database is open and healthy
-  std::string error;     // why history is off ("" when enabled or never opened)
+  bool enabled = false;   // a database is open (writable, or in an outage and retrying)
+  bool writable = false;  // enabled and the latest write (or retry) succeeded
+  std::string error;      // why history is off or not writable ("" when writable)
+  std::string reason;     // the outage's WriteFailure name ("" when writable or off)
   std::uint64_t samples_written = 0;
   std::uint64_t alerts_written = 0;
-  std::uint64_t dropped_queue_full = 0;  // record_* found the queue full
-  std::uint64_t dropped_disabled = 0;    // history was off, or the batch's write failed
-  std::uint64_t write_errors = 0;        // failed transactions (each turns history off)
-  std::uint64_t retention_deleted = 0;   // samples and alerts removed by retention
-  std::uint64_t queue_depth = 0;         // records waiting now
-  std::int64_t db_size_bytes = 0;        // the main database file (pages in use)
+  std::uint64_t dropped_queue_full = 0;   // record_* found the queue full
+  std::uint64_t dropped_disabled = 0;     // history was off (never opened, or closed)
+  std::uint64_t dropped_buffer_full = 0;  // pushed out of the full outage buffer
+  std::uint64_t write_errors = 0;         // failed writes and retries, every reason
+  std::array<std::uint64_t, kWriteFailureCount> write_errors_by_reason{};  // by WriteFailure
+  std::uint64_t buffered = 0;           // records held in the outage buffer now
+  std::uint64_t retention_deleted = 0;  // samples and alerts removed by retention
+  std::uint64_t queue_depth = 0;        // records waiting now
+  std::int64_t db_size_bytes = 0;       // the main database file (pages in use)
   std::int64_t stored_samples = 0;
 };
 
@@ -185,8 +221,10 @@ class HistoryStore {
   // bookkeeping is fetched into the CPU cache. Changes nothing; null is ignored.
   static void prefetch(const Ring* ring);
 
-  // Thread-safe reads for HTTP threads.
+  // Thread-safe reads for HTTP threads. enabled: a database is open (queries work, also during
+  // an outage); writable: and the latest write succeeded.
   [[nodiscard]] bool enabled() const { return enabled_.load(std::memory_order_relaxed); }
+  [[nodiscard]] bool writable() const { return writable_.load(std::memory_order_relaxed); }
   [[nodiscard]] HistoryCounters counters() const;
   // The latest ring_capacity samples of a server, oldest first (empty for an unknown server).
   [[nodiscard]] std::vector<SampleRecord> recent_samples(const std::string& server) const;
@@ -201,9 +239,9 @@ class HistoryStore {
   // Servers that have stored samples, by name.
   [[nodiscard]] Result<std::vector<ServerInfo>, std::string> servers() const;
 
-  // Blocks until every record queued before the call is written (or dropped because history
-  // turned off). For tests and for an orderly shutdown; never call it on the event loop, nor
-  // while the writer is paused.
+  // Blocks until every record queued before the call is written, kept in the outage buffer, or
+  // dropped because history is off. For tests and for an orderly shutdown; never call it on the
+  // event loop, nor while the writer is paused.
   void flush();
   // Runs retention now on the writer thread and waits for it. For tests and operators.
   Result<RetentionResult, std::string> run_retention();
@@ -218,7 +256,17 @@ class HistoryStore {
   void writer_loop();
   Result<RetentionResult, std::string> retention(std::int64_t& stored);
   void update_size(std::int64_t stored);
-  void fail(const std::string& error);
+  // Outage handling, on the writer thread (history_store.cpp explains the steps).
+  void write_batch(std::vector<Entry>& batch, std::int64_t& stored);
+  void start_or_extend_outage(WriteFailure failure, const std::string& error);
+  void retry(std::int64_t& stored, bool final_try);
+  // An error string, or "" when the file at path_ is still the one that was opened.
+  [[nodiscard]] std::string file_changed() const;
+  // Closes both connections and opens them again at path_; `moved`: the file there is not
+  // the one that was opened. An error string, or "".
+  std::string reopen(std::int64_t& stored, WriteFailure& failure, bool moved);
+  void remember_file();
+  void buffer(std::vector<Entry>& batch);
   void log(HistoryLogLevel level, const std::string& message) const;
   [[nodiscard]] std::int64_t now_unix_ns() const;
 
@@ -226,8 +274,10 @@ class HistoryStore {
   std::string path_;
 
   std::atomic<bool> enabled_{false};
+  std::atomic<bool> writable_{false};
   mutable std::mutex error_mutex_;
   std::string error_;
+  std::string reason_;  // guarded by error_mutex_
 
   // Rings: only the event loop inserts servers (exclusive lock, once per server); readers and
   // the event loop find a ring under the shared lock and then take ring_items_mutex_. Rings are
@@ -246,9 +296,21 @@ class HistoryStore {
   std::atomic<std::uint64_t> dropped_queue_full_{0};
   std::atomic<std::uint64_t> dropped_disabled_{0};
   std::atomic<std::uint64_t> write_errors_{0};
+  std::array<std::atomic<std::uint64_t>, kWriteFailureCount> write_errors_by_reason_{};
+  std::atomic<std::uint64_t> dropped_buffer_full_{0};
+  std::atomic<std::uint64_t> buffered_{0};
   std::atomic<std::uint64_t> retention_deleted_{0};
   std::atomic<std::int64_t> db_size_bytes_{0};
   std::atomic<std::int64_t> stored_samples_{0};
+
+  // Used only by the writer thread after open().
+  std::unique_ptr<OutageBuffer> outage_buffer_;
+  std::unique_ptr<RetrySchedule> retry_;
+  std::chrono::steady_clock::time_point outage_started_{};
+  WriteFailure outage_reason_ = WriteFailure::kOther;
+  std::uint64_t outage_dropped_ = 0;  // records dropped in the current outage (for the log)
+  std::uint64_t file_device_ = 0;     // identity of the file opened at path_
+  std::uint64_t file_inode_ = 0;
 
   std::unique_ptr<detail::BatchWriter> writer_db_;  // used only by the writer thread after open()
   mutable std::mutex reader_mutex_;                 // one query at a time on the read connection

@@ -18,11 +18,14 @@ inline constexpr int kSchemaVersion = 1;
 
 // Opens or creates the database at `path` for writing: on success it is in WAL mode with the
 // schema of kSchemaVersion.
-Result<Connection, std::string> open_write_connection(const std::string& path, int busy_ms);
+// `why`, when given, receives the codes of a failure.
+Result<Connection, std::string> open_write_connection(const std::string& path, int busy_ms,
+                                                      OpenFailure* why = nullptr);
 
 // A second connection to the same file for queries, which WAL lets run while the writer writes.
 // It never writes (query_only).
-Result<Connection, std::string> open_read_connection(const std::string& path, int busy_ms);
+Result<Connection, std::string> open_read_connection(const std::string& path, int busy_ms,
+                                                     OpenFailure* why = nullptr);
 
 // "history database '<path>': ", the start of every error about that file.
 std::string where(const std::string& path);

@@ -72,13 +72,21 @@ Connection& Connection::operator=(Connection&& other) noexcept {
 
 Connection::~Connection() { sqlite3_close_v2(handle_); }
 
+void note_failure(sqlite3* db, int rc, OpenFailure* why) {
+  if (why == nullptr) return;
+  why->code = db != nullptr ? sqlite3_extended_errcode(db) : rc;
+  if (why->code == SQLITE_OK) why->code = rc;
+  why->system_errno = db != nullptr ? sqlite3_system_errno(db) : 0;
+}
+
 Result<Connection, std::string> open_connection(const std::string& path, int flags,
-                                                int busy_timeout_ms) {
+                                                int busy_timeout_ms, OpenFailure* why) {
   sqlite3* handle = nullptr;
   const int rc = sqlite3_open_v2(path.c_str(), &handle, flags | SQLITE_OPEN_NOMUTEX, nullptr);
   // SQLite hands out a handle also on failure (it carries the message); it must be closed.
   Connection connection(handle);
   if (rc != SQLITE_OK) {
+    note_failure(handle, rc, why);
     std::string error = "cannot open: " + describe(handle, rc);
     if ((rc & 0xff) == SQLITE_CANTOPEN) {
       error += "; check that the directory exists and is writable";

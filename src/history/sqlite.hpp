@@ -70,10 +70,20 @@ class Connection {
   sqlite3* handle_ = nullptr;
 };
 
+// The codes behind a failed open, for the store to tell a full disk from a missing file.
+struct OpenFailure {
+  int code = 0;          // extended SQLite result code
+  int system_errno = 0;  // sqlite3_system_errno() right after it
+};
+
+// The failure of the latest call on `db` (nothing when `why` is null).
+void note_failure(sqlite3* db, int rc, OpenFailure* why);
+
 // Opens `path` with `flags` (plus SQLITE_OPEN_NOMUTEX) and extended result codes. The error is
-// "cannot open: <describe>", with a hint for the common cause; the caller names the file.
+// "cannot open: <describe>", with a hint for the common cause; the caller names the file. `why`,
+// when given, receives the codes of a failure.
 Result<Connection, std::string> open_connection(const std::string& path, int flags,
-                                                int busy_timeout_ms);
+                                                int busy_timeout_ms, OpenFailure* why = nullptr);
 
 // Runs SQL without results; returns the SQLite result code.
 int exec(sqlite3* db, const char* sql);

@@ -8,10 +8,12 @@
 // (src/engine) or formatting them (src/export).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "monitor/snapshot.hpp"
@@ -32,12 +34,23 @@ struct AlertEvent {
 // The health of the measurement history store (src/history), filled by the engine at each
 // publish so that /metrics and the JSON API read it from the Snapshot like everything else.
 struct HistoryStatus {
+  // The reasons of write errors, in the order of write_errors_by_reason (the history store's
+  // WriteFailure names).
+  static constexpr std::array<std::string_view, 6> kWriteErrorReasons = {
+      "full", "readonly", "io", "busy", "missing", "other"};
+
+  // The first six fields keep their order (aggregate initialisation); the rest came later.
   bool persistent = false;  // a database path is configured (else history is memory only)
-  bool enabled = false;     // the database is open and healthy
-  std::string error;        // why it is off ("" when enabled or not configured)
+  bool enabled = false;     // the database is open (writable, or in an outage and retrying)
+  std::string error;        // why it is off or not writable ("" when writable or not configured)
   std::uint64_t samples_written = 0;
-  std::uint64_t write_errors = 0;  // failed transactions (each turns history off)
-  std::uint64_t dropped = 0;       // records not stored: queue full or history off
+  std::uint64_t write_errors = 0;  // failed writes and retries, every reason
+  std::uint64_t dropped = 0;       // records not stored: queue full, buffer full, history off
+  bool writable = false;           // enabled and the latest write succeeded
+  std::string reason;  // the outage's reason ("" when writable): one of kWriteErrorReasons
+  std::array<std::uint64_t, kWriteErrorReasons.size()> write_errors_by_reason{};
+  std::uint64_t buffered = 0;        // records kept in memory during an outage
+  std::uint64_t buffer_dropped = 0;  // pushed out of the full outage buffer
 };
 
 // The alert webhook's delivery counters, filled by the engine at each publish when a webhook is

@@ -196,7 +196,10 @@ def test_every_endpoint_per_the_contract(daemons, simulator):
     assert status == 200 and kod_hist["points"] == []
 
     assert d.metric("ntp_monitor_history_enabled") == 1
-    assert d.metric("ntp_monitor_history_write_errors_total") == 0
+    assert d.metric("ntp_monitor_history_writable") == 1
+    for reason in ("full", "readonly", "io", "busy", "missing", "other"):
+        assert metric(d.metrics_text(), "ntp_monitor_history_write_errors_total",
+                      reason=reason) == 0
     assert d.metric("ntp_monitor_history_dropped_total") == 0
     assert http_get(d.api_port, "/healthz")[0] == 200
     assert http_get(d.api_port, "/readyz")[0] == 200

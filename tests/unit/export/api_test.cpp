@@ -238,11 +238,44 @@ TEST(ApiRender, AlertsActiveAndRecentNewestFirstWithHistoryOff) {
                            "message": "offset high"})"));
   EXPECT_EQ(body["active"][1]["alert"], "history");
   EXPECT_EQ(body["active"][1]["message"], history.error);
+  EXPECT_TRUE(body["active"][1]["reason"].is_null());  // off, not an outage
+  EXPECT_EQ(body["active"][1]["buffered"], 0);
   ASSERT_EQ(body["recent"].size(), 2u);
   EXPECT_EQ(body["recent"][0]["status"], "resolved");
   EXPECT_EQ(body["recent"][0]["at"], "2023-11-14T22:15:00.000Z");
   EXPECT_EQ(body["recent"][1]["status"], "firing");
   EXPECT_EQ(body["recent"][1]["alert"], "offset");
+}
+
+// An outage: the database is open but cannot be written. The dashboard reads reason and
+// buffered from the history alert.
+TEST(ApiRender, HistoryOutageIsAnAlertWithItsReasonAndBuffer) {
+  const monitor::Snapshot snap = one_server_snapshot();
+  monitor::View view = monitor::view_of(snap);
+  monitor::HistoryStatus history;
+  history.persistent = true;
+  history.enabled = true;
+  history.writable = true;
+  view.engine.history = history;
+  json body = json::parse(render_alerts(view));
+  for (const auto& a : body["active"]) EXPECT_NE(a["alert"], "history");
+
+  history.writable = false;
+  history.reason = "full";
+  history.error = "cannot write to '/x/h.db': database or disk is full";
+  history.buffered = 120;
+  view.engine.history = history;
+  body = json::parse(render_alerts(view));
+  const json& last = body["active"].back();
+  EXPECT_EQ(last["alert"], "history");
+  EXPECT_EQ(last["reason"], "full");
+  EXPECT_EQ(last["buffered"], 120);
+  EXPECT_EQ(last["message"], history.error);
+  const json status = json::parse(render_status(view))["history"];
+  EXPECT_EQ(status["enabled"], true);
+  EXPECT_EQ(status["writable"], false);
+  EXPECT_EQ(status["reason"], "full");
+  EXPECT_EQ(status["buffered"], 120);
 }
 
 TEST(ApiRender, BadUtf8IsReplacedNotThrown) {
@@ -263,15 +296,32 @@ TEST(ApiMetrics, HistoryFamiliesFollowTheSnapshot) {
   monitor::HistoryStatus history;
   history.persistent = true;
   history.enabled = false;
-  history.write_errors = 1;
+  history.write_errors = 4;
+  history.write_errors_by_reason = {3, 0, 0, 1, 0, 0};
+  history.buffered = 7;
+  history.buffer_dropped = 2;
   history.dropped = 42;
   monitor::View view = monitor::view_of(snap);
   view.engine.history = history;
   const std::string text = render_prometheus(view, testing::sample_build());
   EXPECT_NE(text.find("# TYPE ntp_monitor_history_enabled gauge\nntp_monitor_history_enabled 0\n"),
             std::string::npos);
+  EXPECT_NE(
+      text.find("# TYPE ntp_monitor_history_writable gauge\nntp_monitor_history_writable 0\n"),
+      std::string::npos);
   EXPECT_NE(text.find("# TYPE ntp_monitor_history_write_errors_total counter\n"
-                      "ntp_monitor_history_write_errors_total 1\n"),
+                      "ntp_monitor_history_write_errors_total{reason=\"full\"} 3\n"
+                      "ntp_monitor_history_write_errors_total{reason=\"readonly\"} 0\n"
+                      "ntp_monitor_history_write_errors_total{reason=\"io\"} 0\n"
+                      "ntp_monitor_history_write_errors_total{reason=\"busy\"} 1\n"
+                      "ntp_monitor_history_write_errors_total{reason=\"missing\"} 0\n"
+                      "ntp_monitor_history_write_errors_total{reason=\"other\"} 0\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("# TYPE ntp_monitor_history_buffered_records gauge\n"
+                      "ntp_monitor_history_buffered_records 7\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("# TYPE ntp_monitor_history_buffer_dropped_total counter\n"
+                      "ntp_monitor_history_buffer_dropped_total 2\n"),
             std::string::npos);
   EXPECT_NE(text.find("# TYPE ntp_monitor_history_dropped_total counter\n"
                       "ntp_monitor_history_dropped_total 42\n"),
@@ -313,7 +363,13 @@ TEST(ApiStatus, TotalsWithoutALinePerServer) {
   view.engine.datagrams_sent = 1234;
   view.engine.datagrams_received = 1203;
   view.engine.unmatched_datagrams = 3;
-  view.engine.history = monitor::HistoryStatus{true, false, "disk full", 10, 1, 2};
+  monitor::HistoryStatus off;
+  off.persistent = true;
+  off.error = "disk full";
+  off.samples_written = 10;
+  off.write_errors = 1;
+  off.dropped = 2;
+  view.engine.history = off;
   const json body = json::parse(render_status(view));
   EXPECT_EQ(body["generated_at"], "2023-11-14T22:13:21.000Z");
   EXPECT_EQ(body["entries"], 1);

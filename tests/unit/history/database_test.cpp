@@ -78,7 +78,7 @@ TEST_F(HistoryDatabaseTest, BatchWritesSamplesAndAlertsWithOneIdPerServer) {
   auto written = w->write({test::sample_entry("a.example", kT0), alert(kT0),
                            test::sample_entry("b.example", kT0 + kNs),
                            test::sample_entry("a.example", kT0 + 2 * kNs)});
-  ASSERT_TRUE(written.ok()) << written.error();
+  ASSERT_TRUE(written.ok()) << written.error().message;
   EXPECT_EQ(written->samples, 3U);
   EXPECT_EQ(written->alerts, 1U);
   EXPECT_EQ(count(w->db(), "servers"), 2);
@@ -106,8 +106,8 @@ TEST_F(HistoryDatabaseTest, AFailedBatchLeavesNothingAndForgetsServerIds) {
   auto failed = w->write({test::sample_entry("b.example", kT0 + kNs),
                           test::sample_entry("a.example", kT0 + kNs), alert(kT0 + kNs)});
   ASSERT_FALSE(failed.ok());
-  EXPECT_EQ(failed.error().rfind("cannot insert an alert: alerts refused", 0), 0U)
-      << failed.error();
+  EXPECT_EQ(failed.error().message.rfind("cannot insert an alert: alerts refused", 0), 0U)
+      << failed.error().message;
   EXPECT_EQ(count(w->db(), "samples"), 1);
   EXPECT_EQ(count(w->db(), "servers"), 1);  // b.example was rolled back with its id
 
