@@ -668,8 +668,13 @@ TEST(Prometheus, NeverMeasuredGaugesAreOmittedButFamiliesStay) {
             std::string::npos);
   EXPECT_EQ(lines_starting_with(text, "ntp_monitor_rejected_total{server=\"new\"").size(),
             static_cast<std::size_t>(proto::kRejectReasonCount));
+  // Every kind but the host's clock, which has one series of its own.
   EXPECT_EQ(lines_starting_with(text, "ntp_monitor_alert_active{server=\"new\"").size(),
-            static_cast<std::size_t>(monitor::kAlertKindCount));
+            static_cast<std::size_t>(monitor::kAlertKindCount - 1));
+  EXPECT_EQ(
+      lines_starting_with(text, "ntp_monitor_alert_active{alert=\"NtpHostClockOffsetHigh\"} 0")
+          .size(),
+      1U);
   EXPECT_EQ(lines_starting_with(text, "ntp_monitor_kod_total{server=\"new\"").size(), 4U);
 }
 
