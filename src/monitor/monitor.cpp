@@ -158,8 +158,9 @@ struct Source {
   // The wall clock stepped while this source's request was in flight: its T1 was taken on the
   // clock before the step, so the reply that ends the exchange gives no valid sample.
   bool discard_reply = false;
-  // A selection has run since the clock filter got its first sample (a step clears the
-  // filter): the ensemble has had its say on this source's offset.
+  // A selection has run since the clock filter held kStagesBeforeVerdict valid stages (before
+  // that, root distances are too large for a majority; a step clears the filter): the ensemble
+  // has had its say on whether the local clock or this source is off.
   bool seen_by_selection = false;
   bool rate_limited = false;     // RATE seen since the last accepted reply
   bool unsync_reported = false;  // rejected as unsynchronized since the last accepted reply
@@ -472,8 +473,9 @@ struct Monitor::Impl {
 
   // The offset a server's offset alert judges (alerts.offset_reference). Against the local
   // clock, unless the consensus setting is on and the ensemble can tell the local clock from
-  // the servers (at least local_clock_min_truechimers configured addresses): then a new sample
-  // waits for one selection (nullopt: not evaluated), and while the local clock is judged off
+  // the servers (at least local_clock_min_truechimers configured addresses): then a source's
+  // first samples wait until a selection has seen its filter filled (nullopt: not evaluated;
+  // a few polls, the iburst's), and while the local clock is judged off
   // the offset is taken from the consensus (not evaluated while no consensus is known since the
   // last clock step).
   std::optional<double> offset_for_alert(const Source& s, double offset_s,
@@ -702,7 +704,7 @@ struct Monitor::Impl {
         c.synchronized = s->header->leap != proto::LeapIndicator::kUnsynchronized &&
                          s->header->stratum > 0 && s->header->stratum < 16;
         c.reachable = s->poll.reach() != 0 && !s->poll.unreachable();
-        s->seen_by_selection = true;
+        if (estimate->valid_stages >= kStagesBeforeVerdict) s->seen_by_selection = true;
       }
       c.kod = s->poll.stopped();
       candidates.push_back(std::move(c));

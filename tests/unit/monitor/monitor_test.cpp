@@ -1192,7 +1192,9 @@ TEST(MonitorLocalClock, OffsetReferenceLocalFiresEveryServersOffsetAlert) {
   EXPECT_EQ(count_alerts(h, AlertKind::kOffset, true), 5U);
   EXPECT_EQ(count_alerts(h, AlertKind::kLocalClock, true), 1U);
   for (const AlertTransition& a : h.alerts) {
-    if (a.kind == AlertKind::kOffset) EXPECT_EQ(a.message, "offset +80.0 ms above 50 ms");
+    if (a.kind == AlertKind::kOffset) {
+      EXPECT_EQ(a.message, "offset +80.0 ms above 50 ms");
+    }
   }
 }
 
