@@ -4,9 +4,10 @@
 // It loads what the daemon loads at start: the YAML file, its server lists and its key file
 // (with every server's key id looked up), so a file it accepts does not fail at start.
 //
-// `ntp-monitor check-config --list-alerts` prints instead the alerts the daemon can raise per
-// server, one line each: the name (its log, webhook and ntp_monitor_alert_active{alert} name)
-// and the severity. A test holds deploy/prometheus/rules.yml to this list.
+// `ntp-monitor check-config --list-alerts` prints instead the alerts the daemon can raise (per
+// server, and one for the host's own clock), one line each: the name (its log, webhook and
+// ntp_monitor_alert_active{alert} name) and the severity. A test holds deploy/prometheus/rules.yml
+// to this list.
 #include <cstdio>
 #include <memory>
 #include <string>

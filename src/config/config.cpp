@@ -67,8 +67,8 @@ constexpr std::array<std::string_view, 13> kServerKeys = {"host", "pool", "name"
                                                           "max_addresses",
                                                           // authenticated time
                                                           "nts", "ntske_port", "ca_file", "key"};
-constexpr std::array<std::string_view, 3> kAlertsKeys = {"hold", "webhook",
-                                                         "certificate_expiry_days"};
+constexpr std::array<std::string_view, 4> kAlertsKeys = {
+    "hold", "webhook", "certificate_expiry_days", "offset_reference"};
 // Ten years: a longer warning period than any certificate's lifetime is a unit mix-up.
 constexpr int kMaxCertificateExpiryDays = 3650;
 constexpr std::array<std::string_view, 3> kWebhookKeys = {"url", "timeout_s", "queue_size"};
@@ -367,6 +367,17 @@ AlertSettings Checker::alert_settings(const Field& field) {
   if (const Field* f = find(fields, "certificate_expiry_days")) {
     if (auto v = integer(*f, 0, kMaxCertificateExpiryDays, "an integer from 0 (off) to 3650")) {
       out.certificate_expiry_days = static_cast<int>(*v);
+    }
+  }
+  if (const Field* f = find(fields, "offset_reference")) {
+    if (auto text = string(*f)) {
+      if (*text == "consensus") {
+        out.offset_reference = OffsetReference::kConsensus;
+      } else if (*text == "local") {
+        out.offset_reference = OffsetReference::kLocal;
+      } else {
+        wrong_value(*f, "consensus or local");
+      }
     }
   }
   return out;

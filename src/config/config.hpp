@@ -73,6 +73,15 @@ struct WebhookConfig {
   int queue_size = 256;    // transitions waiting to be sent; the oldest is dropped when full
 };
 
+// What a server's offset alert is judged against (alerts.offset_reference).
+enum class OffsetReference : std::uint8_t {
+  // The local clock, except while the truechimers agree that the local clock itself is off
+  // (the local-clock alert): then each server's offset from their consensus.
+  kConsensus,
+  // Always the local clock: a host clock that is off fires every server's offset alert.
+  kLocal,
+};
+
 struct AlertSettings {
   // Hysteresis: an alert fires after `hold` consecutive bad polls and clears after `hold` good.
   int hold = 3;
@@ -80,6 +89,7 @@ struct AlertSettings {
   // The certificate alert fires while an NTS-KE server's certificate expires within this
   // many days; 0 turns it off.
   int certificate_expiry_days = 14;
+  OffsetReference offset_reference = OffsetReference::kConsensus;
 };
 
 struct SelectionSettings {

@@ -6,6 +6,10 @@
 // estimating the local clock precision the way ntpd does. Not responsible for: disciplining or
 // ever setting the clock (ntp-monitor only observes), or any NTP arithmetic (src/algo).
 //
+// Also here: ClockStepWatch, which tells the engine when the wall clock was stepped (set by
+// settimeofday, clock_settime, chronyd's makestep), so that the Monitor can discard what was
+// measured across the step.
+//
 // The engine is the only module that reads a clock; everything it hands to the pure core is a
 // value taken here. Clock and MonoClock are interfaces so that tests can pin the time and get
 // exact figures.
@@ -14,8 +18,15 @@
 #include <chrono>
 #include <cstdint>
 #include <ctime>
+#include <functional>
+#include <memory>
+#include <string>
 
 #include "proto/ntp_time.hpp"
+
+namespace asio {
+class io_context;
+}
 
 namespace ntpmon::engine {
 
@@ -71,5 +82,42 @@ class SteadyMonoClock final : public MonoClock {
 // CLOCK_REALTIME reads over a short burst, but never finer than clock_getres() reports.
 // Reading cost is part of the precision on purpose: it bounds how exactly T1 can be taken.
 double measure_clock_precision_s();
+
+// What one read of the step watch's timerfd said.
+enum class TimerfdRead : std::uint8_t {
+  kStepped,  // ECANCELED: CLOCK_REALTIME was set (TFD_TIMER_CANCEL_ON_SET)
+  kExpired,  // 8 bytes: the far-off expiry was reached without a step
+  kAgain,    // EAGAIN / EINTR: nothing yet
+  kFailed,   // anything else: the watch stops (logged by the owner)
+};
+// `result` is read()'s return value, `error` errno after it.
+TimerfdRead classify_timerfd_read(long result, int error);
+
+// Watches CLOCK_REALTIME for steps on the event loop (Linux: a timerfd armed with an absolute
+// expiry far in the future and TFD_TIMER_CANCEL_ON_SET, whose read fails with ECANCELED when the
+// clock is set; re-armed after each). Slewing (adjtime, chronyd's normal discipline) is not a
+// step and is not reported. Never sets the clock. On a system without the timerfd the watch is
+// inactive (error() says why) and the daemon runs without step detection.
+class ClockStepWatch {
+ public:
+  // on_step runs on the loop's thread, once per step seen. rearm_after: how far ahead the
+  // timer is armed (an expiry without a step only re-arms it; tests shorten it).
+  ClockStepWatch(asio::io_context& io, std::function<void()> on_step,
+                 std::chrono::nanoseconds rearm_after = std::chrono::hours(24 * 365));
+  ~ClockStepWatch();
+  ClockStepWatch(const ClockStepWatch&) = delete;
+  ClockStepWatch& operator=(const ClockStepWatch&) = delete;
+
+  // Stops watching (cancels the pending wait); the callback is not called again.
+  void close();
+  [[nodiscard]] bool active() const;
+  [[nodiscard]] const std::string& error() const;
+  [[nodiscard]] std::uint64_t steps() const;
+  [[nodiscard]] std::uint64_t rearms() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 }  // namespace ntpmon::engine

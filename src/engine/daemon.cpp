@@ -293,6 +293,7 @@ struct Daemon::Impl {
   void run() {
     open_history();
     if (options.handle_signals) wait_signal();
+    watch_clock_steps();
     const monitor::Now n = now();
     actions.clear();
     monitor.start(n, actions);
@@ -319,6 +320,7 @@ struct Daemon::Impl {
     timer.cancel();
     housekeeping_timer.cancel();
     signals.cancel();
+    if (step_watch) step_watch->close();
     resolver.cancel();
     hub.close();
     nts.cancel_all();
@@ -354,6 +356,28 @@ struct Daemon::Impl {
       }
       request_stop(signal_number == SIGINT ? "SIGINT" : "SIGTERM");
     });
+  }
+
+  // ---- Clock steps -----------------------------------------------------------------------------
+
+  // The Monitor hears of every step of the wall clock (it discards what was measured across
+  // it). Without the timerfd the daemon runs on, said once in the log.
+  void watch_clock_steps() {
+    step_watch = std::make_unique<ClockStepWatch>(io, [this] { on_clock_step(); });
+    if (!step_watch->active()) {
+      logger.log(LogLevel::kWarning, "clock_step_watch_off",
+                 {{"error", step_watch->error()},
+                  {"effect", "steps of the local clock are not detected"}});
+    }
+  }
+
+  void on_clock_step() {
+    if (stopping) return;
+    const monitor::Now n = now();
+    actions.clear();
+    monitor.on_clock_stepped(n, actions);
+    carry_out(n);
+    after_event();
   }
 
   // ---- Configuration ---------------------------------------------------------------------------
@@ -860,6 +884,7 @@ struct Daemon::Impl {
   std::vector<proto::SymmetricKey> keys;
   std::unordered_map<std::uint32_t, std::shared_ptr<const proto::SymmetricKey>> key_by_id;
   asio::steady_timer housekeeping_timer;
+  std::unique_ptr<ClockStepWatch> step_watch;  // from run() on
   history::HistoryStore history;
   monitor::HistoryStatus history_status;
   std::int64_t history_off_since_ns = 0;  // when a write outage started (0: none)

@@ -251,6 +251,8 @@ std::string render_selection(const monitor::Snapshot& snap) {
                    {"selected_address", or_null(snap.selected_address)},
                    {"system_offset", or_null(snap.system_offset_s)},
                    {"system_jitter", or_null(snap.system_jitter_s)},
+                   {"local_clock_offset", or_null(snap.local_clock_offset_s)},
+                   {"local_clock_steps", snap.local_clock_steps},
                    {"truechimers", names_in_states(snap, {S::kSelected, S::kCandidate})},
                    {"truechimer_count", snap.truechimers},
                    {"falsetickers", names_in_states(snap, {S::kFalseticker})},
@@ -311,6 +313,13 @@ std::string render_alerts(const monitor::View& view) {
       o["address"] = text_or_null(s->address);
       active.push_back(std::move(o));
     }
+  }
+  // The host's own clock: no server.
+  for (const monitor::ActiveAlert& a : snap.local_clock_alerts) {
+    json o = alert_json(a);
+    o["server"] = nullptr;
+    o["address"] = nullptr;
+    active.push_back(std::move(o));
   }
   // A configured database that is off or cannot be written (an outage, retried) is the daemon's
   // own alert: no server, no start time known to the snapshot, the store's error as the message,

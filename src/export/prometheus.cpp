@@ -344,6 +344,7 @@ class Renderer {
       if (!server) continue;
       for (int i = 0; i < monitor::kAlertKindCount; ++i) {
         auto kind = static_cast<monitor::AlertKind>(i);
+        if (!monitor::is_server_alert(kind)) continue;
         bool active = std::any_of(server->alerts.begin(), server->alerts.end(),
                                   [kind](const monitor::ActiveAlert& a) { return a.kind == kind; });
         append_server_series(w_.buf(), family.name, *server,
@@ -352,7 +353,11 @@ class Renderer {
         if (!end_line()) return false;
       }
     }
-    return w_.ok();
+    // The host's own clock: one series with no server labels.
+    w_.buf().append(family.name).append("{alert=\"");
+    w_.buf().append(monitor::alert_name(monitor::AlertKind::kLocalClock)).append("\"} ");
+    w_.buf().push_back(snap_.local_clock_alerts.empty() ? '0' : '1');
+    return end_line();
   }
 
   // A family with one unlabelled sample (or none, when value is empty).
@@ -454,6 +459,12 @@ constexpr Family kNtsKeFailures{"ntp_monitor_nts_ke_failures_total", "counter",
                                 "Failed NTS-KE handshakes with the server, by reason."};
 constexpr Family kSystemOffset{"ntp_monitor_system_offset_seconds", "gauge",
                                "Combined offset of the selected servers relative to this host."};
+constexpr Family kLocalClockOffset{"ntp_monitor_local_clock_offset_seconds", "gauge",
+                                   "Offset of this host's clock from the truechimers' consensus "
+                                   "(positive: this host is ahead); absent without a majority of "
+                                   "at least 3 truechimers."};
+constexpr Family kLocalClockSteps{"ntp_monitor_local_clock_steps_total", "counter",
+                                  "Steps of this host's wall clock seen since start."};
 constexpr Family kSystemJitter{"ntp_monitor_system_jitter_seconds", "gauge",
                                "Jitter of the combined offset of the selected servers."};
 constexpr Family kTruechimers{"ntp_monitor_truechimers", "gauge",
@@ -932,6 +943,8 @@ bool write_exposition(const monitor::View& view, const BuildInfo& build,
                    }) &&
       r.nts_ke_failures(kNtsKeFailures) && r.single(kSystemOffset, snapshot.system_offset_s) &&
       r.single(kSystemJitter, snapshot.system_jitter_s) &&
+      r.single(kLocalClockOffset, snapshot.local_clock_offset_s) &&
+      r.single(kLocalClockSteps, std::optional<std::uint64_t>(snapshot.local_clock_steps)) &&
       r.single(kTruechimers, std::optional<int>(snapshot.truechimers)) &&
       r.single(kMajority, std::optional<bool>(snapshot.majority)) &&
       r.single(kSelectionChanges, std::optional<std::uint64_t>(snapshot.selection_changes)) &&

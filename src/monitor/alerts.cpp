@@ -112,7 +112,9 @@ bool AlertState::evaluate(const AlertFacts& facts, int hold, std::int64_t now_un
     apply(kind, verdict, message, immediate, hold, now_unix_ns, changes, changed);
   };
   step(AlertKind::kOffset, offset_verdict(facts), [&] {
-    return format("offset %+.1f ms above %g ms", *facts.offset_s * 1e3, facts.thresholds.offset_ms);
+    return format(facts.offset_from_consensus ? "offset %+.1f ms from the consensus above %g ms"
+                                              : "offset %+.1f ms above %g ms",
+                  *facts.offset_s * 1e3, facts.thresholds.offset_ms);
   });
   step(AlertKind::kDelay, delay_verdict(facts), [&] {
     return format("delay %.1f ms above %g ms", *facts.delay_s * 1e3, facts.thresholds.delay_ms);
@@ -159,6 +161,23 @@ bool AlertState::evaluate_auth(const AlertFacts& facts, int hold, std::int64_t n
                       std::floor(left_days * 10.0) / 10.0, facts.certificate_expiry_days);
       },
       true, hold, now_unix_ns, changes, changed);
+  return changed;
+}
+
+bool AlertState::evaluate_local_clock(std::optional<double> local_offset_s, double offset_ms,
+                                      int hold, std::int64_t now_unix_ns,
+                                      std::vector<AlertChange>& changes) {
+  bool changed = false;
+  const Verdict verdict =
+      local_offset_s ? verdict_of(std::fabs(*local_offset_s * 1e3) > offset_ms) : Verdict::kUnknown;
+  apply(
+      AlertKind::kLocalClock, verdict,
+      [&] {
+        // Whole milliseconds: the message (and so the snapshot) does not change at every run.
+        return format("local clock %+.0f ms from the truechimers' consensus, above %g ms",
+                      *local_offset_s * 1e3, offset_ms);
+      },
+      false, hold, now_unix_ns, changes, changed);
   return changed;
 }
 

@@ -1,4 +1,4 @@
-// Alert rules with hysteresis, per monitored address.
+// Alert rules with hysteresis, per monitored address (and for the monitoring host's own clock).
 //
 // Responsible for: judging, after each poll outcome, every alert condition of one source
 // (offset, delay, stratum, unreachable, falseticker, Kiss-o'-Death, leap, unsynchronized,
@@ -35,6 +35,10 @@ struct AlertFacts {
   // delay (what the snapshot shows), and the header's stratum and leap indicator.
   std::optional<double> offset_s;
   std::optional<double> delay_s;
+  // offset_s is the server's offset from the truechimers' consensus, not from the local clock
+  // (while the local clock is judged off, alerts.offset_reference consensus): said so in the
+  // message.
+  bool offset_from_consensus = false;
   std::optional<int> stratum;
   std::optional<int> leap;
   // Always known.
@@ -77,6 +81,13 @@ class AlertState {
   // say nothing about reachability, offsets or the rest.
   bool evaluate_auth(const AlertFacts& facts, int hold, std::int64_t now_unix_ns,
                      std::vector<AlertChange>& changes);
+  // Evaluates the monitoring host's own clock (kLocalClock, the one kind judged here rather than
+  // per server): bad while |local_offset_s| is above offset_ms, not evaluated when nullopt (no
+  // consensus to judge it against). Returns true when anything visible changed.
+  bool evaluate_local_clock(std::optional<double> local_offset_s, double offset_ms, int hold,
+                            std::int64_t now_unix_ns, std::vector<AlertChange>& changes);
+  // The consecutive bad evaluations of `kind` so far (0 after a good one).
+  [[nodiscard]] int bad_count(AlertKind kind) const { return bad_[static_cast<std::size_t>(kind)]; }
   // Resolves every firing alert (the source is going away); appends the transitions.
   void resolve_all(std::vector<AlertChange>& changes);
 

@@ -155,6 +155,13 @@ struct Source {
   std::string error;
 
   bool up = false;
+  // The wall clock stepped while this source's request was in flight: its T1 was taken on the
+  // clock before the step, so the reply that ends the exchange gives no valid sample.
+  bool discard_reply = false;
+  // A selection has run since the clock filter held kStagesBeforeVerdict valid stages (before
+  // that, root distances are too large for a majority; a step clears the filter): the ensemble
+  // has had its say on whether the local clock or this source is off.
+  bool seen_by_selection = false;
   bool rate_limited = false;     // RATE seen since the last accepted reply
   bool unsync_reported = false;  // rejected as unsynchronized since the last accepted reply
   std::optional<algo::ServerClass> selection_class;
@@ -247,6 +254,17 @@ struct Monitor::Impl {
   std::uint64_t selection_changes = 0;
   std::vector<SelectionEvent> recent_selection_changes;
 
+  // The monitoring host's own clock: its offset from the consensus as of the latest selection
+  // (absent without a consensus of enough truechimers), its alert, whether it is judged off
+  // (the alert fires, or the latest verdict was bad: servers are judged against the consensus
+  // from the first bad verdict, so no server's offset alert wins the race against the hold),
+  // the system offset servers are judged against meanwhile, and the wall clock's steps.
+  std::optional<double> local_clock_offset_s;
+  AlertState local_clock_alerts;
+  bool local_clock_off = false;
+  std::optional<double> consensus_reference_s;
+  std::uint64_t clock_steps = 0;
+
   std::uint64_t config_reloads = 0;
   std::uint64_t config_reload_failures = 0;
   std::int64_t next_start_mono_ns = INT64_MIN;
@@ -274,12 +292,14 @@ struct Monitor::Impl {
     poll_min_explicit = config.poll_min_explicit;
     certificate_expiry_days = config.alerts.certificate_expiry_days;
     alert_hold = config.alerts.hold;
+    offset_reference = config.alerts.offset_reference;
     selection_interval_s = config.selection.interval_s;
     resolve_refresh_s = config.dns.refresh_s;
     probe_settings = config.probe;
   }
 
   int certificate_expiry_days = 14;
+  config::OffsetReference offset_reference = config::OffsetReference::kConsensus;
   bool poll_min_explicit = false;
   int alert_hold = 3;
   double selection_interval_s = 1.0;
@@ -437,7 +457,7 @@ struct Monitor::Impl {
     facts.expected_stratum = s.expected_stratum;
     const auto& estimate = s.filter.estimate();
     if (measured && estimate && s.header) {
-      facts.offset_s = estimate->offset_s;
+      facts.offset_s = offset_for_alert(s, estimate->offset_s, facts.offset_from_consensus);
       facts.delay_s = estimate->delay_s;
       facts.stratum = s.header->stratum;
       facts.leap = static_cast<int>(s.header->leap);
@@ -449,6 +469,46 @@ struct Monitor::Impl {
     facts.kod_code = s.last_kod_code;
     facts.unsynchronized = s.unsync_reported;
     return facts;
+  }
+
+  // The offset a server's offset alert judges (alerts.offset_reference). Against the local
+  // clock, unless the consensus setting is on and the ensemble can tell the local clock from
+  // the servers (at least local_clock_min_truechimers configured addresses): then a source's
+  // first samples wait until a selection has seen its filter filled (nullopt: not evaluated;
+  // a few polls, the iburst's), and while the local clock is judged off
+  // the offset is taken from the consensus (not evaluated while no consensus is known since the
+  // last clock step).
+  std::optional<double> offset_for_alert(const Source& s, double offset_s,
+                                         bool& from_consensus) const {
+    from_consensus = false;
+    if (offset_reference != config::OffsetReference::kConsensus) return offset_s;
+    const auto min_truechimers = static_cast<std::size_t>(options.local_clock_min_truechimers);
+    if (live_sources - probe_sources < min_truechimers) return offset_s;
+    if (!s.seen_by_selection) return std::nullopt;
+    if (local_clock_off) {
+      if (!consensus_reference_s) return std::nullopt;
+      from_consensus = true;
+      return offset_s - *consensus_reference_s;
+    }
+    return offset_s;
+  }
+
+  // After each selection: is the local clock off? Only a majority of at least
+  // local_clock_min_truechimers truechimers can say so (one or two servers cannot tell their
+  // own error from the host's).
+  void judge_local_clock(const algo::SelectionResult& result, const Now& now, Actions& out) {
+    local_clock_offset_s.reset();
+    if (result.majority_found && result.system_offset_s &&
+        result.truechimers >= static_cast<std::size_t>(options.local_clock_min_truechimers)) {
+      local_clock_offset_s = -*result.system_offset_s;
+      consensus_reference_s = result.system_offset_s;
+    }
+    std::vector<AlertChange> changes;
+    local_clock_alerts.evaluate_local_clock(local_clock_offset_s, alert_thresholds.offset_ms,
+                                            alert_hold, now.unix_ns, changes);
+    emit_alerts("", "", changes, now, out);
+    local_clock_off = local_clock_alerts.firing(AlertKind::kLocalClock) ||
+                      local_clock_alerts.bad_count(AlertKind::kLocalClock) > 0;
   }
 
   void evaluate_alerts(Source& s, bool measured, const Now& now, Actions& out,
@@ -533,6 +593,7 @@ struct Monitor::Impl {
     // Draw only for normal polls, so a scripted RandomSource maps one value to one poll.
     const double u = s.poll.burst_left() > 0 ? 0.0 : random.uniform01();
     const double next_s = s.poll.on_send(u);
+    s.discard_reply = false;
     ++s.requests;
     ++requests_total;
     s.dirty = true;
@@ -561,6 +622,7 @@ struct Monitor::Impl {
 
   void miss(Source& s, const Now& now, Actions& out) {
     const MissOutcome outcome = s.poll.on_miss();
+    s.discard_reply = false;
     s.up = false;
     s.dirty = true;
     if (outcome.add_dummy_stage) {
@@ -642,6 +704,7 @@ struct Monitor::Impl {
         c.synchronized = s->header->leap != proto::LeapIndicator::kUnsynchronized &&
                          s->header->stratum > 0 && s->header->stratum < 16;
         c.reachable = s->poll.reach() != 0 && !s->poll.unreachable();
+        if (estimate->valid_stages >= kStagesBeforeVerdict) s->seen_by_selection = true;
       }
       c.kod = s->poll.stopped();
       candidates.push_back(std::move(c));
@@ -668,6 +731,7 @@ struct Monitor::Impl {
     system_jitter_s = result.system_jitter_s;
     truechimers = static_cast<int>(result.truechimers);
     majority = result.majority_found;
+    judge_local_clock(result, now, out);
 
     std::optional<SourceId> next_peer;
     if (result.system_peer_id) next_peer = static_cast<SourceId>(*result.system_peer_id);
@@ -1000,6 +1064,19 @@ void Monitor::on_reply(SourceId id, const Reply& reply, const Now& now, Actions&
   Impl& m = *impl_;
   Source* s = m.source(id);
   if (s == nullptr || s->poll.stopped()) return;
+  if (s->discard_reply) {
+    // Measured across a step of the wall clock (T1 before it, T4 after): the server answered,
+    // which its reach counts, but the offset and delay are off by the step. No sample.
+    s->discard_reply = false;
+    ++s->responses;
+    ++m.responses_total;
+    s->up = true;
+    s->dirty = true;
+    Impl::log(out, LogEvent::info, "exchange_discarded",
+              {{"server", m.name_of(*s)}, {"address", s->address}, {"reason", "clock_step"}});
+    if (s->poll.on_reply()) m.schedule_poll(*s, after(now.mono_ns, s->poll.recovery_delay_s()));
+    return;
+  }
   const double precision_s = m.options.local_precision_s;
   s->filter.add(algo::make_sample(reply.header, reply.t1, reply.t4, precision_s), now.ntp,
                 precision_s);
@@ -1193,6 +1270,35 @@ void Monitor::on_nts_cookies(SourceId id, std::size_t cookies) {
   if (s->auth->cookies == cookies) return;
   s->auth->cookies = cookies;
   s->dirty = true;
+}
+
+void Monitor::on_clock_stepped(const Now& now, Actions& out) {
+  Impl& m = *impl_;
+  ++m.clock_steps;
+  std::size_t in_flight = 0;
+  std::size_t cleared = 0;
+  for (const auto& slot : m.sources) {
+    Source* s = slot.get();
+    if (s == nullptr) continue;
+    if (s->poll.outstanding()) {
+      s->discard_reply = true;
+      ++in_flight;
+    }
+    // Every stage was measured against the clock as it was: offsets off by the step, sample
+    // times (which age the dispersion) on the other side of it. The filter starts afresh.
+    if (s->filter.estimate()) ++cleared;
+    s->filter.reset();
+    s->seen_by_selection = false;
+    s->dirty = true;
+  }
+  // The consensus was an offset from the clock before the step.
+  m.consensus_reference_s.reset();
+  m.local_clock_offset_s.reset();
+  m.mark_selection(now);
+  Impl::log(out, LogEvent::warning, "local_clock_stepped",
+            {{"steps", std::to_string(m.clock_steps)},
+             {"exchanges_discarded", std::to_string(in_flight)},
+             {"filters_cleared", std::to_string(cleared)}});
 }
 
 void Monitor::on_tick(const Now& now, RandomSource& random, Actions& out) {
@@ -1390,6 +1496,9 @@ std::shared_ptr<const Snapshot> Monitor::snapshot(const Now& now) {
   }
   snap->system_offset_s = m.system_offset_s;
   snap->system_jitter_s = m.system_jitter_s;
+  snap->local_clock_offset_s = m.local_clock_offset_s;
+  snap->local_clock_alerts = m.local_clock_alerts.active();
+  snap->local_clock_steps = m.clock_steps;
   if (m.system_peer) {
     snap->selected = m.system_peer_name;
     snap->selected_address = m.system_peer_address;

@@ -236,6 +236,11 @@ struct MonitorOptions {
   // a broken NTS-KE server gets a handshake per poll at first and then fewer and fewer.
   double nts_ke_timeout_s = 5.0;
   double nts_ke_retry_max_s = 3600.0;
+  // The local clock is judged (its alert, and servers' offsets against the consensus) only by
+  // a majority of at least this many truechimers: one or two servers cannot tell their own
+  // error from the host's. Fewer configured addresses: servers are judged against the local
+  // clock as if alerts.offset_reference were local.
+  int local_clock_min_truechimers = 3;
 };
 
 // What Monitor::probe() made of a /probe request.
@@ -300,6 +305,13 @@ class Monitor {
   // The cookies an NTS source holds, reported by the engine before each outcome event (the
   // probe spends one per request, takes the reply's, and drops them all on an NTSN).
   void on_nts_cookies(SourceId source, std::size_t cookies);
+
+  // The wall clock was stepped (the engine saw it: a timerfd with TFD_TIMER_CANCEL_ON_SET on
+  // Linux); `now` is read after the step. The exchanges in flight took T1 before it: their
+  // replies still count for reach but give no sample. Every clock filter is cleared (its
+  // stages were measured against the clock before the step), so offsets, the selection and
+  // the local-clock verdict start afresh from the next replies. Counted (Snapshot).
+  void on_clock_stepped(const Now& now, Actions& out);
 
   // Runs everything due at now.mono_ns: polls, DNS refreshes, the selection.
   void on_tick(const Now& now, RandomSource& random, Actions& out);

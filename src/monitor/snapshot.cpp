@@ -35,11 +35,13 @@ struct AlertKindNames {
   const char* severity;
 };
 
-// The per-server alerts an operator sees in Alertmanager, named as the Prometheus rules name
-// them (NtpServer... for a condition of one server). Severities are the rules': a single
-// server unreachable or a falseticker degrades that server only (the ensemble votes it out;
-// NtpNoTruechimerMajority is the critical one), while failing authentication means the time
-// cannot be trusted at all. A leap announcement is news, not a fault.
+// The alerts an operator sees in Alertmanager, named as the Prometheus rules name them
+// (NtpServer... for a condition of one server, NtpHostClockOffsetHigh for the monitoring host's
+// own clock). Severities are the rules': a single server unreachable or a falseticker degrades
+// that server only (the ensemble votes it out; NtpNoTruechimerMajority is the critical one),
+// while failing authentication means the time cannot be trusted at all, and so does a host
+// clock that is off (every offset is measured against it). A leap announcement is news, not a
+// fault.
 constexpr std::array<AlertKindNames, kAlertKindCount> kAlertKinds{{
     {AlertKind::kOffset, "offset", "NtpServerOffsetHigh", "warning"},
     {AlertKind::kDelay, "delay", "NtpServerDelayHigh", "warning"},
@@ -51,6 +53,8 @@ constexpr std::array<AlertKindNames, kAlertKindCount> kAlertKinds{{
     {AlertKind::kUnsynchronized, "unsynchronized", "NtpServerUnsynchronized", "warning"},
     {AlertKind::kAuthentication, "authentication", "NtpAuthenticationFailing", "critical"},
     {AlertKind::kCertificate, "certificate", "NtsCertificateExpiringSoon", "warning"},
+    // The host's clock, not a server's: every offset the daemon measures is against it.
+    {AlertKind::kLocalClock, "local_clock", "NtpHostClockOffsetHigh", "critical"},
 }};
 
 // The table is indexed by kind: a reordered or missing row fails the build.

@@ -42,8 +42,11 @@ enum class AlertKind : std::uint8_t {
   kUnsynchronized,
   kAuthentication,  // MAC / NTS failing (authenticated time)
   kCertificate,     // NTS certificate expiring soon
+  // The monitoring host's own clock: the truechimers agree that it is off (Snapshot::
+  // local_clock_alerts, never a server's). Last, so the per-server kinds keep their numbers.
+  kLocalClock,
 };
-inline constexpr int kAlertKindCount = 10;
+inline constexpr int kAlertKindCount = 11;
 const char* to_string(AlertKind kind);  // "offset", "delay", ...: the JSON API and the history
 
 // The one vocabulary of alert names (snapshot.cpp holds the table). The name is the alert's
@@ -53,6 +56,8 @@ const char* to_string(AlertKind kind);  // "offset", "delay", ...: the JSON API 
 // agree, reading the list `ntp-monitor check-config --list-alerts` prints.
 const char* alert_name(AlertKind kind);      // "NtpServerOffsetHigh", ...
 const char* alert_severity(AlertKind kind);  // "warning", ...
+// Whether a kind is judged per server (every kind but kLocalClock, which is the host's).
+constexpr bool is_server_alert(AlertKind kind) { return kind != AlertKind::kLocalClock; }
 
 struct ActiveAlert {
   AlertKind kind;
@@ -154,6 +159,13 @@ struct Snapshot {
   std::vector<std::shared_ptr<const ServerSnapshot>> servers;
   std::optional<double> system_offset_s;
   std::optional<double> system_jitter_s;
+  // The monitoring host's own clock. Its offset from the truechimers' consensus (local minus
+  // consensus: positive = this host is ahead; the negated system offset), known only while at
+  // least MonitorOptions::local_clock_min_truechimers truechimers form a majority; the local-clock
+  // alert (kind kLocalClock) while it fires; and the steps of the wall clock seen since start.
+  std::optional<double> local_clock_offset_s;
+  std::vector<ActiveAlert> local_clock_alerts;
+  std::uint64_t local_clock_steps = 0;
   std::optional<std::string> selected;          // system peer's name
   std::optional<std::string> selected_address;  // and its address (a name can have several)
   int truechimers = 0;

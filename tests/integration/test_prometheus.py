@@ -189,8 +189,8 @@ def test_every_alert_has_a_promtool_test():
 
 # Rules about the monitor itself or the whole fleet: the daemon, which judges one server at a
 # time, has no alert of these names.
-FLEET_ONLY_RULES = {"NtpMonitorDown", "NtpMonitorAbsent", "NtpHostClockOffsetHigh",
-                    "NtpNoTruechimerMajority", "NtpConfigReloadFailed"}
+FLEET_ONLY_RULES = {"NtpMonitorDown", "NtpMonitorAbsent", "NtpNoTruechimerMajority",
+                    "NtpConfigReloadFailed"}
 
 _ALERT_LABEL = re.compile(r'ntp_monitor_alert_active\{[^}]*\balert="([^"]*)"')
 

@@ -637,12 +637,27 @@ TEST(ConfigDaemon, PollMaxAloneIsNotAnExplicitMinimum) {
   EXPECT_FALSE(result->poll_min_explicit);
 }
 
+TEST(ConfigDaemon, OffsetReferenceIsConsensusUnlessLocalIsAsked) {
+  const auto by_default = parse_config("servers: [{host: a}]\n");
+  ASSERT_TRUE(by_default.ok());
+  EXPECT_EQ(by_default->alerts.offset_reference, OffsetReference::kConsensus);
+  const auto local = parse_config("servers: [{host: a}]\nalerts: {offset_reference: local}\n");
+  ASSERT_TRUE(local.ok());
+  EXPECT_EQ(local->alerts.offset_reference, OffsetReference::kLocal);
+  const auto consensus =
+      parse_config("servers: [{host: a}]\nalerts: {offset_reference: consensus}\n");
+  ASSERT_TRUE(consensus.ok());
+  EXPECT_EQ(consensus->alerts.offset_reference, OffsetReference::kConsensus);
+  EXPECT_EQ(error_of("servers: [{host: a}]\nalerts: {offset_reference: system}\n"),
+            "servers.yaml:2:28: 'offset_reference' must be consensus or local, got 'system'");
+}
+
 TEST(ConfigDaemon, Errors) {
   EXPECT_EQ(error_of("servers: [{host: a}]\nalerts: {hold: 0}\n"),
             "servers.yaml:2:16: 'hold' must be an integer from 1 to 100 (polls), got '0'");
   EXPECT_EQ(error_of("servers: [{host: a}]\nalerts: {holdd: 2}\n"),
             "servers.yaml:2:10: unknown key 'holdd' in alerts (expected one of: hold, webhook, "
-            "certificate_expiry_days)");
+            "certificate_expiry_days, offset_reference)");
   EXPECT_EQ(error_of("servers: [{host: a}]\nalerts:\n  webhook: {timeout_s: 1}\n"),
             "servers.yaml:3:3: 'webhook' has no 'url' (where to POST alerts)");
   EXPECT_EQ(error_of("servers: [{host: a}]\nalerts:\n  webhook: {url: ftp://x/}\n"),

@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <asio/io_context.hpp>
+#include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 
@@ -63,6 +66,38 @@ TEST(SystemRng, DrawsDistinctValues) {
   EXPECT_NE(a, b);
   EXPECT_NE(b, c);
   EXPECT_NE(a, c);
+}
+
+// What a read of the step watch's timerfd means. ECANCELED is how Linux reports a step of
+// CLOCK_REALTIME to a TFD_TIMER_CANCEL_ON_SET timer; the machine's clock is never stepped here.
+TEST(ClockStepWatch, ClassifiesTimerfdReads) {
+  EXPECT_EQ(classify_timerfd_read(-1, ECANCELED), TimerfdRead::kStepped);
+  EXPECT_EQ(classify_timerfd_read(8, 0), TimerfdRead::kExpired);
+  EXPECT_EQ(classify_timerfd_read(-1, EAGAIN), TimerfdRead::kAgain);
+  EXPECT_EQ(classify_timerfd_read(-1, EINTR), TimerfdRead::kAgain);
+  EXPECT_EQ(classify_timerfd_read(-1, EBADF), TimerfdRead::kFailed);
+  EXPECT_EQ(classify_timerfd_read(4, 0), TimerfdRead::kFailed);
+}
+
+// The real timerfd on a real loop: armed, its expiries without a step only re-arm it (no step
+// reported), and close() stops it. A short re-arm period stands in for the year it normally is.
+TEST(ClockStepWatch, ExpiriesWithoutAStepReArmAndReportNothing) {
+  asio::io_context io;
+  int steps = 0;
+  ClockStepWatch watch(
+      io, [&steps] { ++steps; }, std::chrono::milliseconds(20));
+  ASSERT_TRUE(watch.active()) << watch.error();
+  io.run_for(std::chrono::milliseconds(200));
+  EXPECT_GE(watch.rearms(), 3U);
+  EXPECT_EQ(watch.steps(), 0U);
+  EXPECT_EQ(steps, 0);
+  EXPECT_TRUE(watch.active());
+  watch.close();
+  EXPECT_FALSE(watch.active());
+  const std::uint64_t rearms = watch.rearms();
+  io.restart();
+  io.run_for(std::chrono::milliseconds(60));
+  EXPECT_EQ(watch.rearms(), rearms);
 }
 
 }  // namespace

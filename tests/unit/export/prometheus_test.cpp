@@ -136,6 +136,7 @@ ntp_monitor_alert_active{server="ntp-a",address="192.0.2.1",alert="NtpServerLeap
 ntp_monitor_alert_active{server="ntp-a",address="192.0.2.1",alert="NtpServerUnsynchronized"} 0
 ntp_monitor_alert_active{server="ntp-a",address="192.0.2.1",alert="NtpAuthenticationFailing"} 0
 ntp_monitor_alert_active{server="ntp-a",address="192.0.2.1",alert="NtsCertificateExpiringSoon"} 0
+ntp_monitor_alert_active{alert="NtpHostClockOffsetHigh"} 0
 # HELP ntp_monitor_server_authenticated 1 if the last poll of a server configured for NTS or a symmetric key got an authenticated reply, else 0.
 # TYPE ntp_monitor_server_authenticated gauge
 # HELP ntp_monitor_nts_ke_duration_seconds Duration of the last successful NTS-KE (connect, TLS handshake, records).
@@ -154,6 +155,11 @@ ntp_monitor_system_offset_seconds 0.00125
 # HELP ntp_monitor_system_jitter_seconds Jitter of the combined offset of the selected servers.
 # TYPE ntp_monitor_system_jitter_seconds gauge
 ntp_monitor_system_jitter_seconds 1e-04
+# HELP ntp_monitor_local_clock_offset_seconds Offset of this host's clock from the truechimers' consensus (positive: this host is ahead); absent without a majority of at least 3 truechimers.
+# TYPE ntp_monitor_local_clock_offset_seconds gauge
+# HELP ntp_monitor_local_clock_steps_total Steps of this host's wall clock seen since start.
+# TYPE ntp_monitor_local_clock_steps_total counter
+ntp_monitor_local_clock_steps_total 0
 # HELP ntp_monitor_truechimers Servers inside the majority's intersection interval.
 # TYPE ntp_monitor_truechimers gauge
 ntp_monitor_truechimers 1
@@ -373,7 +379,7 @@ TEST(Prometheus, OpenMetricsHasTheSameSamplesAndOnlyTheMetadataDiffers) {
       EXPECT_EQ(om_types.at(name), type);
     }
   }
-  EXPECT_EQ(counters, 16);
+  EXPECT_EQ(counters, 17);
 
   // Per family: TYPE, then HELP, then its samples, contiguous; the metadata names the family.
   const auto lines = lines_of(om);
@@ -677,8 +683,13 @@ TEST(Prometheus, NeverMeasuredGaugesAreOmittedButFamiliesStay) {
             std::string::npos);
   EXPECT_EQ(lines_starting_with(text, "ntp_monitor_rejected_total{server=\"new\"").size(),
             static_cast<std::size_t>(proto::kRejectReasonCount));
+  // Every kind but the host's clock, which has one series of its own.
   EXPECT_EQ(lines_starting_with(text, "ntp_monitor_alert_active{server=\"new\"").size(),
-            static_cast<std::size_t>(monitor::kAlertKindCount));
+            static_cast<std::size_t>(monitor::kAlertKindCount - 1));
+  EXPECT_EQ(
+      lines_starting_with(text, "ntp_monitor_alert_active{alert=\"NtpHostClockOffsetHigh\"} 0")
+          .size(),
+      1U);
   EXPECT_EQ(lines_starting_with(text, "ntp_monitor_kod_total{server=\"new\"").size(), 4U);
 }
 
@@ -696,7 +707,8 @@ monitor::Snapshot snapshot_with_nts() {
 
 TEST(Prometheus, EveryFamilyHasHelpAndTypeBeforeItsSamples) {
   HttpCounters http;
-  const auto snap = snapshot_with_nts();
+  auto snap = snapshot_with_nts();
+  snap.local_clock_offset_s = -0.08;  // present only with a consensus of 3 truechimers
   const auto text = render_prometheus(snap, sample_build(), &http);
   std::map<std::string, std::string> type_of;
   std::set<std::string> helped;
@@ -755,6 +767,8 @@ TEST(Prometheus, EveryFamilyHasHelpAndTypeBeforeItsSamples) {
       "ntp_monitor_nts_ke_failures_total",
       "ntp_monitor_system_offset_seconds",
       "ntp_monitor_system_jitter_seconds",
+      "ntp_monitor_local_clock_offset_seconds",
+      "ntp_monitor_local_clock_steps_total",
       "ntp_monitor_truechimers",
       "ntp_monitor_majority",
       "ntp_monitor_selection_changes_total",
@@ -948,7 +962,7 @@ TEST(Prometheus, PromtoolAcceptsOpenMetricsExceptItsCounterMetadata) {
       expected.insert(line.substr(7, line.find(' ', 7) - 7) + "_total no help text");
     }
   }
-  ASSERT_EQ(expected.size(), 16U);
+  ASSERT_EQ(expected.size(), 17U);
   const auto [status, output] = promtool_check_metrics(promtool, om);
   std::set<std::string> reported;
   for (const auto& line : lines_of(output)) reported.insert(line);

@@ -20,10 +20,19 @@ constexpr std::int64_t kBaseUnixNs = 1'700'000'000'000'000'000;
 
 std::int64_t ns(double seconds) { return std::llround(seconds * 1e9); }
 
+// How far the monitoring host's wall clock has been stepped away from true time (tests of
+// clock steps set it; the fake servers keep true time). Never the machine's clock.
+std::int64_t g_wall_step_ns = 0;
+
+// True time at a monotonic instant: what the fake servers' clocks show (before their offset).
+proto::NtpTimestamp true_ntp(std::int64_t mono_ns) {
+  return proto::NtpTimestamp::from_unix_ns(kBaseUnixNs + mono_ns);
+}
+
 Now at_ns(std::int64_t mono_ns) {
   Now now;
   now.mono_ns = mono_ns;
-  now.unix_ns = kBaseUnixNs + mono_ns;
+  now.unix_ns = kBaseUnixNs + mono_ns + g_wall_step_ns;
   now.ntp = proto::NtpTimestamp::from_unix_ns(now.unix_ns);
   return now;
 }
@@ -217,6 +226,7 @@ class Harness {
       const auto it = net.find(s.address);
       const FakeServer behaviour = it == net.end() ? fake(0, 0, false) : it->second;
       const proto::NtpTimestamp t1 = at_ns(now_ns).ntp;
+      const proto::NtpTimestamp true_send = true_ntp(now_ns);
       const SourceId id = s.source;
       if (!behaviour.alive) {
         events.emplace(now_ns + ns(s.timeout_s), [this, id](const Now& now, Actions& out) {
@@ -240,7 +250,7 @@ class Harness {
         });
         continue;
       }
-      events.emplace(reply_at, [this, id, behaviour, t1](const Now& now, Actions& out) {
+      events.emplace(reply_at, [this, id, behaviour, t1, true_send](const Now& now, Actions& out) {
         Reply reply;
         reply.header.mode = proto::Mode::kServer;
         reply.header.version = 4;
@@ -252,7 +262,7 @@ class Harness {
         reply.header.refid = {192, 0, 2, 99};
         reply.header.origin_ts = proto::NtpTimestamp::from_raw(0x1234);
         reply.header.receive_ts =
-            proto::add_seconds(t1, behaviour.delay_s / 2 + behaviour.offset_s);
+            proto::add_seconds(true_send, behaviour.delay_s / 2 + behaviour.offset_s);
         reply.header.transmit_ts = reply.header.receive_ts;
         reply.t1 = t1;
         reply.t4 = now.ntp;
@@ -1127,6 +1137,198 @@ TEST(MonitorProbe, ZeroMaxTargetsTurnsProbingOff) {
   const ProbeRegistration r = h.probe("192.0.2.10");
   EXPECT_EQ(r.rejected, ProbeRejection::kLimit);
   EXPECT_EQ(r.message, "probing is off (probe.max_targets is 0)");
+}
+
+// ---- The monitoring host's own clock ------------------------------------------------------
+
+std::vector<config::ServerConfig> servers_at(int n) {
+  std::vector<config::ServerConfig> out;
+  for (int i = 1; i <= n; ++i) {
+    out.push_back(server("s" + std::to_string(i), "192.0.2." + std::to_string(i)));
+  }
+  return out;
+}
+
+std::size_t count_alerts(const Harness& h, AlertKind kind, bool firing) {
+  return static_cast<std::size_t>(std::count_if(
+      h.alerts.begin(), h.alerts.end(),
+      [&](const AlertTransition& a) { return a.kind == kind && a.firing == firing; }));
+}
+
+// Five servers agree on a time 80 ms ahead of this host (threshold 50 ms): the host's clock is
+// off, not theirs. One alert for the host, none for the servers, whose offsets stay as measured.
+TEST(MonitorLocalClock, FiveServersAgreeingFireOneHostAlertAndNoServerAlert) {
+  Harness h(config_of(servers_at(5)));
+  for (int i = 1; i <= 5; ++i) h.net["192.0.2." + std::to_string(i)] = fake(0.080);
+  h.start();
+  h.run_until(300);
+  ASSERT_EQ(h.alerts.size(), 1U);
+  EXPECT_EQ(h.alerts[0].kind, AlertKind::kLocalClock);
+  EXPECT_TRUE(h.alerts[0].firing);
+  EXPECT_EQ(h.alerts[0].server, "");
+  EXPECT_EQ(h.alerts[0].message, "local clock -80 ms from the truechimers' consensus, above 50 ms");
+  const auto snap = h.snap();
+  ASSERT_TRUE(snap->local_clock_offset_s.has_value());
+  EXPECT_NEAR(*snap->local_clock_offset_s, -0.080, 1e-6);
+  ASSERT_EQ(snap->local_clock_alerts.size(), 1U);
+  EXPECT_EQ(snap->local_clock_alerts[0].kind, AlertKind::kLocalClock);
+  for (const auto& s : snap->servers) {
+    EXPECT_TRUE(s->alerts.empty()) << s->name;
+    EXPECT_NEAR(*s->offset_s, 0.080, 1e-6) << s->name;
+  }
+  EXPECT_STREQ(alert_name(AlertKind::kLocalClock), "NtpHostClockOffsetHigh");
+  EXPECT_FALSE(is_server_alert(AlertKind::kLocalClock));
+}
+
+// alerts.offset_reference: local keeps the old behaviour: each server is judged against the
+// local clock and fires; the host's alert fires as well.
+TEST(MonitorLocalClock, OffsetReferenceLocalFiresEveryServersOffsetAlert) {
+  config::Config c = config_of(servers_at(5));
+  c.alerts.offset_reference = config::OffsetReference::kLocal;
+  Harness h(c);
+  for (int i = 1; i <= 5; ++i) h.net["192.0.2." + std::to_string(i)] = fake(0.080);
+  h.start();
+  h.run_until(300);
+  EXPECT_EQ(count_alerts(h, AlertKind::kOffset, true), 5U);
+  EXPECT_EQ(count_alerts(h, AlertKind::kLocalClock, true), 1U);
+  for (const AlertTransition& a : h.alerts) {
+    if (a.kind == AlertKind::kOffset) {
+      EXPECT_EQ(a.message, "offset +80.0 ms above 50 ms");
+    }
+  }
+}
+
+// While the host's clock is off, a server far from the consensus still fires, judged on its
+// offset from the consensus (170 ms), not from the local clock (250 ms).
+TEST(MonitorLocalClock, AServerFarFromTheConsensusStillFiresAgainstIt) {
+  Harness h(config_of(servers_at(6)));
+  for (int i = 1; i <= 5; ++i) h.net["192.0.2." + std::to_string(i)] = fake(0.080);
+  h.net["192.0.2.6"] = fake(0.250);
+  h.start();
+  h.run_until(300);
+  EXPECT_EQ(count_alerts(h, AlertKind::kLocalClock, true), 1U);
+  ASSERT_EQ(count_alerts(h, AlertKind::kOffset, true), 1U);
+  for (const AlertTransition& a : h.alerts) {
+    if (a.kind != AlertKind::kOffset) continue;
+    EXPECT_EQ(a.server, "s6");
+    EXPECT_EQ(a.message, "offset +170.0 ms from the consensus above 50 ms");
+  }
+}
+
+// The host's clock comes back (the servers now agree with it): its alert clears after the hold,
+// and no server's offset alert fired meanwhile.
+TEST(MonitorLocalClock, TheHostAlertClearsWhenTheClockIsBack) {
+  Harness h(config_of(servers_at(5)));
+  for (int i = 1; i <= 5; ++i) h.net["192.0.2." + std::to_string(i)] = fake(0.080);
+  h.start();
+  h.run_until(300);
+  ASSERT_EQ(count_alerts(h, AlertKind::kLocalClock, true), 1U);
+  // Lower delays: the filters pick the new samples at once.
+  for (int i = 1; i <= 5; ++i) h.net["192.0.2." + std::to_string(i)] = fake(0.0, 0.005);
+  h.run_until(1000);
+  EXPECT_EQ(count_alerts(h, AlertKind::kLocalClock, false), 1U);
+  EXPECT_EQ(count_alerts(h, AlertKind::kOffset, true), 0U);
+  const auto snap = h.snap();
+  EXPECT_TRUE(snap->local_clock_alerts.empty());
+  EXPECT_NEAR(*snap->local_clock_offset_s, 0.0, 1e-6);
+}
+
+// Two servers cannot tell their error from the host's: no host alert, each server fires.
+TEST(MonitorLocalClock, TwoServersCannotBlameTheHost) {
+  Harness h(config_of(servers_at(2)));
+  h.net["192.0.2.1"] = fake(0.080);
+  h.net["192.0.2.2"] = fake(0.080);
+  h.start();
+  h.run_until(300);
+  EXPECT_EQ(count_alerts(h, AlertKind::kOffset, true), 2U);
+  EXPECT_EQ(count_alerts(h, AlertKind::kLocalClock, true), 0U);
+  EXPECT_FALSE(h.snap()->local_clock_offset_s.has_value());
+}
+
+// Restores the harness's wall clock after a test that steps it.
+struct WallStep {
+  ~WallStep() { g_wall_step_ns = 0; }
+  void set(double seconds) { g_wall_step_ns = ns(seconds); }
+};
+
+// A step of the wall clock while a request is in flight: that exchange's T1 was taken on the old
+// clock, so its reply gives no sample (it still counts for reach and responses); the filters
+// restart, and the next exchanges measure against the stepped clock.
+TEST(MonitorClockStep, TheExchangeInFlightAcrossAStepGivesNoSample) {
+  WallStep wall;
+  Harness g(config_of({server("a", "192.0.2.1")}));
+  g.net["192.0.2.1"] = fake(0.0, 0.010);
+  g.start();
+  // The burst's second request leaves at 2 s; its reply is due at 2.010 s.
+  g.run_until(2.005);
+  ASSERT_EQ(g.send_times("192.0.2.1").back(), ns(2));
+  ASSERT_TRUE(g.entry("a")->offset_s.has_value());
+  const std::size_t samples = g.samples;
+  const std::uint64_t responses = g.entry("a")->responses;
+  // The wall clock is stepped 0.5 s forward while it is in flight.
+  wall.set(0.5);
+  Actions actions;
+  g.monitor.on_clock_stepped(at_ns(g.now_ns), actions);
+  ASSERT_EQ(actions.logs.size(), 1U);
+  EXPECT_EQ(actions.logs[0].event, "local_clock_stepped");
+  EXPECT_EQ(actions.logs[0].fields.at(1),
+            (std::pair<std::string, std::string>{"exchanges_discarded", "1"}));
+  EXPECT_EQ(actions.logs[0].fields.at(2),
+            (std::pair<std::string, std::string>{"filters_cleared", "1"}));
+  EXPECT_EQ(g.snap()->local_clock_steps, 1U);
+  EXPECT_FALSE(g.entry("a")->offset_s.has_value());  // the filter starts afresh
+  // The reply arrives: counted, but no sample.
+  g.run_until(2.020);
+  EXPECT_EQ(g.samples, samples);
+  EXPECT_EQ(g.entry("a")->responses, responses + 1);
+  EXPECT_TRUE(g.entry("a")->up);
+  EXPECT_FALSE(g.entry("a")->offset_s.has_value());
+  EXPECT_EQ(g.count_logs("exchange_discarded"), 1U);
+  // The next exchanges are measured on the stepped clock: the server now looks 0.5 s behind.
+  g.run_until(300);
+  EXPECT_GT(g.samples, samples);
+  ASSERT_TRUE(g.entry("a")->offset_s.has_value());
+  EXPECT_NEAR(*g.entry("a")->offset_s, -0.5, 1e-6);
+  EXPECT_NEAR(*g.entry("a")->delay_s, 0.010, 1e-6);
+}
+
+// Without the step event the same exchange straddling a 0.5 s step would have entered the
+// filter with a delay 0.5 s too long and an offset 0.25 s wrong: what the discard prevents.
+TEST(MonitorClockStep, WithoutTheEventTheStraddlingExchangeIsASample) {
+  WallStep wall;
+  Harness g(config_of({server("a", "192.0.2.1")}));
+  g.net["192.0.2.1"] = fake(0.0, 0.010);
+  g.start();
+  g.run_until(0.005);  // the first request is in flight
+  const std::size_t before = g.samples;
+  wall.set(0.5);
+  g.run_until(0.020);
+  EXPECT_EQ(g.samples, before + 1);
+  EXPECT_NEAR(*g.entry("a")->delay_s, 0.510, 1e-6);
+  EXPECT_NEAR(*g.entry("a")->offset_s, -0.250, 1e-6);
+}
+
+// A step after the host's clock was judged off: the verdict waits for new samples (the filters
+// restart) and the alert keeps its state meanwhile; servers are not judged against the stale
+// consensus' absence.
+TEST(MonitorClockStep, StepsAreCountedAndTheHostVerdictStartsAfresh) {
+  WallStep wall;
+  Harness h(config_of(servers_at(5)));
+  for (int i = 1; i <= 5; ++i) h.net["192.0.2." + std::to_string(i)] = fake(0.080);
+  h.start();
+  h.run_until(300);
+  ASSERT_EQ(count_alerts(h, AlertKind::kLocalClock, true), 1U);
+  // chronyd steps the host onto the servers' time: 80 ms forward.
+  wall.set(0.080);
+  Actions actions;
+  h.monitor.on_clock_stepped(at_ns(h.now_ns), actions);
+  Actions again;
+  h.monitor.on_clock_stepped(at_ns(h.now_ns), again);
+  EXPECT_EQ(h.snap()->local_clock_steps, 2U);
+  h.run_until(1000);
+  EXPECT_EQ(count_alerts(h, AlertKind::kLocalClock, false), 1U);
+  EXPECT_EQ(count_alerts(h, AlertKind::kOffset, true), 0U);
+  EXPECT_NEAR(*h.snap()->local_clock_offset_s, 0.0, 1e-6);
 }
 
 }  // namespace
