@@ -57,7 +57,7 @@ std::size_t error_count(const std::vector<ConfigError>& errors) {
   return n;
 }
 
-std::string join_errors(const std::vector<ConfigError>& errors, std::string_view separator) {
+std::string join_config_errors(const std::vector<ConfigError>& errors, std::string_view separator) {
   std::string out;
   for (const ConfigError& e : errors) {
     if (!out.empty()) out += separator;

@@ -206,7 +206,8 @@ std::string more_errors_message(std::size_t more);
 std::size_t error_count(const std::vector<ConfigError>& errors);
 // Every entry's to_string(), `separator` between them: at most kMaxReportedErrors + 1 entries
 // for a list a reader returned, so the line stays short.
-std::string join_errors(const std::vector<ConfigError>& errors, std::string_view separator = "; ");
+std::string join_config_errors(const std::vector<ConfigError>& errors,
+                               std::string_view separator = "; ");
 
 using ConfigResult = Result<Config, std::vector<ConfigError>>;
 

@@ -403,7 +403,7 @@ struct Daemon::Impl {
       // One line; the list holds the first errors and a count of the rest, so the line stays
       // a few kilobytes whatever the file holds.
       out.error_count = config::error_count(loaded.error());
-      out.errors = config::join_errors(loaded.error());
+      out.errors = config::join_config_errors(loaded.error());
       return out;
     }
     // The key file is part of the configuration: re-read on every reload (keys get rotated),

@@ -60,7 +60,7 @@ TEST(ConfigErrorCap, AFileWithAnErrorOnEveryLineReportsTheFirstTwentyAndACount) 
             "cfg.yaml: and 4981 more errors (only the first 20 are reported)");
   EXPECT_EQ(error_count(errors), 5001u);
   // The whole report is one short line, not megabytes.
-  EXPECT_LT(join_errors(errors).size(), 8u * 1024u);
+  EXPECT_LT(join_config_errors(errors).size(), 8u * 1024u);
 }
 
 TEST(ConfigErrorCap, AtTheCapNothingIsCounted) {
