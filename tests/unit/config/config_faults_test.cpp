@@ -234,7 +234,7 @@ TEST_F(FileKinds, KeyAndCaFilesMustBeRegularFiles) {
   EXPECT_EQ(messages(result.error()),
             (std::vector<std::string>{
                 config + ":1:11: 'key_file' '" + keys + "' is a FIFO, not a regular file",
-                config + ":4:37: 'ca_file' '" + ca + "' is a FIFO, not a regular file",
+                config + ":4:35: 'ca_file' '" + ca + "' is a FIFO, not a regular file",
             }));
 }
 
