@@ -46,6 +46,26 @@ std::string ConfigError::to_string() const {
   return out;
 }
 
+std::string more_errors_message(std::size_t more) {
+  return "and " + std::to_string(more) + " more error" + (more == 1 ? "" : "s") +
+         " (only the first " + std::to_string(kMaxReportedErrors) + " are reported)";
+}
+
+std::size_t error_count(const std::vector<ConfigError>& errors) {
+  std::size_t n = 0;
+  for (const ConfigError& e : errors) n += e.more > 0 ? e.more : 1;
+  return n;
+}
+
+std::string join_config_errors(const std::vector<ConfigError>& errors, std::string_view separator) {
+  std::string out;
+  for (const ConfigError& e : errors) {
+    if (!out.empty()) out += separator;
+    out += e.to_string();
+  }
+  return out;
+}
+
 namespace {
 
 // Bigger than any sane monitoring config by orders of magnitude; bounds the work (and memory)
@@ -230,7 +250,7 @@ class Checker : public YamlChecker {
 
   Config parse_document(const YAML::Node& root);
   // The YAML file's errors first, then each list file's, in the order they are listed.
-  std::vector<ConfigError> take_errors() { return YamlChecker::take_errors(list_files_); }
+  std::vector<ConfigError> take_errors() { return YamlChecker::take_errors(later_files_); }
 
  private:
   std::optional<long long> integer(const Field& field, long long lo, long long hi,
@@ -276,8 +296,6 @@ class Checker : public YamlChecker {
   // For each server read from a list (in Config::servers order after the YAML entries), the
   // column of its name; for the duplicate-name check.
   std::vector<int> list_name_columns_;
-  // The list files read, so that their errors sort after the YAML file's, in list order.
-  std::vector<std::string> list_files_;
 };
 
 std::optional<long long> Checker::integer(const Field& field, long long lo, long long hi,
@@ -596,7 +614,7 @@ std::optional<ProbeModule> Checker::probe_module(const YAML::Node& key, const YA
   if (!is_mapping(self, "a mapping with version, nts, ntske_port, ca_file, key and/or poll")) {
     return std::nullopt;
   }
-  const std::size_t errors_before = errors_.size();
+  const std::size_t errors_before = errors_found();
   const std::string where = "in module '" + out.name + "'";
   const auto fields = fields_of(value, where, kProbeModuleKeys);
   ServerConfig server;
@@ -608,12 +626,13 @@ std::optional<ProbeModule> Checker::probe_module(const YAML::Node& key, const YA
     errors_.push_back(ConfigError{std::string(file_), server.key_line, server.key_column,
                                   "'key' " + std::to_string(*server.key_id) +
                                       " needs a top-level 'key_file' (the file holding the key)"});
+    bound_errors();
   }
   if (const Field* f = find(fields, "poll")) {
     bool min_written = false;
     out.poll = poll_settings(*f, &min_written);
   }
-  if (errors_.size() != errors_before) return std::nullopt;
+  if (errors_found() != errors_before) return std::nullopt;
   out.version = server.version;
   out.nts = server.nts;
   out.ntske_port = server.ntske_port;
@@ -648,8 +667,14 @@ std::optional<std::string> Checker::readable_path(const Field& field) {
   }
   const std::string path = resolve(*text);
   if (::access(path.c_str(), R_OK) != 0) {
-    error_at(field.value.Mark(), "'" + field.key + "' '" + printable(path) +
+    error_at(field.value.Mark(), "'" + field.key + "' '" + printable_path(path) +
                                      "' cannot be read: " + std::strerror(errno));
+    return std::nullopt;
+  }
+  // The engine reads these files (a key file on every reload, a CA bundle at every NTS-KE
+  // session): a FIFO or a device there would block it.
+  if (auto why = not_a_regular_file(path)) {
+    error_at(field.value.Mark(), "'" + field.key + "' '" + printable_path(path) + "' " + *why);
     return std::nullopt;
   }
   return path;
@@ -754,7 +779,7 @@ std::optional<Checker::ParsedServer> Checker::server(const YAML::Node& entry) {
   ParsedServer parsed;
   ServerConfig& out = parsed.config;
   out.line = entry.Mark().line + 1;
-  const std::size_t errors_before = errors_.size();
+  const std::size_t errors_before = errors_found();
   const auto fields = fields_of(entry, "in server entry", kServerKeys);
 
   const Field* host_field = find(fields, "host");
@@ -817,7 +842,7 @@ std::optional<Checker::ParsedServer> Checker::server(const YAML::Node& entry) {
   if (const Field* f = find(fields, "alert_thresholds")) {
     parsed.own_thresholds = thresholds(*f);
   }
-  parsed.valid = errors_.size() == errors_before;
+  parsed.valid = errors_found() == errors_before;
   return parsed;
 }
 
@@ -865,10 +890,10 @@ Config Checker::parse_document(const YAML::Node& root) {
   }
   if (lists != nullptr) {
     const std::size_t yaml_count = config.servers.size();
-    const std::size_t errors_before = errors_.size();
+    const std::size_t errors_before = errors_found();
     server_lists(*lists, config);
     check_list_names(config, yaml_count);
-    if (config.servers.empty() && errors_.size() == errors_before) {
+    if (config.servers.empty() && errors_found() == errors_before) {
       error_at(lists->key_node.Mark(),
                "no servers: the server lists are empty" +
                    std::string(servers != nullptr ? " and so is 'servers'" : "") +
@@ -927,6 +952,7 @@ void Checker::yaml_servers(const Field& servers, bool lists, bool has_key_file, 
           ConfigError{std::string(file_), server.key_line, server.key_column,
                       "'key' " + std::to_string(*server.key_id) +
                           " needs a top-level 'key_file' (the file holding the key)"});
+      bound_errors();
     }
     config.servers.push_back(std::move(server));
   }
@@ -982,20 +1008,22 @@ void Checker::server_lists(const Field& field, Config& config) {
     std::string path = resolve(std::move(*text));
     const auto [first, inserted] = paths.emplace(path, mark.line + 1);
     if (!inserted) {
-      error_at(mark, "'path' '" + printable(path) + "' is already listed at line " +
+      error_at(mark, "'path' '" + printable_path(path) + "' is already listed at line " +
                          std::to_string(first->second) + "; list each file once");
       continue;
     }
     if (full) continue;
     auto file = read_server_list(path, limits_.max_server_list_bytes);
     if (!file) {
-      error_at(mark, "'path' '" + printable(path) + "': " + file.error());
+      const std::string why = file.error();
+      error_at(mark,
+               "'path' '" + printable_path(path) + (why.starts_with("is ") ? "' " : "': ") + why);
       continue;
     }
     const auto [same, new_file] =
         files.emplace(std::pair{file->device, file->inode}, mark.line + 1);
     if (!new_file) {
-      error_at(mark, "'path' '" + printable(path) + "' is the file already listed at line " +
+      error_at(mark, "'path' '" + printable_path(path) + "' is the file already listed at line " +
                          std::to_string(same->second) + "; list each file once");
       continue;
     }
@@ -1008,10 +1036,11 @@ void Checker::server_lists(const Field& field, Config& config) {
     list_name_columns_.reserve(config.servers.capacity());
     const int list_index = static_cast<int>(config.server_list_files.size());
     config.server_list_files.push_back(path);
-    list_files_.push_back(path);
+    later_files_.push_back(path);
     const ServerListEnd end =
         scan_server_list(contents, path, list_index, defaults, limits_.max_servers,
                          limits_.max_list_errors, {&config.servers, &list_name_columns_, &errors_});
+    bound_errors();
     full = end == ServerListEnd::kTooManyServers;
   }
 }
@@ -1045,6 +1074,7 @@ void Checker::check_list_names(const Config& config, std::size_t yaml_count) {
       errors_.push_back(ConfigError{file, server.line, column,
                                     "more than " + std::to_string(reported) +
                                         " duplicate server names; the rest are not reported"});
+      bound_errors();
       return;
     }
     ++reported;
@@ -1056,6 +1086,7 @@ void Checker::check_list_names(const Config& config, std::size_t yaml_count) {
                                   "duplicate server name '" + printable(name) +
                                       "' (also used by the entry at " + where +
                                       "); give each line a distinct name (its second field)"});
+    bound_errors();
   }
 }
 

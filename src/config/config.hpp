@@ -203,9 +203,26 @@ struct ConfigError {
   int line = 0;    // 1-based; 0 when not tied to a place in the file
   int column = 0;  // 1-based
   std::string message;
+  // Non-zero only in the last entry of a list that was cut at kMaxReportedErrors: how many
+  // errors were found but not reported (`message` says "and N more errors ...").
+  std::size_t more = 0;
   // "file:line:col: message" (or "file: message" without a position).
   [[nodiscard]] std::string to_string() const;
 };
+
+// Errors reported for one file at most. A file with an error on every line (a log file named
+// by mistake, a megabyte of garbage) would otherwise give a log line of megabytes and as many
+// strings in memory; the first few tell the operator what is wrong, the count how much.
+inline constexpr std::size_t kMaxReportedErrors = 20;
+
+// "and N more errors (only the first 20 are reported)": the text of a ConfigError::more entry.
+std::string more_errors_message(std::size_t more);
+// How many errors a list stands for: its entries, plus what a "more" entry counts.
+std::size_t error_count(const std::vector<ConfigError>& errors);
+// Every entry's to_string(), `separator` between them: at most kMaxReportedErrors + 1 entries
+// for a list a reader returned, so the line stays short.
+std::string join_config_errors(const std::vector<ConfigError>& errors,
+                               std::string_view separator = "; ");
 
 using ConfigResult = Result<Config, std::vector<ConfigError>>;
 

@@ -1,12 +1,6 @@
 #include "config/server_list.hpp"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <array>
-#include <cerrno>
-#include <cstring>
 #include <utility>
 
 #include "config/host.hpp"
@@ -24,21 +18,6 @@ bool has_control(std::string_view text) {
   }
   return false;
 }
-
-// Closes the descriptor on every return path.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  [[nodiscard]] int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 std::string too_large_message(std::size_t max_bytes) {
   return "the file is larger than " + std::to_string(max_bytes >> 20) +
@@ -190,38 +169,9 @@ ServerListEnd scan_server_list(std::string_view text, const std::string& file, i
 
 Result<ServerListFile, std::string> read_server_list(const std::string& path,
                                                      std::size_t max_bytes) {
-  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer.
-  const Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
-  if (fd.get() < 0) return Err{std::string("cannot open: ") + std::strerror(errno)};
-  struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) return Err{std::string("cannot stat: ") + std::strerror(errno)};
-  if (!S_ISREG(st.st_mode)) return Err{std::string("not a regular file")};
-  const auto size = static_cast<std::size_t>(st.st_size);
-  if (size > max_bytes) return Err{too_large_message(max_bytes)};
-  // One allocation of the size the file has now, then whatever it grew by meanwhile (within
-  // the bound); files in /proc report a size of 0 and are read the same way.
-  std::string text(size, '\0');
-  std::size_t got = 0;
-  std::array<char, 65536> tail{};
-  while (true) {
-    char* into = got < text.size() ? text.data() + got : tail.data();
-    const std::size_t room = got < text.size() ? text.size() - got : tail.size();
-    const ssize_t n = ::read(fd.get(), into, room);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Err{std::string("cannot read: ") + std::strerror(errno)};
-    }
-    if (n == 0) break;
-    const auto read_bytes = static_cast<std::size_t>(n);
-    if (into == tail.data()) {
-      if (text.size() + read_bytes > max_bytes) return Err{too_large_message(max_bytes)};
-      text.append(tail.data(), read_bytes);
-    }
-    got += read_bytes;
-  }
-  text.resize(got);
-  return ServerListFile{std::move(text), static_cast<std::uint64_t>(st.st_dev),
-                        static_cast<std::uint64_t>(st.st_ino)};
+  auto file = read_regular_file(path, max_bytes, too_large_message(max_bytes));
+  if (!file) return Err{file.error()};
+  return ServerListFile{std::move(file->text), file->device, file->inode};
 }
 
 }  // namespace ntpmon::config

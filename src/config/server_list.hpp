@@ -60,7 +60,8 @@ struct ServerListFile {
   std::uint64_t inode = 0;
 };
 
-// Reads a whole regular file of at most max_bytes. The error is a message without the path.
+// Reads a whole regular file of at most max_bytes (read_regular_file: a FIFO, a device or a
+// directory is refused before it is read). The error is a message without the path.
 Result<ServerListFile, std::string> read_server_list(const std::string& path,
                                                      std::size_t max_bytes);
 

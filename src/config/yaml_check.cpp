@@ -38,20 +38,41 @@ void YamlChecker::error_at(const YAML::Mark& mark, std::string message) {
   const bool known = mark.line >= 0 && mark.column >= 0;
   errors_.push_back(ConfigError{std::string(file_), known ? mark.line + 1 : 0,
                                 known ? mark.column + 1 : 0, std::move(message)});
+  bound_errors();
 }
 
-std::vector<ConfigError> YamlChecker::take_errors(std::span<const std::string> later_files) {
+void YamlChecker::bound_errors() {
+  if (errors_.size() > 2 * kMaxReportedErrors) keep_first(later_files_);
+}
+
+void YamlChecker::keep_first(std::span<const std::string> later_files) {
   const auto rank = [&](const ConfigError& e) -> std::size_t {
     if (later_files.empty() || e.file == file_) return 0;
     const auto it = std::find(later_files.begin(), later_files.end(), e.file);
     return it == later_files.end() ? 0 : static_cast<std::size_t>(it - later_files.begin()) + 1;
   };
+  // Stable: errors at one place keep the order they were found in, also across calls (the kept
+  // ones were all found before any error appended since).
   std::stable_sort(errors_.begin(), errors_.end(), [&](const ConfigError& a, const ConfigError& b) {
     const auto key = [&](const ConfigError& e) {
       return std::tuple{rank(e), e.line == 0 ? std::numeric_limits<int>::max() : e.line, e.column};
     };
     return key(a) < key(b);
   });
+  if (errors_.size() > kMaxReportedErrors) {
+    omitted_ += errors_.size() - kMaxReportedErrors;
+    errors_.resize(kMaxReportedErrors);
+  }
+}
+
+std::vector<ConfigError> YamlChecker::take_errors(std::span<const std::string> later_files) {
+  keep_first(later_files);
+  if (omitted_ > 0) {
+    ConfigError more{std::string(file_), 0, 0, more_errors_message(omitted_)};
+    more.more = omitted_;
+    errors_.push_back(std::move(more));
+    omitted_ = 0;
+  }
   return std::move(errors_);
 }
 

@@ -80,7 +80,9 @@ class YamlChecker {
   void error(std::string message) { error_at(YAML::Mark::null_mark(), std::move(message)); }
 
   // The errors in file order; errors without a position come last (stable otherwise). Errors
-  // in `later_files` follow the file's own, file by file in that order.
+  // in `later_files` follow the file's own, file by file in that order. At most
+  // kMaxReportedErrors of them, then one more entry "and N more errors" (ConfigError::more)
+  // when there were more.
   std::vector<ConfigError> take_errors(std::span<const std::string> later_files = {});
 
  protected:
@@ -99,11 +101,28 @@ class YamlChecker {
   // A scalar value; reports a missing or non-scalar value (`expected`: "a string").
   std::optional<std::string> scalar(const Field& field, std::string_view expected);
 
+  // Keeps the memory of the errors bounded whatever the file holds (a megabyte with an error on
+  // every line): once errors_ holds more than twice kMaxReportedErrors, only the ones that come
+  // first in file order are kept and the rest are counted. Called by error_at; a reader that
+  // appends to errors_ itself calls it afterwards.
+  void bound_errors();
+  // Every error found so far, also those bound_errors dropped: compare two values of it to tell
+  // whether a part of the file had errors (errors_.size() may shrink).
+  [[nodiscard]] std::size_t errors_found() const { return errors_.size() + omitted_; }
+
   std::string_view file_;
   std::vector<ConfigError> errors_;
+  // The files whose errors follow the file's own, in their order, as far as they are known
+  // (bound_errors orders by them; a reader adds each file before it reports errors in it).
+  std::vector<std::string> later_files_;
 
  private:
+  // Sorts errors_ into file order (stable) and keeps the first kMaxReportedErrors; counts the
+  // others in omitted_.
+  void keep_first(std::span<const std::string> later_files);
+
   ScalarStyle style_;
+  std::size_t omitted_ = 0;  // errors found but dropped by bound_errors or take_errors
 };
 
 // A whole reader's run over one YAML text: parse_single_document with checker.parse_document

@@ -1,6 +1,7 @@
 // Shared ground of the project's strict YAML readers (the monitoring config and the web
-// configuration): reading a bounded file, loading exactly one YAML document, and quoting
-// untrusted text in error messages.
+// configuration): reading a bounded regular file without ever blocking on what is not one (a
+// FIFO, a device, a directory), loading exactly one YAML document, and quoting untrusted text in
+// error messages.
 //
 // Responsible for: the yaml-cpp 0.7 workaround (a stray ',' at block level makes its parser
 // report an endless series of empty documents at one place, so YAML::LoadAll allocates until
@@ -12,6 +13,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -78,12 +80,38 @@ auto parse_single_document(std::string_view yaml_text, const DocumentMessages& m
   return std::nullopt;
 }
 
-// Reads a whole file of at most max_bytes. The error is a message without the path
-// ("cannot open: ...", "cannot read: ...", or `too_large` when the file is bigger).
+// What a file of mode `st_mode` is, for messages: "a directory", "a FIFO", "a socket", "a
+// character device", "a block device" ("a regular file" for one).
+std::string_view file_kind(unsigned int st_mode);
+
+// "is a FIFO, not a regular file" when `path` names something that exists and is not a regular
+// file (symbolic links are followed); nothing for a regular file or a path that cannot be
+// looked at (whoever opens it reports that). Never opens the path, so it never blocks on it.
+std::optional<std::string> not_a_regular_file(const std::string& path);
+
+struct RegularFile {
+  std::string text;
+  // The file's identity, so that one file named under two spellings can be recognised.
+  std::uint64_t device = 0;
+  std::uint64_t inode = 0;
+};
+
+// Reads a whole regular file of at most max_bytes, and nothing else: what is not a regular file
+// (a FIFO, whose open() or read() would wait for a writer; a device, which may never end; a
+// directory) is refused from stat() before it is opened, and again from fstat() after an
+// O_NONBLOCK open, in case it was swapped in between. The error is a message without the path
+// ("is a FIFO, not a regular file", "cannot open: ...", "cannot read: ...", or `too_large`).
+Result<RegularFile, std::string> read_regular_file(const std::string& path, std::size_t max_bytes,
+                                                   const std::string& too_large);
+
+// read_regular_file's text alone.
 Result<std::string, std::string> read_text_file(const std::string& path, std::size_t max_bytes,
                                                 const std::string& too_large);
 
 // Untrusted text for an error message: control characters as \xNN, cut at 40 characters.
 std::string printable(std::string_view text);
+// The same for a path, cut only at 4096 bytes (PATH_MAX): an error about a file must name it
+// whole.
+std::string printable_path(std::string_view path);
 
 }  // namespace ntpmon::config

@@ -1,5 +1,8 @@
 #include "engine/daemon.hpp"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
 #include <asio/io_context.hpp>
@@ -20,6 +23,7 @@
 #include <stdexcept>
 #include <string_view>
 #include <system_error>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -78,6 +82,9 @@ std::string format_seconds(double s) {
 // even when every server is polled every 17 minutes) and the hub's unsent requests (logged).
 constexpr auto kHousekeepingInterval = std::chrono::seconds(5);
 constexpr std::int64_t kUnsentLogIntervalNs = 60'000'000'000;
+
+// The nice value of the thread that reads a configuration on SIGHUP (Linux sets it per thread).
+constexpr int kReloadNice = 10;
 
 // A relative history path is taken from the configuration file's directory, as key_file is, so
 // the daemon finds the same file whatever its working directory.
@@ -161,9 +168,17 @@ struct Daemon::Impl {
     set_keys(std::move(*loaded_keys));
     start_webhook(config.alerts.webhook);
     release_server_list();
+    reload_gate->impl = this;
   }
 
-  ~Impl() { close_probes(); }
+  ~Impl() {
+    {
+      // A reload thread still reading posts nothing from now on.
+      const std::lock_guard lock(reload_gate->mutex);
+      reload_gate->impl = nullptr;
+    }
+    close_probes();
+  }
 
   // The Monitor keeps its own copy of every server entry; the daemon needs the list only to
   // check keys at start and reload. Dropped afterwards: with a million servers the second copy
@@ -417,33 +432,98 @@ struct Daemon::Impl {
                 {"action", "keeping the running configuration"}});
   }
 
+  // What the reload thread hands the loop: the new configuration and its keys, or why not.
+  struct LoadedReload {
+    std::optional<config::Config> config;
+    std::vector<proto::SymmetricKey> keys;
+    std::size_t error_count = 0;
+    std::string errors;  // one line: the first errors and "and N more errors"
+  };
+
+  // Reading, parsing and checking a new configuration (its server lists and key file too) is
+  // the reload thread's work, never the loop's: a file can hold a megabyte of errors and a
+  // server list millions of lines, and the probes must keep their times meanwhile. Only regular
+  // files are read (config::read_regular_file), so a FIFO cannot hold the thread either.
+  static LoadedReload load_for_reload(const std::string& path) {
+    LoadedReload out;
+    auto loaded = config::load_config_file(path);
+    if (!loaded.ok()) {
+      // One line; the list holds the first errors and a count of the rest, so the line stays
+      // a few kilobytes whatever the file holds.
+      out.error_count = config::error_count(loaded.error());
+      out.errors = config::join_config_errors(loaded.error());
+      return out;
+    }
+    // The key file is part of the configuration: re-read on every reload (keys get rotated),
+    // and a file that does not load keeps the running configuration and keys.
+    auto fresh_keys = load_config_keys(*loaded);
+    if (!fresh_keys) {
+      out.error_count = 1;
+      out.errors = fresh_keys.error();
+      return out;
+    }
+    out.config = std::move(*loaded);
+    out.keys = std::move(*fresh_keys);
+    return out;
+  }
+
+  // The reload thread's way back to the loop. The thread is detached (a stop never waits for a
+  // parse), so it posts through this gate, which the Impl closes before its io_context goes.
+  struct ReloadGate {
+    std::mutex mutex;
+    Impl* impl = nullptr;  // null once the daemon is gone
+  };
+
+  // SIGHUP. One reload at a time: a SIGHUP that comes while one is being read is remembered,
+  // and one more reload follows (of the file as it is then).
   void reload() {
+    if (reload_running) {
+      reload_again = true;
+      return;
+    }
+    reload_running = true;
     // RELOADING=1 now, READY=1 however the reload ends (a rejected file keeps the old
     // configuration running: the service is ready either way).
     notify(ServiceState::kReloading, "reloading " + options.config_path);
-    struct ReadyAgain {
-      const Impl* impl;
-      ~ReadyAgain() { impl->notify(ServiceState::kReady, impl->running_status()); }
-    } ready_again{this};
-    const monitor::Now n = now();
-    auto loaded = config::load_config_file(options.config_path);
-    if (!loaded.ok()) {
-      // One line, every problem: the operator sees why the old configuration is still in use.
-      std::string errors;
-      for (const config::ConfigError& e : loaded.error()) {
-        if (!errors.empty()) errors += "; ";
-        errors += e.to_string();
-      }
-      return reload_failed(loaded.error().size(), errors);
+    try {
+      std::thread([gate = reload_gate, path = options.config_path] {
+        // Below the loop's priority: on a busy machine the parse waits, not the probes.
+        ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), kReloadNice);
+        auto loaded = std::make_shared<LoadedReload>(load_for_reload(path));
+        const std::lock_guard lock(gate->mutex);
+        if (gate->impl == nullptr) return;
+        Impl* impl = gate->impl;
+        asio::post(impl->io, [impl, loaded] { impl->apply_reload(std::move(*loaded)); });
+      }).detach();
+    } catch (const std::system_error& e) {
+      // No thread (a process or memory limit): this reload fails, the next SIGHUP tries again.
+      LoadedReload failed;
+      failed.error_count = 1;
+      failed.errors = std::string("cannot start the reload thread: ") + e.what();
+      apply_reload(std::move(failed));
     }
-    config::Config fresh = std::move(*loaded);
-    // The key file is part of the configuration: re-read on every reload (keys get rotated),
-    // and a file that does not load keeps the running configuration and keys.
-    auto fresh_keys = load_config_keys(fresh);
-    if (!fresh_keys) return reload_failed(1, fresh_keys.error());
+  }
 
-    const ReloadPlan plan = plan_reload(config, keys, fresh, *fresh_keys);
-    if (plan.keys_changed) set_keys(std::move(*fresh_keys));
+  // On the loop: what the reload thread read, compared with the running configuration and
+  // applied (the Monitor keeps what did not change).
+  void apply_reload(LoadedReload loaded) {
+    reload_running = false;
+    if (stopping) return;
+    struct ReadyAgain {
+      Impl* impl;
+      ~ReadyAgain() {
+        impl->notify(ServiceState::kReady, impl->running_status());
+        if (impl->reload_again) {
+          impl->reload_again = false;
+          impl->reload();
+        }
+      }
+    } ready_again{this};
+    if (!loaded.config) return reload_failed(loaded.error_count, loaded.errors);
+    config::Config fresh = std::move(*loaded.config);
+    const monitor::Now n = now();
+    const ReloadPlan plan = plan_reload(config, keys, fresh, loaded.keys);
+    if (plan.keys_changed) set_keys(std::move(loaded.keys));
     if (plan.restart_webhook) start_webhook(fresh.alerts.webhook);
     if (plan.max_in_flight) hub.set_max_in_flight(*plan.max_in_flight);
     if (plan.history_needs_restart) {
@@ -913,6 +993,10 @@ struct Daemon::Impl {
   std::optional<std::int64_t> armed_ns;
   std::uint64_t timer_generation = 0;
   bool stopping = false;
+  // SIGHUP: a reload thread is reading the file; another SIGHUP came meanwhile.
+  std::shared_ptr<ReloadGate> reload_gate = std::make_shared<ReloadGate>();
+  bool reload_running = false;
+  bool reload_again = false;
   std::size_t server_count = 0;  // configuration entries (the list itself is released)
   // check_probe_window: the unsent count last logged, and when.
   std::uint64_t unsent_logged = 0;

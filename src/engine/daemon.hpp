@@ -5,9 +5,11 @@
 // monitor::Now, feeding every outcome back into the Monitor and handing its actions to the
 // unit that carries each out: ProbeHub (requests), Resolver (names), NtsSessions (NTS-KE),
 // AlertSink (log, history, webhook), the history store (samples), SnapshotPublisher (views for
-// readers, built on demand). SIGHUP reloads the configuration file (plan_reload says what the
-// engine redoes, Monitor::reload the rest; a file that does not load is logged and counted and
-// the running configuration stays), SIGTERM and SIGINT stop the loop; the service manager hears
+// readers, built on demand). SIGHUP reloads the configuration file: a thread of its own reads
+// and checks it (with its server lists and key file), so that no file can stall the probes; the
+// loop then applies the result (plan_reload says what the engine redoes, Monitor::reload the
+// rest; a file that does not load is logged with its first errors and counted, and the running
+// configuration stays), SIGTERM and SIGINT stop the loop; the service manager hears
 // of start, reload and stop (service_notify.hpp). Not responsible for: any decision
 // (src/monitor), HTTP serving (src/export; the application wires it to snapshot()), or parsing
 // the command line (src/app).

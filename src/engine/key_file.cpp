@@ -1,9 +1,8 @@
 #include "engine/key_file.hpp"
 
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
-#include <memory>
+#include <utility>
+
+#include "config/yaml_document.hpp"
 
 namespace ntpmon::engine {
 namespace {
@@ -12,22 +11,13 @@ namespace {
 // hundred); bounds what a wrong path such as a log file can cost.
 constexpr std::size_t kMaxKeyFileBytes = 1024 * 1024;
 
+// A regular file only (config::read_text_file): a FIFO named as the key file would block the
+// event loop, which reads this file on every reload.
 Result<std::string, std::string> read_file(const std::string& path) {
-  const std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"),
-                                                             &std::fclose);
-  if (!file) return Err{"cannot open key file " + path + ": " + std::strerror(errno)};
-  std::string text;
-  char buf[16384];
-  while (true) {
-    const std::size_t n = std::fread(buf, 1, sizeof buf, file.get());
-    text.append(buf, n);
-    if (text.size() > kMaxKeyFileBytes) return Err{"key file " + path + " is larger than 1 MiB"};
-    if (n < sizeof buf) break;
-  }
-  if (std::ferror(file.get()) != 0) {
-    return Err{"cannot read key file " + path + ": " + std::strerror(errno)};
-  }
-  return text;
+  auto text = config::read_text_file(path, kMaxKeyFileBytes, "is larger than 1 MiB");
+  if (text) return std::move(*text);
+  const std::string why = text.error();
+  return Err{"key file " + path + (why.starts_with("is ") ? " " : ": ") + why};
 }
 
 }  // namespace

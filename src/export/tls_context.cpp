@@ -1,13 +1,17 @@
 #include "export/tls_context.hpp"
 
+#include <fcntl.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <memory>
+
+#include "config/yaml_document.hpp"
 
 namespace ntpmon::exporter {
 
@@ -51,11 +55,14 @@ std::string openssl_reason() {
   return reason != nullptr ? reason : "OpenSSL error " + std::to_string(code);
 }
 
-// fopen first: OpenSSL's message for a missing file is a generic "system lib".
+// Opened first: OpenSSL's message for a missing file is a generic "system lib". Only a regular
+// file, looked at before it is opened and opened without waiting: OpenSSL's own open of a FIFO
+// would block the thread that (re)loads the certificate until something writes to it.
 std::optional<std::string> unreadable(const std::string& path) {
-  std::FILE* file = std::fopen(path.c_str(), "rb");
-  if (file == nullptr) return "cannot open '" + path + "': " + std::strerror(errno);
-  std::fclose(file);
+  if (auto why = config::not_a_regular_file(path)) return "'" + path + "' " + *why;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) return "cannot open '" + path + "': " + std::strerror(errno);
+  ::close(fd);
   return std::nullopt;
 }
 

@@ -521,8 +521,8 @@ TEST(ConfigFiles, MissingFileIsOneClearError) {
 
 TEST(ConfigFiles, DirectoryIsOneClearError) {
   const auto result = load_config_file(NTPMON_SOURCE_DIR "/config");
-  EXPECT_EQ(messages(result),
-            std::vector<std::string>{NTPMON_SOURCE_DIR "/config: cannot read: Is a directory"});
+  EXPECT_EQ(messages(result), std::vector<std::string>{
+                                  NTPMON_SOURCE_DIR "/config: is a directory, not a regular file"});
 }
 
 TEST(ConfigFiles, OversizedFileIsRefused) {

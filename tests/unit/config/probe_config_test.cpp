@@ -66,7 +66,9 @@ TEST(ProbeConfig, ModulesAndLimits) {
 TEST(ProbeConfig, RedefinedDefaultAndAuthentication) {
   const Config c = parsed(
       "servers: [{host: a}]\n"
-      "key_file: /dev/null\n"
+      // Any readable regular file: the key file itself is read by the engine, not here.
+      "key_file: " NTPMON_SOURCE_DIR
+      "/config/servers.yaml\n"
       "probe:\n"
       "  max_targets: 0\n"
       "  modules:\n"

@@ -217,16 +217,17 @@ TEST_F(ListDir, FileErrorsPointAtThePathInTheYamlFile) {
   std::filesystem::create_directories(dir_ / "a-directory");
   ASSERT_EQ(mkfifo(path("fifo").c_str(), 0600), 0);
   const auto config = path("servers.yaml");
-  EXPECT_EQ(errors("server_lists:\n"
-                   "  - path: missing.txt\n"
-                   "  - path: a-directory\n"
-                   "  - path: fifo\n"),
-            (std::vector<std::string>{
-                config + ":2:11: 'path' '" + path("missing.txt") +
-                    "': cannot open: No such file or directory",
-                config + ":3:11: 'path' '" + path("a-directory") + "': not a regular file",
-                config + ":4:11: 'path' '" + path("fifo") + "': not a regular file",
-            }));
+  EXPECT_EQ(
+      errors("server_lists:\n"
+             "  - path: missing.txt\n"
+             "  - path: a-directory\n"
+             "  - path: fifo\n"),
+      (std::vector<std::string>{
+          config + ":2:11: 'path' '" + path("missing.txt") +
+              "': cannot open: No such file or directory",
+          config + ":3:11: 'path' '" + path("a-directory") + "' is a directory, not a regular file",
+          config + ":4:11: 'path' '" + path("fifo") + "' is a FIFO, not a regular file",
+      }));
 }
 
 TEST_F(ListDir, AFileAboveTheSizeLimitIsRefusedWithoutReadingIt) {

@@ -297,7 +297,7 @@ TEST_F(WebConfigFiles, MissingOrOversizedWebConfig) {
             pki_->dir + "absent.yml: cannot open: No such file or directory");
   result = load_web_config_file(pki_->dir);  // a directory
   ASSERT_FALSE(result.ok());
-  EXPECT_EQ(result.error()[0].to_string(), pki_->dir + ": cannot read: Is a directory");
+  EXPECT_EQ(result.error()[0].to_string(), pki_->dir + ": is a directory, not a regular file");
   const auto big = write("big.yml", "# " + std::string(300 * 1024, 'x') + "\n");
   result = load_web_config_file(big);
   ASSERT_FALSE(result.ok());
