@@ -169,6 +169,9 @@ class PythonNtsKeServer:
         self.ctx.minimum_version = ssl.TLSVersion.TLSv1_3
         self.ctx.load_cert_chain(str(cert), str(key))
         self.ctx.set_alpn_protocols(["ntske/1"])
+        # Python sets OP_IGNORE_UNEXPECTED_EOF by default, which makes a TCP close without
+        # close_notify read like a clean end: clear it, so only a real close_notify gives b"".
+        self.ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.listener.bind(("127.0.0.1", 0))
         self.listener.listen(1)
@@ -207,6 +210,8 @@ class PythonNtsKeServer:
                 self.outcome = "close_notify" if data == b"" else f"data {data!r}"
             except ssl.SSLEOFError:
                 self.outcome = "eof"
+            except ssl.SSLError as e:  # "unexpected eof while reading" on some builds
+                self.outcome = f"eof ({e.reason})"
             except (ConnectionResetError, BrokenPipeError):
                 self.outcome = "reset"
             if self.outcome == "close_notify":
