@@ -511,7 +511,11 @@ TEST(MonitorPoll, RejectedRepliesAreCountedByReason) {
   EXPECT_EQ(e->stratum, 2);
   EXPECT_EQ(e->version, 4);
   EXPECT_EQ(e->refid, "192.0.2.99");
-  EXPECT_EQ(e->server_poll_s, 64.0);  // our poll (64 s, 2^6) echoed
+  // Our poll echoed: 64 s at first, 128 s in the last request, sent after the third miss had
+  // backed the interval off (the request announces the interval it is polled at).
+  EXPECT_EQ(e->server_poll_s, 128.0);
+  EXPECT_EQ(h.sent.front().action.poll, 6);
+  EXPECT_EQ(h.sent.back().action.poll, 7);
   EXPECT_FALSE(e->offset_s.has_value());
   ASSERT_EQ(h.alerts.size(), 1U);  // third evaluation: the timeout at 5 s
   EXPECT_EQ(h.alerts[0].kind, AlertKind::kUnsynchronized);
