@@ -87,7 +87,7 @@ PendingRequest pending() {
 
 bool plain_exchange(const std::vector<std::uint8_t>& reply) {
   std::array<std::uint8_t, kHeaderSize> request{};
-  encode_client_request(4, NtpTimestamp::from_raw(kCookie), request);
+  encode_client_request(4, 6, NtpTimestamp::from_raw(kCookie), request);
   benchmark::DoNotOptimize(request);
   const auto parsed = parse_packet(reply);
   return parsed && check_reply(*parsed, pending()).accepted();
@@ -135,7 +135,7 @@ void BM_NtsExchange(benchmark::State& state) {
   const auto reply = nts_reply();
   const auto header_bytes = [] {
     std::array<std::uint8_t, kHeaderSize> h{};
-    encode_client_request(4, NtpTimestamp::from_raw(kCookie), h);
+    encode_client_request(4, 6, NtpTimestamp::from_raw(kCookie), h);
     return h;
   }();
   run(state, [&] {
@@ -154,7 +154,7 @@ void BM_MacExchange(benchmark::State& state, MacType type) {
   const auto reply = mac_reply(type, key);
   run(state, [&] {
     std::vector<std::uint8_t> request(kHeaderSize);
-    encode_client_request(4, NtpTimestamp::from_raw(kCookie),
+    encode_client_request(4, 6, NtpTimestamp::from_raw(kCookie),
                           std::span<std::uint8_t, kHeaderSize>(request.data(), kHeaderSize));
     const auto appended = append_mac(request, type, 7, key);
     const auto parsed = parse_packet(reply);

@@ -44,7 +44,7 @@
   const kStateText = {
     selected: 'selected', candidate: 'candidate', falseticker: 'falseticker',
     unreachable: 'unreachable', unsynchronized: 'unsynchronized', kod: 'kiss-o\'-death',
-    pending: 'pending',
+    pending: 'pending', auth_failed: 'auth failed',
   };
   const kStateHelp = {
     selected: 'The source the selection algorithm currently follows',
@@ -54,6 +54,7 @@
     unsynchronized: 'Answers, but says it is not synchronized (leap 3 or stratum 0/16)',
     kod: 'The server sent a kiss-o\'-death (RATE, DENY, ...)',
     pending: 'Not enough samples yet',
+    auth_failed: 'Authentication fails: NTS-KE refused (certificate, TLS) or no reply passes the MAC / NTS check',
   };
   // Alerts that make a row red; the other kinds are warnings unless the API gives a severity.
   const kCriticalAlerts = new Set(['unreachable', 'falseticker', 'kod', 'no_majority',
@@ -656,7 +657,7 @@
 
   function rowLevel(s) {
     const alerts = s.alerts || [];
-    if (s.state === 'falseticker' || s.state === 'unreachable') return 'bad';
+    if (s.state === 'falseticker' || s.state === 'unreachable' || s.state === 'auth_failed') return 'bad';
     if (alerts.some((a) => alertSeverity(a) === 'critical')) return 'bad';
     if (s.state === 'kod') return 'kod';
     if (s.state === 'unsynchronized' || alerts.length) return 'warn';
@@ -781,12 +782,14 @@
     const unreachable = count('unreachable');
     const falsetickers = count('falseticker');
     const kod = count('kod');
-    const answering = servers.filter((s) => s.state !== 'unreachable' && s.state !== 'pending' && s.ok !== false).length;
+    const authFailed = count('auth_failed');
+    const answering = servers.filter((s) => s.state !== 'unreachable' && s.state !== 'auth_failed' && s.state !== 'pending' && s.ok !== false).length;
     setText('sum-servers', `${answering} / ${servers.length}`);
     const parts = [];
     if (falsetickers) parts.push(`${falsetickers} falseticker${falsetickers > 1 ? 's' : ''}`);
     if (unreachable) parts.push(`${unreachable} unreachable`);
     if (kod) parts.push(`${kod} kiss-o'-death`);
+    if (authFailed) parts.push(`${authFailed} authentication failed`);
     setText('sum-servers-sub', parts.length ? parts.join(' · ') : 'answering, all truechimers');
     card('card-servers', !servers.length || answering === 0 ? 'bad' : parts.length ? 'warn' : 'ok');
 

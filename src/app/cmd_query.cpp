@@ -116,6 +116,12 @@ void print_text(const std::vector<engine::AddressResult>& results) {
     std::printf("%s\n", endpoint_text(r).c_str());
     if (!r.ok) {
       print_line("error", r.error.value_or("no valid reply"));
+      // A reply that was refused for what its header says (leap 3, ...) still tells it.
+      if (r.stratum) print_line("stratum", std::to_string(*r.stratum));
+      if (r.refid) print_line("refid", *r.refid);
+      if (r.leap) print_line("leap", std::to_string(*r.leap) + " (" + leap_text(*r.leap) + ")");
+      if (r.version) print_line("version", std::to_string(*r.version));
+      if (r.poll_s) print_line("server poll", power_of_two(*r.poll_s));
     } else {
       print_line("offset", ms(*r.offset_s, true));
       print_line("delay", ms(*r.delay_s));
@@ -128,7 +134,7 @@ void print_text(const std::vector<engine::AddressResult>& results) {
       print_line("root dispersion", ms(*r.root_dispersion_s));
       print_line("root distance", ms(*r.root_distance_s));
       print_line("precision", power_of_two(*r.precision_s));
-      print_line("poll", power_of_two(*r.poll_s));
+      print_line("server poll", power_of_two(*r.poll_s));
     }
     if (r.address) {
       print_line("samples",
@@ -149,7 +155,10 @@ void print_text(const std::vector<engine::AddressResult>& results) {
     if (r.authenticated != "none") {
       std::string auth = r.authenticated == "nts" ? "NTS" : "symmetric key";
       if (r.address) {
-        auth += " (" + std::to_string(r.authenticated_samples) + " authenticated samples)";
+        // No authenticated sample is a failure, not a kind of authentication.
+        auth += r.authenticated_samples == 0
+                    ? " failed (no authenticated sample)"
+                    : " (" + std::to_string(r.authenticated_samples) + " authenticated samples)";
       }
       print_line("authenticated", auth);
     } else {

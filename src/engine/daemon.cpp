@@ -677,7 +677,7 @@ struct Daemon::Impl {
     }
     const auto timeout = std::chrono::duration_cast<std::chrono::nanoseconds>(
         std::chrono::duration<double>(action.timeout_s));
-    hub.send(action.source, endpoint, action.version, timeout, std::move(auth));
+    hub.send(action.source, endpoint, action.version, timeout, std::move(auth), action.poll);
   }
 
   ProbeHubHandlers hub_handlers() {
@@ -685,9 +685,10 @@ struct Daemon::Impl {
     handlers.on_outcome = [this](ProbeTag tag, const ProbeOutcome& outcome) {
       on_outcome(static_cast<monitor::SourceId>(tag), outcome);
     };
-    handlers.on_rejected = [this](ProbeTag tag, proto::RejectReason reason, const proto::Header*) {
+    handlers.on_rejected = [this](ProbeTag tag, proto::RejectReason reason,
+                                  const proto::Header* header) {
       if (stopping) return;
-      monitor.on_rejected(static_cast<monitor::SourceId>(tag), reason);
+      monitor.on_rejected(static_cast<monitor::SourceId>(tag), reason, header);
     };
     handlers.prefetch = [this](ProbeTag tag, int stage) {
       const auto id = static_cast<monitor::SourceId>(tag);

@@ -26,6 +26,9 @@ constexpr std::size_t kAeadKeySize = 32;
 // A real response is a few hundred bytes per cookie; anything far beyond eight cookies is a
 // misbehaving server, not a reason to keep buffering.
 constexpr std::size_t kMaxResponseSize = 64 * 1024;
+// After the exchange: how long we wait for the server's close_notify once ours is sent, before
+// closing the socket anyway (the result is delivered at once; only the socket lingers).
+constexpr auto kCloseNotifyWait = std::chrono::seconds(1);
 
 struct SslCtxDeleter {
   void operator()(SSL_CTX* ctx) const { SSL_CTX_free(ctx); }
@@ -97,7 +100,7 @@ class NtsKeClient::Exchange : public std::enable_shared_from_this<NtsKeClient::E
   }
 
  private:
-  enum class Phase : std::uint8_t { kHandshake, kWrite, kRead };
+  enum class Phase : std::uint8_t { kHandshake, kWrite, kRead, kClosing };
 
   void on_connected() {
     asio::error_code ec;
@@ -147,6 +150,10 @@ class NtsKeClient::Exchange : public std::enable_shared_from_this<NtsKeClient::E
     if (!ssl_ || SSL_set_fd(ssl_.get(), socket_.native_handle()) != 1) {
       return NtsKeFailure{"tls_setup", openssl_error()};
     }
+    // RFC 9525 §6.3: the name is matched against the subjectAltName only; a certificate without
+    // a DNS or IP SAN is not accepted on its subject's CN (OpenSSL's fallback otherwise).
+    X509_VERIFY_PARAM_set_hostflags(SSL_get0_param(ssl_.get()),
+                                    X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
     if (is_ip_literal(config_.host)) {
       // RFC 6066 forbids IP literals in SNI; verify against the certificate's IP SANs.
       if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_.get()), config_.host.c_str()) != 1) {
@@ -173,6 +180,7 @@ class NtsKeClient::Exchange : public std::enable_shared_from_this<NtsKeClient::E
         case Phase::kHandshake:
           rc = SSL_do_handshake(ssl_.get());
           if (rc == 1) {
+            handshake_done_ = true;
             if (auto problem = after_handshake()) {
               finish(Err(std::move(*problem)));
               return;
@@ -190,6 +198,8 @@ class NtsKeClient::Exchange : public std::enable_shared_from_this<NtsKeClient::E
             continue;
           }
           break;
+        case Phase::kClosing:
+          return;
         case Phase::kRead: {
           std::array<std::uint8_t, 4096> buffer{};
           rc = SSL_read(ssl_.get(), buffer.data(), static_cast<int>(buffer.size()));
@@ -215,6 +225,8 @@ class NtsKeClient::Exchange : public std::enable_shared_from_this<NtsKeClient::E
                                           : asio::ip::tcp::socket::wait_write);
         return;
       }
+      // OpenSSL forbids SSL_shutdown after these (the session is broken).
+      if (error == SSL_ERROR_SYSCALL || error == SSL_ERROR_SSL) tls_broken_ = true;
       finish(Err(classify_failure(error)));
       return;
     }
@@ -311,7 +323,21 @@ class NtsKeClient::Exchange : public std::enable_shared_from_this<NtsKeClient::E
       result->duration_s =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
     }
-    shutdown();
+    // A TLS session that was established ends with a close_notify (RFC 8446 §6.1, a MUST);
+    // a failed handshake or a timeout just closes the socket.
+    const bool timed_out = !result.ok() && result.error().reason == "timeout";
+    if (handshake_done_ && !tls_broken_ && !timed_out) {
+      phase_ = Phase::kClosing;
+      timer_.cancel();
+      timer_.expires_after(kCloseNotifyWait);
+      auto self = shared_from_this();
+      timer_.async_wait([self](const asio::error_code& ec) {
+        if (!ec) self->shutdown();
+      });
+      start_close();
+    } else {
+      shutdown();
+    }
     // Deliver from the loop, so the owner may start a new exchange from its callback.
     auto self = shared_from_this();
     asio::post(io_, [self, result = std::move(result)] {
@@ -319,12 +345,72 @@ class NtsKeClient::Exchange : public std::enable_shared_from_this<NtsKeClient::E
     });
   }
 
+  // Sends our close_notify, then reads (and drops) what the server still sends until its own
+  // close_notify or EOF, so that the socket is closed with nothing unread and neither side sees
+  // a reset; at most kCloseNotifyWait (the timer finish() armed). The caller has its result
+  // already.
+  void start_close() {
+    ERR_clear_error();
+    const int rc = SSL_shutdown(ssl_.get());
+    if (rc == 1) {
+      shutdown();  // both close_notify done
+      return;
+    }
+    if (rc < 0) {
+      const int error = SSL_get_error(ssl_.get(), rc);
+      if (error == SSL_ERROR_WANT_WRITE || error == SSL_ERROR_WANT_READ) {
+        // Ours is not out yet: wait until it can be written, then try again.
+        wait_close(error == SSL_ERROR_WANT_WRITE ? asio::ip::tcp::socket::wait_write
+                                                 : asio::ip::tcp::socket::wait_read,
+                   true);
+        return;
+      }
+      shutdown();
+      return;
+    }
+    drain();
+  }
+
+  // Our close_notify is out: read until the server's (SSL_ERROR_ZERO_RETURN) or the end.
+  void drain() {
+    while (!closed_) {
+      ERR_clear_error();
+      std::array<std::uint8_t, 4096> buffer{};
+      const int rc = SSL_read(ssl_.get(), buffer.data(), static_cast<int>(buffer.size()));
+      if (rc > 0) continue;
+      const int error = SSL_get_error(ssl_.get(), rc);
+      if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) {
+        wait_close(error == SSL_ERROR_WANT_READ ? asio::ip::tcp::socket::wait_read
+                                                : asio::ip::tcp::socket::wait_write,
+                   false);
+        return;
+      }
+      shutdown();  // close_notify received (ZERO_RETURN), EOF or an error: done either way
+      return;
+    }
+  }
+
+  void wait_close(asio::ip::tcp::socket::wait_type type, bool retry_shutdown) {
+    auto self = shared_from_this();
+    socket_.async_wait(type, [self, retry_shutdown](const asio::error_code& ec) {
+      if (self->closed_) return;
+      if (ec) {
+        self->shutdown();
+        return;
+      }
+      if (retry_shutdown) {
+        self->start_close();
+      } else {
+        self->drain();
+      }
+    });
+  }
+
   void shutdown() {
+    if (closed_) return;
+    closed_ = true;
     asio::error_code ignored;
     timer_.cancel();
-    // No close_notify: the response is complete (or the exchange failed), and servers such as
-    // chronyd close their end right after End of Message, so a write here would only earn an
-    // RST. The TCP close is enough for NTS-KE (RFC 8915 §4 leaves the teardown to TLS).
     socket_.close(ignored);
   }
 
@@ -343,6 +429,9 @@ class NtsKeClient::Exchange : public std::enable_shared_from_this<NtsKeClient::E
   Phase phase_ = Phase::kHandshake;
   bool finished_ = false;
   bool cancelled_ = false;
+  bool handshake_done_ = false;
+  bool tls_broken_ = false;  // a fatal TLS error: no close_notify possible
+  bool closed_ = false;      // the socket is closed: nothing more happens
 };
 
 NtsKeClient::NtsKeClient(asio::io_context& io) : io_(io) {}

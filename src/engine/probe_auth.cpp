@@ -51,12 +51,12 @@ std::optional<std::string> add_nts(NtsState& nts, std::uint8_t version,
 
 }  // namespace
 
-std::optional<std::string> build_request(std::uint8_t version, proto::NtpTimestamp transmit_cookie,
-                                         ExchangeAuth auth, Rng& rng,
-                                         std::vector<std::uint8_t>& request,
+std::optional<std::string> build_request(std::uint8_t version, std::int8_t poll,
+                                         proto::NtpTimestamp transmit_cookie, ExchangeAuth auth,
+                                         Rng& rng, std::vector<std::uint8_t>& request,
                                          std::vector<std::uint8_t>& unique_id) {
   std::array<std::uint8_t, proto::kHeaderSize> header{};
-  proto::encode_client_request(version, transmit_cookie, header);
+  proto::encode_client_request(version, poll, transmit_cookie, header);
   request.assign(header.begin(), header.end());
   unique_id.clear();
   if (auth.nts != nullptr) return add_nts(*auth.nts, version, header, rng, request, unique_id);

@@ -64,13 +64,14 @@ struct ExchangeAuth {
   const proto::SymmetricKey* key = nullptr;
 };
 
-// Builds the request for `version` with `transmit_cookie` into `request`. With NTS it takes one
+// Builds the request for `version`, carrying poll exponent `poll` (log2 s: how often this client
+// asks; chronyd echoes it) and `transmit_cookie`, into `request`. With NTS it takes one
 // cookie from the jar (never reused) and asks for the missing ones with placeholders, and
 // `unique_id` receives the fresh Unique Identifier the reply must echo; `rng` supplies it and the
 // nonce. Returns why the request cannot be built ("no NTS cookie", ...), nullopt on success.
-std::optional<std::string> build_request(std::uint8_t version, proto::NtpTimestamp transmit_cookie,
-                                         ExchangeAuth auth, Rng& rng,
-                                         std::vector<std::uint8_t>& request,
+std::optional<std::string> build_request(std::uint8_t version, std::int8_t poll,
+                                         proto::NtpTimestamp transmit_cookie, ExchangeAuth auth,
+                                         Rng& rng, std::vector<std::uint8_t>& request,
                                          std::vector<std::uint8_t>& unique_id);
 
 // Authenticates a reply that passed check_reply. kPass: authentic (outcome.authenticated and

@@ -315,7 +315,7 @@ bool ProbeHub::holds(Slot slot, std::uint64_t cookie) const {
 }
 
 void ProbeHub::send(ProbeTag tag, const asio::ip::udp::endpoint& server, std::uint8_t version,
-                    std::chrono::nanoseconds timeout, ProbeAuthOptions auth) {
+                    std::chrono::nanoseconds timeout, ProbeAuthOptions auth, std::int8_t poll) {
   if (closed_) return;
   if (!failing_.empty()) failing_.erase(tag);
   // Nothing below inserts into tags_, so the reference stays valid.
@@ -358,8 +358,8 @@ void ProbeHub::send(ProbeTag tag, const asio::ip::udp::endpoint& server, std::ui
   r.t1_user_unix_ns = 0;
   r.server = server;
   r.auth = std::move(auth);
-  if (auto problem = build_request(version, r.pending.transmit_cookie, r.exchange_auth(), rng_,
-                                   r.bytes, r.unique_id)) {
+  if (auto problem = build_request(version, poll, r.pending.transmit_cookie, r.exchange_auth(),
+                                   rng_, r.bytes, r.unique_id)) {
     retire(slot);
     fail_later(tag, std::move(*problem));
     return;

@@ -175,9 +175,11 @@ class ProbeHub {
   // current handler returns, or once the window has room (max_in_flight). Its outcome arrives
   // through on_outcome after at most `timeout` from when it left. A newer send() for the same
   // tag supersedes the previous request (no outcome for it); if that one is still waiting for
-  // room, the new one takes its place in the queue.
+  // room, the new one takes its place in the queue. `poll` is the poll exponent the request
+  // carries (log2 s: the source's poll interval, proto::poll_exponent).
   void send(ProbeTag tag, const asio::ip::udp::endpoint& server, std::uint8_t version,
-            std::chrono::nanoseconds timeout, ProbeAuthOptions auth = {});
+            std::chrono::nanoseconds timeout, ProbeAuthOptions auth = {},
+            std::int8_t poll = proto::kDefaultPollExponent);
   // No handler is called for the tag's current request afterwards, and the hub drops what it
   // keeps about the tag.
   void forget(ProbeTag tag);

@@ -58,6 +58,7 @@ class AddressQuery {
         target_(target),
         address_(address),
         version_(options.auth == QueryOptions::Auth::kNts ? std::uint8_t{4} : target.version),
+        poll_exponent_(options.poll.value_or(query_poll_exponent(options.interval))),
         io_(io),
         dns_(dns),
         clock_(clock),
@@ -123,6 +124,18 @@ class AddressQuery {
       result_.poll_s = proto::log2_to_seconds(h.poll);
     } else {
       result_.error = failure_reason();
+      if (refused_header_) {
+        // No valid sample, but a reply answered: what the server said about itself.
+        const proto::Header& h = *refused_header_;
+        result_.stratum = h.stratum;
+        result_.refid = proto::decode_refid(h.refid, h.stratum).text;
+        result_.leap = static_cast<int>(h.leap);
+        result_.version = h.version;
+        result_.root_delay_s = h.root_delay.seconds();
+        result_.root_dispersion_s = h.root_dispersion.seconds();
+        result_.precision_s = proto::log2_to_seconds(h.precision);
+        result_.poll_s = proto::log2_to_seconds(h.poll);
+      }
     }
     if (nts_) result_.cookies = static_cast<int>(nts_->cookies.size());
     return result_;
@@ -224,7 +237,7 @@ class AddressQuery {
     const double next_s = poll_.on_send(0.0);
     next_due_ns_ = mono_.now_ns() + std::llround(next_s * 1e9);
     ++result_.requests;
-    probe_->send(version_, options_.timeout);
+    probe_->send(version_, poll_exponent_, options_.timeout);
   }
 
   void on_outcome(const ProbeOutcome& outcome) {
@@ -264,6 +277,10 @@ class AddressQuery {
   void on_rejected(proto::RejectReason reason, const proto::Header* header) {
     ++result_.rejections[static_cast<std::size_t>(reason)];
     if (header == nullptr) return;
+    // Unauthenticated (the auth check runs after these tests): shown only without authentication.
+    if (options_.auth == QueryOptions::Auth::kNone && proto::reveals_header(reason)) {
+      refused_header_ = *header;
+    }
     // These passed the origin test (check_reply runs it first), so the server really said so.
     if (reason == proto::RejectReason::kUnsynchronized) {
       if (header->leap == proto::LeapIndicator::kUnsynchronized) {
@@ -331,6 +348,7 @@ class AddressQuery {
   QueryTarget target_;
   asio::ip::address address_;
   std::uint8_t version_;
+  std::int8_t poll_exponent_;
   asio::io_context& io_;
   AsyncDns& dns_;
   Clock& clock_;
@@ -348,11 +366,17 @@ class AddressQuery {
   monitor::PollState poll_;
   std::int64_t next_due_ns_ = 0;  // MonoClock time the next request may leave
   std::optional<std::string> unsynchronized_;
+  std::optional<proto::Header> refused_header_;  // last reply refused for its header's claims
   std::optional<std::string> send_error_;
   bool finished_ = false;
 };
 
 }  // namespace
+
+std::int8_t query_poll_exponent(std::chrono::nanoseconds interval) {
+  return std::max(proto::kDefaultPollExponent,
+                  proto::poll_exponent(std::chrono::duration<double>(interval).count()));
+}
 
 std::string_view to_string(QueryOptions::Auth auth) {
   switch (auth) {

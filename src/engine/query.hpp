@@ -45,6 +45,8 @@ struct QueryOptions {
   // One DNS lookup of a host name (A and AAAA): a name without an answer by then is an
   // error for that host only. All names are looked up at once.
   std::chrono::nanoseconds dns_timeout = std::chrono::seconds(5);
+  // The poll exponent of the requests (query_poll_exponent(interval) when unset).
+  std::optional<std::int8_t> poll;
 
   enum class Auth : std::uint8_t { kNone, kNts, kKey };
   Auth auth = Auth::kNone;
@@ -59,6 +61,12 @@ struct QueryOptions {
   // kKey: the key every request is authenticated with.
   std::optional<proto::SymmetricKey> key;
 };
+
+// The poll exponent a query's requests carry: the spacing rounded up to a power of two, at least
+// RFC 5905's default poll 6 (64 s). The field says how often this client will ask; a burst of a
+// few requests one second apart is not a polling rate, and a server that rate-limits by the
+// client's poll (or echoes it, as chronyd does) should see an ordinary client, not poll 0.
+std::int8_t query_poll_exponent(std::chrono::nanoseconds interval);
 
 // "none", "nts" or "key": the JSON spelling.
 std::string_view to_string(QueryOptions::Auth auth);
@@ -78,7 +86,9 @@ struct AddressResult {
   std::optional<double> delay_s;
   std::optional<double> jitter_s;
   std::optional<double> dispersion_s;
-  // From the reply header of the sample the filter chose.
+  // From the reply header of the sample the filter chose; without a valid sample, from the last
+  // reply that answered a request but was refused for what its header says (leap 3, stratum 16,
+  // ...; proto::reveals_header), without authentication only. poll_s is the server's poll field.
   std::optional<int> stratum;
   std::optional<std::string> refid;
   std::optional<int> leap;  // 0..3

@@ -33,7 +33,8 @@ class UdpProbe::Exchange : public std::enable_shared_from_this<UdpProbe::Exchang
         handlers_(std::move(handlers)),
         options_(options) {}
 
-  void start(std::uint8_t version, std::uint64_t cookie, std::chrono::nanoseconds timeout) {
+  void start(std::uint8_t version, std::int8_t poll, std::uint64_t cookie,
+             std::chrono::nanoseconds timeout) {
     pending_.version = version;
     pending_.transmit_cookie = proto::NtpTimestamp::from_raw(cookie);
 
@@ -53,8 +54,8 @@ class UdpProbe::Exchange : public std::enable_shared_from_this<UdpProbe::Exchang
     }
 
     std::vector<std::uint8_t> request;
-    if (auto problem =
-            build_request(version, pending_.transmit_cookie, auth(), rng_, request, unique_id_)) {
+    if (auto problem = build_request(version, poll, pending_.transmit_cookie, auth(), rng_, request,
+                                     unique_id_)) {
       fail(std::move(*problem));
       return;
     }
@@ -242,13 +243,13 @@ UdpProbe::UdpProbe(asio::io_context& io, asio::ip::udp::endpoint server, Clock& 
 
 UdpProbe::~UdpProbe() { close(); }
 
-void UdpProbe::send(std::uint8_t version, std::chrono::nanoseconds timeout) {
+void UdpProbe::send(std::uint8_t version, std::int8_t poll, std::chrono::nanoseconds timeout) {
   close();
   current_ = std::make_shared<Exchange>(io_, server_, clock_, rng_, handlers_, options_);
   // A zero transmit field means "unknown" and would fail the server's and our own zero test.
   std::uint64_t cookie = 0;
   while (cookie == 0) cookie = rng_.next_u64();
-  current_->start(version, cookie, timeout);
+  current_->start(version, poll, cookie, timeout);
 }
 
 void UdpProbe::close() {

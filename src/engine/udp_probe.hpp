@@ -72,10 +72,11 @@ class UdpProbe {
   UdpProbe(const UdpProbe&) = delete;
   UdpProbe& operator=(const UdpProbe&) = delete;
 
-  // Closes the previous request's socket and sends a new request with a fresh random cookie.
-  // Its outcome arrives through on_outcome after at most `timeout`. With NTS and no cookie
-  // left, the outcome is kError "no NTS cookie" (the owner redoes NTS-KE).
-  void send(std::uint8_t version, std::chrono::nanoseconds timeout);
+  // Closes the previous request's socket and sends a new request with a fresh random cookie and
+  // the poll exponent `poll` (log2 s, proto::poll_exponent). Its outcome arrives through on_outcome
+  // after at most `timeout`. With NTS and no cookie left, the outcome is kError "no NTS cookie"
+  // (the owner redoes NTS-KE).
+  void send(std::uint8_t version, std::int8_t poll, std::chrono::nanoseconds timeout);
   // Closes the socket of the last request; no handler is called afterwards.
   void close();
 

@@ -60,7 +60,9 @@ json server_json(const monitor::ServerSnapshot& s) {
   json o;
   o["name"] = s.name;
   write_measurement_keys(measurement_fields(s), o);
+  // Our own poll interval; the server's poll field is server_poll.
   o["poll"] = s.poll_interval_s;
+  o["server_poll"] = or_null(s.server_poll_s);
   o["reach"] = s.reach;
   o["state"] = monitor::to_string(s.state);
   o["selected"] = s.state == monitor::ServerState::kSelected;

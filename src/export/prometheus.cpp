@@ -412,7 +412,8 @@ constexpr Family kDelay{"ntp_monitor_server_delay_seconds", "gauge",
 constexpr Family kJitter{"ntp_monitor_server_jitter_seconds", "gauge",
                          "RMS jitter of the server's offsets in the clock filter."};
 constexpr Family kStratum{"ntp_monitor_server_stratum", "gauge",
-                          "Stratum announced in the server's last accepted reply."};
+                          "Stratum announced in the server's last reply (accepted, or refused "
+                          "for its header: leap 3, stratum 16, ...)."};
 constexpr Family kRootDelay{"ntp_monitor_server_root_delay_seconds", "gauge",
                             "Root delay announced by the server."};
 constexpr Family kRootDispersion{"ntp_monitor_server_root_dispersion_seconds", "gauge",
@@ -422,7 +423,7 @@ constexpr Family kRootDistance{"ntp_monitor_server_root_distance_seconds", "gaug
 constexpr Family kReach{"ntp_monitor_server_reachability_ratio", "gauge",
                         "Fraction of the last 8 polls that got a valid reply (reach register)."};
 constexpr Family kLeap{"ntp_monitor_server_leap", "gauge",
-                       "Leap indicator of the last accepted reply (0 none, 1 insert, 2 delete, "
+                       "Leap indicator of the server's last reply (0 none, 1 insert, 2 delete, "
                        "3 unsynchronized)."};
 constexpr Family kPoll{"ntp_monitor_server_poll_interval_seconds", "gauge",
                        "Current poll interval for the server."};

@@ -118,7 +118,18 @@ struct AuthState {
   std::optional<std::int64_t> certificate_not_after_unix_s;
   // auth_failed datagrams since the last request left.
   std::uint32_t rejects_since_send = 0;
+  // The last NTS-KE failed for a reason that is about authentication (certificate, TLS, the
+  // NTS-KE protocol), not about reaching the server (connect, timeout, io).
+  bool ke_auth_failure = false;
+  // The last poll ended with replies that all failed authentication (MAC or NTS).
+  bool replies_fail_auth = false;
 };
+
+// NTS-KE failure reasons (nts_ke_client's names) that say the server could not be reached,
+// rather than that it could not be authenticated.
+bool unreachable_reason(const std::string& reason) {
+  return reason == "connect" || reason == "timeout" || reason == "io";
+}
 
 // Everything one monitored address needs. Kept compact: one of these per address, possibly a
 // million of them.
@@ -602,6 +613,7 @@ struct Monitor::Impl {
     // Half the gap to the next request at most, so this request's outcome always comes first.
     const double timeout_s = std::min(options.request_timeout_s, next_s / 2);
     SendAction action{s.id, s.address, s.port, version, timeout_s};
+    action.poll = proto::poll_exponent(s.poll.interval_s());
     if (s.auth) {
       action.auth = s.auth->mode;
       if (srv != nullptr && srv->config.key_id) action.key_id = *srv->config.key_id;
@@ -636,6 +648,7 @@ struct Monitor::Impl {
       maybe_reresolve(s.owner->key, now);
     }
     std::optional<std::string> auth_verdict;
+    if (s.auth) s.auth->replies_fail_auth = s.auth->rejects_since_send > 0;
     if (s.auth && s.auth->rejects_since_send > 0) {
       const std::uint32_t n = s.auth->rejects_since_send;
       auth_verdict = std::to_string(n) + (n == 1 ? " reply" : " replies") +
@@ -786,8 +799,13 @@ struct Monitor::Impl {
 
   static ServerState state_of(const Source& s) {
     if (s.poll.stopped() || s.rate_limited) return ServerState::kKod;
-    // NTS-KE failing: no cookies, so no request can be sent and no time comes from it.
-    if (s.auth && s.auth->ke_failures_in_row > 0) return ServerState::kUnreachable;
+    // NTS-KE failing: no cookies, so no request can be sent and no time comes from it. Said as
+    // an authentication failure when the handshake reached the server and failed there.
+    if (s.auth && s.auth->ke_failures_in_row > 0) {
+      return s.auth->ke_auth_failure ? ServerState::kAuthFailed : ServerState::kUnreachable;
+    }
+    // Replies come, but none passes MAC / NTS verification.
+    if (s.auth && s.auth->replies_fail_auth) return ServerState::kAuthFailed;
     if (s.unsync_reported) return ServerState::kUnsynchronized;
     if (s.poll.unreachable()) return ServerState::kUnreachable;
     if (!s.selection_class) return ServerState::kPending;
@@ -852,6 +870,7 @@ struct Monitor::Impl {
       out->leap = static_cast<int>(s.header->leap);
       out->version = s.header->version;
       out->refid = proto::decode_refid(s.header->refid, s.header->stratum).text;
+      out->server_poll_s = proto::log2_to_seconds(s.header->poll);
     }
     out->root_distance_s = s.root_distance_s;
     out->consensus_offset_s = s.consensus_offset_s;
@@ -1087,6 +1106,7 @@ void Monitor::on_reply(SourceId id, const Reply& reply, const Now& now, Actions&
   s->up = true;
   s->rate_limited = false;
   s->unsync_reported = false;
+  if (s->auth) s->auth->replies_fail_auth = false;
   s->error.clear();
   s->dirty = true;
   if (const auto& estimate = s->filter.estimate()) {
@@ -1192,9 +1212,13 @@ void Monitor::on_send_error(SourceId id, const std::string& error, const Now& no
   if (s->poll.outstanding()) m.miss(*s, now, out);
 }
 
-void Monitor::on_rejected(SourceId id, proto::RejectReason reason) {
+void Monitor::on_rejected(SourceId id, proto::RejectReason reason, const proto::Header* header) {
   Source* s = impl_->source(id);
   if (s == nullptr) return;
+  // The reply answers our request: what it says about the server is shown, whatever the
+  // verdict (the selection then also sees it unsynchronized; alerts only read headers of
+  // accepted replies).
+  if (header != nullptr && !s->auth && proto::reveals_header(reason)) s->header = *header;
   const auto i = static_cast<std::size_t>(reason);
   if (i < s->rejected.size()) ++s->rejected[i];
   if (reason == proto::RejectReason::kAuthFailed && s->auth) ++s->auth->rejects_since_send;
@@ -1217,6 +1241,7 @@ void Monitor::on_nts_ke_done(SourceId id, const NtsKeInfo& info, const Now& now,
   AuthState& a = *s->auth;
   a.ke_running = false;
   a.ke_failures_in_row = 0;
+  a.ke_auth_failure = false;
   ++a.ke_exchanges;
   a.cookies = info.cookies;
   a.ke_duration_s = info.duration_s;
@@ -1244,6 +1269,7 @@ void Monitor::on_nts_ke_failed(SourceId id, const std::string& reason, const std
   a.cookies = 0;
   if (a.ke_failures_in_row < 64) ++a.ke_failures_in_row;
   ++a.ke_failures[reason];
+  a.ke_auth_failure = !unreachable_reason(reason);
   const std::string text = "NTS-KE failed: " + (detail.empty() ? reason : reason + ": " + detail);
   s->error = text;
   s->up = false;

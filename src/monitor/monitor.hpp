@@ -81,6 +81,9 @@ struct SendAction {
   std::uint16_t port = 123;
   std::uint8_t version = 4;
   double timeout_s = 1.0;
+  // The poll exponent the request carries (RFC 5905 §7.3, log2 s): the source's current poll
+  // interval rounded up to a power of two (proto::poll_exponent), not the burst spacing.
+  std::int8_t poll = proto::kDefaultPollExponent;
   // kNts: protect the request with the source's NTS state (one cookie) and send it where the
   // last NTS-KE said (RFC 8915 §4.1.7-8), which may differ from address/port. kKey: append a
   // MAC with key `key_id` of the key file. Replies that fail are on_rejected(kAuthFailed).
@@ -293,8 +296,13 @@ class Monitor {
   void on_send_error(SourceId source, const std::string& error, const Now& now, Actions& out);
   // A datagram that failed validation; counted only (the wait for a real reply goes on).
   // kAuthFailed replies also make the poll they belong to count against the authentication
-  // alert when it ends without an authenticated reply.
-  void on_rejected(SourceId source, proto::RejectReason reason);
+  // alert when it ends without an authenticated reply. `header` is the datagram's header when
+  // it parsed: when proto::reveals_header(reason) (the reply answers our request and was refused
+  // for what it says, e.g. leap 3) its fields become the source's stratum, leap, refid, version
+  // and poll in the snapshot, for a source without authentication (an unauthenticated header
+  // never replaces what an authenticated one said).
+  void on_rejected(SourceId source, proto::RejectReason reason,
+                   const proto::Header* header = nullptr);
 
   // Authenticated time. NTS-KE outcomes for the NtsKeAction of `source`; a failure is
   // counted by `reason`, backs off exponentially and counts against the authentication alert.

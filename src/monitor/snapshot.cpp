@@ -22,6 +22,8 @@ const char* to_string(ServerState state) {
       return "kod";
     case ServerState::kPending:
       return "pending";
+    case ServerState::kAuthFailed:
+      return "auth_failed";
   }
   return "unknown";
 }

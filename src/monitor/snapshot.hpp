@@ -28,6 +28,7 @@ enum class ServerState : std::uint8_t {
   kUnsynchronized,  // LI = 3, stratum 16, INIT/STEP, or too far (root distance >= MAXDIST)
   kKod,             // stopped or slowed by a Kiss-o'-Death (DENY, RSTR, RATE)
   kPending,         // started, no verdict yet
+  kAuthFailed,      // NTS-KE refused (certificate, TLS, protocol), or no reply passes MAC / NTS
 };
 const char* to_string(ServerState state);  // "selected", "candidate", ...
 
@@ -88,9 +89,15 @@ struct ServerSnapshot {
   std::optional<double> consensus_offset_s;  // offset relative to the combined estimate
   std::optional<int> stratum;
   std::optional<int> leap;
-  std::optional<int> version;            // of the server's replies
+  std::optional<int> version;  // of the server's replies
+  // The server's poll field (2^poll s) in its last reply: chronyd and ntpd echo or raise the
+  // request's poll, which is our poll interval (SendAction::poll); not our own interval.
+  std::optional<double> server_poll_s;
   std::string refid;                     // decoded
   std::int64_t last_sample_unix_ns = 0;  // 0 = never
+  // stratum, leap, version, refid, server_poll_s and the root figures come from the last reply
+  // that answered a request, accepted or refused for what its header says (leap 3, stratum 16,
+  // ...; proto::reveals_header), so an unsynchronized server still shows what it said.
 
   // Authentication ("none", "nts", "key"): what the configuration asks for.
   std::string authenticated = "none";

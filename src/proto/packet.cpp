@@ -1,6 +1,7 @@
 #include "proto/packet.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 namespace ntpmon::proto {
 namespace {
@@ -179,14 +180,24 @@ std::size_t encode_extension(std::uint16_t type, std::span<const std::uint8_t> v
   return length;
 }
 
-void encode_client_request(std::uint8_t version, NtpTimestamp transmit_cookie,
+void encode_client_request(std::uint8_t version, std::int8_t poll, NtpTimestamp transmit_cookie,
                            std::span<std::uint8_t, kHeaderSize> out) {
   Header h;
   h.leap = LeapIndicator::kNoWarning;
   h.version = version;
   h.mode = Mode::kClient;
+  h.poll = poll;
   h.transmit_ts = transmit_cookie;
   encode_header(h, out);
+}
+
+std::int8_t poll_exponent(double interval_s) {
+  if (!std::isfinite(interval_s) || interval_s <= 1.0) return kMinPollExponent;
+  // 2^17 s is MAXPOLL; anything longer is reported as MAXPOLL.
+  if (interval_s >= std::ldexp(1.0, kMaxPollExponent)) return kMaxPollExponent;
+  int exponent = kMinPollExponent;
+  while (std::ldexp(1.0, exponent) < interval_s) ++exponent;
+  return static_cast<std::int8_t>(exponent);
 }
 
 }  // namespace ntpmon::proto

@@ -133,10 +133,20 @@ class ExtensionFieldReader {
 std::size_t encode_extension(std::uint16_t type, std::span<const std::uint8_t> value,
                              std::span<std::uint8_t> out, std::size_t min_size = kMinExtensionSize);
 
-// A client request (mode 3): LI 0, the given version, poll and precision 0, every timestamp zero
-// except transmit, which carries the caller's random cookie (RFC 9109 / draft data
+// A client request (mode 3): LI 0, the given version and poll exponent, precision 0, every
+// timestamp zero except transmit, which carries the caller's random cookie (RFC 9109 / draft data
 // minimisation: no local clock value leaves the machine). Writes kHeaderSize bytes.
-void encode_client_request(std::uint8_t version, NtpTimestamp transmit_cookie,
+void encode_client_request(std::uint8_t version, std::int8_t poll, NtpTimestamp transmit_cookie,
                            std::span<std::uint8_t, kHeaderSize> out);
+
+// RFC 5905 §7.3 poll field bounds (MINPOLL's floor as chrony allows it, MAXPOLL).
+inline constexpr std::int8_t kMinPollExponent = 0;
+inline constexpr std::int8_t kMaxPollExponent = 17;
+// RFC 5905's default poll (2^6 = 64 s): what a client that has no interval of its own says.
+inline constexpr std::int8_t kDefaultPollExponent = 6;
+// The poll exponent a request carries for a client that polls every `interval_s` seconds: the
+// smallest n with 2^n >= interval_s (the field is the maximum interval between two requests),
+// within [kMinPollExponent, kMaxPollExponent]; 0 for a non-finite or non-positive interval.
+std::int8_t poll_exponent(double interval_s);
 
 }  // namespace ntpmon::proto

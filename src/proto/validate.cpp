@@ -60,6 +60,18 @@ RejectReason to_reject_reason(ParseError error) {
   return RejectReason::kBadExtension;
 }
 
+bool reveals_header(RejectReason reason) {
+  switch (reason) {
+    case RejectReason::kZeroTimestamp:
+    case RejectReason::kUnsynchronized:
+    case RejectReason::kBadStratum:
+    case RejectReason::kBadHeader:
+      return true;
+    default:
+      return false;
+  }
+}
+
 Kiss classify_kiss(std::string_view code) {
   if (code == "RATE") return Kiss::kRate;
   if (code == "DENY") return Kiss::kDeny;

@@ -70,6 +70,13 @@ struct ReplyVerdict {
 inline constexpr double kMaxRootDistanceS = 16.0;
 inline constexpr double kMaxServerProcessingS = 4.0;
 
+// Whether a reply rejected for `reason` still tells what the server says about itself: it passed
+// the format, origin and duplicate tests (so it answers our request) and was refused for what
+// its header claims (zero_timestamp, unsynchronized, bad_stratum, bad_header). Its stratum,
+// leap, refid, version, poll and root figures are then worth reporting, as chrony's `ntpdata`
+// shows them for any reply that arrived.
+bool reveals_header(RejectReason reason);
+
 // Runs the tests in the RFC's order: version family (a v1-v3 reply to a v4 request or the
 // reverse is kBadVersion), mode, bogus origin, duplicate, zero timestamps, kiss code
 // (stratum 0: RATE/DENY/RSTR/NTSN and unknown codes -> kKissOfDeath; INIT/STEP ->

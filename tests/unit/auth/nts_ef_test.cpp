@@ -30,7 +30,7 @@ struct Fixture {
   std::vector<std::uint8_t> s2c = filled(32, 0x81);
   std::vector<std::uint8_t> nonce = filled(16, 0x50);
 
-  Fixture() { encode_client_request(4, NtpTimestamp::from_raw(0x1122334455667788ULL), header); }
+  Fixture() { encode_client_request(4, 6, NtpTimestamp::from_raw(0x1122334455667788ULL), header); }
   NtsRequest request(std::size_t placeholders) const {
     return NtsRequest{header, uid, cookie, placeholders, c2s, nonce};
   }

@@ -71,7 +71,7 @@ ntp_monitor_server_delay_seconds{server="ntp-a",address="192.0.2.1"} 0.0185
 # HELP ntp_monitor_server_jitter_seconds RMS jitter of the server's offsets in the clock filter.
 # TYPE ntp_monitor_server_jitter_seconds gauge
 ntp_monitor_server_jitter_seconds{server="ntp-a",address="192.0.2.1"} 2e-04
-# HELP ntp_monitor_server_stratum Stratum announced in the server's last accepted reply.
+# HELP ntp_monitor_server_stratum Stratum announced in the server's last reply (accepted, or refused for its header: leap 3, stratum 16, ...).
 # TYPE ntp_monitor_server_stratum gauge
 ntp_monitor_server_stratum{server="ntp-a",address="192.0.2.1"} 2
 # HELP ntp_monitor_server_root_delay_seconds Root delay announced by the server.
@@ -86,7 +86,7 @@ ntp_monitor_server_root_distance_seconds{server="ntp-a",address="192.0.2.1"} 0.0
 # HELP ntp_monitor_server_reachability_ratio Fraction of the last 8 polls that got a valid reply (reach register).
 # TYPE ntp_monitor_server_reachability_ratio gauge
 ntp_monitor_server_reachability_ratio{server="ntp-a",address="192.0.2.1"} 0.875
-# HELP ntp_monitor_server_leap Leap indicator of the last accepted reply (0 none, 1 insert, 2 delete, 3 unsynchronized).
+# HELP ntp_monitor_server_leap Leap indicator of the server's last reply (0 none, 1 insert, 2 delete, 3 unsynchronized).
 # TYPE ntp_monitor_server_leap gauge
 ntp_monitor_server_leap{server="ntp-a",address="192.0.2.1"} 0
 # HELP ntp_monitor_server_poll_interval_seconds Current poll interval for the server.

@@ -261,7 +261,9 @@ TEST_F(Auth, NtsKeFailuresBackOffExponentiallyAndFireTheAlertAfterTheHold) {
 
   ASSERT_EQ(alerts.size(), 1u);
   const auto s = snap(0, 9);
-  EXPECT_EQ(s->state, ServerState::kUnreachable);
+  // The server answered the TLS handshake and its certificate was refused: not unreachable.
+  EXPECT_EQ(s->state, ServerState::kAuthFailed);
+  EXPECT_STREQ(to_string(s->state), "auth_failed");
   EXPECT_EQ(s->authenticated_ok, false);
   EXPECT_EQ(s->nts_ke_failures.at("certificate"), attempts.size());
   EXPECT_EQ(s->error, "NTS-KE failed: certificate: unable to get local issuer certificate");
@@ -328,6 +330,7 @@ TEST_F(Auth, AuthFailedRepliesCountAgainstTheAlertPlainTimeoutsDoNot) {
       EXPECT_NE(a.kind, AlertKind::kAuthentication);
     }
   }
+  EXPECT_EQ(snap(0, now_s_ + 0.5)->state, ServerState::kUnreachable);
   // Now every poll gets replies whose MAC does not verify.
   for (int i = 0; i < 3; ++i) {
     ASSERT_EQ(until_request().sends.size(), 1u);
@@ -343,6 +346,8 @@ TEST_F(Auth, AuthFailedRepliesCountAgainstTheAlertPlainTimeoutsDoNot) {
   EXPECT_TRUE(alerts[0].firing);
   EXPECT_EQ(alerts[0].message, "2 replies failed authentication, none passed");
   const auto s = snap(0, now_s_);
+  // Replies come but none is authentic: the state says so rather than unreachable.
+  EXPECT_EQ(s->state, ServerState::kAuthFailed);
   EXPECT_EQ(s->authenticated, "key");
   EXPECT_EQ(s->authenticated_ok, false);
   EXPECT_EQ(s->rejected[static_cast<std::size_t>(proto::RejectReason::kAuthFailed)], 6u);
@@ -423,6 +428,44 @@ TEST_F(Auth, ReloadThatTurnsNtsOffSendsPlainRequests) {
   Actions back;
   monitor_->reload(config_, at(2), back);
   EXPECT_EQ(tick(2).nts_ke.size(), 1u);
+}
+
+// Which NTS-KE failures are authentication failures: the TLS or certificate refusals are; a
+// server whose NTS-KE port cannot be reached is unreachable. A success ends either.
+TEST_F(Auth, NtsKeStateSaysWhetherAuthenticationFailedOrTheServerWasNotReached) {
+  start({nts_server()});
+  ASSERT_EQ(tick(0).nts_ke.size(), 1u);
+  Actions out;
+  monitor_->on_nts_ke_failed(ids_[0], "connect", "Connection refused", at(0.1), out);
+  EXPECT_EQ(snap(0, 0.1)->state, ServerState::kUnreachable);
+  ASSERT_EQ(until_request().nts_ke.size(), 1u);
+  monitor_->on_nts_ke_failed(ids_[0], "tls_handshake", "alert handshake failure", at(now_s_), out);
+  EXPECT_EQ(snap(0, now_s_)->state, ServerState::kAuthFailed);
+  ASSERT_EQ(until_request().nts_ke.size(), 1u);
+  monitor_->on_nts_ke_failed(ids_[0], "timeout", "no complete NTS-KE response in time", at(now_s_),
+                             out);
+  EXPECT_EQ(snap(0, now_s_)->state, ServerState::kUnreachable);
+  ASSERT_EQ(until_request().nts_ke.size(), 1u);
+  ke_failed(now_s_);  // certificate
+  EXPECT_EQ(snap(0, now_s_)->state, ServerState::kAuthFailed);
+  ASSERT_EQ(until_request().nts_ke.size(), 1u);
+  ke_done(now_s_);
+  EXPECT_NE(snap(0, now_s_)->state, ServerState::kAuthFailed);
+}
+
+// A reply refused for its header's claims is not authenticated (the check runs after them): an
+// authenticated source never shows its fields.
+TEST_F(Auth, RefusedUnauthenticatedHeaderIsNotShownForAKeySource) {
+  start({key_server()});
+  ASSERT_EQ(tick(0).sends.size(), 1u);
+  Reply r = reply_at(0);
+  r.header.leap = proto::LeapIndicator::kUnsynchronized;
+  r.header.stratum = 9;
+  monitor_->on_rejected(ids_[0], proto::RejectReason::kUnsynchronized, &r.header);
+  const auto s = snap(0, 0.01);
+  EXPECT_FALSE(s->stratum.has_value());
+  EXPECT_FALSE(s->leap.has_value());
+  EXPECT_EQ(s->state, ServerState::kUnsynchronized);
 }
 
 }  // namespace

@@ -242,8 +242,16 @@ class Harness {
         continue;
       }
       if (behaviour.reject_unsynchronized) {
-        events.emplace(reply_at, [this, id](const Now&, Actions&) {
-          monitor.on_rejected(id, proto::RejectReason::kUnsynchronized);
+        // A server that says leap 3, echoing the request's poll as chronyd does.
+        proto::Header header;
+        header.mode = proto::Mode::kServer;
+        header.version = 4;
+        header.leap = proto::LeapIndicator::kUnsynchronized;
+        header.stratum = behaviour.stratum;
+        header.poll = s.poll;
+        header.refid = {192, 0, 2, 99};
+        events.emplace(reply_at, [this, id, header](const Now&, Actions&) {
+          monitor.on_rejected(id, proto::RejectReason::kUnsynchronized, &header);
         });
         events.emplace(now_ns + ns(s.timeout_s), [this, id](const Now& now, Actions& out) {
           monitor.on_timeout(id, now, out);
@@ -508,10 +516,47 @@ TEST(MonitorPoll, RejectedRepliesAreCountedByReason) {
   EXPECT_EQ(e->responses, 0U);
   EXPECT_EQ(e->rejected[static_cast<std::size_t>(proto::RejectReason::kUnsynchronized)], 4U);
   EXPECT_EQ(e->state, ServerState::kUnsynchronized);
+  // No reply was accepted, but they answered: what they said about the server is shown.
+  EXPECT_EQ(e->leap, 3);
+  EXPECT_EQ(e->stratum, 2);
+  EXPECT_EQ(e->version, 4);
+  EXPECT_EQ(e->refid, "192.0.2.99");
+  // Our poll echoed: 64 s at first, 128 s in the last request, sent after the third miss had
+  // backed the interval off (the request announces the interval it is polled at).
+  EXPECT_EQ(e->server_poll_s, 128.0);
+  EXPECT_EQ(h.sent.front().action.poll, 6);
+  EXPECT_EQ(h.sent.back().action.poll, 7);
+  EXPECT_FALSE(e->offset_s.has_value());
   ASSERT_EQ(h.alerts.size(), 1U);  // third evaluation: the timeout at 5 s
   EXPECT_EQ(h.alerts[0].kind, AlertKind::kUnsynchronized);
   EXPECT_EQ(h.alerts[0].message, "server reports it is unsynchronized");
   EXPECT_EQ(h.alerts[0].at_unix_ns, kBaseUnixNs + ns(5));
+}
+
+// Requests carry the source's poll interval as a poll exponent (rounded up to a power of two),
+// including the burst requests: the field is how often we poll, not the burst spacing.
+TEST(MonitorPoll, RequestsCarryThePollExponentOfTheSource) {
+  config::ServerConfig slow = server("slow", "192.0.2.1");
+  slow.poll_s = 1024;
+  config::ServerConfig odd = server("odd", "192.0.2.2");
+  odd.poll_s = 100;
+  config::ServerConfig fast = server("fast", "127.0.0.1");
+  fast.poll_s = 1;
+  Harness h(config_of({slow, odd, fast, server("default", "192.0.2.3")}));
+  // All answer: a miss would back the interval off (and raise the exponent with it).
+  for (const char* a : {"192.0.2.1", "192.0.2.2", "127.0.0.1", "192.0.2.3"}) {
+    h.net[a] = fake(0, 0.01, true);
+  }
+  h.start();
+  h.run_until(7);
+  std::map<std::string, std::vector<int>> polls;
+  for (const Sent& s : h.sent) polls[s.action.address].push_back(s.action.poll);
+  ASSERT_GE(polls["192.0.2.1"].size(), 2U);  // the burst
+  for (const int p : polls["192.0.2.1"]) EXPECT_EQ(p, 10);
+  for (const int p : polls["192.0.2.2"]) EXPECT_EQ(p, 7);
+  for (const int p : polls["127.0.0.1"]) EXPECT_EQ(p, 0);
+  ASSERT_FALSE(polls["192.0.2.3"].empty());
+  for (const int p : polls["192.0.2.3"]) EXPECT_EQ(p, 6);  // default poll.min 64 s
 }
 
 TEST(MonitorPoll, SendErrorCountsAsAMissAndIsShown) {

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 namespace ntpmon::proto {
@@ -137,7 +138,7 @@ TEST(Header, VersionAndModeAreMaskedToThreeBits) {
 
 TEST(ClientRequest, OnlyTransmitCarriesTheCookie) {
   Bytes out(kHeaderSize, 0xFF);
-  encode_client_request(4, NtpTimestamp::from_raw(0x0123456789ABCDEFULL),
+  encode_client_request(4, 0, NtpTimestamp::from_raw(0x0123456789ABCDEFULL),
                         std::span<std::uint8_t, kHeaderSize>(out.data(), kHeaderSize));
   Bytes expected(kHeaderSize, 0);
   expected[0] = 0x23;  // LI 0, VN 4, mode 3
@@ -145,9 +146,33 @@ TEST(ClientRequest, OnlyTransmitCarriesTheCookie) {
   std::copy(cookie.begin(), cookie.end(), expected.begin() + 40);
   EXPECT_EQ(out, expected);
 
-  encode_client_request(3, NtpTimestamp::from_raw(1),
+  encode_client_request(3, 0, NtpTimestamp::from_raw(1),
                         std::span<std::uint8_t, kHeaderSize>(out.data(), kHeaderSize));
   EXPECT_EQ(out[0], 0x1B);  // LI 0, VN 3, mode 3
+}
+
+// The poll field (byte 2) carries the client's poll exponent, not a constant 0.
+TEST(ClientRequest, CarriesThePollExponent) {
+  Bytes out(kHeaderSize, 0);
+  encode_client_request(4, 10, NtpTimestamp::from_raw(1),
+                        std::span<std::uint8_t, kHeaderSize>(out.data(), kHeaderSize));
+  EXPECT_EQ(out[2], 10);
+  EXPECT_EQ(decode_header(std::span<const std::uint8_t, kHeaderSize>(out.data(), kHeaderSize)).poll,
+            10);
+}
+
+TEST(PollExponent, SmallestPowerOfTwoNotBelowTheInterval) {
+  EXPECT_EQ(poll_exponent(64.0), 6);
+  EXPECT_EQ(poll_exponent(1024.0), 10);
+  EXPECT_EQ(poll_exponent(100.0), 7);  // 2^7 = 128 s is the maximum interval it promises
+  EXPECT_EQ(poll_exponent(16.5), 5);
+  EXPECT_EQ(poll_exponent(1.0), 0);
+  EXPECT_EQ(poll_exponent(0.25), 0);  // MINPOLL floor of the field
+  EXPECT_EQ(poll_exponent(0.0), 0);
+  EXPECT_EQ(poll_exponent(-3.0), 0);
+  EXPECT_EQ(poll_exponent(131072.0), 17);
+  EXPECT_EQ(poll_exponent(1e9), 17);  // MAXPOLL
+  EXPECT_EQ(poll_exponent(std::numeric_limits<double>::infinity()), 0);
 }
 
 TEST(ParsePacket, V4WithoutExtensions) {

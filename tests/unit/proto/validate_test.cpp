@@ -292,5 +292,20 @@ TEST(CheckReply, ParsedDatagramEndToEnd) {
   EXPECT_TRUE(check_reply(*parsed, request()).accepted());
 }
 
+// Which refusals still report the server's header: those about what the header says, after the
+// reply proved it answers our request; never a bogus or duplicate one, nor an unauthentic one.
+TEST(RevealsHeader, OnlyRefusalsForTheHeadersClaims) {
+  EXPECT_TRUE(reveals_header(RejectReason::kUnsynchronized));
+  EXPECT_TRUE(reveals_header(RejectReason::kBadStratum));
+  EXPECT_TRUE(reveals_header(RejectReason::kBadHeader));
+  EXPECT_TRUE(reveals_header(RejectReason::kZeroTimestamp));
+  for (const RejectReason r :
+       {RejectReason::kBadLength, RejectReason::kBadVersion, RejectReason::kBadExtension,
+        RejectReason::kBadMode, RejectReason::kWrongSource, RejectReason::kBogusOrigin,
+        RejectReason::kDuplicate, RejectReason::kAuthFailed}) {
+    EXPECT_FALSE(reveals_header(r)) << to_string(r);
+  }
+}
+
 }  // namespace
 }  // namespace ntpmon::proto

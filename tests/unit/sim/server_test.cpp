@@ -96,7 +96,7 @@ class Client {
   std::int64_t send_request(std::uint16_t port, std::uint8_t version = 4) {
     const std::int64_t t1 = now_ns();
     std::array<std::uint8_t, proto::kHeaderSize> request{};
-    proto::encode_client_request(version, NtpTimestamp::from_unix_ns(t1), request);
+    proto::encode_client_request(version, 6, NtpTimestamp::from_unix_ns(t1), request);
     send(request, port);
     return t1;
   }
