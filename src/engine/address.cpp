@@ -1,13 +1,8 @@
 #include "engine/address.hpp"
 
-#include <netdb.h>
-#include <sys/socket.h>
-
 #include <algorithm>
 #include <asio/ip/address_v6.hpp>
 #include <charconv>
-#include <cstring>
-#include <memory>
 
 namespace ntpmon::engine {
 namespace {
@@ -66,44 +61,6 @@ Result<HostPort, std::string> parse_host_port(std::string_view spec) {
   auto port = parse_port(spec.substr(colon + 1), spec);
   if (!port) return Err{port.error()};
   out.port = *port;
-  return out;
-}
-
-Result<std::vector<asio::ip::address>, std::string> resolve_host(const std::string& host) {
-  if (host.empty()) return Err{std::string("cannot resolve host: empty name")};
-  if (auto literal = parse_literal(host)) return std::vector<asio::ip::address>{*literal};
-
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_DGRAM;  // one entry per address instead of one per socket type
-  addrinfo* raw = nullptr;
-  const int rc = getaddrinfo(host.c_str(), nullptr, &hints, &raw);
-  if (rc != 0) {
-    return Err{"cannot resolve host: " + host + ": " + gai_strerror(rc)};
-  }
-  const std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> list(raw, &freeaddrinfo);
-
-  std::vector<asio::ip::address> out;
-  for (const addrinfo* ai = list.get(); ai != nullptr; ai = ai->ai_next) {
-    asio::ip::address address;
-    if (ai->ai_family == AF_INET && ai->ai_addrlen >= sizeof(sockaddr_in)) {
-      sockaddr_in sin{};
-      std::memcpy(&sin, ai->ai_addr, sizeof(sin));
-      asio::ip::address_v4::bytes_type bytes;
-      std::memcpy(bytes.data(), &sin.sin_addr, bytes.size());
-      address = asio::ip::address_v4(bytes);
-    } else if (ai->ai_family == AF_INET6 && ai->ai_addrlen >= sizeof(sockaddr_in6)) {
-      sockaddr_in6 sin6{};
-      std::memcpy(&sin6, ai->ai_addr, sizeof(sin6));
-      asio::ip::address_v6::bytes_type bytes;
-      std::memcpy(bytes.data(), &sin6.sin6_addr, bytes.size());
-      address = asio::ip::address_v6(bytes, sin6.sin6_scope_id);
-    } else {
-      continue;
-    }
-    if (std::find(out.begin(), out.end(), address) == out.end()) out.push_back(address);
-  }
-  if (out.empty()) return Err{"cannot resolve host: " + host + ": no IPv4 or IPv6 address"};
   return out;
 }
 

@@ -1,13 +1,12 @@
 // Server addresses: parsing what an operator types ("host", "host:port", "[v6]:port", "v6")
-// and resolving a host name to every address it has.
+// and showing an endpoint back to them.
 //
-// Responsible for: the HOST[:PORT] syntax of the command line and the client API, and DNS
-// (getaddrinfo, both families, duplicates removed, resolver order kept). Not responsible for:
-// choosing among addresses (every address is probed and reported on its own) or caching DNS
-// answers (the daemon re-resolves on its own schedule).
+// Responsible for: the HOST[:PORT] syntax of the command line and the client API. Not
+// responsible for: DNS (async_dns.hpp looks names up, on the event loop) or choosing among
+// addresses (every address is probed and reported on its own).
 //
-// Neither function throws: a bad spec or an unresolvable name is an error string for that
-// host only, so one broken entry never stops a query of the others.
+// Nothing here throws: a bad spec is an error string for that host only, so one broken entry
+// never stops a query of the others.
 #pragma once
 
 #include <asio/ip/address.hpp>
@@ -32,10 +31,6 @@ struct HostPort {
 // "[2001:db8::1]" and bare "2001:db8::1" (more than one colon: the whole thing is the address,
 // since a port cannot be told apart from the last group). Port must be 1..65535.
 Result<HostPort, std::string> parse_host_port(std::string_view spec);
-
-// All addresses of `host` (IPv4 and IPv6, in resolver order, without duplicates). A literal
-// is returned as is without a DNS query. The error reads "cannot resolve host: <host>: <why>".
-Result<std::vector<asio::ip::address>, std::string> resolve_host(const std::string& host);
 
 // "192.0.2.1:123" or "[2001:db8::1]:123": how an address and port are shown to operators.
 std::string format_endpoint(const asio::ip::address& address, std::uint16_t port);

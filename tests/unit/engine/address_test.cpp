@@ -50,45 +50,6 @@ TEST(ParseHostPort, RejectsBadSpecs) {
   EXPECT_EQ(port_error.error(), "invalid port in 'host:0': must be 1..65535");
 }
 
-TEST(ResolveHost, LiteralsNeedNoLookup) {
-  const auto v4 = resolve_host("127.0.0.1");
-  ASSERT_TRUE(v4.ok());
-  ASSERT_EQ(v4->size(), 1u);
-  EXPECT_EQ((*v4)[0], asio::ip::make_address("127.0.0.1"));
-
-  const auto v6 = resolve_host("::1");
-  ASSERT_TRUE(v6.ok());
-  ASSERT_EQ(v6->size(), 1u);
-  EXPECT_TRUE((*v6)[0].is_v6());
-  EXPECT_TRUE((*v6)[0].is_loopback());
-}
-
-TEST(ResolveHost, LocalhostGivesLoopbackAddresses) {
-  const auto addresses = resolve_host("localhost");
-  ASSERT_TRUE(addresses.ok()) << addresses.error();
-  ASSERT_FALSE(addresses->empty());
-  for (const auto& address : *addresses) EXPECT_TRUE(address.is_loopback()) << address;
-  EXPECT_NE(std::find(addresses->begin(), addresses->end(), asio::ip::make_address("127.0.0.1")),
-            addresses->end());
-  // No duplicates even though getaddrinfo may list an address once per socket type.
-  for (std::size_t i = 0; i < addresses->size(); ++i) {
-    for (std::size_t j = i + 1; j < addresses->size(); ++j) {
-      EXPECT_NE((*addresses)[i], (*addresses)[j]);
-    }
-  }
-}
-
-TEST(ResolveHost, UnresolvableIsAnErrorString) {
-  // An empty label cannot be encoded as a DNS name, so the resolver fails without sending.
-  const auto bad = resolve_host("bad..name");
-  ASSERT_FALSE(bad.ok());
-  EXPECT_EQ(bad.error().rfind("cannot resolve host: bad..name: ", 0), 0u) << bad.error();
-
-  const auto empty = resolve_host("");
-  ASSERT_FALSE(empty.ok());
-  EXPECT_EQ(empty.error(), "cannot resolve host: empty name");
-}
-
 TEST(FormatEndpoint, BracketsIpv6) {
   EXPECT_EQ(format_endpoint(asio::ip::make_address("127.0.0.1"), 123), "127.0.0.1:123");
   EXPECT_EQ(format_endpoint(asio::ip::make_address("::1"), 11123), "[::1]:11123");
