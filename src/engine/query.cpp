@@ -89,6 +89,18 @@ class AddressQuery {
     send();
   }
 
+  // The fields of a reply's header that the result reports.
+  void report_header(const proto::Header& h) {
+    result_.stratum = h.stratum;
+    result_.refid = proto::decode_refid(h.refid, h.stratum).text;
+    result_.leap = static_cast<int>(h.leap);
+    result_.version = h.version;
+    result_.root_delay_s = h.root_delay.seconds();
+    result_.root_dispersion_s = h.root_dispersion.seconds();
+    result_.precision_s = proto::log2_to_seconds(h.precision);
+    result_.poll_s = proto::log2_to_seconds(h.poll);
+  }
+
   // Ends the query for good: closes the last request's socket.
   void close() {
     timer_.cancel();
@@ -108,34 +120,17 @@ class AddressQuery {
       const auto chosen = std::find_if(accepted_.begin(), accepted_.end(),
                                        [&](const Accepted& a) { return a.t4 == estimate->time; });
       const proto::Header& h = chosen != accepted_.end() ? chosen->header : accepted_.back().header;
-      result_.stratum = h.stratum;
-      result_.refid = proto::decode_refid(h.refid, h.stratum).text;
-      result_.leap = static_cast<int>(h.leap);
-      result_.version = h.version;
-      result_.root_delay_s = h.root_delay.seconds();
-      result_.root_dispersion_s = h.root_dispersion.seconds();
+      report_header(h);
       // A one-shot query leaves stages empty; they mean "not measured", so the distance uses
       // the dispersion of the measured stages (see PeerEstimate::measured_dispersion_s).
       algo::PeerEstimate measured = *estimate;
       measured.dispersion_s = estimate->measured_dispersion_s;
       result_.root_distance_s = algo::root_distance(measured, h.root_delay.seconds(),
                                                     h.root_dispersion.seconds(), end_time);
-      result_.precision_s = proto::log2_to_seconds(h.precision);
-      result_.poll_s = proto::log2_to_seconds(h.poll);
     } else {
       result_.error = failure_reason();
-      if (refused_header_) {
-        // No valid sample, but a reply answered: what the server said about itself.
-        const proto::Header& h = *refused_header_;
-        result_.stratum = h.stratum;
-        result_.refid = proto::decode_refid(h.refid, h.stratum).text;
-        result_.leap = static_cast<int>(h.leap);
-        result_.version = h.version;
-        result_.root_delay_s = h.root_delay.seconds();
-        result_.root_dispersion_s = h.root_dispersion.seconds();
-        result_.precision_s = proto::log2_to_seconds(h.precision);
-        result_.poll_s = proto::log2_to_seconds(h.poll);
-      }
+      // No valid sample, but a reply answered: what the server said about itself.
+      if (refused_header_) report_header(*refused_header_);
     }
     if (nts_) result_.cookies = static_cast<int>(nts_->cookies.size());
     return result_;
