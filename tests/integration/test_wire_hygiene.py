@@ -144,7 +144,8 @@ def test_daemon_request_carries_the_sources_poll_exponent(daemon):
         d = daemon("servers:\n"
                    f"  - {{name: slow, host: 127.0.0.1, port: {catcher.port}, poll: 256}}\n")
         assert poll_field(catcher.first()) == 8
-        assert d.servers()["slow"]["poll"] == 256.0
+        # Our own interval, from the next published snapshot.
+        wait_for("the API's poll", lambda: d.servers()["slow"]["poll"] == 256.0, 5)
     finally:
         catcher.close()
 
@@ -319,7 +320,10 @@ def test_daemon_shows_a_refused_nts_server_as_auth_failed(tmp_path, daemon, cn_o
                    "poll: {min: 1, max: 1}\n")
 
         def auth_failed():
-            s = v4([e for e in d.api("/api/v1/servers")["servers"] if e["name"] == "cn-only"])
+            entries = [e for e in d.api("/api/v1/servers")["servers"] if e["name"] == "cn-only"]
+            if not any(e["address"] == "127.0.0.1" for e in entries):
+                return None  # not resolved yet
+            s = v4(entries)
             return s if s["state"] == "auth_failed" else None
 
         s = wait_for("state auth_failed in the API", auth_failed, 10)
