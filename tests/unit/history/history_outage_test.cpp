@@ -34,31 +34,15 @@ constexpr std::int64_t kT0 = 1'700'000'040 * kNs;
 
 std::size_t index_of(WriteFailure f) { return static_cast<std::size_t>(f); }
 
-class HistoryOutageTest : public test::TestDirFixture {
+class HistoryOutageTest : public test::StoreFixture {
  protected:
+  // The shared options with a short lock wait and fast retries.
   HistoryOptions options() {
-    HistoryOptions o;
-    o.flush_interval = 20ms;
-    o.retention_interval = std::chrono::hours(24);
-    o.max_age = std::chrono::seconds(0);
-    o.max_rows = 0;
-    o.max_bytes = 0;
+    HistoryOptions o = StoreFixture::options();
     o.busy_timeout = 50ms;
     o.retry_initial = 20ms;
     o.retry_max = 80ms;
-    o.log = [this](HistoryLogLevel level, std::string_view message) {
-      std::lock_guard lock(log_mutex_);
-      log_.emplace_back(level, std::string(message));
-    };
     return o;
-  }
-
-  bool logged(HistoryLogLevel level, std::string_view needle) {
-    std::lock_guard lock(log_mutex_);
-    for (const auto& [l, m] : log_) {
-      if (l == level && m.find(needle) != std::string::npos) return true;
-    }
-    return false;
   }
 
   // Polls the store's counters until `done` says so or 10 s pass.
@@ -104,9 +88,6 @@ class HistoryOutageTest : public test::TestDirFixture {
     sqlite3_close(db);
     return n;
   }
-
-  std::mutex log_mutex_;
-  std::vector<std::pair<HistoryLogLevel, std::string>> log_;
 };
 
 TEST_F(HistoryOutageTest, LockHeldElsewhereBuffersRetriesAndResumes) {

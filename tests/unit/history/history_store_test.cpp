@@ -31,40 +31,14 @@ constexpr std::int64_t kDayNs = 86'400 * kNs;
 // 2023-11-14T22:14:00Z, a multiple of 60 s, so that 60 s buckets start exactly here.
 constexpr std::int64_t kT0 = 1'700'000'040 * kNs;
 
-class HistoryStoreTest : public test::TestDirFixture {
+class HistoryStoreTest : public test::StoreFixture {
  protected:
-  // Options for tests: a fast writer, no periodic retention, a log that is kept.
-  HistoryOptions options() {
-    HistoryOptions o;
-    o.flush_interval = 20ms;
-    o.retention_interval = std::chrono::hours(24);
-    o.max_age = std::chrono::seconds(0);
-    o.max_rows = 0;
-    o.max_bytes = 0;
-    o.log = [this](HistoryLogLevel level, std::string_view message) {
-      std::lock_guard lock(log_mutex_);
-      log_.emplace_back(level, std::string(message));
-    };
-    return o;
-  }
-
   // The options with in-memory rings of `capacity` samples per server.
   HistoryOptions ring_options(std::size_t capacity) {
     HistoryOptions o = options();
     o.ring_capacity = capacity;
     return o;
   }
-
-  bool logged(HistoryLogLevel level, std::string_view needle) {
-    std::lock_guard lock(log_mutex_);
-    for (const auto& [l, m] : log_) {
-      if (l == level && m.find(needle) != std::string::npos) return true;
-    }
-    return false;
-  }
-
-  std::mutex log_mutex_;
-  std::vector<std::pair<HistoryLogLevel, std::string>> log_;
 };
 
 SampleRecord sample(std::string server, std::int64_t time_ns, double offset_s, double delay_s,

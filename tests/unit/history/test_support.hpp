@@ -5,12 +5,17 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <mutex>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <utility>
+#include <vector>
 
+#include "history/history_store.hpp"
 #include "history/writer_queue.hpp"
 
 namespace ntpmon::history::test {
@@ -36,6 +41,36 @@ class TestDirFixture : public ::testing::Test {
 
   std::filesystem::path dir_;
   std::string path_;
+};
+
+// TestDirFixture plus what the HistoryStore tests share: options for a fast writer without
+// periodic retention, whose log lines are kept, and a search of those lines.
+class StoreFixture : public TestDirFixture {
+ protected:
+  HistoryOptions options() {
+    HistoryOptions o;
+    o.flush_interval = std::chrono::milliseconds(20);
+    o.retention_interval = std::chrono::hours(24);
+    o.max_age = std::chrono::seconds(0);
+    o.max_rows = 0;
+    o.max_bytes = 0;
+    o.log = [this](HistoryLogLevel level, std::string_view message) {
+      std::lock_guard lock(log_mutex_);
+      log_.emplace_back(level, std::string(message));
+    };
+    return o;
+  }
+
+  bool logged(HistoryLogLevel level, std::string_view needle) {
+    std::lock_guard lock(log_mutex_);
+    for (const auto& [l, m] : log_) {
+      if (l == level && m.find(needle) != std::string::npos) return true;
+    }
+    return false;
+  }
+
+  std::mutex log_mutex_;
+  std::vector<std::pair<HistoryLogLevel, std::string>> log_;
 };
 
 // A sample of `server` at `time_ns` as the store queues it; the other fields are fixed.
