@@ -213,32 +213,29 @@ struct AsyncDns::Impl : std::enable_shared_from_this<Impl> {
 
   void arm(const std::shared_ptr<Watch>& watch) {
     if (watch->closed) return;
-    if (watch->want_read && !watch->reading) {
-      watch->reading = true;
-      watch->descriptor.async_wait(asio::posix::stream_descriptor::wait_read,
-                                   [weak = weak_from_this(), watch](const asio::error_code& ec) {
-                                     watch->reading = false;
-                                     const auto self = weak.lock();
-                                     if (!self || ec || watch->closed || self->channel == nullptr)
-                                       return;
-                                     self->process(watch->descriptor.native_handle(),
-                                                   ARES_SOCKET_BAD);
-                                     if (!watch->closed && watch->want_read) self->arm(watch);
-                                   });
-    }
-    if (watch->want_write && !watch->writing) {
-      watch->writing = true;
-      watch->descriptor.async_wait(asio::posix::stream_descriptor::wait_write,
-                                   [weak = weak_from_this(), watch](const asio::error_code& ec) {
-                                     watch->writing = false;
-                                     const auto self = weak.lock();
-                                     if (!self || ec || watch->closed || self->channel == nullptr)
-                                       return;
-                                     self->process(ARES_SOCKET_BAD,
-                                                   watch->descriptor.native_handle());
-                                     if (!watch->closed && watch->want_write) self->arm(watch);
-                                   });
-    }
+    if (watch->want_read) wait(watch, false);
+    if (watch->want_write) wait(watch, true);
+  }
+
+  // Waits until the socket is readable (or writable) and lets c-ares handle it, again for as
+  // long as c-ares wants that direction.
+  void wait(const std::shared_ptr<Watch>& watch, bool write) {
+    bool& busy = write ? watch->writing : watch->reading;
+    if (busy) return;
+    busy = true;
+    watch->descriptor.async_wait(
+        write ? asio::posix::stream_descriptor::wait_write
+              : asio::posix::stream_descriptor::wait_read,
+        [weak = weak_from_this(), watch, write](const asio::error_code& ec) {
+          (write ? watch->writing : watch->reading) = false;
+          const auto self = weak.lock();
+          if (!self || ec || watch->closed || self->channel == nullptr) return;
+          const ares_socket_t fd = watch->descriptor.native_handle();
+          self->process(write ? ARES_SOCKET_BAD : fd, write ? fd : ARES_SOCKET_BAD);
+          if (!watch->closed && (write ? watch->want_write : watch->want_read)) {
+            self->wait(watch, write);
+          }
+        });
   }
 
   // Reads what arrived, sends what is due and retransmits or gives up what timed out; the
