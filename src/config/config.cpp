@@ -76,9 +76,10 @@ constexpr std::size_t kMaxConfigBytes = 1024 * 1024;
 // for monitoring, and an upper bound keeps typos like `poll: 64000000` from going unnoticed.
 constexpr double kMaxPollS = 131072.0;
 
-constexpr std::array<std::string_view, 12> kTopKeys = {
-    "servers", "server_lists", "alert_thresholds", "poll",     "alerts",     "selection",
-    "dns",     "history",      "key_file",         "requests", "key_format", "probe"};
+constexpr std::array<std::string_view, 13> kTopKeys = {
+    "servers", "server_lists", "alert_thresholds", "poll",       "alerts", "selection", "dns",
+    "history", "key_file",     "requests",         "key_format", "probe",  "metrics"};
+constexpr std::array<std::string_view, 1> kMetricsKeys = {"per_server"};
 // A `server_lists` entry: the file, and the server keys that apply to each of its lines.
 constexpr std::array<std::string_view, 5> kServerListKeys = {"path", "port", "version", "poll",
                                                              "stratum"};
@@ -281,6 +282,7 @@ class Checker : public YamlChecker {
   RequestSettings request_settings(const Field& field);
   DnsSettings dns_settings(const Field& field);
   HistorySettings history_settings(const Field& field);
+  MetricsSettings metrics_settings(const Field& field);
   ProbeSettings probe_settings(const Field& field, bool has_key_file);
   std::optional<ProbeModule> probe_module(const YAML::Node& key, const YAML::Node& value,
                                           bool has_key_file);
@@ -493,6 +495,26 @@ DnsSettings Checker::dns_settings(const Field& field) {
         wrong_value(*f, kExpected);
       } else {
         out.timeout_s = *v;
+      }
+    }
+  }
+  return out;
+}
+
+MetricsSettings Checker::metrics_settings(const Field& field) {
+  MetricsSettings out;
+  if (!is_mapping(field, "a mapping with per_server")) return out;
+  const auto fields = fields_of(field.value, "in metrics", kMetricsKeys);
+  if (const Field* f = find(fields, "per_server")) {
+    if (auto text = string(*f)) {
+      if (*text == "standard") {
+        out.per_server = PerServerMetrics::kStandard;
+      } else if (*text == "full") {
+        out.per_server = PerServerMetrics::kFull;
+      } else if (*text == "minimal") {
+        out.per_server = PerServerMetrics::kMinimal;
+      } else {
+        wrong_value(*f, "full, standard or minimal");
       }
     }
   }
@@ -873,6 +895,7 @@ Config Checker::parse_document(const YAML::Node& root) {
   if (const Field* f = find(fields, "dns")) config.dns = dns_settings(*f);
   auth_settings(fields, config);
   if (const Field* f = find(fields, "history")) config.history = history_settings(*f);
+  if (const Field* f = find(fields, "metrics")) config.metrics = metrics_settings(*f);
   if (const Field* f = find(fields, "probe")) {
     config.probe = probe_settings(*f, find(fields, "key_file") != nullptr);
   }
@@ -1097,6 +1120,18 @@ const ProbeModule* ProbeSettings::module(std::string_view name) const {
       std::lower_bound(modules.begin(), modules.end(), name,
                        [](const ProbeModule& m, std::string_view n) { return m.name < n; });
   return it != modules.end() && it->name == name ? &*it : nullptr;
+}
+
+const char* to_string(PerServerMetrics mode) {
+  switch (mode) {
+    case PerServerMetrics::kFull:
+      return "full";
+    case PerServerMetrics::kMinimal:
+      return "minimal";
+    case PerServerMetrics::kStandard:
+      break;
+  }
+  return "standard";
 }
 
 std::string_view file_of(const Config& config, const ServerConfig& server) {

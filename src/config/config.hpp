@@ -157,6 +157,23 @@ struct ProbeSettings {
   [[nodiscard]] const ProbeModule* module(std::string_view name) const;
 };
 
+// How many series each server costs in /metrics (docs/metrics.md, "Series per server").
+enum class PerServerMetrics : std::uint8_t {
+  // The default: per-reason, per-kind and per-code series of a server appear once non-zero;
+  // at most 20 series for a healthy server.
+  kStandard,
+  // Every per-server series, zero-valued ones included (dense, as before the modes existed).
+  kFull,
+  // up, offset, delay, stratum, reachability and info only (6 series), for very large fleets.
+  kMinimal,
+};
+const char* to_string(PerServerMetrics mode);  // "standard", "full", "minimal"
+
+// The `metrics:` section. Reloadable: a change applies at the next scrape.
+struct MetricsSettings {
+  PerServerMetrics per_server = PerServerMetrics::kStandard;
+};
+
 // How many addresses of a `pool:` entry are monitored when max_addresses is not given.
 inline constexpr int kDefaultPoolAddresses = 4;
 
@@ -172,6 +189,7 @@ struct Config {
   DnsSettings dns;
   HistorySettings history;
   ProbeSettings probe;
+  MetricsSettings metrics;
   // Symmetric keys for the servers' `key:` ids; "" = none. Relative paths are taken from the
   // directory of the configuration file. The engine reads it at start and on every reload.
   std::string key_file;

@@ -933,6 +933,7 @@ struct Daemon::Impl {
     monitor::EngineStatus& engine = view->engine;
     engine.recent_alerts = alerts.recent();
     engine.history = history_status;
+    engine.per_server_metrics = config.metrics.per_server;
     const ProbeHubCounters& c = hub.counters();
     engine.unmatched_datagrams = c.unmatched;
     engine.datagrams_sent = c.sent;

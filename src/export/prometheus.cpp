@@ -4,6 +4,7 @@
 #include <bit>
 #include <charconv>
 #include <cmath>
+#include <map>
 #include <optional>
 #include <system_error>
 #include <utility>
@@ -208,14 +209,49 @@ constexpr std::array<std::string_view, 8> kWellKnownNtsKeReasons = {
 // Sorted, because they are merged with the snapshot's sorted map of seen codes.
 constexpr std::array<std::string_view, 4> kWellKnownKissCodes = {"DENY", "NTSN", "RATE", "RSTR"};
 
+// Per-server families with samples in every mode (metrics.per_server: minimal keeps only these).
+constexpr std::array<std::string_view, 6> kMinimalFamilies = {
+    "ntp_monitor_server_up",
+    "ntp_monitor_server_info",
+    "ntp_monitor_server_offset_seconds",
+    "ntp_monitor_server_delay_seconds",
+    "ntp_monitor_server_stratum",
+    "ntp_monitor_server_reachability_ratio"};
+// Per-server families only `full` has: root_distance_seconds, which stays, is computed from them
+// (and the JSON API has both), so standard saves the two series that would take an NTS server
+// above 20.
+constexpr std::array<std::string_view, 2> kFullOnlyFamilies = {
+    "ntp_monitor_server_root_delay_seconds", "ntp_monitor_server_root_dispersion_seconds"};
+
 class Renderer {
  public:
-  Renderer(const Snapshot& snapshot, ChunkWriter& w) : snap_(snapshot), w_(w) {}
+  Renderer(const Snapshot& snapshot, ChunkWriter& w, config::PerServerMetrics mode)
+      : snap_(snapshot), w_(w), mode_(mode) {}
+
+  // Whether a per-server family has samples in this mode (its HELP and TYPE are always written).
+  [[nodiscard]] bool on(const Family& family) const {
+    switch (mode_) {
+      case config::PerServerMetrics::kFull:
+        return true;
+      case config::PerServerMetrics::kMinimal:
+        return std::find(kMinimalFamilies.begin(), kMinimalFamilies.end(), family.name) !=
+               kMinimalFamilies.end();
+      case config::PerServerMetrics::kStandard:
+        break;
+    }
+    return std::find(kFullOnlyFamilies.begin(), kFullOnlyFamilies.end(), family.name) ==
+           kFullOnlyFamilies.end();
+  }
+  // Full writes every label value of the labelled per-server families (zeros too); standard
+  // writes a server's series once it is non-zero (counters never go back to zero; an alert
+  // kind stays once it has fired), so that a series never vanishes and comes back.
+  [[nodiscard]] bool dense() const { return mode_ == config::PerServerMetrics::kFull; }
 
   // One sample per server for which `value` returns something.
   template <typename ValueFn>
   bool per_server(const Family& family, ValueFn value) {
     append_header(w_, family);
+    if (!on(family)) return w_.ok();
     for (const auto& server : snap_.servers) {
       if (!server) continue;
       auto v = value(*server);
@@ -237,6 +273,7 @@ class Renderer {
 
   bool info(const Family& family) {
     append_header(w_, family);
+    if (!on(family)) return w_.ok();
     for (const auto& server : snap_.servers) {
       if (!server) continue;
       char version[8] = {};
@@ -259,10 +296,12 @@ class Renderer {
 
   bool rejected(const Family& family) {
     append_header(w_, family);
+    if (!on(family)) return w_.ok();
     for (const auto& server : snap_.servers) {
       if (!server) continue;
       for (int i = 0; i < proto::kRejectReasonCount; ++i) {
         auto reason = static_cast<proto::RejectReason>(i);
+        if (!dense() && server->rejected[static_cast<std::size_t>(i)] == 0) continue;
         append_server_series(w_.buf(), family.name, *server,
                              {{"reason", proto::to_string(reason)}});
         append_uint(w_.buf(), server->rejected[static_cast<std::size_t>(i)]);
@@ -274,8 +313,18 @@ class Renderer {
 
   bool kod(const Family& family) {
     append_header(w_, family);
+    if (!on(family)) return w_.ok();
     for (const auto& server : snap_.servers) {
       if (!server) continue;
+      if (!dense()) {
+        // Only the codes seen (every one with a count of at least 1).
+        for (const auto& [code, count] : server->kod) {
+          append_server_series(w_.buf(), family.name, *server, {{"code", code}});
+          append_uint(w_.buf(), count);
+          if (!end_line()) return false;
+        }
+        continue;
+      }
       // Merge of two sorted sequences: the well-known codes and the codes seen.
       auto known = kWellKnownKissCodes.begin();
       auto seen = server->kod.begin();
@@ -328,8 +377,18 @@ class Renderer {
   // Only NTS servers (the ones with a cookie count) have NTS-KE failure series.
   bool nts_ke_failures(const Family& family) {
     append_header(w_, family);
+    if (!on(family)) return w_.ok();
     for (const auto& server : snap_.servers) {
       if (!server || !server->nts_cookies) continue;
+      if (!dense()) {
+        for (const auto& [reason, count] : server->nts_ke_failures) {
+          if (count == 0) continue;
+          append_server_series(w_.buf(), family.name, *server, {{"reason", reason}});
+          append_uint(w_.buf(), count);
+          if (!end_line()) return false;
+        }
+        continue;
+      }
       if (!labelled_counts(family, *server, "reason", kWellKnownNtsKeReasons,
                            server->nts_ke_failures)) {
         return false;
@@ -340,13 +399,19 @@ class Renderer {
 
   bool alerts(const Family& family) {
     append_header(w_, family);
-    for (const auto& server : snap_.servers) {
+    // Minimal: only the host's own series below.
+    const std::size_t servers = on(family) ? snap_.servers.size() : 0;
+    for (std::size_t n = 0; n < servers; ++n) {
+      const auto& server = snap_.servers[n];
       if (!server) continue;
       for (int i = 0; i < monitor::kAlertKindCount; ++i) {
         auto kind = static_cast<monitor::AlertKind>(i);
         if (!monitor::is_server_alert(kind)) continue;
         bool active = std::any_of(server->alerts.begin(), server->alerts.end(),
                                   [kind](const monitor::ActiveAlert& a) { return a.kind == kind; });
+        if (!dense() && !active && (server->alerts_fired & (1U << static_cast<unsigned>(i))) == 0) {
+          continue;
+        }
         append_server_series(w_.buf(), family.name, *server,
                              {{"alert", monitor::alert_name(kind)}});
         w_.buf().push_back(active ? '1' : '0');
@@ -390,6 +455,7 @@ class Renderer {
 
   const Snapshot& snap_;
   ChunkWriter& w_;
+  config::PerServerMetrics mode_;
 };
 
 constexpr Family kBuildInfo{"ntp_monitor_build_info", "gauge",
@@ -458,6 +524,29 @@ constexpr Family kNtsKeExchanges{"ntp_monitor_nts_ke_exchanges_total", "counter"
                                  "Successful NTS-KE handshakes with the server."};
 constexpr Family kNtsKeFailures{"ntp_monitor_nts_ke_failures_total", "counter",
                                 "Failed NTS-KE handshakes with the server, by reason."};
+// Fleet-wide families: no server label, every label value from the first scrape, in every mode
+// (rate() and absent() work on them whatever metrics.per_server drops).
+constexpr Family kFleetRejected{"ntp_monitor_fleet_rejected_total", "counter",
+                                "Replies dropped, by the check that failed, summed over the "
+                                "servers monitored now."};
+constexpr Family kFleetKod{"ntp_monitor_fleet_kod_total", "counter",
+                           "Kiss-o'-Death replies by kiss code, summed over the servers "
+                           "monitored now."};
+constexpr Family kFleetAlerts{"ntp_monitor_fleet_alerts_firing", "gauge",
+                              "Servers for which the alert of this kind is firing (0 or 1 for the "
+                              "host's own clock)."};
+constexpr Family kFleetNtsKeFailures{"ntp_monitor_fleet_nts_ke_failures_total", "counter",
+                                     "Failed NTS-KE handshakes by reason, summed over the NTS "
+                                     "servers monitored now."};
+constexpr Family kFleetRequests{"ntp_monitor_fleet_requests_total", "counter",
+                                "Polls sent to every server since start (removed ones too)."};
+constexpr Family kFleetResponses{"ntp_monitor_fleet_responses_total", "counter",
+                                 "Valid replies from every server since start (removed ones "
+                                 "too)."};
+constexpr Family kPerServerMode{"ntp_monitor_metrics_per_server", "gauge",
+                                "Always 1; the label `mode` is metrics.per_server (full, standard "
+                                "or minimal): which per-server series this exposition has."};
+
 constexpr Family kSystemOffset{"ntp_monitor_system_offset_seconds", "gauge",
                                "Combined offset of the selected servers relative to this host."};
 constexpr Family kLocalClockOffset{"ntp_monitor_local_clock_offset_seconds", "gauge",
@@ -601,6 +690,74 @@ void append_by_reason(std::string& out, std::string_view metric,
     append_labelled_uint_sample(out, metric, "reason", to_string(static_cast<Reason>(i)),
                                 counts[i]);
   }
+}
+
+// `name{label="value"} count` for a label value that may need escaping (kiss codes and NTS-KE
+// reasons come from the network).
+void append_escaped_labelled_sample(std::string& out, std::string_view name, std::string_view label,
+                                    std::string_view value, std::uint64_t count) {
+  out.append(name).push_back('{');
+  out.append(label).append("=\"");
+  append_escaped_label_value(out, value);
+  out.append("\"} ");
+  append_uint(out, count);
+  out.push_back('\n');
+}
+
+// The fleet-wide families: one pass over the servers, then a few dozen lines.
+bool write_fleet(ChunkWriter& w, const Snapshot& snapshot, config::PerServerMetrics mode) {
+  std::array<std::uint64_t, proto::kRejectReasonCount> rejected{};
+  std::array<std::uint64_t, monitor::kAlertKindCount> firing{};
+  std::map<std::string, std::uint64_t, std::less<>> kod;
+  std::map<std::string, std::uint64_t, std::less<>> nts;
+  for (const auto code : kWellKnownKissCodes) kod.emplace(code, 0);
+  bool any_nts = false;
+  for (const auto& server : snapshot.servers) {
+    if (!server) continue;
+    for (std::size_t i = 0; i < rejected.size(); ++i) rejected[i] += server->rejected[i];
+    for (const auto& alert : server->alerts) ++firing[static_cast<std::size_t>(alert.kind)];
+    for (const auto& [code, count] : server->kod) kod[code] += count;
+    if (server->nts_cookies) any_nts = true;
+    for (const auto& [reason, count] : server->nts_ke_failures) nts[reason] += count;
+  }
+  if (any_nts || !nts.empty()) {
+    for (const auto reason : kWellKnownNtsKeReasons) nts.emplace(reason, 0);
+  }
+  firing[static_cast<std::size_t>(monitor::AlertKind::kLocalClock)] =
+      snapshot.local_clock_alerts.empty() ? 0 : 1;
+
+  auto& out = w.buf();
+  append_header(w, kFleetRejected);
+  for (int i = 0; i < proto::kRejectReasonCount; ++i) {
+    append_labelled_uint_sample(out, kFleetRejected.name, "reason",
+                                proto::to_string(static_cast<proto::RejectReason>(i)),
+                                rejected[static_cast<std::size_t>(i)]);
+  }
+  append_header(w, kFleetKod);
+  for (const auto& [code, count] : kod) {
+    append_escaped_labelled_sample(out, kFleetKod.name, "code", code, count);
+  }
+  w.line_done();
+  append_header(w, kFleetAlerts);
+  for (int i = 0; i < monitor::kAlertKindCount; ++i) {
+    append_labelled_uint_sample(out, kFleetAlerts.name, "alert",
+                                monitor::alert_name(static_cast<monitor::AlertKind>(i)),
+                                firing[static_cast<std::size_t>(i)]);
+  }
+  // Only with NTS servers, as the per-server family.
+  append_header(w, kFleetNtsKeFailures);
+  for (const auto& [reason, count] : nts) {
+    append_escaped_labelled_sample(out, kFleetNtsKeFailures.name, "reason", reason, count);
+  }
+  w.line_done();
+  append_header(w, kFleetRequests);
+  append_uint_sample(out, kFleetRequests.name, snapshot.requests_total);
+  append_header(w, kFleetResponses);
+  append_uint_sample(out, kFleetResponses.name, snapshot.responses_total);
+  append_header(w, kPerServerMode);
+  append_labelled_uint_sample(out, kPerServerMode.name, "mode", config::to_string(mode), 1);
+  w.line_done();
+  return w.ok();
 }
 
 // Only a daemon with a history store has these.
@@ -888,7 +1045,8 @@ bool write_exposition(const monitor::View& view, const BuildInfo& build,
   const HttpCounters* http = options.http;
   ChunkWriter w(sink, options.chunk_bytes == 0 ? kDefaultChunkBytes : options.chunk_bytes,
                 options.format);
-  Renderer r(snapshot, w);
+  const config::PerServerMetrics mode = engine.per_server_metrics;
+  Renderer r(snapshot, w, mode);
   using S = ServerSnapshot;
 
   // Stops at the first family the sink refused; && keeps the family order readable.
@@ -942,7 +1100,8 @@ bool write_exposition(const monitor::View& view, const BuildInfo& build,
                      return s.nts_cookies ? std::optional<std::uint64_t>(s.nts_ke_exchanges)
                                           : std::nullopt;
                    }) &&
-      r.nts_ke_failures(kNtsKeFailures) && r.single(kSystemOffset, snapshot.system_offset_s) &&
+      r.nts_ke_failures(kNtsKeFailures) && write_fleet(w, snapshot, mode) &&
+      r.single(kSystemOffset, snapshot.system_offset_s) &&
       r.single(kSystemJitter, snapshot.system_jitter_s) &&
       r.single(kLocalClockOffset, snapshot.local_clock_offset_s) &&
       r.single(kLocalClockSteps, std::optional<std::uint64_t>(snapshot.local_clock_steps)) &&

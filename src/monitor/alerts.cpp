@@ -90,6 +90,7 @@ void AlertState::apply(AlertKind kind, AlertVerdict verdict, const Message& mess
     } else if (immediate || bad_[i] >= needed) {
       std::string text = message();
       active_.push_back(ActiveAlert{kind, now_unix_ns, text});
+      fired_ |= static_cast<std::uint16_t>(1U << static_cast<unsigned>(kind));
       changes.push_back(AlertChange{kind, true, std::move(text)});
       changed = true;
     }

@@ -93,6 +93,9 @@ class AlertState {
 
   [[nodiscard]] const std::vector<ActiveAlert>& active() const { return active_; }
   [[nodiscard]] bool firing(AlertKind kind) const;
+  // Bit (1 << kind) for every kind that has fired since this state was created: the exporter
+  // keeps a server's alert series once it has been 1 (ServerSnapshot::alerts_fired).
+  [[nodiscard]] std::uint16_t fired_kinds() const { return fired_; }
 
  private:
   // Counts one evaluation of `kind` (verdict unknown: not evaluated, good or bad) towards its
@@ -103,6 +106,7 @@ class AlertState {
              std::int64_t now_unix_ns, std::vector<AlertChange>& changes, bool& changed);
   std::array<std::uint8_t, kAlertKindCount> bad_{};   // consecutive bad evaluations (saturating)
   std::array<std::uint8_t, kAlertKindCount> good_{};  // consecutive good evaluations
+  std::uint16_t fired_ = 0;                           // fired_kinds()
   std::vector<ActiveAlert> active_;                   // firing alerts, in firing order
 };
 

@@ -885,6 +885,7 @@ struct Monitor::Impl {
       out->error = srv.error;
     }
     out->alerts = s.alerts.active();
+    out->alerts_fired = s.alerts.fired_kinds();
     if (srv.probe) out->probe_module = srv.probe->module;
     return out;
   }
@@ -958,6 +959,7 @@ struct Monitor::Impl {
                                                                : ServerState::kPending;
     if (!srv.error.empty()) out->error = srv.error;
     out->alerts = srv.alerts.active();
+    out->alerts_fired = srv.alerts.fired_kinds();
     if (srv.probe) out->probe_module = srv.probe->module;
     return out;
   }

@@ -126,6 +126,10 @@ struct ServerSnapshot {
   // A target registered through /probe (docs/probe.md) names its module here; "" for a
   // configured server. Probe targets are listed in Snapshot::probe_targets, never in `servers`.
   std::string probe_module;
+
+  // Bit (1 << AlertKind) for every kind that has fired for this server since start (or since a
+  // reload replaced it): /metrics keeps its ntp_monitor_alert_active series from then on.
+  std::uint16_t alerts_fired = 0;
 };
 
 // Why /probe refused to register a target; each name is a value of the `reason` label of

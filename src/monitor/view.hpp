@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "config/config.hpp"
 #include "monitor/snapshot.hpp"
 
 namespace ntpmon::monitor {
@@ -90,6 +91,9 @@ struct EngineStatus {
   std::uint64_t datagrams_received = 0;
   std::optional<ProbeWindowStatus> probe_window;
   std::optional<WebhookStatus> webhook;
+  // Which per-server series /metrics writes (the configuration's metrics.per_server, as of
+  // this publish: a reload changes the next view).
+  config::PerServerMetrics per_server_metrics = config::PerServerMetrics::kStandard;
 };
 
 // One published picture: both parts describe the same moment and never change.

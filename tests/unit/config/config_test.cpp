@@ -266,7 +266,7 @@ TEST(ConfigErrors, UnknownKeysAtEveryLevel) {
   EXPECT_EQ(error_of("servers: [{host: a}]\nalert: {}\n"),
             "servers.yaml:2:1: unknown key 'alert' at the top level (expected one of: "
             "servers, server_lists, alert_thresholds, poll, alerts, selection, dns, history, "
-            "key_file, requests, key_format, probe)");
+            "key_file, requests, key_format, probe, metrics)");
   EXPECT_EQ(error_of("servers: [{host: a}]\nalert_thresholds:\n  offset: 3\n"),
             "servers.yaml:3:3: unknown key 'offset' in alert_thresholds (expected one of: "
             "offset_ms, delay_ms)");
@@ -650,6 +650,27 @@ TEST(ConfigDaemon, OffsetReferenceIsConsensusUnlessLocalIsAsked) {
   EXPECT_EQ(consensus->alerts.offset_reference, OffsetReference::kConsensus);
   EXPECT_EQ(error_of("servers: [{host: a}]\nalerts: {offset_reference: system}\n"),
             "servers.yaml:2:28: 'offset_reference' must be consensus or local, got 'system'");
+}
+
+TEST(ConfigDaemon, MetricsPerServerIsStandardUnlessAnotherModeIsAsked) {
+  const auto by_default = parse_config("servers: [{host: a}]\n");
+  ASSERT_TRUE(by_default.ok());
+  EXPECT_EQ(by_default->metrics.per_server, PerServerMetrics::kStandard);
+  for (const auto& [text, mode] : {std::pair{"full", PerServerMetrics::kFull},
+                                   std::pair{"standard", PerServerMetrics::kStandard},
+                                   std::pair{"minimal", PerServerMetrics::kMinimal}}) {
+    const auto parsed =
+        parse_config(std::string("servers: [{host: a}]\nmetrics: {per_server: ") + text + "}\n");
+    ASSERT_TRUE(parsed.ok()) << text;
+    EXPECT_EQ(parsed->metrics.per_server, mode);
+    EXPECT_STREQ(to_string(mode), text);
+  }
+  EXPECT_EQ(error_of("servers: [{host: a}]\nmetrics: {per_server: dense}\n"),
+            "servers.yaml:2:23: 'per_server' must be full, standard or minimal, got 'dense'");
+  EXPECT_EQ(error_of("servers: [{host: a}]\nmetrics: {per_srv: full}\n"),
+            "servers.yaml:2:11: unknown key 'per_srv' in metrics (expected one of: per_server)");
+  EXPECT_EQ(error_of("servers: [{host: a}]\nmetrics: full\n"),
+            "servers.yaml:2:10: 'metrics' must be a mapping with per_server, got 'full'");
 }
 
 TEST(ConfigDaemon, Errors) {

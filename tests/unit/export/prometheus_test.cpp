@@ -27,6 +27,14 @@ using testing::sample_build;
 using testing::selected_server;
 using testing::three_server_snapshot;
 
+// The dense output of every per-server series (metrics.per_server: full), which most tests here
+// were written for; the modes have tests of their own below.
+monitor::View full(const monitor::Snapshot& snapshot) {
+  monitor::View view = monitor::view_of(snapshot);
+  view.engine.per_server_metrics = config::PerServerMetrics::kFull;
+  return view;
+}
+
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> lines;
   std::istringstream in(text);
@@ -45,7 +53,8 @@ std::vector<std::string> lines_starting_with(const std::string& text, const std:
 // The complete exposition of one server, written out by hand from the values in
 // sample_snapshots.hpp: shortest round-trip decimals (2e-04 is shorter than 0.0002; on a tie
 // the fixed form wins), reach 0b11110111 -> 7/8, 1700000000.25 s from nanoseconds, every
-// rejection reason and alert kind present, the four well-known kiss codes present.
+// rejection reason and alert kind present, the four well-known kiss codes present (full mode),
+// then the fleet-wide families.
 constexpr const char* kOneServerText =
     R"(# HELP ntp_monitor_build_info Always 1; the labels describe the running build.
 # TYPE ntp_monitor_build_info gauge
@@ -149,6 +158,50 @@ ntp_monitor_alert_active{alert="NtpHostClockOffsetHigh"} 0
 # TYPE ntp_monitor_nts_ke_exchanges_total counter
 # HELP ntp_monitor_nts_ke_failures_total Failed NTS-KE handshakes with the server, by reason.
 # TYPE ntp_monitor_nts_ke_failures_total counter
+# HELP ntp_monitor_fleet_rejected_total Replies dropped, by the check that failed, summed over the servers monitored now.
+# TYPE ntp_monitor_fleet_rejected_total counter
+ntp_monitor_fleet_rejected_total{reason="bad_length"} 0
+ntp_monitor_fleet_rejected_total{reason="bad_version"} 0
+ntp_monitor_fleet_rejected_total{reason="bad_extension"} 0
+ntp_monitor_fleet_rejected_total{reason="bad_mode"} 0
+ntp_monitor_fleet_rejected_total{reason="wrong_source"} 0
+ntp_monitor_fleet_rejected_total{reason="bogus_origin"} 1
+ntp_monitor_fleet_rejected_total{reason="duplicate"} 0
+ntp_monitor_fleet_rejected_total{reason="zero_timestamp"} 0
+ntp_monitor_fleet_rejected_total{reason="unsynchronized"} 0
+ntp_monitor_fleet_rejected_total{reason="bad_stratum"} 0
+ntp_monitor_fleet_rejected_total{reason="bad_header"} 0
+ntp_monitor_fleet_rejected_total{reason="auth_failed"} 0
+# HELP ntp_monitor_fleet_kod_total Kiss-o'-Death replies by kiss code, summed over the servers monitored now.
+# TYPE ntp_monitor_fleet_kod_total counter
+ntp_monitor_fleet_kod_total{code="DENY"} 0
+ntp_monitor_fleet_kod_total{code="NTSN"} 0
+ntp_monitor_fleet_kod_total{code="RATE"} 1
+ntp_monitor_fleet_kod_total{code="RSTR"} 0
+# HELP ntp_monitor_fleet_alerts_firing Servers for which the alert of this kind is firing (0 or 1 for the host's own clock).
+# TYPE ntp_monitor_fleet_alerts_firing gauge
+ntp_monitor_fleet_alerts_firing{alert="NtpServerOffsetHigh"} 1
+ntp_monitor_fleet_alerts_firing{alert="NtpServerDelayHigh"} 0
+ntp_monitor_fleet_alerts_firing{alert="NtpServerStratumHigh"} 0
+ntp_monitor_fleet_alerts_firing{alert="NtpServerUnreachable"} 0
+ntp_monitor_fleet_alerts_firing{alert="NtpServerFalseticker"} 0
+ntp_monitor_fleet_alerts_firing{alert="NtpKissOfDeath"} 0
+ntp_monitor_fleet_alerts_firing{alert="NtpServerLeapAnnounced"} 0
+ntp_monitor_fleet_alerts_firing{alert="NtpServerUnsynchronized"} 0
+ntp_monitor_fleet_alerts_firing{alert="NtpAuthenticationFailing"} 0
+ntp_monitor_fleet_alerts_firing{alert="NtsCertificateExpiringSoon"} 0
+ntp_monitor_fleet_alerts_firing{alert="NtpHostClockOffsetHigh"} 0
+# HELP ntp_monitor_fleet_nts_ke_failures_total Failed NTS-KE handshakes by reason, summed over the NTS servers monitored now.
+# TYPE ntp_monitor_fleet_nts_ke_failures_total counter
+# HELP ntp_monitor_fleet_requests_total Polls sent to every server since start (removed ones too).
+# TYPE ntp_monitor_fleet_requests_total counter
+ntp_monitor_fleet_requests_total 0
+# HELP ntp_monitor_fleet_responses_total Valid replies from every server since start (removed ones too).
+# TYPE ntp_monitor_fleet_responses_total counter
+ntp_monitor_fleet_responses_total 0
+# HELP ntp_monitor_metrics_per_server Always 1; the label `mode` is metrics.per_server (full, standard or minimal): which per-server series this exposition has.
+# TYPE ntp_monitor_metrics_per_server gauge
+ntp_monitor_metrics_per_server{mode="full"} 1
 # HELP ntp_monitor_system_offset_seconds Combined offset of the selected servers relative to this host.
 # TYPE ntp_monitor_system_offset_seconds gauge
 ntp_monitor_system_offset_seconds 0.00125
@@ -268,16 +321,15 @@ process_start_time_seconds 1700000000.5
 
 std::string render(const monitor::Snapshot& snapshot, const ExpositionOptions& options) {
   std::string text;
-  write_exposition(monitor::view_of(snapshot), sample_build(), options,
-                   [&text](std::string_view chunk) {
-                     text.append(chunk);
-                     return true;
-                   });
+  write_exposition(full(snapshot), sample_build(), options, [&text](std::string_view chunk) {
+    text.append(chunk);
+    return true;
+  });
   return text;
 }
 
 TEST(Prometheus, OneServerFullText) {
-  EXPECT_EQ(render_prometheus(one_server_snapshot(), sample_build()), kOneServerText);
+  EXPECT_EQ(render_prometheus(full(one_server_snapshot()), sample_build()), kOneServerText);
 }
 
 // The HTTP server's counters with every kind of value set, as kHttpText renders them.
@@ -297,7 +349,7 @@ HttpCounters sample_http() {
 
 TEST(Prometheus, HttpCountersAppendedAtTheEnd) {
   const HttpCounters http = sample_http();
-  EXPECT_EQ(render_prometheus(one_server_snapshot(), sample_build(), &http),
+  EXPECT_EQ(render_prometheus(full(one_server_snapshot()), sample_build(), &http),
             std::string(kOneServerText) + kHttpText);
 }
 
@@ -379,7 +431,7 @@ TEST(Prometheus, OpenMetricsHasTheSameSamplesAndOnlyTheMetadataDiffers) {
       EXPECT_EQ(om_types.at(name), type);
     }
   }
-  EXPECT_EQ(counters, 17);
+  EXPECT_EQ(counters, 22);
 
   // Per family: TYPE, then HELP, then its samples, contiguous; the metadata names the family.
   const auto lines = lines_of(om);
@@ -435,7 +487,7 @@ TEST(Prometheus, OpenMetricsFloatsKeepADecimalPoint) {
       std::string::npos);
   EXPECT_NE(om.find("\nntp_monitor_server_stratum" + series + "2\n"), std::string::npos);
   // 0.0.4 is unchanged: shortest round-trip text.
-  EXPECT_NE(render_prometheus(snap, sample_build())
+  EXPECT_NE(render_prometheus(full(snap), sample_build())
                 .find("\nntp_monitor_server_offset_seconds" + series + "2\n"),
             std::string::npos);
 }
@@ -447,11 +499,11 @@ TEST(Prometheus, OpenMetricsSinkRefusalWritesNoEof) {
   options.chunk_bytes = 4096;
   std::string text;
   int calls = 0;
-  const bool complete = write_exposition(monitor::view_of(snap), sample_build(), options,
-                                         [&](std::string_view chunk) {
-                                           text.append(chunk);
-                                           return ++calls < 3;
-                                         });
+  const bool complete =
+      write_exposition(full(snap), sample_build(), options, [&](std::string_view chunk) {
+        text.append(chunk);
+        return ++calls < 3;
+      });
   EXPECT_FALSE(complete);
   EXPECT_EQ(text.find("# EOF"), std::string::npos);
 }
@@ -538,9 +590,9 @@ TEST(Negotiation, ContentTypes) {
 
 TEST(Prometheus, WebhookCountersOnlyWhenAWebhookIsConfigured) {
   monitor::Snapshot snap = one_server_snapshot();
-  EXPECT_EQ(render_prometheus(snap, sample_build()).find("ntp_monitor_webhook_"),
+  EXPECT_EQ(render_prometheus(full(snap), sample_build()).find("ntp_monitor_webhook_"),
             std::string::npos);
-  monitor::View view = monitor::view_of(snap);
+  monitor::View view = full(snap);
   view.engine.webhook = monitor::WebhookStatus{7, 2, 1, 5};
   EXPECT_EQ(render_prometheus(view, sample_build()),
             std::string(kOneServerText) +
@@ -564,9 +616,9 @@ TEST(Prometheus, WebhookCountersOnlyWhenAWebhookIsConfigured) {
 
 TEST(Prometheus, RequestWindowOnlyFromTheDaemon) {
   monitor::Snapshot snap = one_server_snapshot();
-  EXPECT_EQ(render_prometheus(snap, sample_build()).find("ntp_monitor_requests_in_flight"),
+  EXPECT_EQ(render_prometheus(full(snap), sample_build()).find("ntp_monitor_requests_in_flight"),
             std::string::npos);
-  monitor::View view = monitor::view_of(snap);
+  monitor::View view = full(snap);
   view.engine.probe_window = monitor::ProbeWindowStatus{5, 4096, 120, 17, 6};
   EXPECT_EQ(render_prometheus(view, sample_build()),
             std::string(kOneServerText) +
@@ -617,7 +669,7 @@ TEST(Prometheus, EscapesLabelValues) {
   s.kod.clear();
   s.kod[std::string("\x01\"\xFF", 3)] = 7;
   snap.servers[0] = std::make_shared<monitor::ServerSnapshot>(s);
-  const auto text = render_prometheus(snap, sample_build());
+  const auto text = render_prometheus(full(snap), sample_build());
   EXPECT_NE(
       text.find(
           "ntp_monitor_server_up{server=\"lab \\\"east\\\"\\\\1\\n\",address=\"192.0.2.1\"} 1\n"),
@@ -627,7 +679,7 @@ TEST(Prometheus, EscapesLabelValues) {
   for (const auto& line : lines_of(text)) {
     ASSERT_TRUE(line.rfind("# ", 0) == 0 || line.rfind("ntp_monitor_", 0) == 0) << line;
   }
-  std::string build_out = render_prometheus(monitor::Snapshot{}, BuildInfo{"1\"2", "", ""});
+  std::string build_out = render_prometheus(full(monitor::Snapshot{}), BuildInfo{"1\"2", "", ""});
   EXPECT_NE(
       build_out.find("ntp_monitor_build_info{version=\"1\\\"2\",revision=\"\",compiler=\"\"} 1"),
       std::string::npos);
@@ -641,7 +693,7 @@ TEST(Prometheus, DownServerKeepsLastValuesWithUpZero) {
   s.state = monitor::ServerState::kUnreachable;
   s.alerts = {{monitor::AlertKind::kUnreachable, 1'700'000'100'000'000'000, "no reply"}};
   snap.servers[0] = std::make_shared<monitor::ServerSnapshot>(s);
-  const auto text = render_prometheus(snap, sample_build());
+  const auto text = render_prometheus(full(snap), sample_build());
   const std::string labels = "{server=\"ntp-a\",address=\"192.0.2.1\"} ";
   EXPECT_NE(text.find("ntp_monitor_server_up" + labels + "0\n"), std::string::npos);
   EXPECT_NE(text.find("ntp_monitor_server_reachability_ratio" + labels + "0\n"), std::string::npos);
@@ -665,7 +717,7 @@ TEST(Prometheus, NeverMeasuredGaugesAreOmittedButFamiliesStay) {
   s.name = "new";
   s.host = "new.example.test";
   snap.servers.push_back(std::make_shared<monitor::ServerSnapshot>(s));
-  const auto text = render_prometheus(snap, sample_build());
+  const auto text = render_prometheus(full(snap), sample_build());
   for (const char* family :
        {"ntp_monitor_server_offset_seconds", "ntp_monitor_server_delay_seconds",
         "ntp_monitor_server_stratum", "ntp_monitor_server_leap",
@@ -709,7 +761,7 @@ TEST(Prometheus, EveryFamilyHasHelpAndTypeBeforeItsSamples) {
   HttpCounters http;
   auto snap = snapshot_with_nts();
   snap.local_clock_offset_s = -0.08;  // present only with a consensus of 3 truechimers
-  const auto text = render_prometheus(snap, sample_build(), &http);
+  const auto text = render_prometheus(full(snap), sample_build(), &http);
   std::map<std::string, std::string> type_of;
   std::set<std::string> helped;
   std::string current;  // family of the last TYPE line
@@ -765,6 +817,13 @@ TEST(Prometheus, EveryFamilyHasHelpAndTypeBeforeItsSamples) {
       "ntp_monitor_nts_certificate_expiry_timestamp_seconds",
       "ntp_monitor_nts_ke_exchanges_total",
       "ntp_monitor_nts_ke_failures_total",
+      "ntp_monitor_fleet_rejected_total",
+      "ntp_monitor_fleet_kod_total",
+      "ntp_monitor_fleet_alerts_firing",
+      "ntp_monitor_fleet_nts_ke_failures_total",
+      "ntp_monitor_fleet_requests_total",
+      "ntp_monitor_fleet_responses_total",
+      "ntp_monitor_metrics_per_server",
       "ntp_monitor_system_offset_seconds",
       "ntp_monitor_system_jitter_seconds",
       "ntp_monitor_local_clock_offset_seconds",
@@ -796,7 +855,7 @@ TEST(Prometheus, KissCodesMergeWellKnownAndSeenInOrder) {
   s.kod = {{"ABCD", 3}, {"RATE", 5}, {"ZZZZ", 1}};
   snap.servers[0] = std::make_shared<monitor::ServerSnapshot>(s);
   const auto lines =
-      lines_starting_with(render_prometheus(snap, sample_build()), "ntp_monitor_kod_total{");
+      lines_starting_with(render_prometheus(full(snap), sample_build()), "ntp_monitor_kod_total{");
   const std::string p = "ntp_monitor_kod_total{server=\"ntp-a\",address=\"192.0.2.1\",code=";
   EXPECT_EQ(lines,
             (std::vector<std::string>{p + "\"ABCD\"} 3", p + "\"DENY\"} 0", p + "\"NTSN\"} 0",
@@ -810,7 +869,7 @@ TEST(Prometheus, ReachabilityRatioIsPopcountOverEight) {
     auto s = selected_server();
     s.reach = reach;
     snap.servers[0] = std::make_shared<monitor::ServerSnapshot>(s);
-    EXPECT_EQ(lines_starting_with(render_prometheus(snap, sample_build()),
+    EXPECT_EQ(lines_starting_with(render_prometheus(full(snap), sample_build()),
                                   "ntp_monitor_server_reachability_ratio{"),
               std::vector<std::string>{"ntp_monitor_server_reachability_ratio{server=\"ntp-a\","
                                        "address=\"192.0.2.1\"} " +
@@ -841,7 +900,7 @@ TEST(Prometheus, LastSampleTimestampIsExactFromNanoseconds) {
     auto s = selected_server();
     s.last_sample_unix_ns = ns;
     snap.servers[0] = std::make_shared<monitor::ServerSnapshot>(s);
-    auto lines = lines_starting_with(render_prometheus(snap, sample_build()),
+    auto lines = lines_starting_with(render_prometheus(full(snap), sample_build()),
                                      "ntp_monitor_server_last_sample_timestamp_seconds{");
     return lines.size() == 1 ? lines[0].substr(lines[0].rfind(' ') + 1) : std::string("?");
   };
@@ -853,13 +912,13 @@ TEST(Prometheus, LastSampleTimestampIsExactFromNanoseconds) {
 
 TEST(Prometheus, StreamsInBoundedChunks) {
   const auto snap = many_servers(1000);
-  const auto whole = render_prometheus(snap, sample_build());
+  const auto whole = render_prometheus(full(snap), sample_build());
   std::string joined;
   std::size_t chunks = 0;
   std::size_t largest = 0;
   constexpr std::size_t kChunk = 4096;
   const bool complete = write_prometheus(
-      monitor::view_of(snap), sample_build(), nullptr,
+      full(snap), sample_build(), nullptr,
       [&](std::string_view chunk) {
         ++chunks;
         largest = std::max(largest, chunk.size());
@@ -879,7 +938,7 @@ TEST(Prometheus, SinkRefusalStopsRendering) {
   const auto snap = many_servers(1000);
   int calls = 0;
   const bool complete = write_prometheus(
-      monitor::view_of(snap), sample_build(), nullptr,
+      full(snap), sample_build(), nullptr,
       [&](std::string_view) {
         ++calls;
         return calls < 3;
@@ -936,7 +995,7 @@ TEST(Prometheus, PromtoolAcceptsThreeServersWithoutLintProblems) {
   HttpCounters http;
   http.requests = 3;
   const auto [status, output] = promtool_check_metrics(
-      promtool, render_prometheus(three_server_snapshot(), sample_build(), &http));
+      promtool, render_prometheus(full(three_server_snapshot()), sample_build(), &http));
   EXPECT_EQ(status, 0) << output;
   EXPECT_EQ(output, "") << "promtool reported problems";
 
@@ -962,7 +1021,7 @@ TEST(Prometheus, PromtoolAcceptsOpenMetricsExceptItsCounterMetadata) {
       expected.insert(line.substr(7, line.find(' ', 7) - 7) + "_total no help text");
     }
   }
-  ASSERT_EQ(expected.size(), 17U);
+  ASSERT_EQ(expected.size(), 22U);
   const auto [status, output] = promtool_check_metrics(promtool, om);
   std::set<std::string> reported;
   for (const auto& line : lines_of(output)) reported.insert(line);
@@ -1005,7 +1064,7 @@ TEST(Prometheus, AuthenticationFamilies) {
   snap.servers.push_back(std::make_shared<monitor::ServerSnapshot>(nts));
   snap.servers.push_back(std::make_shared<monitor::ServerSnapshot>(key));
   snap.servers.push_back(std::make_shared<monitor::ServerSnapshot>(plain));
-  const std::string text = render_prometheus(snap, sample_build());
+  const std::string text = render_prometheus(full(snap), sample_build());
   const auto lines_of = [&](std::string_view family) {
     std::string out;
     std::size_t pos = 0;
@@ -1035,6 +1094,227 @@ TEST(Prometheus, AuthenticationFamilies) {
                 "connect\"} 0\n" + failures + "io\"} 0\n" + failures + "key_export\"} 0\n" +
                 failures + "protocol:bad_response\"} 1\n" + failures + "timeout\"} 0\n" + failures +
                 "tls_handshake\"} 0\n" + failures + "tls_setup\"} 0\n");
+}
+
+// ---- metrics.per_server modes ------------------------------------------------------------------
+
+std::string render_mode(const monitor::Snapshot& snapshot, config::PerServerMetrics mode) {
+  monitor::View view = monitor::view_of(snapshot);
+  view.engine.per_server_metrics = mode;
+  return render_prometheus(view, sample_build());
+}
+
+// Sample lines of one server (its name as the `server` label).
+std::vector<std::string> series_of(const std::string& text, const std::string& server) {
+  std::vector<std::string> out;
+  const std::string label = "{server=\"" + server + "\"";
+  for (auto& line : lines_of(text)) {
+    if (line.rfind('#', 0) != 0 && line.find(label) != std::string::npos) out.push_back(line);
+  }
+  return out;
+}
+
+std::set<std::string> families_of(const std::vector<std::string>& lines) {
+  std::set<std::string> out;
+  for (const auto& line : lines) out.insert(line.substr(0, line.find('{')));
+  return out;
+}
+
+// A server with nothing wrong: every value measured, no rejection, no kiss, no alert ever.
+monitor::ServerSnapshot healthy_server(bool nts) {
+  auto s = selected_server();
+  s.rejected = {};
+  s.kod.clear();
+  s.alerts.clear();
+  s.authenticated = nts ? "nts" : "none";
+  if (nts) {
+    s.authenticated_ok = true;
+    s.nts_ke_duration_s = 0.0125;
+    s.nts_cookies = 8;
+    s.nts_certificate_not_after_unix_s = 1'800'000'000;
+    s.nts_ke_exchanges = 3;
+  }
+  return s;
+}
+
+monitor::Snapshot snapshot_of(std::initializer_list<monitor::ServerSnapshot> servers) {
+  monitor::Snapshot snap = one_server_snapshot();
+  snap.servers.clear();
+  for (const auto& s : servers)
+    snap.servers.push_back(std::make_shared<monitor::ServerSnapshot>(s));
+  return snap;
+}
+
+TEST(PerServerModes, FullIsDenseAsBefore) {
+  // The 43 series of the issue: 17 values, 12 reasons, 4 kiss codes and 10 alert kinds.
+  const auto text =
+      render_mode(snapshot_of({healthy_server(false)}), config::PerServerMetrics::kFull);
+  EXPECT_EQ(series_of(text, "ntp-a").size(), 43U);
+  EXPECT_EQ(lines_starting_with(text, "ntp_monitor_rejected_total{server=\"ntp-a\"").size(), 12U);
+  EXPECT_EQ(lines_starting_with(text, "ntp_monitor_kod_total{server=\"ntp-a\"").size(), 4U);
+  EXPECT_EQ(lines_starting_with(text, "ntp_monitor_alert_active{server=\"ntp-a\"").size(), 10U);
+  EXPECT_NE(text.find("ntp_monitor_metrics_per_server{mode=\"full\"} 1\n"), std::string::npos);
+}
+
+TEST(PerServerModes, StandardHealthyServerHasAtMostTwentySeriesAndNoZeroReasonSeries) {
+  for (const bool nts : {false, true}) {
+    auto s = healthy_server(nts);
+    s.nts_ke_failures = {{"timeout", 0}};  // a zero count is not a series either
+    const auto text = render_mode(snapshot_of({s}), config::PerServerMetrics::kStandard);
+    const auto lines = series_of(text, "ntp-a");
+    EXPECT_LE(lines.size(), 20U) << "nts " << nts;
+    EXPECT_EQ(lines.size(), nts ? 20U : 15U) << "nts " << nts;
+    const auto families = families_of(lines);
+    for (const char* absent :
+         {"ntp_monitor_rejected_total", "ntp_monitor_kod_total", "ntp_monitor_alert_active",
+          "ntp_monitor_nts_ke_failures_total", "ntp_monitor_server_root_delay_seconds",
+          "ntp_monitor_server_root_dispersion_seconds"}) {
+      EXPECT_EQ(families.count(absent), 0U) << absent;
+      // The family itself is still announced.
+      EXPECT_NE(text.find(std::string("# TYPE ") + absent + " "), std::string::npos) << absent;
+    }
+    for (const char* present :
+         {"ntp_monitor_server_up", "ntp_monitor_server_info", "ntp_monitor_server_offset_seconds",
+          "ntp_monitor_server_consensus_offset_seconds", "ntp_monitor_server_delay_seconds",
+          "ntp_monitor_server_jitter_seconds", "ntp_monitor_server_stratum",
+          "ntp_monitor_server_root_distance_seconds", "ntp_monitor_server_reachability_ratio",
+          "ntp_monitor_server_leap", "ntp_monitor_server_poll_interval_seconds",
+          "ntp_monitor_server_selected", "ntp_monitor_server_last_sample_timestamp_seconds",
+          "ntp_monitor_requests_total", "ntp_monitor_responses_total"}) {
+      EXPECT_EQ(families.count(present), 1U) << present;
+    }
+    EXPECT_EQ(families.count("ntp_monitor_nts_cookies"), nts ? 1U : 0U);
+    // The host's own alert series is not a server's: always there.
+    EXPECT_NE(text.find("ntp_monitor_alert_active{alert=\"NtpHostClockOffsetHigh\"} 0\n"),
+              std::string::npos);
+  }
+}
+
+TEST(PerServerModes, MinimalHasTheSixSeriesOnly) {
+  auto s = selected_server();  // a rejection, a kiss and an alert: still six
+  s.authenticated_ok = true;
+  s.nts_cookies = 8;
+  const auto text = render_mode(snapshot_of({s}), config::PerServerMetrics::kMinimal);
+  const auto lines = series_of(text, "ntp-a");
+  EXPECT_EQ(lines.size(), 6U);
+  EXPECT_EQ(families_of(lines),
+            (std::set<std::string>{"ntp_monitor_server_up", "ntp_monitor_server_info",
+                                   "ntp_monitor_server_offset_seconds",
+                                   "ntp_monitor_server_delay_seconds", "ntp_monitor_server_stratum",
+                                   "ntp_monitor_server_reachability_ratio"}));
+  EXPECT_NE(text.find("ntp_monitor_metrics_per_server{mode=\"minimal\"} 1\n"), std::string::npos);
+  // The fleet families carry what the per-server ones no longer do.
+  EXPECT_NE(text.find("ntp_monitor_fleet_rejected_total{reason=\"bogus_origin\"} 1\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("ntp_monitor_fleet_alerts_firing{alert=\"NtpServerOffsetHigh\"} 1\n"),
+            std::string::npos);
+}
+
+TEST(PerServerModes, StandardReasonSeriesAppearsAtTheFirstRejectionAndStays) {
+  const auto mode = config::PerServerMetrics::kStandard;
+  const std::string series =
+      "ntp_monitor_rejected_total{server=\"ntp-a\",address=\"192.0.2.1\",reason=\"duplicate\"} ";
+  auto s = healthy_server(false);
+  EXPECT_EQ(render_mode(snapshot_of({s}), mode).find(series), std::string::npos);
+  s.rejected[static_cast<std::size_t>(proto::RejectReason::kDuplicate)] = 1;
+  EXPECT_NE(render_mode(snapshot_of({s}), mode).find(series + "1\n"), std::string::npos);
+  // Later scrapes: the server answers well again, the counter stays and so does the series.
+  s.responses += 100;
+  EXPECT_NE(render_mode(snapshot_of({s}), mode).find(series + "1\n"), std::string::npos);
+  // Only that reason: the others stay absent.
+  EXPECT_EQ(lines_starting_with(render_mode(snapshot_of({s}), mode),
+                                "ntp_monitor_rejected_total{server=\"ntp-a\"")
+                .size(),
+            1U);
+}
+
+TEST(PerServerModes, StandardAlertSeriesAppearsWhenItFiresAndStaysAtZeroAfter) {
+  const auto mode = config::PerServerMetrics::kStandard;
+  const std::string series =
+      "ntp_monitor_alert_active{server=\"ntp-a\",address=\"192.0.2.1\",alert="
+      "\"NtpServerDelayHigh\"} ";
+  auto s = healthy_server(false);
+  EXPECT_EQ(render_mode(snapshot_of({s}), mode).find(series), std::string::npos);
+  s.alerts.push_back({monitor::AlertKind::kDelay, 1'700'000'000'000'000'000, "delay high"});
+  s.alerts_fired = 1U << static_cast<unsigned>(monitor::AlertKind::kDelay);
+  EXPECT_NE(render_mode(snapshot_of({s}), mode).find(series + "1\n"), std::string::npos);
+  s.alerts.clear();  // resolved: the series stays, at 0
+  const auto text = render_mode(snapshot_of({s}), mode);
+  EXPECT_NE(text.find(series + "0\n"), std::string::npos);
+  EXPECT_EQ(lines_starting_with(text, "ntp_monitor_alert_active{server=").size(), 1U);
+}
+
+TEST(PerServerModes, StandardKissAndNtsKeSeriesOnlyForCodesAndReasonsSeen) {
+  auto s = healthy_server(true);
+  s.kod = {{"RATE", 2}};
+  s.nts_ke_failures = {{"timeout", 1}};
+  const auto text = render_mode(snapshot_of({s}), config::PerServerMetrics::kStandard);
+  EXPECT_EQ(lines_starting_with(text, "ntp_monitor_kod_total{"),
+            (std::vector<std::string>{
+                "ntp_monitor_kod_total{server=\"ntp-a\",address=\"192.0.2.1\",code=\"RATE\"} 2"}));
+  EXPECT_EQ(lines_starting_with(text, "ntp_monitor_nts_ke_failures_total{"),
+            (std::vector<std::string>{"ntp_monitor_nts_ke_failures_total{server=\"ntp-a\","
+                                      "address=\"192.0.2.1\",reason=\"timeout\"} 1"}));
+}
+
+TEST(PerServerModes, FleetFamiliesHaveEveryLabelValueFromTheStartInEveryMode) {
+  for (const auto mode : {config::PerServerMetrics::kFull, config::PerServerMetrics::kStandard,
+                          config::PerServerMetrics::kMinimal}) {
+    const auto text = render_mode(snapshot_of({healthy_server(false)}), mode);
+    EXPECT_EQ(lines_starting_with(text, "ntp_monitor_fleet_rejected_total{").size(),
+              static_cast<std::size_t>(proto::kRejectReasonCount));
+    for (int i = 0; i < proto::kRejectReasonCount; ++i) {
+      EXPECT_NE(
+          text.find(std::string("ntp_monitor_fleet_rejected_total{reason=\"") +
+                    std::string(proto::to_string(static_cast<proto::RejectReason>(i))) + "\"} 0\n"),
+          std::string::npos);
+    }
+    EXPECT_EQ(lines_starting_with(text, "ntp_monitor_fleet_kod_total{"),
+              (std::vector<std::string>{"ntp_monitor_fleet_kod_total{code=\"DENY\"} 0",
+                                        "ntp_monitor_fleet_kod_total{code=\"NTSN\"} 0",
+                                        "ntp_monitor_fleet_kod_total{code=\"RATE\"} 0",
+                                        "ntp_monitor_fleet_kod_total{code=\"RSTR\"} 0"}));
+    const auto alerts = lines_starting_with(text, "ntp_monitor_fleet_alerts_firing{");
+    EXPECT_EQ(alerts.size(), static_cast<std::size_t>(monitor::kAlertKindCount));
+    for (int i = 0; i < monitor::kAlertKindCount; ++i) {
+      EXPECT_NE(text.find(std::string("ntp_monitor_fleet_alerts_firing{alert=\"") +
+                          monitor::alert_name(static_cast<monitor::AlertKind>(i)) + "\"} 0\n"),
+                std::string::npos);
+    }
+    // No NTS server: no NTS-KE series, as the per-server family.
+    EXPECT_TRUE(lines_starting_with(text, "ntp_monitor_fleet_nts_ke_failures_total{").empty());
+    EXPECT_EQ(lines_starting_with(text, "ntp_monitor_fleet_requests_total ").size(), 1U);
+    EXPECT_EQ(lines_starting_with(text, "ntp_monitor_fleet_responses_total ").size(), 1U);
+    EXPECT_EQ(lines_starting_with(text, std::string("ntp_monitor_metrics_per_server{mode=\"") +
+                                            config::to_string(mode) + "\"} 1"),
+              std::vector<std::string>{std::string("ntp_monitor_metrics_per_server{mode=\"") +
+                                       config::to_string(mode) + "\"} 1"});
+  }
+}
+
+TEST(PerServerModes, FleetFamiliesSumTheServers) {
+  auto snap = three_server_snapshot();  // two with bogus_origin 1, RATE 1 + DENY 2, 2 alerts
+  auto nts = *snap.servers[1];
+  nts.nts_cookies = 8;
+  nts.nts_ke_failures = {{"timeout", 2}, {"protocol:bad", 1}};
+  snap.servers[1] = std::make_shared<monitor::ServerSnapshot>(nts);
+  snap.requests_total = 1234;
+  snap.responses_total = 1200;
+  snap.local_clock_alerts.push_back({monitor::AlertKind::kLocalClock, 1, "host off"});
+  const auto text = render_mode(snap, config::PerServerMetrics::kMinimal);
+  for (const char* line :
+       {"ntp_monitor_fleet_rejected_total{reason=\"bogus_origin\"} 2\n",
+        "ntp_monitor_fleet_kod_total{code=\"DENY\"} 2\n",
+        "ntp_monitor_fleet_kod_total{code=\"RATE\"} 1\n",
+        "ntp_monitor_fleet_alerts_firing{alert=\"NtpServerOffsetHigh\"} 1\n",
+        "ntp_monitor_fleet_alerts_firing{alert=\"NtpServerUnreachable\"} 1\n",
+        "ntp_monitor_fleet_alerts_firing{alert=\"NtpHostClockOffsetHigh\"} 1\n",
+        "ntp_monitor_fleet_nts_ke_failures_total{reason=\"timeout\"} 2\n",
+        "ntp_monitor_fleet_nts_ke_failures_total{reason=\"protocol:bad\"} 1\n",
+        "ntp_monitor_fleet_nts_ke_failures_total{reason=\"alpn\"} 0\n",
+        "ntp_monitor_fleet_requests_total 1234\n", "ntp_monitor_fleet_responses_total 1200\n"}) {
+    EXPECT_NE(text.find(line), std::string::npos) << line;
+  }
 }
 
 }  // namespace
