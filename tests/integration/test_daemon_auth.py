@@ -64,7 +64,9 @@ def test_nts_and_key_servers_authenticated_and_cookies_kept(daemon, nts_chrony, 
     assert metric(m, "ntp_monitor_nts_cookies", server="keyed") is None
     for server in ("nts", "keyed"):
         assert abs(metric(m, "ntp_monitor_server_offset_seconds", server=server)) < 0.001
-        assert metric(m, "ntp_monitor_rejected_total", server=server, reason="auth_failed") == 0
+        # Absent (standard mode: none so far) or 0.
+        assert metric(m, "ntp_monitor_rejected_total", server=server,
+                      reason="auth_failed") in (None, 0)
 
     # Ten more polls: the cookies carry the daemon, NTS-KE is not repeated.
     start = metric(m, "ntp_monitor_requests_total", server="nts")
@@ -76,10 +78,10 @@ def test_nts_and_key_servers_authenticated_and_cookies_kept(daemon, nts_chrony, 
     assert metric(m, "ntp_monitor_responses_total", server="nts") >= start + 9
     assert metric(m, "ntp_monitor_server_authenticated", server="nts") == 1
     for name in ("NtpAuthenticationFailing", "NtsCertificateExpiringSoon"):
-        assert metric(m, "ntp_monitor_alert_active", server="nts", alert=name) == 0
+        assert metric(m, "ntp_monitor_alert_active", server="nts", alert=name) in (None, 0)
     for reason in ("certificate", "connect", "timeout"):
         assert metric(m, "ntp_monitor_nts_ke_failures_total", server="nts",
-                      reason=reason) == 0
+                      reason=reason) in (None, 0)
     rc, took_s = d.terminate()
     assert rc == 0 and took_s < 2.0
 
@@ -155,7 +157,8 @@ def test_untrusted_ca_and_bad_macs_alert_others_unaffected(daemon, nts_chrony, k
         assert (metric(m, "ntp_monitor_responses_total", server="plain") or 0) >= 4
         for name in ("NtpAuthenticationFailing", "NtpServerUnreachable",
                      "NtsCertificateExpiringSoon"):
-            assert metric(m, "ntp_monitor_alert_active", server="plain", alert=name) == 0
+            assert metric(m, "ntp_monitor_alert_active", server="plain",
+                          alert=name) in (None, 0)
         rc, _ = d.terminate()
         assert rc == 0
 
