@@ -20,6 +20,11 @@ Three layers:
 Expressions about NTS are allowed to be empty only while the daemon exports no sample of the
 metrics they read (NTS_PENDING below, printed by the test): a fleet of simulators has no NTS
 server, and the exporter does not publish NTS metrics yet.
+
+The live layer runs once per metrics.per_server mode (full, standard, minimal: docs/metrics.md,
+"Series per server"), the exposition-format checks once (standard, the default). In minimal mode
+an expression may also be empty when it reads a per-server family that mode does not export and
+no fleet-wide family (MINIMAL_ABSENT): a panel with a fleet-wide fallback must have data.
 """
 
 from __future__ import annotations
@@ -73,6 +78,19 @@ NTS_PENDING = {
     "ntp_monitor_nts_ke_duration_seconds",
     "ntp_monitor_nts_ke_failures_total",
 }
+
+# Per-server families that metrics.per_server: minimal does not export (it keeps up, info, offset,
+# delay, stratum and reachability).
+MINIMAL_ABSENT = {
+    "ntp_monitor_server_consensus_offset_seconds", "ntp_monitor_server_jitter_seconds",
+    "ntp_monitor_server_root_delay_seconds", "ntp_monitor_server_root_dispersion_seconds",
+    "ntp_monitor_server_root_distance_seconds", "ntp_monitor_server_leap",
+    "ntp_monitor_server_poll_interval_seconds", "ntp_monitor_server_selected",
+    "ntp_monitor_server_last_sample_timestamp_seconds", "ntp_monitor_requests_total",
+    "ntp_monitor_responses_total", "ntp_monitor_rejected_total", "ntp_monitor_kod_total",
+    "ntp_monitor_alert_active", "ntp_monitor_server_authenticated",
+} | NTS_PENDING
+MODES = ["full", "standard", "minimal"]
 
 _METRIC = re.compile(r"\b(ntp_monitor_[a-z0-9_]+|up)\b(?!\s*\()")
 _VAR = re.compile(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)|\[\[(\w+)\]\]")
@@ -348,14 +366,16 @@ FLEET = {
 }
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory, monitor):
+@pytest.fixture(scope="module", params=MODES)
+def stack(request, tmp_path_factory, monitor):
+    mode = request.param
     if not Path(PROMETHEUS).exists():
         pytest.skip("prometheus not installed (Debian package prometheus)")
     reason = _daemon_available(monitor)
     if reason:
         pytest.skip(reason)
-    workdir = tmp_path_factory.mktemp("prometheus-stack")
+    workdir = tmp_path_factory.mktemp(f"prometheus-stack-{mode}")
+    started = time.monotonic()
     sims = []
     daemon = prom = None
     try:
@@ -363,20 +383,25 @@ def stack(tmp_path_factory, monitor):
             sims.append(peers.Simulator(workdir / name, args=knobs).start())
         config = "servers:\n" + "".join(
             f"  - {{name: {name}, host: '{sim.address}', port: {sim.port}, poll: 1}}\n"
-            for name, sim in zip(FLEET, sims))
+            for name, sim in zip(FLEET, sims)) + f"metrics: {{per_server: {mode}}}\n"
         daemon = Daemon(workdir / "daemon", config).start()
         # Let the daemon reach its steady state first: a selection made, the KoD alert up.
         wait_for("selection and the KoD alert in /metrics", lambda: (
             "ntp_monitor_majority 1" in (text := daemon.metrics_text())
-            and 'server="sim-kod",address="127.0.0.1",alert="NtpKissOfDeath"} 1' in text
-            and "ntp_monitor_server_consensus_offset_seconds{" in text), 30, interval_s=0.5)
+            and 'ntp_monitor_fleet_alerts_firing{alert="NtpKissOfDeath"} 1' in text
+            and f'ntp_monitor_metrics_per_server{{mode="{mode}"}} 1' in text
+            and (mode == "minimal" or (
+                'server="sim-kod",address="127.0.0.1",alert="NtpKissOfDeath"} 1' in text
+                and "ntp_monitor_server_consensus_offset_seconds{" in text))),
+            30, interval_s=0.5)
         prom = Prometheus(workdir / "prometheus", f"127.0.0.1:{daemon.metrics_port}",
                           [RULES]).start()
         # Enough scrapes for rate() and increase() over 1m, and rules evaluated.
         wait_for("6 successful scrapes", lambda: [
             s for s in prom.query('sum_over_time(up{job="ntp-monitor"}[1m])')["data"]["result"]
             if float(s["value"][1]) >= 6], 40, interval_s=0.5)
-        yield {"daemon": daemon, "prometheus": prom}
+        print(f"\nstack ({mode}) up in {time.monotonic() - started:.1f} s")
+        yield {"daemon": daemon, "prometheus": prom, "mode": mode}
     finally:
         for peer in [prom, daemon, *sims]:
             if peer is not None:
@@ -423,6 +448,9 @@ def test_every_dashboard_and_recording_expression_returns_data(stack):
                 read = metrics_in(expr)
                 if read & NTS_PENDING and not read & NTS_PENDING & sampled:
                     allowed.append(f"{where}  [{expr}]")
+                elif (stack["mode"] == "minimal" and read & MINIMAL_ABSENT
+                      and not any(m.startswith("ntp_monitor_fleet_") for m in read)):
+                    allowed.append(f"{where} (minimal)  [{expr}]")
                 else:
                     failed.append(f"{where}: no data  [{expr}]")
         return failed, allowed
@@ -439,8 +467,9 @@ def test_every_dashboard_and_recording_expression_returns_data(stack):
     for line in allowed:
         print("  allowed empty:", line)
     assert not failed, "expressions failing against Prometheus:\n" + "\n".join(failed)
-    # The allow-list only covers NTS panels: everything else had data.
-    assert all("NTS" in a or "Authenticated" in a for a in allowed), allowed
+    # The allow-list only covers NTS panels (and, in minimal mode, the per-server families it
+    # drops): everything else had data.
+    assert all("NTS" in a or "Authenticated" in a or "(minimal)" in a for a in allowed), allowed
 
 
 def test_variables_list_the_fleet(stack):
@@ -473,8 +502,10 @@ def test_rules_load_and_only_the_kod_alert_fires(stack):
         return [a for a in alerts if a["state"] == "firing"] or None
 
     firing = wait_for("an alert firing in Prometheus", kod_firing, 30, interval_s=0.5)
+    # Minimal mode has no per-server kiss series: the fleet-wide counter fires it, server="*".
+    server = "*" if stack["mode"] == "minimal" else "sim-kod"
     assert [(a["labels"]["alertname"], a["labels"]["server"], a["labels"]["code"])
-            for a in firing] == [("NtpKissOfDeath", "sim-kod", "RATE")]
+            for a in firing] == [("NtpKissOfDeath", server, "RATE")]
     # The other alerts have `for:` clauses of minutes; at most these may be pending now.
     alerts = prom.api("/api/v1/alerts")["data"]["alerts"]
     pending = {(a["labels"]["alertname"], a["labels"].get("server")) for a in alerts
@@ -499,7 +530,14 @@ def _single_value(prom: Prometheus, expr: str) -> float:
     return float(sample["value"][1])
 
 
+def only_standard(stack) -> None:
+    """The exposition-format checks do not depend on the mode: run once."""
+    if stack["mode"] != "standard":
+        pytest.skip("format checks run in standard mode only")
+
+
 def test_prometheus_scrapes_openmetrics(stack):
+    only_standard(stack)
     daemon, prom = stack["daemon"], stack["prometheus"]
     # What the daemon answers to Prometheus's Accept header.
     status, headers, body = http_get(daemon.metrics_port, "/metrics",
@@ -546,6 +584,7 @@ def test_prometheus_scrapes_openmetrics(stack):
 @pytest.mark.parametrize("accept", [None, "*/*", "text/plain",
                                     "application/openmetrics-text;version=0.0.1"])
 def test_other_clients_get_004_that_promtool_accepts(stack, accept):
+    only_standard(stack)
     if not Path(PROMTOOL).exists():
         pytest.skip("promtool not installed (Debian package prometheus)")
     daemon = stack["daemon"]
@@ -632,6 +671,7 @@ def both_formats(stack, tmp_path_factory):
     """A second Prometheus (no rules) scraping the stack's daemon every second twice: directly
     (job ntp-monitor: OpenMetrics) and through the proxy (job ntp-monitor-004: 0.0.4). The
     stack's own Prometheus keeps its single job, which its fleet-wide checks rely on."""
+    only_standard(stack)
     daemon = stack["daemon"]
     proxy = AcceptRewritingProxy(daemon.metrics_port).start()
     prom = None
@@ -747,6 +787,7 @@ def _types(text: str) -> dict[str, str]:
 
 
 def test_openmetrics_parser_accepts_both_formats(stack):
+    only_standard(stack)
     parse_openmetrics, parse_004 = _parsers()
     daemon = stack["daemon"]
     status, headers, body = http_get(daemon.metrics_port, "/metrics",
