@@ -46,6 +46,23 @@ TEST(AlertState, FiresAfterThreeBadAndClearsAfterThreeGood) {
   EXPECT_TRUE(a.active().empty());
 }
 
+// What /metrics keeps a server's alert series by (metrics.per_server: standard): every kind that
+// has fired, still there after it resolved.
+TEST(AlertState, RemembersTheKindsThatHaveFired) {
+  AlertState a;
+  std::vector<AlertChange> changes;
+  EXPECT_EQ(a.fired_kinds(), 0U);
+  a.evaluate(with_offset(0.0831), 3, 100, changes);
+  a.evaluate(with_offset(0.0831), 3, 200, changes);
+  EXPECT_EQ(a.fired_kinds(), 0U);  // bad, but not fired yet
+  a.evaluate(with_offset(0.0831), 3, 300, changes);
+  const auto offset_bit = 1U << static_cast<unsigned>(AlertKind::kOffset);
+  EXPECT_EQ(a.fired_kinds(), offset_bit);
+  for (int i = 0; i < 3; ++i) a.evaluate(with_offset(0.001), 3, 400 + i, changes);
+  EXPECT_TRUE(a.active().empty());
+  EXPECT_EQ(a.fired_kinds(), offset_bit);
+}
+
 TEST(AlertState, FewerBadSamplesInARowThanTheHoldNeverFire) {
   AlertState a;
   std::vector<AlertChange> changes;
