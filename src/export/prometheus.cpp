@@ -319,6 +319,7 @@ class Renderer {
       if (!dense()) {
         // Only the codes seen (every one with a count of at least 1).
         for (const auto& [code, count] : server->kod) {
+          if (count == 0) continue;
           append_server_series(w_.buf(), family.name, *server, {{"code", code}});
           append_uint(w_.buf(), count);
           if (!end_line()) return false;

@@ -106,6 +106,8 @@ inline constexpr std::size_t kDefaultChunkBytes = 32 * 1024;
 // Writes the whole exposition of `view` to `sink`. `http` may be null (no HTTP families).
 // Returns false if the sink asked to stop. Families appear in a fixed order with HELP and TYPE
 // even when they have no samples; per-server samples appear in the snapshot's server order.
+// Which per-server samples there are is view.engine.per_server_metrics (metrics.per_server:
+// full, standard or minimal; docs/metrics.md); the fleet-wide families are there in every mode.
 // The engine's families (probe window, history, webhook) appear when the view has them.
 bool write_prometheus(const monitor::View& view, const BuildInfo& build, const HttpCounters* http,
                       const ChunkSink& sink, std::size_t chunk_bytes = kDefaultChunkBytes);
