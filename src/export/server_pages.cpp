@@ -106,8 +106,9 @@ bool matches(const ServerSnapshot& s, const ServersQuery& q) {
                     [&](const monitor::ActiveAlert& a) { return a.kind == *q.alert; });
     if (!firing) return false;
   }
-  if (!q.q.empty() && !contains_folded(s.name, q.q) && !contains_folded(s.host, q.q) &&
-      !contains_folded(s.address, q.q)) {
+  // The name and address are usually inside the entry (short strings); the host last.
+  if (!q.q.empty() && !contains_folded(s.name, q.q) && !contains_folded(s.address, q.q) &&
+      !contains_folded(s.host, q.q)) {
     return false;
   }
   return true;
@@ -233,6 +234,73 @@ std::size_t start_in_configuration_order(const monitor::Snapshot& snap, const Cu
   return std::min<std::size_t>(c.pos, servers.size());
 }
 
+// Sorts positions by (name, address, position). A million strings compared through
+// their entries would touch a cache line of a different entry at every step: the names and
+// addresses are first copied into one buffer, each with the 8 bytes that follow the prefix all
+// names share as an integer, so most comparisons are one integer comparison.
+void sort_by_identity_of(const monitor::Snapshot& snap, std::vector<std::uint32_t>& out) {
+  const auto& servers = snap.servers;
+  const std::size_t n = out.size();
+  std::size_t common = n == 0 ? 0 : servers[out[0]]->name.size();
+  std::size_t bytes = 0;
+  for (const std::uint32_t i : out) {
+    const std::string& name = servers[i]->name;
+    const std::string& first = servers[out[0]]->name;
+    common = std::min(common, name.size());
+    std::size_t k = 0;
+    while (k < common && name[k] == first[k]) ++k;
+    common = k;
+    bytes += name.size() + servers[i]->address.size();
+  }
+  std::string arena;
+  arena.reserve(bytes);
+  struct Record {
+    std::uint64_t prefix;  // bytes common..common+8 of the name, big-endian, zero-padded
+    std::uint32_t name_at;
+    std::uint32_t name_len;
+    std::uint32_t address_len;  // the address follows the name in the arena
+    std::uint32_t pos;
+  };
+  std::vector<Record> records;
+  records.reserve(n);
+  const bool fits = bytes <= 0xFFFFFFFFU;
+  for (std::size_t j = 0; j < n && fits; ++j) {
+    const std::uint32_t i = out[j];
+    const std::string& name = servers[i]->name;
+    const std::string& address = servers[i]->address;
+    std::uint64_t prefix = 0;
+    for (std::size_t k = 0; k < 8; ++k) {
+      const std::size_t at = common + k;
+      prefix = (prefix << 8) | (at < name.size() ? static_cast<std::uint8_t>(name[at]) : 0U);
+    }
+    records.push_back(Record{prefix, static_cast<std::uint32_t>(arena.size()),
+                             static_cast<std::uint32_t>(name.size()),
+                             static_cast<std::uint32_t>(address.size()), i});
+    arena += name;
+    arena += address;
+  }
+  if (!fits) {  // over 4 GiB of names: compare through the entries
+    std::sort(out.begin(), out.end(), [&](std::uint32_t a, std::uint32_t b) {
+      return compare_identity(tuple_of(*servers[a], SortKey::kName, a),
+                              tuple_of(*servers[b], SortKey::kName, b)) < 0;
+    });
+    return;
+  }
+  const std::string_view all = arena;
+  std::sort(records.begin(), records.end(), [&](const Record& a, const Record& b) {
+    if (a.prefix != b.prefix) return a.prefix < b.prefix;
+    const std::string_view an = all.substr(a.name_at, a.name_len);
+    const std::string_view bn = all.substr(b.name_at, b.name_len);
+    if (const int c = an.compare(bn); c != 0) return c < 0;
+    const std::string_view aa = all.substr(a.name_at + a.name_len, a.address_len);
+    const std::string_view ba = all.substr(b.name_at + b.name_len, b.address_len);
+    if (const int c = aa.compare(ba); c != 0) return c < 0;
+    return a.pos < b.pos;
+  });
+  out.clear();
+  for (const Record& r : records) out.push_back(r.pos);
+}
+
 }  // namespace
 
 // ---- Parameters -----------------------------------------------------------------------------
@@ -340,7 +408,7 @@ void ServerIndex::build(SortKey key, bool descending, std::vector<std::uint32_t>
       return;
     }
     for (std::uint32_t i = 0; i < n; ++i) out.push_back(i);
-    std::sort(out.begin(), out.end(), identity_less);
+    sort_by_identity_of(*snapshot_, out);
     return;
   }
   if (key == SortKey::kStratum || key == SortKey::kState) {
@@ -378,7 +446,7 @@ void ServerIndex::build(SortKey key, bool descending, std::vector<std::uint32_t>
     if (a.key != b.key) return descending ? a.key > b.key : a.key < b.key;
     return identity_less(a.pos, b.pos);
   });
-  std::sort(nulls.begin(), nulls.end(), identity_less);
+  sort_by_identity_of(*snapshot_, nulls);
   for (const Keyed& k : keyed) out.push_back(k.pos);
   out.insert(out.end(), nulls.begin(), nulls.end());
 }
@@ -433,8 +501,14 @@ Result<ServersPage, std::string> select_page(ServerIndex& index, const ServersQu
     const std::uint32_t pos = at(i);
     if (!filtered || matches(*servers[pos], query)) page.positions.push_back(pos);
   }
+  // One pass over the whole list at most: the matches after the page up to the next one (is
+  // there a next page?), then, for the total, those before the page and after that.
   bool more = false;
-  for (; i < n && !more; ++i) more = !filtered || matches(*servers[at(i)], query);
+  std::size_t matched = page.positions.size();
+  for (; i < n && !more; ++i) {
+    more = !filtered || matches(*servers[at(i)], query);
+    if (more) ++matched;
+  }
   if (more && !page.positions.empty()) {
     const std::uint32_t last = page.positions.back();
     page.next_cursor = encode_cursor(*servers[last], query.sort, query.descending, last);
@@ -442,8 +516,11 @@ Result<ServersPage, std::string> select_page(ServerIndex& index, const ServersQu
   if (!filtered) {
     page.total = n;
   } else {
-    page.total = static_cast<std::size_t>(std::count_if(
-        servers.begin(), servers.end(), [&](const auto& s) { return matches(*s, query); }));
+    // Order does not matter for a count: positions outside [start, i) of the order are the
+    // entries outside the scanned range, counted in configuration order where there is one.
+    for (std::size_t k = 0; k < std::min(start, n); ++k) matched += matches(*servers[at(k)], query);
+    for (std::size_t k = i; k < n; ++k) matched += matches(*servers[at(k)], query);
+    page.total = matched;
   }
   return page;
 }

@@ -167,6 +167,27 @@ TEST(ServerPages, EverySortKeyBothDirectionsNullsLastTiesByNameThenAddress) {
   }
 }
 
+// A larger fleet: names sharing a long prefix (the name order compares what follows it), many
+// never measured (their order comes from the name order), duplicate names with addresses.
+TEST(ServerPages, LargerFleetWithSharedPrefixesAndManyNulls) {
+  std::vector<ServerSnapshot> fleet;
+  for (int i = 0; i < 300; ++i) {
+    const int n = (i * 7919) % 300;
+    const std::optional<double> offset =
+        i % 3 == 0 ? std::nullopt : std::optional<double>((n % 17) * 1e-4 - 8e-4);
+    fleet.push_back(server("ntp.pool.example-" + std::to_string(n % 150),
+                           "10.0.0." + std::to_string(n % 7), offset,
+                           i % 5 == 0 ? ServerState::kUnreachable : ServerState::kCandidate));
+  }
+  ServerIndex index(snapshot_of(fleet));
+  for (const std::string key : {"name", "offset", "abs_offset", "stratum", "state"}) {
+    for (const bool descending : {false, true}) {
+      const std::string sort = (descending ? "-" : "") + key;
+      EXPECT_EQ(walk(index, {{"sort", sort}}, 37), expected_order(fleet, key, descending)) << sort;
+    }
+  }
+}
+
 TEST(ServerPages, ConcreteOrdersForOffset) {
   ServerIndex index(snapshot_of(mixed_fleet()));
   // Ascending: the pool's two addresses and bravo tie at +2 ms: bravo, then pool by address.
