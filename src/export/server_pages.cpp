@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 #include <charconv>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -376,9 +377,14 @@ ServerIndex::ServerIndex(std::shared_ptr<const monitor::Snapshot> snapshot)
 const std::vector<std::uint32_t>& ServerIndex::order(SortKey key, bool descending) {
   Slot& slot = slots_[static_cast<std::size_t>(key) * 2 + (descending ? 1 : 0)];
   std::call_once(slot.once, [&] {
+    const auto start = std::chrono::steady_clock::now();
     build(key, descending, slot.positions);
+    const auto took = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::steady_clock::now() - start)
+                          .count();
     std::lock_guard lock(mutex_);
     ++built_;
+    build_ns_ += took;
   });
   return slot.positions;
 }
@@ -386,6 +392,11 @@ const std::vector<std::uint32_t>& ServerIndex::order(SortKey key, bool descendin
 std::size_t ServerIndex::built() const {
   std::lock_guard lock(mutex_);
   return built_;
+}
+
+std::int64_t ServerIndex::build_ns() const {
+  std::lock_guard lock(mutex_);
+  return build_ns_;
 }
 
 void ServerIndex::build(SortKey key, bool descending, std::vector<std::uint32_t>& out) {
@@ -454,10 +465,19 @@ void ServerIndex::build(SortKey key, bool descending, std::vector<std::uint32_t>
 std::shared_ptr<ServerIndex> ServerIndexCache::get(
     const std::shared_ptr<const monitor::View>& view) {
   std::lock_guard lock(mutex_);
-  if (view->monitor != snapshot_ || !index_) {
-    snapshot_ = view->monitor;
-    index_ = std::make_shared<ServerIndex>(view->monitor);
+  if (view->monitor == snapshot_ && index_) return index_;
+  if (index_ && view->monitor->generated_unix_ns >= snapshot_->generated_unix_ns &&
+      view->monitor->generated_unix_ns - snapshot_->generated_unix_ns <
+          kCostFactor * index_->build_ns()) {
+    return index_;  // young enough for what it cost: see the class comment
   }
+  if (snapshot_ && view->monitor->generated_unix_ns < snapshot_->generated_unix_ns) {
+    // A request still reading an older snapshot than the cached one: its own index, so that
+    // requests on the two snapshots do not take the cache from each other.
+    return std::make_shared<ServerIndex>(view->monitor);
+  }
+  snapshot_ = view->monitor;
+  index_ = std::make_shared<ServerIndex>(view->monitor);
   return index_;
 }
 

@@ -249,10 +249,48 @@ TEST(ServerPages, IndexBuiltOncePerSortAndDirectionAndShared) {
   const auto view = std::make_shared<monitor::View>(monitor::View{snapshot_of(mixed_fleet()), {}});
   const auto a = cache.get(view);
   EXPECT_EQ(a, cache.get(view));
-  const auto next = std::make_shared<monitor::View>(monitor::View{snapshot_of(mixed_fleet()), {}});
+  auto newer = std::make_shared<monitor::Snapshot>(*snapshot_of(mixed_fleet()));
+  newer->generated_unix_ns += kS;
+  const auto next = std::make_shared<monitor::View>(monitor::View{newer, {}});
   const auto b = cache.get(next);
   EXPECT_NE(a, b);
   EXPECT_EQ(&b->snapshot(), next->monitor.get());
+  // A late request on the older snapshot: an index of its own; the newer one stays cached.
+  const auto late = cache.get(view);
+  EXPECT_EQ(&late->snapshot(), view->monitor.get());
+  EXPECT_NE(late, a);
+  EXPECT_EQ(cache.get(next), b);
+}
+
+// An index that took time to build serves newer snapshots for kCostFactor times that time; one
+// that cost nothing (no sort yet) never does, so small fleets always see the newest snapshot.
+TEST(ServerPages, AnIndexServesNewerSnapshotsForTwentyTimesItsBuildTime) {
+  ServerIndexCache cache;
+  const auto at = [](std::int64_t unix_ns) {
+    auto snap = std::make_shared<monitor::Snapshot>(*snapshot_of(mixed_fleet()));
+    snap->generated_unix_ns = unix_ns;
+    return std::make_shared<monitor::View>(monitor::View{snap, {}});
+  };
+  const auto first = at(1'700'000'000 * kS);
+  const auto index = cache.get(first);
+  // Nothing built: the next snapshot, 1 ns newer, gets its own index.
+  const auto second = at(1'700'000'000 * kS + 1);
+  const auto index2 = cache.get(second);
+  EXPECT_NE(index2, index);
+  EXPECT_EQ(index2->build_ns(), 0);
+  page(*index2, {{"sort", "-abs_offset"}});
+  ASSERT_GT(index2->build_ns(), 0);
+  const std::int64_t reuse_ns = ServerIndexCache::kCostFactor * index2->build_ns();
+  // Within that time the built index answers; its own snapshot is what pages show.
+  const auto third = at(second->monitor->generated_unix_ns + reuse_ns - 1);
+  EXPECT_EQ(cache.get(third), index2);
+  EXPECT_EQ(json::parse(*serve_servers(*cache.get(third), {}))["generated_at"],
+            "2023-11-14T22:13:20.000Z");
+  // Past it: a new index for the newest snapshot.
+  const auto fourth = at(second->monitor->generated_unix_ns + reuse_ns);
+  const auto index4 = cache.get(fourth);
+  EXPECT_NE(index4, index2);
+  EXPECT_EQ(&index4->snapshot(), fourth->monitor.get());
 }
 
 // A page boundary stays put when other servers change between two snapshots: entries that did
