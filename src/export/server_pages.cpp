@@ -1,5 +1,7 @@
 #include "export/server_pages.hpp"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <bit>
 #include <charconv>
@@ -7,11 +9,27 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <new>
 
 #include "export/api.hpp"
 #include "export/api_json.hpp"
 
 namespace ntpmon::exporter::api {
+
+void* kernel_allocate(std::size_t bytes) {
+  if (bytes < kKernelAllocationBytes) return ::operator new(bytes);
+  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+  return p;
+}
+
+void kernel_deallocate(void* p, std::size_t bytes) noexcept {
+  if (bytes < kKernelAllocationBytes) {
+    ::operator delete(p);
+  } else {
+    ::munmap(p, bytes);
+  }
+}
 
 namespace {
 
@@ -239,7 +257,7 @@ std::size_t start_in_configuration_order(const monitor::Snapshot& snap, const Cu
 // their entries would touch a cache line of a different entry at every step: the names and
 // addresses are first copied into one buffer, each with the 8 bytes that follow the prefix all
 // names share as an integer, so most comparisons are one integer comparison.
-void sort_by_identity_of(const monitor::Snapshot& snap, std::vector<std::uint32_t>& out) {
+void sort_by_identity_of(const monitor::Snapshot& snap, Positions& out) {
   const auto& servers = snap.servers;
   const std::size_t n = out.size();
   std::size_t common = n == 0 ? 0 : servers[out[0]]->name.size();
@@ -253,7 +271,7 @@ void sort_by_identity_of(const monitor::Snapshot& snap, std::vector<std::uint32_
     common = k;
     bytes += name.size() + servers[i]->address.size();
   }
-  std::string arena;
+  std::basic_string<char, std::char_traits<char>, KernelAllocator<char>> arena;
   arena.reserve(bytes);
   struct Record {
     std::uint64_t prefix;  // bytes common..common+8 of the name, big-endian, zero-padded
@@ -262,7 +280,7 @@ void sort_by_identity_of(const monitor::Snapshot& snap, std::vector<std::uint32_
     std::uint32_t address_len;  // the address follows the name in the arena
     std::uint32_t pos;
   };
-  std::vector<Record> records;
+  std::vector<Record, KernelAllocator<Record>> records;
   records.reserve(n);
   const bool fits = bytes <= 0xFFFFFFFFU;
   for (std::size_t j = 0; j < n && fits; ++j) {
@@ -287,7 +305,7 @@ void sort_by_identity_of(const monitor::Snapshot& snap, std::vector<std::uint32_
     });
     return;
   }
-  const std::string_view all = arena;
+  const std::string_view all(arena.data(), arena.size());
   std::sort(records.begin(), records.end(), [&](const Record& a, const Record& b) {
     if (a.prefix != b.prefix) return a.prefix < b.prefix;
     const std::string_view an = all.substr(a.name_at, a.name_len);
@@ -374,7 +392,7 @@ Result<ServersQuery, std::string> parse_servers_query(
 ServerIndex::ServerIndex(std::shared_ptr<const monitor::Snapshot> snapshot)
     : snapshot_(std::move(snapshot)) {}
 
-const std::vector<std::uint32_t>& ServerIndex::order(SortKey key, bool descending) {
+const Positions& ServerIndex::order(SortKey key, bool descending) {
   Slot& slot = slots_[static_cast<std::size_t>(key) * 2 + (descending ? 1 : 0)];
   std::call_once(slot.once, [&] {
     const auto start = std::chrono::steady_clock::now();
@@ -399,7 +417,7 @@ std::int64_t ServerIndex::build_ns() const {
   return build_ns_;
 }
 
-void ServerIndex::build(SortKey key, bool descending, std::vector<std::uint32_t>& out) {
+void ServerIndex::build(SortKey key, bool descending, Positions& out) {
   const auto& servers = snapshot_->servers;
   const auto n = static_cast<std::uint32_t>(servers.size());
   out.clear();
@@ -443,8 +461,8 @@ void ServerIndex::build(SortKey key, bool descending, std::vector<std::uint32_t>
     std::int64_t key;
     std::uint32_t pos;
   };
-  std::vector<Keyed> keyed;
-  std::vector<std::uint32_t> nulls;
+  std::vector<Keyed, KernelAllocator<Keyed>> keyed;
+  Positions nulls;
   keyed.reserve(n);
   for (std::uint32_t i = 0; i < n; ++i) {
     if (const auto v = key_of(*servers[i], key)) {
@@ -487,7 +505,7 @@ Result<ServersPage, std::string> select_page(ServerIndex& index, const ServersQu
   const monitor::Snapshot& snap = index.snapshot();
   const auto& servers = snap.servers;
   const std::size_t n = servers.size();
-  const std::vector<std::uint32_t>* order =
+  const Positions* order =
       query.sort == SortKey::kNone ? nullptr : &index.order(query.sort, query.descending);
   const auto at = [&](std::size_t i) -> std::uint32_t {
     return order != nullptr ? (*order)[i] : static_cast<std::uint32_t>(i);
@@ -545,16 +563,43 @@ Result<ServersPage, std::string> select_page(ServerIndex& index, const ServersQu
   return page;
 }
 
-std::string render_servers_page(const monitor::Snapshot& snap, const ServersPage& page) {
-  json list = json::array();
-  for (const std::uint32_t pos : page.positions) {
-    list.push_back(detail::server_json(*snap.servers[pos]));
+bool write_servers_page(const monitor::Snapshot& snap, const ServersPage& page,
+                        const std::function<bool(std::string_view)>& sink) {
+  // Written entry by entry (each one's JSON tree freed before the next) in chunks of about
+  // kChunkBytes: a page of 10,000 entries costs neither a tree of the whole page nor its whole
+  // text at once. Keys in the order a dumped object has them (sorted), so the body is what
+  // dumping one document would give.
+  constexpr std::size_t kChunkBytes = 32 * 1024;
+  std::string out;
+  out.reserve(kChunkBytes + 4096);
+  out += "{\"generated_at\":";
+  out += detail::time_or_null(snap.generated_unix_ns).dump();
+  out += ",\"next_cursor\":";
+  out += page.next_cursor ? json(*page.next_cursor).dump() : "null";
+  out += ",\"servers\":[";
+  for (std::size_t i = 0; i < page.positions.size(); ++i) {
+    if (i > 0) out += ',';
+    out += detail::server_json(*snap.servers[page.positions[i]])
+               .dump(-1, ' ', false, json::error_handler_t::replace);
+    if (out.size() >= kChunkBytes) {
+      if (!sink(out)) return false;
+      out.clear();
+    }
   }
-  return detail::dump(
-      json{{"generated_at", detail::time_or_null(snap.generated_unix_ns)},
-           {"servers", std::move(list)},
-           {"total", page.total},
-           {"next_cursor", page.next_cursor ? json(*page.next_cursor) : json(nullptr)}});
+  out += "],\"total\":";
+  out += std::to_string(page.total);
+  out += "}\n";
+  return sink(out);
+}
+
+std::string render_servers_page(const monitor::Snapshot& snap, const ServersPage& page) {
+  std::string body;
+  body.reserve(96 + page.positions.size() * 640);
+  write_servers_page(snap, page, [&body](std::string_view chunk) {
+    body += chunk;
+    return true;
+  });
+  return body;
 }
 
 Result<std::string, std::string> serve_servers(

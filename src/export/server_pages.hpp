@@ -15,6 +15,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -28,6 +29,28 @@
 #include "proto/result.hpp"
 
 namespace ntpmon::exporter::api {
+
+// Allocates buffers of 64 KiB and more straight from the kernel (mmap) and gives them back when
+// freed (munmap): the orders and the temporaries of their builds (megabytes with a million
+// servers) then leave nothing behind in the allocator's arenas of the HTTP worker threads, which
+// would otherwise keep freed space resident. Smaller ones come from operator new.
+inline constexpr std::size_t kKernelAllocationBytes = 64 * 1024;
+void* kernel_allocate(std::size_t bytes);
+void kernel_deallocate(void* p, std::size_t bytes) noexcept;
+template <typename T>
+struct KernelAllocator {
+  using value_type = T;
+  KernelAllocator() = default;
+  template <typename U>
+  KernelAllocator(const KernelAllocator<U>& /*other*/) noexcept {}  // NOLINT: rebinding
+  T* allocate(std::size_t n) { return static_cast<T*>(kernel_allocate(n * sizeof(T))); }
+  void deallocate(T* p, std::size_t n) noexcept { kernel_deallocate(p, n * sizeof(T)); }
+  template <typename U>
+  bool operator==(const KernelAllocator<U>& /*other*/) const noexcept {
+    return true;
+  }
+};
+using Positions = std::vector<std::uint32_t, KernelAllocator<std::uint32_t>>;
 
 enum class SortKey : std::uint8_t {
   kNone,  // configuration order
@@ -74,7 +97,7 @@ class ServerIndex {
   [[nodiscard]] const monitor::Snapshot& snapshot() const { return *snapshot_; }
   // Positions in snapshot().servers in the order of `key` (not kNone), nulls last, ties by name
   // then address then position.
-  const std::vector<std::uint32_t>& order(SortKey key, bool descending);
+  const Positions& order(SortKey key, bool descending);
   // How many orders were built (for tests: one per key and direction however many requests).
   [[nodiscard]] std::size_t built() const;
   // The time spent building them (steady clock), in nanoseconds.
@@ -83,9 +106,9 @@ class ServerIndex {
  private:
   struct Slot {
     std::once_flag once;
-    std::vector<std::uint32_t> positions;
+    Positions positions;
   };
-  void build(SortKey key, bool descending, std::vector<std::uint32_t>& out);
+  void build(SortKey key, bool descending, Positions& out);
 
   std::shared_ptr<const monitor::Snapshot> snapshot_;
   std::array<Slot, 2 * kSortKeyCount> slots_;
@@ -122,8 +145,11 @@ struct ServersPage {
 // One page. Errors (400): a cursor that does not parse or was made for another sort.
 Result<ServersPage, std::string> select_page(ServerIndex& index, const ServersQuery& query);
 
-// The body: {"generated_at", "servers": [...], "total", "next_cursor"}.
+// The body: {"generated_at", "next_cursor", "servers": [...], "total"}, whole or in chunks of
+// about 32 KiB to `sink` (false from the sink stops the writing; the function returns it).
 std::string render_servers_page(const monitor::Snapshot& snapshot, const ServersPage& page);
+bool write_servers_page(const monitor::Snapshot& snapshot, const ServersPage& page,
+                        const std::function<bool(std::string_view)>& sink);
 
 // parse_servers_query + select_page + render_servers_page; the error is for a 400.
 Result<std::string, std::string> serve_servers(

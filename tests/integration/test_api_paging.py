@@ -1,6 +1,6 @@
 """GET /api/v1/servers in pages and GET /api/v1/summary against the real daemon (docs/API.md).
 
-A fleet of 48 entries on loopback answered by `ntp-monitor simulate`: 40 honest names on one
+A fleet of 148 entries on loopback answered by `ntp-monitor simulate`: 140 honest names on one
 simulator, 4 on a simulator 0.5 s off (falsetickers), 3 on one that answers with a RATE kiss,
 one on a port nobody answers. The tests walk every page with a small limit in several sorts
 and filters (the union is the fleet, nothing twice), check the summary's counts against the
@@ -17,7 +17,7 @@ import pytest
 import peers
 from helpers import Daemon, fleet_config, http_get, wait_for
 
-HONEST = [f"ok-{i:02d}" for i in range(40)]
+HONEST = [f"ok-{i:03d}" for i in range(140)]
 LIARS = [f"liar-{i}" for i in range(4)]
 KOD = [f"rate-{i}" for i in range(3)]
 SILENT = ["silent"]
@@ -138,10 +138,15 @@ def test_filters_and_totals(fleet_daemon):
              20)
     entries, _ = walk(d, 1, alert="kod", state="kod", q="rate")
     assert sorted(e["name"] for e in entries) == KOD
-    # Without a limit: everything up to 1000, no cursor.
+    # Without a limit: everything up to 1000, no cursor (more than 100 entries: the body is
+    # streamed in chunks; it is one JSON document all the same).
     body = ok(d, "/api/v1/servers")
     assert body["total"] == len(ALL) and len(body["servers"]) == len(ALL)
+    assert [e["name"] for e in body["servers"]] == ALL
     assert body["next_cursor"] is None
+    body = ok(d, "/api/v1/servers", limit=120, sort="name")
+    assert [e["name"] for e in body["servers"]] == sorted(ALL)[:120]
+    assert body["total"] == len(ALL) and body["next_cursor"]
 
 
 def test_summary_counts_agree_with_the_pages(fleet_daemon):

@@ -235,6 +235,30 @@ TEST(ServerPages, DefaultLimitIsAThousandWithANextCursor) {
   EXPECT_TRUE(exact["next_cursor"].is_null());
 }
 
+// Orders of 64 KiB and more (here 30,000 positions) come from mmap: they sort the same.
+TEST(ServerPages, LargeOrdersFromTheKernelAllocator) {
+  std::vector<ServerSnapshot> fleet;
+  for (int i = 0; i < 30000; ++i) {
+    fleet.push_back(server("n" + std::to_string((i * 7919) % 30000), "10.0.0.1",
+                           i % 10 == 0 ? std::nullopt : std::optional<double>((i % 1000) * 1e-6)));
+  }
+  ServerIndex index(snapshot_of(fleet));
+  const Positions& by_name = index.order(SortKey::kName, false);
+  ASSERT_EQ(by_name.size(), 30000u);
+  const auto& servers = index.snapshot().servers;
+  for (std::size_t i = 1; i < by_name.size(); ++i) {
+    ASSERT_LT(servers[by_name[i - 1]]->name, servers[by_name[i]]->name);
+  }
+  const Positions& by_offset = index.order(SortKey::kOffset, true);
+  for (std::size_t i = 1; i < 27000; ++i) {
+    ASSERT_GE(*servers[by_offset[i - 1]]->offset_s, *servers[by_offset[i]]->offset_s);
+  }
+  for (std::size_t i = 27000; i < 30000; ++i) ASSERT_FALSE(servers[by_offset[i]]->offset_s);
+  Positions big(100000, 7);
+  big.push_back(8);
+  EXPECT_EQ(big.back(), 8u);
+}
+
 TEST(ServerPages, IndexBuiltOncePerSortAndDirectionAndShared) {
   ServerIndex index(snapshot_of(mixed_fleet()));
   for (int i = 0; i < 5; ++i) page(index, {{"sort", "abs_offset"}, {"limit", "2"}});
@@ -441,6 +465,11 @@ TEST(ServerPages, EntriesAreTheServerObjectsOfRenderServers) {
   const json whole = json::parse(render_servers(*snap));
   const json paged = page(index, {{"limit", "100"}});
   EXPECT_EQ(paged["servers"], whole["servers"]);
+  // Written entry by entry, the text is what dumping the document gives (keys sorted).
+  for (const Params& p : {Params{{"limit", "100"}}, Params{{"limit", "3"}}, Params{{"q", "zz"}}}) {
+    const std::string body = *serve_servers(index, p);
+    EXPECT_EQ(body, json::parse(body).dump() + "\n");
+  }
   EXPECT_EQ(paged["generated_at"], whole["generated_at"]);
   EXPECT_EQ(paged["total"], 10);
   EXPECT_TRUE(paged["next_cursor"].is_null());
