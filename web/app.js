@@ -113,6 +113,7 @@
     polling: false,
     pollAgain: false,
     firstRender: false,
+    pageGeneration: -1,  // the table.generation of the page on screen (tests wait for it)
   };
   const charts = {offset: null, delay: null, signature: '', dataKey: null,
                   histOffset: null, histDelay: null, histKey: ''};
@@ -433,6 +434,7 @@
         state.total = Number.isFinite(body.total) ? body.total : state.servers.length;
         state.nextCursor = body.next_cursor || null;
         state.serversAtMs = toMs(body.generated_at ?? body.generated);
+        state.pageGeneration = generation;
       }
       if (!failed) {
         state.lastSuccessMs = Date.now();
@@ -903,7 +905,7 @@
       ],
       series: [
         {label: 'bucket', value: (u, v) => (v === null || v === undefined ? '—' : (labelsRef.labels[v] ?? '—'))},
-        {label: 'servers', stroke: color, fill: color + '99', width: 1,
+        {label: 'servers', stroke: color, fill: color + 'cc', width: 1,
          paths: uPlot.paths.bars({size: [0.8, 48], align: 0}), points: {show: false},
          value: (u, v) => (v === null || v === undefined ? '—' : String(v))},
       ],
@@ -1157,6 +1159,9 @@
     if (!sum) return;
     const counts = stateCounts();
     const entries = sum.entries || 0;
+    // A fleet the table shows whole (the demo's 8 servers) keeps the page as it was: table
+    // and charts first, the fleet view below them (style.css orders the panels).
+    document.querySelector('main').dataset.fleet = entries <= kAutoChartMax ? 'small' : 'large';
     $('state-counts').replaceChildren(...kStates.map((st) => el('button', {
       type: 'button', class: 'count', 'data-state': st, 'data-count': counts[st],
       'aria-pressed': state.table.state === st ? 'true' : 'false',
@@ -1230,7 +1235,7 @@
              `${counts.falseticker}: show them`)
         : el('span', {class: 'hint'}, 'none'));
     }
-    setText('sel-jitter', fmtSeconds(src.system_jitter ?? null, false));
+    setText('sel-jitter', fmtSeconds((sel && sel.system_jitter) ?? (sum && sum.system_jitter) ?? null, false));
 
     if (!sel) {
       dd('sel-failover', el('span', {class: 'hint'}, 'see api/v1/selection'));
