@@ -1396,11 +1396,16 @@
   function renderFilterControls() {
     const counts = stateCounts();
     const kinds = (state.summary && state.summary.alerts) || {};
+    // Options are updated in place: replacing them would close a menu a person has open.
     const fill = (select, values, textOf, current) => {
-      const first = select.options[0];
-      const opts = values.map((v) => el('option', {value: v}, textOf(v)));
-      select.replaceChildren(first, ...opts);
-      select.value = current;
+      values.forEach((v, i) => {
+        const opt = select.options[i + 1];
+        if (opt && opt.value === v) { if (opt.textContent !== textOf(v)) opt.textContent = textOf(v); }
+        else if (opt) opt.replaceWith(el('option', {value: v}, textOf(v)));
+        else select.append(el('option', {value: v}, textOf(v)));
+      });
+      while (select.options.length > values.length + 1) select.options[select.options.length - 1].remove();
+      if (select.value !== current) select.value = current;
     };
     fill($('filter-state'), kStates, (st) => `${kStateText[st]} (${counts[st]})`, state.table.state);
     const kindList = [...new Set([...kAlertKinds, ...Object.keys(kinds)])];

@@ -130,6 +130,8 @@ def test_dashboard_shows_fleet_falseticker_and_charts(dashboard, simulator, driv
     live = report["live"]
     assert report["ready"], (report.get("readyError"), live["rows"])
     assert report["pageErrors"] == []
+    # The page keeps to its Content-Security-Policy (default-src 'self': no inline code).
+    assert [e for e in report["consoleErrors"] if "Content Security Policy" in e] == []
     # Every asset came from the binary; only optional API routes may be missing (404/503).
     assert [r for r in report["badResponses"] if "/api/v1/" not in r] == []
     assert report["failedRequests"] == []

@@ -80,6 +80,7 @@ def test_fleet_of_2000_servers_in_the_dashboard(daemon, simulator, driver_module
           f"screenshot: {tmp_path / 'dashboard-fleet.png'}")
     assert report["ready"], report.get("readyError")
     assert report["pageErrors"] == [] and report["failedRequests"] == []
+    assert [e for e in report["consoleErrors"] if "Content Security Policy" in e] == []
     assert [r for r in report["badResponses"] if "/history" not in r] == []
     live = report["live"]
     assert live["firstRenderMark"] == 1
