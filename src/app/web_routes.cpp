@@ -1,5 +1,6 @@
 #include "app/web_routes.hpp"
 
+#include <charconv>
 #include <chrono>
 #include <string>
 #include <string_view>
@@ -8,6 +9,7 @@
 
 #include "export/api.hpp"
 #include "export/ascii.hpp"
+#include "export/server_pages.hpp"
 #include "history/history_store.hpp"
 #include "ntpmon/web_assets.hpp"
 
@@ -145,12 +147,44 @@ void add_web_routes(exporter::HttpServer& server, const engine::Daemon& daemon,
                        json_answer(res, 200, *cache->get(snap));
                      });
   };
-  cached("/api/v1/servers",
-         [](const monitor::View& view) { return api::render_servers(*view.monitor); });
   cached("/api/v1/selection",
          [](const monitor::View& view) { return api::render_selection(*view.monitor); });
-  cached("/api/v1/alerts", &api::render_alerts);
   cached("/api/v1/status", &api::render_status);
+  cached("/api/v1/summary", &api::render_summary);
+
+  // Pages of servers, rendered per request from the snapshot (never the whole fleet); the sort
+  // orders they need are built once per snapshot and shared.
+  auto indexes = std::make_shared<api::ServerIndexCache>();
+  server.add_route(
+      "GET", "/api/v1/servers",
+      [&daemon, indexes](const exporter::HttpRequest& req, exporter::HttpResponse& res) {
+        const auto snap = daemon.snapshot();
+        if (!snap) return json_answer(res, 503, api::render_error("starting: no snapshot yet"));
+        auto body = api::serve_servers(*indexes->get(snap), req.query);
+        if (!body.ok()) return json_answer(res, 400, api::render_error(body.error()));
+        json_answer(res, 200, std::move(*body));
+      });
+
+  // Alerts: the default limit's body once per snapshot; another limit is rendered per request.
+  auto alerts = std::make_shared<api::SnapshotJsonCache>(
+      [](const monitor::View& view) { return api::render_alerts(view); });
+  server.add_route(
+      "GET", "/api/v1/alerts",
+      [&daemon, alerts](const exporter::HttpRequest& req, exporter::HttpResponse& res) {
+        const auto snap = daemon.snapshot();
+        if (!snap) return json_answer(res, 503, api::render_error("starting: no snapshot yet"));
+        const std::string limit = req.param("limit");
+        if (limit.empty()) return json_answer(res, 200, *alerts->get(snap));
+        std::size_t value = 0;
+        const auto [end, ec] = std::from_chars(limit.data(), limit.data() + limit.size(), value);
+        if (ec != std::errc() || end != limit.data() + limit.size() || value < 1 ||
+            value > api::kMaxPageLimit) {
+          return json_answer(res, 400,
+                             api::render_error("'limit' must be a whole number from 1 to " +
+                                               std::to_string(api::kMaxPageLimit)));
+        }
+        json_answer(res, 200, api::render_alerts(*snap, value));
+      });
   server.add_route(
       "GET", std::string(kServersPrefix) + "*",
       [&daemon, options](const exporter::HttpRequest& req, exporter::HttpResponse& res) {

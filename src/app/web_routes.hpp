@@ -3,7 +3,8 @@
 //
 // Responsible for: serving every embedded web asset with its ETag (If-None-Match -> 304),
 // Cache-Control no-cache and the security headers (nosniff, a Content-Security-Policy of
-// default-src 'self'); /api/v1/servers, /selection and /alerts from a per-snapshot cache; and
+// default-src 'self'); /api/v1/selection, /status, /summary and /alerts (default limit) from a
+// per-snapshot cache; /api/v1/servers in pages rendered per request from the snapshot; and
 // /api/v1/servers/{name}/history from the daemon's history store (database) or its in-memory
 // samples (no database configured), with 400 / 404 / 503 answers for bad parameters, unknown
 // servers and a history database that is off. Not responsible for: the JSON shapes

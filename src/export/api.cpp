@@ -11,12 +11,17 @@
 #include <set>
 #include <utility>
 
+#include "export/api_json.hpp"
 #include "export/measurement_json.hpp"
 
 namespace ntpmon::exporter::api {
 
 namespace {
 
+using detail::dump;
+using detail::server_json;
+using detail::time_or_null;
+using detail::unix_s_or_null;
 using nlohmann::json;
 
 constexpr std::int64_t kNsPerS = 1'000'000'000;
@@ -28,24 +33,10 @@ json or_null(const std::optional<T>& value) {
 
 json text_or_null(const std::string& text) { return text.empty() ? json(nullptr) : json(text); }
 
-json time_or_null(std::int64_t unix_ns) {
-  return unix_ns == 0 ? json(nullptr) : json(format_rfc3339_ms(unix_ns));
-}
-
 // Seconds and fraction converted apart: one division of the whole nanosecond count would
 // round 1700000000.25 to 1700000000.2499998.
 double unix_s(std::int64_t unix_ns) {
   return static_cast<double>(unix_ns / kNsPerS) + static_cast<double>(unix_ns % kNsPerS) / 1e9;
-}
-
-json unix_s_or_null(std::int64_t unix_ns) {
-  return unix_ns == 0 ? json(nullptr) : json(unix_s(unix_ns));
-}
-
-std::string dump(const json& j) {
-  // Names come from the configuration and refids, kiss codes and messages partly from the
-  // network: bad UTF-8 becomes U+FFFD instead of an exception.
-  return j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
 json alert_json(const monitor::ActiveAlert& a) {
@@ -53,32 +44,6 @@ json alert_json(const monitor::ActiveAlert& a) {
           {"since", time_or_null(a.since_unix_ns)},
           {"since_unix", unix_s_or_null(a.since_unix_ns)},
           {"message", a.message}};
-}
-
-// One monitored address: the measurement keys of `query --json` plus the daemon's view.
-json server_json(const monitor::ServerSnapshot& s) {
-  json o;
-  o["name"] = s.name;
-  write_measurement_keys(measurement_fields(s), o);
-  // Our own poll interval; the server's poll field is server_poll.
-  o["poll"] = s.poll_interval_s;
-  o["server_poll"] = or_null(s.server_poll_s);
-  o["reach"] = s.reach;
-  o["state"] = monitor::to_string(s.state);
-  o["selected"] = s.state == monitor::ServerState::kSelected;
-  o["consensus_offset"] = or_null(s.consensus_offset_s);
-  o["authenticated"] = s.authenticated;
-  o["last_sample_at"] = time_or_null(s.last_sample_unix_ns);
-  o["last_sample_unix"] = unix_s_or_null(s.last_sample_unix_ns);
-  o["requests"] = s.requests;
-  o["responses"] = s.responses;
-  json kod = json::object();
-  for (const auto& [code, count] : s.kod) kod[code] = count;
-  o["kod"] = std::move(kod);
-  json alerts = json::array();
-  for (const monitor::ActiveAlert& a : s.alerts) alerts.push_back(alert_json(a));
-  o["alerts"] = std::move(alerts);
-  return o;
 }
 
 json change_json(const monitor::SelectionEvent& e) {
@@ -201,6 +166,50 @@ std::int64_t floor_div(std::int64_t a, std::int64_t b) {
 
 }  // namespace
 
+namespace detail {
+
+json time_or_null(std::int64_t unix_ns) {
+  return unix_ns == 0 ? json(nullptr) : json(format_rfc3339_ms(unix_ns));
+}
+
+json unix_s_or_null(std::int64_t unix_ns) {
+  return unix_ns == 0 ? json(nullptr) : json(unix_s(unix_ns));
+}
+
+std::string dump(const json& j) {
+  // Names come from the configuration and refids, kiss codes and messages partly from the
+  // network: bad UTF-8 becomes U+FFFD instead of an exception.
+  return j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+}
+
+// One monitored address: the measurement keys of `query --json` plus the daemon's view.
+json server_json(const monitor::ServerSnapshot& s) {
+  json o;
+  o["name"] = s.name;
+  write_measurement_keys(measurement_fields(s), o);
+  // Our own poll interval; the server's poll field is server_poll.
+  o["poll"] = s.poll_interval_s;
+  o["server_poll"] = or_null(s.server_poll_s);
+  o["reach"] = s.reach;
+  o["state"] = monitor::to_string(s.state);
+  o["selected"] = s.state == monitor::ServerState::kSelected;
+  o["consensus_offset"] = or_null(s.consensus_offset_s);
+  o["authenticated"] = s.authenticated;
+  o["last_sample_at"] = time_or_null(s.last_sample_unix_ns);
+  o["last_sample_unix"] = unix_s_or_null(s.last_sample_unix_ns);
+  o["requests"] = s.requests;
+  o["responses"] = s.responses;
+  json kod = json::object();
+  for (const auto& [code, count] : s.kod) kod[code] = count;
+  o["kod"] = std::move(kod);
+  json alerts = json::array();
+  for (const monitor::ActiveAlert& a : s.alerts) alerts.push_back(alert_json(a));
+  o["alerts"] = std::move(alerts);
+  return o;
+}
+
+}  // namespace detail
+
 std::string format_rfc3339_ms(std::int64_t unix_ns) {
   using namespace std::chrono;
   const std::int64_t ms = floor_div(unix_ns, 1'000'000);
@@ -304,39 +313,49 @@ std::string render_status(const monitor::View& view) {
                    {"history", std::move(history)}});
 }
 
-std::string render_alerts(const monitor::View& view) {
+std::string render_alerts(const monitor::View& view, std::size_t limit) {
   const monitor::Snapshot& snap = *view.monitor;
   const monitor::EngineStatus& engine = view.engine;
   json active = json::array();
-  for (const auto& s : snap.servers) {
-    for (const monitor::ActiveAlert& a : s->alerts) {
-      json o = alert_json(a);
-      o["server"] = s->name;
-      o["address"] = text_or_null(s->address);
-      active.push_back(std::move(o));
-    }
-  }
-  // The host's own clock: no server.
+  std::uint64_t active_total = 0;
+  const auto add = [&](json o) {
+    ++active_total;
+    if (active.size() < limit) active.push_back(std::move(o));
+  };
+  // The daemon's own alerts first, so that a fleet with many alerting servers cannot push them
+  // out of the list. The host's own clock: no server.
   for (const monitor::ActiveAlert& a : snap.local_clock_alerts) {
     json o = alert_json(a);
     o["server"] = nullptr;
     o["address"] = nullptr;
-    active.push_back(std::move(o));
+    add(std::move(o));
   }
   // A configured database that is off or cannot be written (an outage, retried) is the daemon's
   // own alert: no server, no start time known to the snapshot, the store's error as the message,
   // the outage's reason ("full", "readonly", "io", "busy", "missing", "other"; null when off) and
   // the records kept in memory meanwhile.
   if (engine.history && engine.history->persistent && !engine.history->writable) {
-    active.push_back({{"server", nullptr},
-                      {"address", nullptr},
-                      {"alert", "history"},
-                      {"since", nullptr},
-                      {"since_unix", nullptr},
-                      {"message", engine.history->error.empty() ? "history database is off"
-                                                                : engine.history->error},
-                      {"reason", text_or_null(engine.history->reason)},
-                      {"buffered", engine.history->buffered}});
+    add({{"server", nullptr},
+         {"address", nullptr},
+         {"alert", "history"},
+         {"since", nullptr},
+         {"since_unix", nullptr},
+         {"message",
+          engine.history->error.empty() ? "history database is off" : engine.history->error},
+         {"reason", text_or_null(engine.history->reason)},
+         {"buffered", engine.history->buffered}});
+  }
+  for (const auto& s : snap.servers) {
+    if (active.size() >= limit) {
+      active_total += s->alerts.size();  // counted, not rendered
+      continue;
+    }
+    for (const monitor::ActiveAlert& a : s->alerts) {
+      json o = alert_json(a);
+      o["server"] = s->name;
+      o["address"] = text_or_null(s->address);
+      add(std::move(o));
+    }
   }
   json recent = json::array();
   if (engine.recent_alerts) {
@@ -352,6 +371,7 @@ std::string render_alerts(const monitor::View& view) {
   }
   return dump(json{{"generated_at", time_or_null(snap.generated_unix_ns)},
                    {"active", std::move(active)},
+                   {"active_total", active_total},
                    {"recent", std::move(recent)}});
 }
 

@@ -11,6 +11,7 @@
 // in http_server.hpp), running history queries (history_store.hpp), or deciding any state.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -28,12 +29,17 @@ namespace ntpmon::exporter::api {
 
 inline constexpr std::string_view kJsonContentType = "application/json; charset=utf-8";
 
-// Bodies of the three polled endpoints (each ends with a newline).
+// Bodies of the polled endpoints (each ends with a newline). render_servers is every server in
+// one document: for tests and tools with few servers; the daemon serves /api/v1/servers in
+// pages (server_pages.hpp).
 std::string render_servers(const monitor::Snapshot& snapshot);
 std::string render_selection(const monitor::Snapshot& snapshot);
 // GET /api/v1/status: the daemon's totals, constant size whatever the number of servers.
 std::string render_status(const monitor::View& view);
-std::string render_alerts(const monitor::View& view);
+// GET /api/v1/alerts: at most `limit` active alerts (the daemon's own first, then the servers'
+// in configuration order) and `active_total`, the number of all of them.
+inline constexpr std::size_t kDefaultAlertLimit = 1000;
+std::string render_alerts(const monitor::View& view, std::size_t limit = kDefaultAlertLimit);
 // {"error": message} for 4xx/5xx answers.
 std::string render_error(std::string_view message);
 

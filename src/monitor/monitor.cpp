@@ -180,6 +180,10 @@ struct Source {
 
   AlertState alerts;
   bool dirty = true;
+  // The state the last note_state() saw, the one before it and when it changed (0: never).
+  ServerState state = ServerState::kPending;
+  std::optional<ServerState> previous_state;
+  std::int64_t state_changed_unix_ns = 0;
   std::shared_ptr<const ServerSnapshot> cached;
   std::unique_ptr<AuthState> auth;  // null for a source without NTS or a key
 };
@@ -522,9 +526,22 @@ struct Monitor::Impl {
                       local_clock_alerts.bad_count(AlertKind::kLocalClock) > 0;
   }
 
+  // Records a change of the source's state (state_of) at `unix_ns`, the time of the event that
+  // caused it. Called after every event that can change a state (each ends in evaluate_alerts,
+  // or is a selection run) and, for any other path, when a snapshot entry is rebuilt.
+  static void note_state(Source& s, std::int64_t unix_ns) {
+    const ServerState now_state = state_of(s);
+    if (now_state == s.state) return;
+    s.previous_state = s.state;
+    s.state = now_state;
+    s.state_changed_unix_ns = unix_ns;
+    s.dirty = true;
+  }
+
   void evaluate_alerts(Source& s, bool measured, const Now& now, Actions& out,
                        std::optional<std::string> auth_verdict = std::nullopt,
                        bool auth_only = false) {
+    note_state(s, now.unix_ns);
     Server* srv = s.owner;
     // Probe targets raise no alerts: whoever probes them alerts on the probe_* series.
     if (srv->probe) return;
@@ -738,6 +755,7 @@ struct Monitor::Impl {
         s.selection_class = verdict.server_class;
         s.consensus_offset_s = verdict.offset_from_system_s;
         s.dirty = true;
+        note_state(s, now.unix_ns);
       }
     }
     system_offset_s = result.system_offset_s;
@@ -843,6 +861,10 @@ struct Monitor::Impl {
     out->port = s.port;
     out->request_version = srv.config.version;
     out->state = state_of(s);
+    if (out->state == s.state) {
+      out->previous_state = s.previous_state;
+      out->state_changed_unix_ns = s.state_changed_unix_ns;
+    }
     if (s.auth) {
       const AuthState& a = *s.auth;
       out->authenticated = auth_name(a.mode);
@@ -1503,6 +1525,8 @@ std::shared_ptr<const Snapshot> Monitor::snapshot(const Now& now) {
       if (s == nullptr) continue;
       any = true;
       if (s->dirty || !s->cached) {
+        // A change no event handler noted (none is known): seen now, at the snapshot's time.
+        Impl::note_state(*s, now.unix_ns);
         s->cached = m.build(*s, *srv);
         s->dirty = false;
       }

@@ -75,6 +75,11 @@ struct ServerSnapshot {
   std::uint8_t request_version = 4;
 
   ServerState state = ServerState::kPending;
+  // The state before the latest change of `state` and when that change was seen (the time of
+  // the event that decided it); absent and 0 while the state never changed since the address
+  // was added (every source starts pending).
+  std::optional<ServerState> previous_state;
+  std::int64_t state_changed_unix_ns = 0;
   bool up = false;         // the last poll got a valid reply
   std::uint8_t reach = 0;  // 8-bit reach register (RFC 5905 §9.2)
   double poll_interval_s = 0;

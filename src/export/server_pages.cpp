@@ -1,0 +1,624 @@
+#include "export/server_pages.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "export/api.hpp"
+#include "export/api_json.hpp"
+
+namespace ntpmon::exporter::api {
+
+namespace {
+
+using monitor::ServerSnapshot;
+using nlohmann::json;
+
+constexpr std::array<std::string_view, kSortKeyCount> kSortNames = {
+    "", "name", "offset", "abs_offset", "delay", "jitter", "stratum", "state", "last_sample"};
+constexpr int kServerStateCount = 8;
+
+// A double as an integer of the same order (NaN has no place: nullopt), -0 as 0.
+std::optional<std::int64_t> ordered(std::optional<double> value) {
+  if (!value || std::isnan(*value)) return std::nullopt;
+  const double d = *value == 0 ? 0.0 : *value;
+  auto bits = std::bit_cast<std::int64_t>(d);
+  if (bits < 0) bits ^= std::numeric_limits<std::int64_t>::max();
+  return bits;
+}
+
+// The sort value of one entry as an ordered integer; nullopt = null (sorts last).
+std::optional<std::int64_t> key_of(const ServerSnapshot& s, SortKey key) {
+  switch (key) {
+    case SortKey::kNone:
+    case SortKey::kName:
+      return 0;
+    case SortKey::kOffset:
+      return ordered(s.offset_s);
+    case SortKey::kAbsOffset:
+      return s.offset_s ? ordered(std::fabs(*s.offset_s)) : std::nullopt;
+    case SortKey::kDelay:
+      return ordered(s.delay_s);
+    case SortKey::kJitter:
+      return ordered(s.jitter_s);
+    case SortKey::kStratum:
+      if (!s.stratum) return std::nullopt;
+      return *s.stratum;
+    case SortKey::kState:
+      return static_cast<std::int64_t>(s.state);
+    case SortKey::kLastSample:
+      if (s.last_sample_unix_ns == 0) return std::nullopt;
+      return s.last_sample_unix_ns;
+  }
+  return std::nullopt;
+}
+
+// Where an entry stands in an order: its sort value, name, address and position.
+struct Tuple {
+  std::optional<std::int64_t> key;
+  std::string_view name;
+  std::string_view address;
+  std::uint32_t pos = 0;
+};
+
+Tuple tuple_of(const ServerSnapshot& s, SortKey key, std::uint32_t pos) {
+  return Tuple{key_of(s, key), s.name, s.address, pos};
+}
+
+int three_way(auto a, auto b) { return a < b ? -1 : (b < a ? 1 : 0); }
+
+int compare_identity(const Tuple& a, const Tuple& b) {
+  if (const int c = a.name.compare(b.name); c != 0) return c < 0 ? -1 : 1;
+  if (const int c = a.address.compare(b.address); c != 0) return c < 0 ? -1 : 1;
+  return three_way(a.pos, b.pos);
+}
+
+// <0 when a comes first in the order of (key, descending).
+int compare(const Tuple& a, const Tuple& b, SortKey key, bool descending) {
+  if (key == SortKey::kName) {
+    const int c = compare_identity(a, b);
+    return descending ? -c : c;
+  }
+  if (a.key.has_value() != b.key.has_value()) return a.key ? -1 : 1;  // nulls last
+  if (a.key && *a.key != *b.key) {
+    const int c = three_way(*a.key, *b.key);
+    return descending ? -c : c;
+  }
+  return compare_identity(a, b);  // ties: name, address, position, always ascending
+}
+
+char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+bool contains_folded(std::string_view text, std::string_view needle_lower) {
+  if (needle_lower.size() > text.size()) return false;
+  return std::search(text.begin(), text.end(), needle_lower.begin(), needle_lower.end(),
+                     [](char a, char b) { return ascii_lower(a) == b; }) != text.end();
+}
+
+bool matches(const ServerSnapshot& s, const ServersQuery& q) {
+  if (q.states != 0 && (q.states & (1U << static_cast<unsigned>(s.state))) == 0) return false;
+  if (q.alert) {
+    const bool firing =
+        std::any_of(s.alerts.begin(), s.alerts.end(),
+                    [&](const monitor::ActiveAlert& a) { return a.kind == *q.alert; });
+    if (!firing) return false;
+  }
+  if (!q.q.empty() && !contains_folded(s.name, q.q) && !contains_folded(s.host, q.q) &&
+      !contains_folded(s.address, q.q)) {
+    return false;
+  }
+  return true;
+}
+
+// ---- Cursors: base64url (no padding) of a small binary record --------------------------------
+
+constexpr std::uint8_t kCursorVersion = 1;
+constexpr std::string_view kBase64Url =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+std::string base64url(const std::string& bytes) {
+  std::string out;
+  out.reserve((bytes.size() * 4 + 2) / 3);
+  std::uint32_t acc = 0;
+  int bits = 0;
+  for (const char ch : bytes) {
+    acc = (acc << 8) | static_cast<std::uint8_t>(ch);
+    bits += 8;
+    while (bits >= 6) {
+      bits -= 6;
+      out.push_back(kBase64Url[(acc >> bits) & 0x3F]);
+    }
+  }
+  if (bits > 0) out.push_back(kBase64Url[(acc << (6 - bits)) & 0x3F]);
+  return out;
+}
+
+std::optional<std::string> unbase64url(std::string_view text) {
+  std::string out;
+  std::uint32_t acc = 0;
+  int bits = 0;
+  for (const char ch : text) {
+    const std::size_t v = kBase64Url.find(ch);
+    if (v == std::string_view::npos) return std::nullopt;
+    acc = (acc << 6) | static_cast<std::uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((acc >> bits) & 0xFF));
+    }
+  }
+  if (bits >= 6 || (acc & ((1U << bits) - 1)) != 0) return std::nullopt;  // not canonical
+  return out;
+}
+
+struct Cursor {
+  SortKey sort = SortKey::kNone;
+  bool descending = false;
+  std::optional<std::int64_t> key;
+  std::uint32_t pos = 0;
+  std::string name;
+  std::string address;
+};
+
+void put_le(std::string& out, std::uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
+}
+
+std::uint64_t get_le(std::string_view in, std::size_t at, int bytes) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < bytes; ++i) {
+    v |= static_cast<std::uint64_t>(static_cast<std::uint8_t>(in[at + static_cast<std::size_t>(i)]))
+         << (8 * i);
+  }
+  return v;
+}
+
+std::string encode_cursor(const ServerSnapshot& s, SortKey sort, bool descending,
+                          std::uint32_t pos) {
+  const auto key = key_of(s, sort);
+  std::string b;
+  b.push_back(static_cast<char>(kCursorVersion));
+  b.push_back(static_cast<char>(sort));
+  b.push_back(static_cast<char>(descending ? 1 : 0));
+  b.push_back(static_cast<char>(key ? 1 : 0));
+  put_le(b, static_cast<std::uint64_t>(key.value_or(0)), 8);
+  put_le(b, pos, 4);
+  const std::size_t name_len = std::min<std::size_t>(s.name.size(), 0xFFFF);
+  const std::size_t address_len = std::min<std::size_t>(s.address.size(), 0xFFFF);
+  put_le(b, name_len, 2);
+  b.append(s.name, 0, name_len);
+  put_le(b, address_len, 2);
+  b.append(s.address, 0, address_len);
+  return base64url(b);
+}
+
+std::optional<Cursor> decode_cursor(std::string_view text) {
+  const auto bytes = unbase64url(text);
+  if (!bytes || bytes->size() < 18) return std::nullopt;
+  const std::string& b = *bytes;
+  if (static_cast<std::uint8_t>(b[0]) != kCursorVersion) return std::nullopt;
+  Cursor c;
+  const auto sort = static_cast<std::uint8_t>(b[1]);
+  const auto desc = static_cast<std::uint8_t>(b[2]);
+  const auto has_key = static_cast<std::uint8_t>(b[3]);
+  if (sort >= kSortKeyCount || desc > 1 || has_key > 1) return std::nullopt;
+  c.sort = static_cast<SortKey>(sort);
+  c.descending = desc == 1;
+  const auto key = static_cast<std::int64_t>(get_le(b, 4, 8));
+  if (has_key == 1) c.key = key;
+  c.pos = static_cast<std::uint32_t>(get_le(b, 12, 4));
+  const std::size_t name_len = get_le(b, 16, 2);
+  if (b.size() < 18 + name_len + 2) return std::nullopt;
+  c.name = b.substr(18, name_len);
+  const std::size_t address_len = get_le(b, 18 + name_len, 2);
+  if (b.size() != 20 + name_len + address_len) return std::nullopt;
+  c.address = b.substr(20 + name_len, address_len);
+  return c;
+}
+
+// The first index of the configuration order after the cursor's entry: after it where it is
+// now, or where it was if it is gone (the next entry has moved into its place).
+std::size_t start_in_configuration_order(const monitor::Snapshot& snap, const Cursor& c) {
+  const auto& servers = snap.servers;
+  const auto same = [&](std::size_t i) {
+    return servers[i]->name == c.name && servers[i]->address == c.address;
+  };
+  if (c.pos < servers.size() && same(c.pos)) return c.pos + 1;
+  for (std::size_t i = 0; i < servers.size(); ++i) {
+    if (same(i)) return i + 1;
+  }
+  return std::min<std::size_t>(c.pos, servers.size());
+}
+
+}  // namespace
+
+// ---- Parameters -----------------------------------------------------------------------------
+
+Result<ServersQuery, std::string> parse_servers_query(
+    const std::vector<std::pair<std::string, std::string>>& params) {
+  ServersQuery q;
+  bool seen_limit = false;
+  bool seen_sort = false;
+  for (const auto& [name, value] : params) {
+    if (name == "limit") {
+      if (seen_limit) return Err{std::string("'limit' given twice")};
+      seen_limit = true;
+      std::size_t v = 0;
+      const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+      if (value.empty() || ec != std::errc() || end != value.data() + value.size() || v < 1 ||
+          v > kMaxPageLimit) {
+        return Err{"'limit' must be a whole number from 1 to " + std::to_string(kMaxPageLimit)};
+      }
+      q.limit = v;
+    } else if (name == "cursor") {
+      if (value.size() > kMaxCursorLength) return Err{std::string("'cursor' is not a cursor")};
+      q.cursor = value;
+    } else if (name == "state") {
+      int found = -1;
+      for (int i = 0; i < kServerStateCount; ++i) {
+        if (value == monitor::to_string(static_cast<monitor::ServerState>(i))) found = i;
+      }
+      if (found < 0) {
+        return Err{
+            std::string("'state' must be one of selected, candidate, falseticker, unreachable, "
+                        "unsynchronized, kod, pending, auth_failed")};
+      }
+      q.states |= 1U << static_cast<unsigned>(found);
+    } else if (name == "q") {
+      q.q.clear();
+      for (const char c : value) q.q.push_back(ascii_lower(c));
+    } else if (name == "alert") {
+      std::optional<monitor::AlertKind> found;
+      for (int i = 0; i < monitor::kAlertKindCount; ++i) {
+        const auto kind = static_cast<monitor::AlertKind>(i);
+        if (monitor::is_server_alert(kind) && value == monitor::to_string(kind)) found = kind;
+      }
+      if (!found) {
+        return Err{std::string(
+            "'alert' must be one of offset, delay, stratum, unreachable, falseticker, kod, leap, "
+            "unsynchronized, authentication, certificate")};
+      }
+      q.alert = found;
+    } else if (name == "sort") {
+      if (seen_sort) return Err{std::string("'sort' given twice")};
+      seen_sort = true;
+      std::string_view v = value;
+      q.descending = v.starts_with('-');
+      if (q.descending) v.remove_prefix(1);
+      const auto* it = std::find(kSortNames.begin() + 1, kSortNames.end(), v);
+      if (v.empty() || it == kSortNames.end()) {
+        return Err{std::string(
+            "'sort' must be one of name, offset, abs_offset, delay, jitter, stratum, state, "
+            "last_sample, with a leading '-' for descending")};
+      }
+      q.sort = static_cast<SortKey>(it - kSortNames.begin());
+    }
+  }
+  return q;
+}
+
+// ---- The index ------------------------------------------------------------------------------
+
+ServerIndex::ServerIndex(std::shared_ptr<const monitor::Snapshot> snapshot)
+    : snapshot_(std::move(snapshot)) {}
+
+const std::vector<std::uint32_t>& ServerIndex::order(SortKey key, bool descending) {
+  Slot& slot = slots_[static_cast<std::size_t>(key) * 2 + (descending ? 1 : 0)];
+  std::call_once(slot.once, [&] {
+    build(key, descending, slot.positions);
+    std::lock_guard lock(mutex_);
+    ++built_;
+  });
+  return slot.positions;
+}
+
+std::size_t ServerIndex::built() const {
+  std::lock_guard lock(mutex_);
+  return built_;
+}
+
+void ServerIndex::build(SortKey key, bool descending, std::vector<std::uint32_t>& out) {
+  const auto& servers = snapshot_->servers;
+  const auto n = static_cast<std::uint32_t>(servers.size());
+  out.clear();
+  out.reserve(n);
+  if (key == SortKey::kNone) {
+    for (std::uint32_t i = 0; i < n; ++i) out.push_back(i);
+    return;
+  }
+  const auto identity_less = [&](std::uint32_t a, std::uint32_t b) {
+    return compare_identity(tuple_of(*servers[a], SortKey::kName, a),
+                            tuple_of(*servers[b], SortKey::kName, b)) < 0;
+  };
+  if (key == SortKey::kName) {
+    if (descending) {
+      const auto& ascending = order(SortKey::kName, false);
+      out.assign(ascending.rbegin(), ascending.rend());
+      return;
+    }
+    for (std::uint32_t i = 0; i < n; ++i) out.push_back(i);
+    std::sort(out.begin(), out.end(), identity_less);
+    return;
+  }
+  if (key == SortKey::kStratum || key == SortKey::kState) {
+    // Few distinct values: a stable counting sort of the name order keeps ties by name.
+    const auto& by_name = order(SortKey::kName, false);
+    constexpr std::size_t kValues = 257;  // 0..255, then null
+    std::vector<std::uint32_t> count(kValues + 1, 0);
+    const auto bucket = [&](std::uint32_t pos) -> std::size_t {
+      const auto v = key_of(*servers[pos], key);
+      if (!v) return kValues - 1;
+      const auto clamped = static_cast<std::size_t>(std::clamp<std::int64_t>(*v, 0, 255));
+      return descending ? 255 - clamped : clamped;
+    };
+    for (const std::uint32_t pos : by_name) ++count[bucket(pos) + 1];
+    for (std::size_t i = 1; i <= kValues; ++i) count[i] += count[i - 1];
+    out.resize(n);
+    for (const std::uint32_t pos : by_name) out[count[bucket(pos)]++] = pos;
+    return;
+  }
+  struct Keyed {
+    std::int64_t key;
+    std::uint32_t pos;
+  };
+  std::vector<Keyed> keyed;
+  std::vector<std::uint32_t> nulls;
+  keyed.reserve(n);
+  for (std::uint32_t i = 0; i < n; ++i) {
+    if (const auto v = key_of(*servers[i], key)) {
+      keyed.push_back({*v, i});
+    } else {
+      nulls.push_back(i);
+    }
+  }
+  std::sort(keyed.begin(), keyed.end(), [&](const Keyed& a, const Keyed& b) {
+    if (a.key != b.key) return descending ? a.key > b.key : a.key < b.key;
+    return identity_less(a.pos, b.pos);
+  });
+  std::sort(nulls.begin(), nulls.end(), identity_less);
+  for (const Keyed& k : keyed) out.push_back(k.pos);
+  out.insert(out.end(), nulls.begin(), nulls.end());
+}
+
+std::shared_ptr<ServerIndex> ServerIndexCache::get(
+    const std::shared_ptr<const monitor::View>& view) {
+  std::lock_guard lock(mutex_);
+  if (view->monitor != snapshot_ || !index_) {
+    snapshot_ = view->monitor;
+    index_ = std::make_shared<ServerIndex>(view->monitor);
+  }
+  return index_;
+}
+
+// ---- Pages ----------------------------------------------------------------------------------
+
+Result<ServersPage, std::string> select_page(ServerIndex& index, const ServersQuery& query) {
+  const monitor::Snapshot& snap = index.snapshot();
+  const auto& servers = snap.servers;
+  const std::size_t n = servers.size();
+  const std::vector<std::uint32_t>* order =
+      query.sort == SortKey::kNone ? nullptr : &index.order(query.sort, query.descending);
+  const auto at = [&](std::size_t i) -> std::uint32_t {
+    return order != nullptr ? (*order)[i] : static_cast<std::uint32_t>(i);
+  };
+
+  std::size_t start = 0;
+  if (!query.cursor.empty()) {
+    const auto cursor = decode_cursor(query.cursor);
+    if (!cursor) return Err{std::string("'cursor' is not a cursor of this API")};
+    if (cursor->sort != query.sort || cursor->descending != query.descending) {
+      return Err{std::string("'cursor' was made for another sort: give the same 'sort' again")};
+    }
+    if (order == nullptr) {
+      start = start_in_configuration_order(snap, *cursor);
+    } else {
+      const Tuple mark{cursor->key, cursor->name, cursor->address, cursor->pos};
+      const auto it = std::upper_bound(order->begin(), order->end(), mark,
+                                       [&](const Tuple& m, std::uint32_t pos) {
+                                         return compare(m, tuple_of(*servers[pos], query.sort, pos),
+                                                        query.sort, query.descending) < 0;
+                                       });
+      start = static_cast<std::size_t>(it - order->begin());
+    }
+  }
+
+  ServersPage page;
+  const bool filtered = query.filtered();
+  page.positions.reserve(std::min(query.limit, n - std::min(start, n)));
+  std::size_t i = start;
+  for (; i < n && page.positions.size() < query.limit; ++i) {
+    const std::uint32_t pos = at(i);
+    if (!filtered || matches(*servers[pos], query)) page.positions.push_back(pos);
+  }
+  bool more = false;
+  for (; i < n && !more; ++i) more = !filtered || matches(*servers[at(i)], query);
+  if (more && !page.positions.empty()) {
+    const std::uint32_t last = page.positions.back();
+    page.next_cursor = encode_cursor(*servers[last], query.sort, query.descending, last);
+  }
+  if (!filtered) {
+    page.total = n;
+  } else {
+    page.total = static_cast<std::size_t>(std::count_if(
+        servers.begin(), servers.end(), [&](const auto& s) { return matches(*s, query); }));
+  }
+  return page;
+}
+
+std::string render_servers_page(const monitor::Snapshot& snap, const ServersPage& page) {
+  json list = json::array();
+  for (const std::uint32_t pos : page.positions) {
+    list.push_back(detail::server_json(*snap.servers[pos]));
+  }
+  return detail::dump(
+      json{{"generated_at", detail::time_or_null(snap.generated_unix_ns)},
+           {"servers", std::move(list)},
+           {"total", page.total},
+           {"next_cursor", page.next_cursor ? json(*page.next_cursor) : json(nullptr)}});
+}
+
+Result<std::string, std::string> serve_servers(
+    ServerIndex& index, const std::vector<std::pair<std::string, std::string>>& params) {
+  auto query = parse_servers_query(params);
+  if (!query.ok()) return Err{query.error()};
+  auto page = select_page(index, *query);
+  if (!page.ok()) return Err{page.error()};
+  return render_servers_page(index.snapshot(), *page);
+}
+
+// ---- Summary --------------------------------------------------------------------------------
+
+std::size_t summary_bucket(double abs_value) {
+  return static_cast<std::size_t>(
+      std::lower_bound(kSummaryBounds.begin(), kSummaryBounds.end(), abs_value) -
+      kSummaryBounds.begin());
+}
+
+namespace {
+
+// Keeps the best `k` of what it is offered, by `better` (a strict order); sorted() gives them
+// best first. O(n log k) for n offers, k entries of memory.
+template <typename Better>
+class TopK {
+ public:
+  TopK(std::size_t k, Better better) : k_(k), better_(better) {}
+  void offer(std::uint32_t pos) {
+    if (heap_.size() < k_) {
+      heap_.push_back(pos);
+      std::push_heap(heap_.begin(), heap_.end(), better_);
+    } else if (k_ > 0 && better_(pos, heap_.front())) {
+      std::pop_heap(heap_.begin(), heap_.end(), better_);
+      heap_.back() = pos;
+      std::push_heap(heap_.begin(), heap_.end(), better_);
+    }
+  }
+  std::vector<std::uint32_t> sorted() {
+    std::sort_heap(heap_.begin(), heap_.end(), better_);
+    return std::move(heap_);
+  }
+
+ private:
+  std::size_t k_;
+  Better better_;
+  std::vector<std::uint32_t> heap_;
+};
+
+json counts_json(const std::vector<std::uint64_t>& counts) { return json(counts); }
+
+}  // namespace
+
+std::string render_summary(const monitor::View& view) {
+  const monitor::Snapshot& snap = *view.monitor;
+  const auto& servers = snap.servers;
+  constexpr std::size_t kBuckets = kSummaryBounds.size() + 1;
+  std::array<std::uint64_t, kServerStateCount> states{};
+  std::array<std::uint64_t, monitor::kAlertKindCount> alerts{};
+  std::vector<std::uint64_t> negative(kBuckets, 0);
+  std::vector<std::uint64_t> positive(kBuckets, 0);
+  std::vector<std::uint64_t> delay(kBuckets, 0);
+  std::vector<std::uint64_t> jitter(kBuckets, 0);
+  std::uint64_t offset_missing = 0;
+  std::uint64_t delay_missing = 0;
+  std::uint64_t jitter_missing = 0;
+
+  const auto identity_less = [&](std::uint32_t a, std::uint32_t b) {
+    return compare_identity(tuple_of(*servers[a], SortKey::kName, a),
+                            tuple_of(*servers[b], SortKey::kName, b)) < 0;
+  };
+  TopK worst(kSummaryTop, [&](std::uint32_t a, std::uint32_t b) {
+    const double x = std::fabs(*servers[a]->offset_s);
+    const double y = std::fabs(*servers[b]->offset_s);
+    if (x != y) return x > y;
+    return identity_less(a, b);
+  });
+  TopK changed(kSummaryTop, [&](std::uint32_t a, std::uint32_t b) {
+    const std::int64_t x = servers[a]->state_changed_unix_ns;
+    const std::int64_t y = servers[b]->state_changed_unix_ns;
+    if (x != y) return x > y;
+    return identity_less(a, b);
+  });
+
+  for (std::size_t i = 0; i < servers.size(); ++i) {
+    const ServerSnapshot& s = *servers[i];
+    const auto pos = static_cast<std::uint32_t>(i);
+    const auto state = static_cast<std::size_t>(s.state);
+    if (state < states.size()) ++states[state];
+    std::uint32_t kinds = 0;
+    for (const monitor::ActiveAlert& a : s.alerts) kinds |= 1U << static_cast<unsigned>(a.kind);
+    for (std::size_t k = 0; k < alerts.size(); ++k) {
+      if ((kinds & (1U << k)) != 0) ++alerts[k];
+    }
+    if (s.offset_s && !std::isnan(*s.offset_s)) {
+      (*s.offset_s < 0 ? negative : positive)[summary_bucket(std::fabs(*s.offset_s))]++;
+      worst.offer(pos);
+    } else {
+      ++offset_missing;
+    }
+    if (s.delay_s && !std::isnan(*s.delay_s)) {
+      ++delay[summary_bucket(std::fabs(*s.delay_s))];
+    } else {
+      ++delay_missing;
+    }
+    if (s.jitter_s && !std::isnan(*s.jitter_s)) {
+      ++jitter[summary_bucket(std::fabs(*s.jitter_s))];
+    } else {
+      ++jitter_missing;
+    }
+    if (s.state_changed_unix_ns != 0 && s.previous_state) changed.offer(pos);
+  }
+
+  json state_counts = json::object();
+  for (int i = 0; i < kServerStateCount; ++i) {
+    state_counts[monitor::to_string(static_cast<monitor::ServerState>(i))] =
+        states[static_cast<std::size_t>(i)];
+  }
+  json alert_counts = json::object();
+  for (int i = 0; i < monitor::kAlertKindCount; ++i) {
+    const auto kind = static_cast<monitor::AlertKind>(i);
+    if (monitor::is_server_alert(kind)) {
+      alert_counts[monitor::to_string(kind)] = alerts[static_cast<std::size_t>(i)];
+    }
+  }
+  json worst_list = json::array();
+  for (const std::uint32_t pos : worst.sorted()) {
+    worst_list.push_back(detail::server_json(*servers[pos]));
+  }
+  json changes = json::array();
+  for (const std::uint32_t pos : changed.sorted()) {
+    const ServerSnapshot& s = *servers[pos];
+    changes.push_back({{"name", s.name},
+                       {"address", s.address.empty() ? json(nullptr) : json(s.address)},
+                       {"from", monitor::to_string(*s.previous_state)},
+                       {"to", monitor::to_string(s.state)},
+                       {"at", detail::time_or_null(s.state_changed_unix_ns)},
+                       {"at_unix", detail::unix_s_or_null(s.state_changed_unix_ns)}});
+  }
+  const auto opt = [](const auto& v) { return v ? json(*v) : json(nullptr); };
+  return detail::dump(
+      json{{"generated_at", detail::time_or_null(snap.generated_unix_ns)},
+           {"entries", servers.size()},
+           {"sources", snap.sources},
+           {"states", std::move(state_counts)},
+           {"alerts", std::move(alert_counts)},
+           {"selected", opt(snap.selected)},
+           {"selected_address", opt(snap.selected_address)},
+           {"system_offset", opt(snap.system_offset_s)},
+           {"system_jitter", opt(snap.system_jitter_s)},
+           {"truechimer_count", snap.truechimers},
+           {"majority", snap.majority},
+           {"distributions",
+            {{"bounds", json(std::vector<double>(kSummaryBounds.begin(), kSummaryBounds.end()))},
+             {"offset",
+              {{"negative", counts_json(negative)},
+               {"positive", counts_json(positive)},
+               {"missing", offset_missing}}},
+             {"delay", {{"counts", counts_json(delay)}, {"missing", delay_missing}}},
+             {"jitter", {{"counts", counts_json(jitter)}, {"missing", jitter_missing}}}}},
+           {"worst_offset", std::move(worst_list)},
+           {"recent_state_changes", std::move(changes)}});
+}
+
+}  // namespace ntpmon::exporter::api
