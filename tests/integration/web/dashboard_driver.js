@@ -69,7 +69,8 @@ function readPage() {
     const canvas = chart.root.querySelector('canvas');
     const counts = chart.data[1] || [];
     return {bars: counts.length, servers: counts.reduce((a, b) => a + (b || 0), 0),
-            pixels: canvas ? paintedLike(canvas, chart.series[1].stroke) : 0};
+            pixels: canvas ? paintedLike(canvas, typeof chart.series[1].stroke === 'function'
+              ? chart.series[1].stroke(chart, 1) : chart.series[1].stroke) : 0};
   };
   const chartInfo = (chart) => {
     if (!chart) return null;
