@@ -75,6 +75,8 @@ def test_fleet_of_2000_servers_in_the_dashboard(daemon, simulator, driver_module
             {"do": "next_page"},
             {"do": "pick", "value": "node-0060", "min_points": 2},
         ])
+    print(f"ready after {report['readyAfterMs']} ms; actions (ms): "
+          f"{[(a['action']['do'], a.get('ms')) for a in report['actions']]}")
     print(f"browser part: {time.monotonic() - started:.1f} s; "
           f"screenshot: {tmp_path / 'dashboard-fleet.png'}")
     assert report["ready"], report.get("readyError")

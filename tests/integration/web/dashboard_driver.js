@@ -224,7 +224,8 @@ async function main() {
     report.actions = [];
     for (const action of config.actions || []) {
       try {
-        report.actions.push(await act(page, action, 15000));
+        const t0 = Date.now();
+        report.actions.push(Object.assign(await act(page, action, 15000), {ms: Date.now() - t0}));
       } catch (e) {
         report.actions.push({action, error: String(e.message || e).split('\n')[0]});
         break;
