@@ -5,14 +5,16 @@
 // directory's node_modules, never a downloaded browser; a fresh profile; loopback only), keeping
 // it open for S seconds and printing ONE JSON object on stdout with what a person would feel:
 //   first_render_ms      navigation start to the page's performance mark 'ntpmon-first-render'
-//                        (set by web/app.js once the summary and the first table page are drawn)
+//                        (set by web/app.js once the summary and the first table page are drawn);
+//                        dom_content_loaded_ms beside it (the page and its scripts loaded)
 //   roundtrip_ms         {max, p99, samples}: page.evaluate of a trivial function from Node,
 //                        once per second: how long the page's main thread makes a caller wait
 //   js_heap_mb           {max, final}: JSHeapUsedSize from CDP Performance.getMetrics
 //   crashed              whether the renderer crashed (page 'crash' event)
 //   bytes_per_refresh    {mean, max, cycles}: encodedDataLength of every api/v1/ response
 //                        (CDP Network events) per refresh cycle; a cycle starts at each request
-//                        of api/v1/summary, which the page asks once per refresh
+//                        of api/v1/summary, which the page asks once per refresh; decoded_mean
+//                        is the same after content decoding (gzip)
 //   dom_rows             {tr, table_rows}: <tr> elements in the document, and rows of the
 //                        server table, at the end
 // Not responsible for: starting daemons (bench/fleet_scale.py does), or judging the figures.
@@ -94,11 +96,16 @@ async function main() {
     let measuring = false;
     let cycle = -1;
     const cycleBytes = [];
+    const cycleDecoded = [];
     cdp.on('Network.requestWillBeSent', (e) => {
       const url = e.request.url;
       if (!url.includes('/api/v1/')) return;
-      if (measuring && /\/api\/v1\/summary(\?|$)/.test(url)) { cycle++; cycleBytes.push(0); }
+      if (measuring && /\/api\/v1\/summary(\?|$)/.test(url)) { cycle++; cycleBytes.push(0); cycleDecoded.push(0); }
       requests.set(e.requestId, {cycle: measuring ? cycle : -1});
+    });
+    cdp.on('Network.dataReceived', (e) => {
+      const r = requests.get(e.requestId);
+      if (r && r.cycle >= 0) cycleDecoded[r.cycle] += e.dataLength;
     });
     cdp.on('Network.loadingFinished', (e) => {
       const r = requests.get(e.requestId);
@@ -118,8 +125,13 @@ async function main() {
     try {
       await page.waitForFunction(() => performance.getEntriesByName('ntpmon-first-render').length > 0,
                                  null, {timeout: args.timeoutS * 1000, polling: 50});
-      result.first_render_ms = round1(await page.evaluate(
-        () => performance.getEntriesByName('ntpmon-first-render')[0].startTime));
+      const t = await page.evaluate(() => {
+        const nav = performance.getEntriesByType('navigation')[0];
+        return {mark: performance.getEntriesByName('ntpmon-first-render')[0].startTime,
+                dcl: nav ? nav.domContentLoadedEventEnd : null};
+      });
+      result.first_render_ms = round1(t.mark);
+      result.dom_content_loaded_ms = round1(t.dcl);
     } catch (e) {
       result.errors.push(`no first render within ${args.timeoutS} s: ${String(e.message || e).split('\n')[0]}`);
     }
@@ -154,6 +166,8 @@ async function main() {
         mean: Math.round(complete.reduce((a, b) => a + b, 0) / complete.length),
         max: Math.max(...complete), cycles: complete.length,
         expected_cycles: Math.floor(args.seconds / args.refreshS),
+        // The same after content decoding (the API answers gzip when the browser asks).
+        decoded_mean: Math.round(cycleDecoded.slice(0, complete.length).reduce((a, b) => a + b, 0) / complete.length),
       };
     }
     const sorted = roundtrips.slice().sort((a, b) => a - b);
