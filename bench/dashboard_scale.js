@@ -17,6 +17,9 @@
 //                        is the same after content decoding (gzip)
 //   dom_rows             {tr, table_rows}: <tr> elements in the document, and rows of the
 //                        server table, at the end
+//   long_tasks           {count, max_ms, total_ms}: the page's long tasks (PerformanceObserver
+//                        'longtask', over 50 ms), from the start: a slow round trip without a
+//                        long task is the machine, not the page
 // Not responsible for: starting daemons (bench/fleet_scale.py does), or judging the figures.
 //
 // Usage: node bench/dashboard_scale.js --url URL --seconds S --node-modules DIR
@@ -84,114 +87,139 @@ async function main() {
     viewport: {width: 1440, height: 900}, deviceScaleFactor: 1, timezoneId: 'UTC', locale: 'en-GB',
   });
   try {
-    const page = context.pages()[0] || (await context.newPage());
-    page.on('crash', () => { result.crashed = true; });
-    page.on('pageerror', (e) => { if (result.page_errors.length < 10) result.page_errors.push(String(e)); });
-    const cdp = await context.newCDPSession(page);
-    await cdp.send('Performance.enable');
-    await cdp.send('Network.enable');
-
-    // Network accounting: request id -> {api, cycle}; a cycle starts at each summary request.
-    const requests = new Map();
-    let measuring = false;
-    let cycle = -1;
-    const cycleBytes = [];
-    const cycleDecoded = [];
-    cdp.on('Network.requestWillBeSent', (e) => {
-      const url = e.request.url;
-      if (!url.includes('/api/v1/')) return;
-      if (measuring && /\/api\/v1\/summary(\?|$)/.test(url)) { cycle++; cycleBytes.push(0); cycleDecoded.push(0); }
-      requests.set(e.requestId, {cycle: measuring ? cycle : -1});
-    });
-    cdp.on('Network.dataReceived', (e) => {
-      const r = requests.get(e.requestId);
-      if (r && r.cycle >= 0) cycleDecoded[r.cycle] += e.dataLength;
-    });
-    cdp.on('Network.loadingFinished', (e) => {
-      const r = requests.get(e.requestId);
-      if (!r) return;
-      requests.delete(e.requestId);
-      if (r.cycle >= 0) cycleBytes[r.cycle] += e.encodedDataLength;
-    });
-
-    const heapSamples = [];
-    const heapMb = async () => {
-      const {metrics} = await cdp.send('Performance.getMetrics');
-      const m = metrics.find((x) => x.name === 'JSHeapUsedSize');
-      return m ? m.value / (1024 * 1024) : null;
-    };
-
-    await page.goto(args.url, {waitUntil: 'load', timeout: args.timeoutS * 1000});
-    try {
-      await page.waitForFunction(() => performance.getEntriesByName('ntpmon-first-render').length > 0,
-                                 null, {timeout: args.timeoutS * 1000, polling: 50});
-      const t = await page.evaluate(() => {
-        const nav = performance.getEntriesByType('navigation')[0];
-        return {mark: performance.getEntriesByName('ntpmon-first-render')[0].startTime,
-                dcl: nav ? nav.domContentLoadedEventEnd : null};
-      });
-      result.first_render_ms = round1(t.mark);
-      result.dom_content_loaded_ms = round1(t.dcl);
-    } catch (e) {
-      result.errors.push(`no first render within ${args.timeoutS} s: ${String(e.message || e).split('\n')[0]}`);
-    }
-
-    // Measurement: once per second, a round trip through the page's main thread and a heap
-    // sample; the refresh cycles counted meanwhile are the page's own (every refresh_s).
-    measuring = true;
-    const roundtrips = [];
-    const endAt = Date.now() + args.seconds * 1000;
-    while (Date.now() < endAt && !result.crashed) {
-      const tickStart = Date.now();
-      try {
-        const t0 = process.hrtime.bigint();
-        await page.evaluate(() => 1);
-        roundtrips.push(Number(process.hrtime.bigint() - t0) / 1e6);
-        const h = await heapMb();
-        if (h !== null) heapSamples.push(h);
-      } catch (e) {
-        if (!result.crashed) result.errors.push(String(e.message || e).split('\n')[0]);
-        break;
-      }
-      const wait = 1000 - (Date.now() - tickStart);
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    }
-    measuring = false;
-    // Let the responses of the last cycle arrive, then count only complete cycles (the last
-    // one may have been cut by the end of the measurement).
-    await new Promise((r) => setTimeout(r, 500));
-    const complete = cycleBytes.slice(0, Math.max(0, cycleBytes.length - 1));
-    if (complete.length) {
-      result.bytes_per_refresh = {
-        mean: Math.round(complete.reduce((a, b) => a + b, 0) / complete.length),
-        max: Math.max(...complete), cycles: complete.length,
-        expected_cycles: Math.floor(args.seconds / args.refreshS),
-        // The same after content decoding (the API answers gzip when the browser asks).
-        decoded_mean: Math.round(cycleDecoded.slice(0, complete.length).reduce((a, b) => a + b, 0) / complete.length),
-      };
-    }
-    const sorted = roundtrips.slice().sort((a, b) => a - b);
-    result.roundtrip_ms = {max: round1(sorted[sorted.length - 1] ?? null),
-                           p99: round1(percentile(sorted, 99)), samples: sorted.length};
-    result.js_heap_mb = {max: round1(heapSamples.length ? Math.max(...heapSamples) : null),
-                         final: round1(heapSamples.length ? heapSamples[heapSamples.length - 1] : null)};
-    if (!result.crashed) {
-      try {
-        result.dom_rows = await page.evaluate(() => ({
-          tr: document.getElementsByTagName('tr').length,
-          table_rows: document.querySelectorAll('#servers-body tr[data-server]').length,
-        }));
-        if (args.screenshot) await page.screenshot({path: args.screenshot, fullPage: true});
-      } catch (e) {
-        result.errors.push(String(e.message || e).split('\n')[0]);
-      }
-    }
+    await measure(context, args, result);
+  } catch (e) {
+    result.errors.push(String(e.message || e).split('\n')[0]);
   } finally {
     await context.close().catch(() => {});
     fs.rmSync(profile, {recursive: true, force: true});
   }
   process.stdout.write(JSON.stringify(result) + '\n');
-  return result.crashed ? 1 : 0;
+  return result.crashed || result.first_render_ms === null ? 1 : 0;
+}
+
+async function measure(context, args, result) {
+  const page = context.pages()[0] || (await context.newPage());
+  page.on('crash', () => { result.crashed = true; });
+  page.on('pageerror', (e) => { if (result.page_errors.length < 10) result.page_errors.push(String(e)); });
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('Performance.enable');
+  await cdp.send('Network.enable');
+
+  // Network accounting: request id -> {api, cycle}; a cycle starts at each summary request.
+  const requests = new Map();
+  let measuring = false;
+  let cycle = -1;
+  const cycleBytes = [];
+  const cycleDecoded = [];
+  cdp.on('Network.requestWillBeSent', (e) => {
+    const url = e.request.url;
+    if (!url.includes('/api/v1/')) return;
+    if (measuring && /\/api\/v1\/summary(\?|$)/.test(url)) { cycle++; cycleBytes.push(0); cycleDecoded.push(0); }
+    requests.set(e.requestId, {cycle: measuring ? cycle : -1});
+  });
+  cdp.on('Network.dataReceived', (e) => {
+    const r = requests.get(e.requestId);
+    if (r && r.cycle >= 0) cycleDecoded[r.cycle] += e.dataLength;
+  });
+  cdp.on('Network.loadingFinished', (e) => {
+    const r = requests.get(e.requestId);
+    if (!r) return;
+    requests.delete(e.requestId);
+    if (r.cycle >= 0) cycleBytes[r.cycle] += e.encodedDataLength;
+  });
+
+  const heapSamples = [];
+  const heapMb = async () => {
+    const {metrics} = await cdp.send('Performance.getMetrics');
+    const m = metrics.find((x) => x.name === 'JSHeapUsedSize');
+    return m ? m.value / (1024 * 1024) : null;
+  };
+
+  // The page's own long tasks (> 50 ms on its main thread), to tell a busy page from a busy
+  // machine when a round trip is slow.
+  await page.addInitScript(() => {
+    window.__ntpmonLongTasks = {count: 0, max_ms: 0, total_ms: 0};
+    try {
+      new PerformanceObserver((list) => {
+        for (const e of list.getEntries()) {
+          const t = window.__ntpmonLongTasks;
+          t.count++; t.total_ms += e.duration; t.max_ms = Math.max(t.max_ms, e.duration);
+        }
+      }).observe({type: 'longtask', buffered: true});
+    } catch (e) { /* no longtask support: the figures stay 0 */ }
+  });
+  await page.goto(args.url, {waitUntil: 'load', timeout: args.timeoutS * 1000});
+  try {
+    await page.waitForFunction(() => performance.getEntriesByName('ntpmon-first-render').length > 0,
+                               null, {timeout: args.timeoutS * 1000, polling: 50});
+    const t = await page.evaluate(() => {
+      const nav = performance.getEntriesByType('navigation')[0];
+      return {mark: performance.getEntriesByName('ntpmon-first-render')[0].startTime,
+              dcl: nav ? nav.domContentLoadedEventEnd : null};
+    });
+    result.first_render_ms = round1(t.mark);
+    result.dom_content_loaded_ms = round1(t.dcl);
+  } catch (e) {
+    result.errors.push(`no first render within ${args.timeoutS} s: ${String(e.message || e).split('\n')[0]}`);
+  }
+
+  // Measurement: once per second, a round trip through the page's main thread and a heap
+  // sample; the refresh cycles counted meanwhile are the page's own (every refresh_s).
+  measuring = true;
+  const roundtrips = [];
+  const measureStart = Date.now();
+  let worstAt = null;
+  const endAt = measureStart + args.seconds * 1000;
+  while (Date.now() < endAt && !result.crashed) {
+    const tickStart = Date.now();
+    try {
+      const t0 = process.hrtime.bigint();
+      await page.evaluate(() => 1);
+      roundtrips.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      if (roundtrips[roundtrips.length - 1] === Math.max(...roundtrips)) worstAt = (Date.now() - measureStart) / 1000;
+      const h = await heapMb();
+      if (h !== null) heapSamples.push(h);
+    } catch (e) {
+      if (!result.crashed) result.errors.push(String(e.message || e).split('\n')[0]);
+      break;
+    }
+    const wait = 1000 - (Date.now() - tickStart);
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  }
+  measuring = false;
+  // Let the responses of the last cycle arrive, then count only complete cycles (the last
+  // one may have been cut by the end of the measurement).
+  await new Promise((r) => setTimeout(r, 500));
+  const complete = cycleBytes.slice(0, Math.max(0, cycleBytes.length - 1));
+  if (complete.length) {
+    result.bytes_per_refresh = {
+      mean: Math.round(complete.reduce((a, b) => a + b, 0) / complete.length),
+      max: Math.max(...complete), cycles: complete.length,
+      expected_cycles: Math.floor(args.seconds / args.refreshS),
+      // The same after content decoding (the API answers gzip when the browser asks).
+      decoded_mean: Math.round(cycleDecoded.slice(0, complete.length).reduce((a, b) => a + b, 0) / complete.length),
+    };
+  }
+  const sorted = roundtrips.slice().sort((a, b) => a - b);
+  result.roundtrip_ms = {max: round1(sorted[sorted.length - 1] ?? null),
+                         p99: round1(percentile(sorted, 99)), p50: round1(percentile(sorted, 50)),
+                         samples: sorted.length, max_at_s: round1(worstAt)};
+  result.js_heap_mb = {max: round1(heapSamples.length ? Math.max(...heapSamples) : null),
+                       final: round1(heapSamples.length ? heapSamples[heapSamples.length - 1] : null)};
+  if (!result.crashed) {
+    try {
+      const lt = await page.evaluate(() => window.__ntpmonLongTasks);
+      result.long_tasks = {count: lt.count, max_ms: round1(lt.max_ms), total_ms: round1(lt.total_ms)};
+      result.dom_rows = await page.evaluate(() => ({
+        tr: document.getElementsByTagName('tr').length,
+        table_rows: document.querySelectorAll('#servers-body tr[data-server]').length,
+      }));
+      if (args.screenshot) await page.screenshot({path: args.screenshot, fullPage: true});
+    } catch (e) {
+      result.errors.push(String(e.message || e).split('\n')[0]);
+    }
+  }
 }
 
 main().then((code) => process.exit(code), (e) => {

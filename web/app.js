@@ -288,7 +288,30 @@
 
   const $ = (id) => document.getElementById(id);
 
-  function setText(id, text) { $(id).textContent = text; }
+  // Replaces a container's children only when what they would show changed: every refresh
+  // rebuilds the panels, and an unchanged panel must not cost the browser a layout.
+  const shown = new WeakMap();
+  function replaceKids(node, nodes) {
+    const html = nodes.map((n) => (n instanceof Node ? (n.outerHTML ?? n.textContent) : String(n))).join('');
+    if (shown.get(node) === html) return;
+    shown.set(node, html);
+    node.replaceChildren(...nodes);
+  }
+
+  // The server table's rows, replaced one by one where they changed (the age column changes
+  // every refresh, the rest seldom).
+  function replaceRows(body, rows) {
+    const old = body.children;
+    if (old.length !== rows.length) { shown.delete(body); body.replaceChildren(...rows); return; }
+    for (let i = 0; i < rows.length; i++) {
+      if (old[i].outerHTML !== rows[i].outerHTML) old[i].replaceWith(rows[i]);
+    }
+  }
+
+  function setText(id, text) {
+    const node = $(id);
+    if (node.textContent !== text) node.textContent = text;
+  }
 
   function emptyRow(colspan, text) {
     return el('tr', {class: 'empty'}, el('td', {colspan}, text));
@@ -976,8 +999,8 @@
     const body = $('servers-body');
     if (!state.servers.length) {
       const filtered = !tableIsDefault();
-      body.replaceChildren(emptyRow(13, !state.lastSuccessMs && state.total === null ? 'Loading…'
-        : filtered ? 'No server matches the search and filters' : 'No servers configured'));
+      replaceKids(body, [emptyRow(13, !state.lastSuccessMs && state.total === null ? 'Loading…'
+        : filtered ? 'No server matches the search and filters' : 'No servers configured')]);
     } else {
       const charted = new Set(chartNames());
       const now_s = nowMs() / 1000;
@@ -1024,7 +1047,7 @@
           el('td', {class: 'num' + (age === null ? ' unknown' : '')}, fmtAge(age)),
           alertCell);
       });
-      body.replaceChildren(...rows);
+      replaceRows(body, rows);
     }
     renderPager();
     const entries = state.summary ? state.summary.entries : null;
@@ -1108,7 +1131,7 @@
     const sum = state.summary || {};
     const sel = state.selection || {};
     const chosen = selectedServer();
-    const card = (id, level) => { $(id).dataset.level = level || ''; };
+    const card = (id, level) => { if ($(id).dataset.level !== (level || '')) $(id).dataset.level = level || ''; };
 
     setText('sum-selected', chosen ? chosen.name : 'none');
     setText('sum-selected-sub', chosen
@@ -1162,7 +1185,7 @@
     // A fleet the table shows whole (the demo's 8 servers) keeps the page as it was: table
     // and charts first, the fleet view below them (style.css orders the panels).
     document.querySelector('main').dataset.fleet = entries <= kAutoChartMax ? 'small' : 'large';
-    $('state-counts').replaceChildren(...kStates.map((st) => el('button', {
+    replaceKids($('state-counts'), kStates.map((st) => el('button', {
       type: 'button', class: 'count', 'data-state': st, 'data-count': counts[st],
       'aria-pressed': state.table.state === st ? 'true' : 'false',
       title: `${kStateHelp[st]}. Click to show only these servers.`},
@@ -1170,7 +1193,7 @@
       el('span', {class: 'n'}, String(counts[st])))));
     const kinds = sum.alerts || {};
     const kindList = [...new Set([...kAlertKinds, ...Object.keys(kinds)])];
-    $('alert-counts').replaceChildren(...kindList.map((kind) => {
+    replaceKids($('alert-counts'), kindList.map((kind) => {
       const n = kinds[kind] || 0;
       return el('button', {type: 'button', class: 'count' + (n ? '' : ' zero'), 'data-alert': kind, 'data-count': n,
                            'aria-pressed': state.table.alert === kind ? 'true' : 'false',
@@ -1183,7 +1206,7 @@
       (sum.generated_at ? ` · ${fmtUtc(toMs(sum.generated_at))} UTC` : ''));
 
     const worst = Array.isArray(sum.worst_offset) ? sum.worst_offset.slice(0, 10) : [];
-    $('worst-body').replaceChildren(...(worst.length ? worst.map((s) => {
+    replaceKids($('worst-body'), (worst.length ? worst.map((s) => {
       const st = s.state || 'pending';
       const kinds = new Set((s.alerts || []).map(alertKind));
       return el('tr', {'data-server': s.name, 'data-state': st, class: 'pickable',
@@ -1196,7 +1219,7 @@
     }) : [emptyRow(4, 'No offsets measured yet')]));
 
     const changes = Array.isArray(sum.recent_state_changes) ? sum.recent_state_changes.slice(0, 10) : [];
-    $('state-changes-body').replaceChildren(...(changes.length ? changes.map((c) => el('tr', {
+    replaceKids($('state-changes-body'), (changes.length ? changes.map((c) => el('tr', {
       'data-server': c.name, class: 'pickable', title: 'Click to chart this server'},
       el('td', {class: 'when'}, fmtUtc(toMs(c.at_unix ?? c.at))),
       el('td', null, el('span', {class: 'server-name'}, c.name || '—')),
@@ -1211,10 +1234,10 @@
     const sum = state.summary;
     const sel = state.selection;
     const chosen = selectedServer();
-    const dd = (id, ...nodes) => $(id).replaceChildren(...nodes);
+    const dd = (id, ...nodes) => replaceKids($(id), nodes);
     if (!sel && !sum) {
       for (const id of ['sel-selected', 'sel-majority', 'sel-truechimers', 'sel-falsetickers', 'sel-jitter', 'sel-failover']) setText(id, '—');
-      $('changes-body').replaceChildren(emptyRow(5, 'Selection not available'));
+      replaceKids($('changes-body'), [emptyRow(5, 'Selection not available')]);
       return;
     }
     const src = sel || sum;
@@ -1239,7 +1262,7 @@
 
     if (!sel) {
       dd('sel-failover', el('span', {class: 'hint'}, 'see api/v1/selection'));
-      $('changes-body').replaceChildren(emptyRow(5, `Selection changes are read for fleets up to ${kSelectionMaxEntries} servers (api/v1/selection)`));
+      replaceKids($('changes-body'), [emptyRow(5, `Selection changes are read for fleets up to ${kSelectionMaxEntries} servers (api/v1/selection)`)]);
       return;
     }
     const last = lastFailover(sel);
@@ -1252,7 +1275,7 @@
     }
 
     const changes = selectionChanges(sel).slice(0, 10);
-    $('changes-body').replaceChildren(...(changes.length ? changes.map((c) => el('tr', null,
+    replaceKids($('changes-body'), (changes.length ? changes.map((c) => el('tr', null,
       el('td', {class: 'when'}, fmtUtc(toMs(c.at))),
       el('td', null, c.from || 'none'),
       el('td', {class: 'arrow'}, '→'),
@@ -1278,11 +1301,11 @@
       rows.push(el('tr', {class: 'more'}, el('td', {colspan: 5},
         `… and ${total - active.length} more: the alert counts above filter the table by kind`)));
     }
-    $('alerts-body').replaceChildren(...(rows.length ? rows
+    replaceKids($('alerts-body'), (rows.length ? rows
       : [emptyRow(5, state.lastSuccessMs ? 'No active alerts' : 'Loading…')]));
 
     const recent = state.alerts && Array.isArray(state.alerts.recent) ? state.alerts.recent.slice(0, 10) : [];
-    $('transitions-body').replaceChildren(...(recent.length ? recent.map((r) => el('tr', null,
+    replaceKids($('transitions-body'), (recent.length ? recent.map((r) => el('tr', null,
       el('td', {class: 'when'}, fmtUtc(toMs(r.at))),
       el('td', null, r.server || '—'),
       el('td', null, alertKind(r)),
