@@ -18,8 +18,9 @@
 //   dom_rows             {tr, table_rows}: <tr> elements in the document, and rows of the
 //                        server table, at the end
 //   long_tasks           {count, max_ms, total_ms}: the page's long tasks (PerformanceObserver
-//                        'longtask', over 50 ms), from the start: a slow round trip without a
-//                        long task is the machine, not the page
+//                        'longtask', over 50 ms), from the start and (measured) during the S
+//                        seconds: a slow round trip without a long task is the machine, not
+//                        the page
 // Not responsible for: starting daemons (bench/fleet_scale.py does), or judging the figures.
 //
 // Usage: node bench/dashboard_scale.js --url URL --seconds S --node-modules DIR
@@ -139,12 +140,14 @@ async function measure(context, args, result) {
   // The page's own long tasks (> 50 ms on its main thread), to tell a busy page from a busy
   // machine when a round trip is slow.
   await page.addInitScript(() => {
-    window.__ntpmonLongTasks = {count: 0, max_ms: 0, total_ms: 0};
+    window.__ntpmonLongTasks = {count: 0, max_ms: 0, total_ms: 0, measured: {count: 0, max_ms: 0, total_ms: 0}};
     try {
       new PerformanceObserver((list) => {
         for (const e of list.getEntries()) {
           const t = window.__ntpmonLongTasks;
           t.count++; t.total_ms += e.duration; t.max_ms = Math.max(t.max_ms, e.duration);
+          const m = t.measured;
+          m.count++; m.total_ms += e.duration; m.max_ms = Math.max(m.max_ms, e.duration);
         }
       }).observe({type: 'longtask', buffered: true});
     } catch (e) { /* no longtask support: the figures stay 0 */ }
@@ -167,6 +170,7 @@ async function measure(context, args, result) {
   // Measurement: once per second, a round trip through the page's main thread and a heap
   // sample; the refresh cycles counted meanwhile are the page's own (every refresh_s).
   measuring = true;
+  await page.evaluate(() => { window.__ntpmonLongTasks.measured = {count: 0, max_ms: 0, total_ms: 0}; });
   const roundtrips = [];
   const measureStart = Date.now();
   let worstAt = null;
@@ -210,7 +214,9 @@ async function measure(context, args, result) {
   if (!result.crashed) {
     try {
       const lt = await page.evaluate(() => window.__ntpmonLongTasks);
-      result.long_tasks = {count: lt.count, max_ms: round1(lt.max_ms), total_ms: round1(lt.total_ms)};
+      result.long_tasks = {count: lt.count, max_ms: round1(lt.max_ms), total_ms: round1(lt.total_ms),
+                           measured: {count: lt.measured.count, max_ms: round1(lt.measured.max_ms),
+                                      total_ms: round1(lt.measured.total_ms)}};
       result.dom_rows = await page.evaluate(() => ({
         tr: document.getElementsByTagName('tr').length,
         table_rows: document.querySelectorAll('#servers-body tr[data-server]').length,
