@@ -288,25 +288,34 @@
 
   const $ = (id) => document.getElementById(id);
 
-  // Replaces a container's children only when what they would show changed: every refresh
-  // rebuilds the panels, and an unchanged panel must not cost the browser a layout.
-  const shown = new WeakMap();
-  function replaceKids(node, nodes) {
-    const html = nodes.map((n) => (n instanceof Node ? (n.outerHTML ?? n.textContent) : String(n))).join('');
-    if (shown.get(node) === html) return;
-    shown.set(node, html);
-    node.replaceChildren(...nodes);
-  }
-
-  // The server table's rows, replaced one by one where they changed (the age column changes
-  // every refresh, the rest seldom).
-  function replaceRows(body, rows) {
-    const old = body.children;
-    if (old.length !== rows.length) { shown.delete(body); body.replaceChildren(...rows); return; }
-    for (let i = 0; i < rows.length; i++) {
-      if (old[i].outerHTML !== rows[i].outerHTML) old[i].replaceWith(rows[i]);
+  // Puts `nodes` into `parent`, touching only what changed: every refresh rebuilds the panels
+  // and the table, but an unchanged row or cell must not cost the browser a layout (it lays
+  // out only what was touched). Rows are compared cell by cell: a refresh typically changes
+  // a few numbers and the ages, not the rows.
+  function patchChildren(parent, nodes) {
+    const fresh = nodes.map((n) => (n instanceof Node ? n : document.createTextNode(String(n))));
+    const old = parent.childNodes;
+    if (old.length !== fresh.length) { parent.replaceChildren(...fresh); return; }
+    for (let i = fresh.length - 1; i >= 0; i--) {
+      const a = old[i], b = fresh[i];
+      if (a.nodeType !== b.nodeType || a.nodeName !== b.nodeName) { a.replaceWith(b); continue; }
+      if (a.nodeType === Node.TEXT_NODE) {
+        if (a.nodeValue !== b.nodeValue) a.nodeValue = b.nodeValue;
+        continue;
+      }
+      if (a.outerHTML === b.outerHTML) continue;
+      if (a.nodeName === 'TR' && sameAttributes(a, b)) patchChildren(a, [...b.childNodes]);
+      else a.replaceWith(b);
     }
   }
+
+  function sameAttributes(a, b) {
+    if (a.attributes.length !== b.attributes.length) return false;
+    for (const attr of a.attributes) if (b.getAttribute(attr.name) !== attr.value) return false;
+    return true;
+  }
+
+  function replaceKids(node, nodes) { patchChildren(node, nodes); }
 
   function setText(id, text) {
     const node = $(id);
@@ -1047,7 +1056,7 @@
           el('td', {class: 'num' + (age === null ? ' unknown' : '')}, fmtAge(age)),
           alertCell);
       });
-      replaceRows(body, rows);
+      patchChildren(body, rows);
     }
     renderPager();
     const entries = state.summary ? state.summary.entries : null;
@@ -1183,8 +1192,15 @@
     const counts = stateCounts();
     const entries = sum.entries || 0;
     // A fleet the table shows whole (the demo's 8 servers) keeps the page as it was: table
-    // and charts first, the fleet view below them (style.css orders the panels).
-    document.querySelector('main').dataset.fleet = entries <= kAutoChartMax ? 'small' : 'large';
+    // and charts first, the fleet view at the end. Moved in the DOM (once, when the size
+    // class changes) rather than ordered by a flex layout, which would lay out every panel
+    // again whenever one changes.
+    const small = entries <= kAutoChartMax;
+    const main = document.querySelector('main');
+    const fleetPanel = $('fleet');
+    if (small && fleetPanel.nextElementSibling) main.append(fleetPanel);
+    else if (!small && fleetPanel.nextElementSibling !== $('servers-panel')) main.insertBefore(fleetPanel, $('servers-panel'));
+    main.dataset.fleet = small ? 'small' : 'large';
     replaceKids($('state-counts'), kStates.map((st) => el('button', {
       type: 'button', class: 'count', 'data-state': st, 'data-count': counts[st],
       'aria-pressed': state.table.state === st ? 'true' : 'false',
