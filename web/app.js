@@ -115,7 +115,7 @@
     firstRender: false,
     pageGeneration: -1,  // the table.generation of the page on screen (tests wait for it)
   };
-  const charts = {offset: null, delay: null, signature: '', dataKey: null,
+  const charts = {offset: null, delay: null, signature: '', scale: null, defs: [], dataKey: null,
                   histOffset: null, histDelay: null, histKey: ''};
 
   // Read by tests/integration/web/dashboard_driver.js, bench/dashboard_scale.js and handy from
@@ -770,21 +770,45 @@
       series: [
         {label: 'UTC', value: (u, ts, seriesIdx, idx) => (idx === null || idx === undefined || ts === null
           ? 'latest' : fmtUtc(ts * 1000))},
-        ...defs.map((d) => ({
-          label: d.falseticker ? d.label + ' (falseticker)' : d.label,
-          stroke: d.color,
-          width: 1.5,
-          dash: d.falseticker ? [6, 4] : undefined,
-          spanGaps: false,
-          points: {size: 4, fill: d.color},
-          // Away from the cursor the legend shows each server's latest value, not a dash.
-          value: (u, v, seriesIdx, idx) => fmtSeconds(idx === null || idx === undefined
-            ? lastValue(u.data[seriesIdx]) : v, metric === 'offset'),
-        })),
+        ...defs.map((d) => seriesOpts(d, metric)),
       ],
     };
     container.replaceChildren();
     return new uPlot(opts, [[], ...defs.map(() => [])], container);
+  }
+
+  function seriesOpts(d, metric) {
+    return {
+      label: d.falseticker ? d.label + ' (falseticker)' : d.label,
+      stroke: d.color,
+      width: 1.5,
+      dash: d.falseticker ? [6, 4] : undefined,
+      spanGaps: false,
+      points: {size: 4, fill: d.color},
+      // Away from the cursor the legend shows each server's latest value, not a dash.
+      value: (u, v, seriesIdx, idx) => fmtSeconds(idx === null || idx === undefined
+        ? lastValue(u.data[seriesIdx]) : v, metric === 'offset'),
+    };
+  }
+
+  // A server picked or dropped (or a new selected source) changes the charts' series in place:
+  // rebuilding both charts would cost the page a long task at every selection change.
+  function updateSeries(wanted) {
+    const key = (d) => JSON.stringify(d);
+    const wantedKeys = new Set(wanted.map(key));
+    const kept = [];
+    for (let i = charts.defs.length - 1; i >= 0; i--) {
+      if (wantedKeys.has(key(charts.defs[i]))) { kept.unshift(charts.defs[i]); continue; }
+      charts.offset.delSeries(i + 1);
+      charts.delay.delSeries(i + 1);
+    }
+    const keptKeys = new Set(kept.map(key));
+    const added = wanted.filter((d) => !keptKeys.has(key(d)));
+    for (const d of added) {
+      charts.offset.addSeries(seriesOpts(d, 'offset'), charts.offset.series.length);
+      charts.delay.addSeries(seriesOpts(d, 'delay'), charts.delay.series.length);
+    }
+    charts.defs = kept.concat(added);
   }
 
   function lastValue(values) {
@@ -803,20 +827,28 @@
 
   function renderCharts() {
     if (typeof uPlot === 'undefined') return;
-    const defs = chartSeries();
-    const signature = JSON.stringify([state.scale, defs]);
+    const wanted = chartSeries();
+    const signature = JSON.stringify(wanted);
     const offsetBox = $('chart-offset');
     const delayBox = $('chart-delay');
     const win = state.window;
     let rebuilt = false;
-    if (signature !== charts.signature || !charts.offset) {
+    if (state.scale !== charts.scale || !charts.offset) {
       if (charts.offset) charts.offset.destroy();
       if (charts.delay) charts.delay.destroy();
-      charts.offset = makeChart(offsetBox, 'offset', defs);
-      charts.delay = makeChart(delayBox, 'delay', defs);
+      charts.offset = makeChart(offsetBox, 'offset', wanted);
+      charts.delay = makeChart(delayBox, 'delay', wanted);
+      charts.scale = state.scale;
+      charts.signature = signature;
+      charts.defs = wanted;
+      rebuilt = true;
+    } else if (signature !== charts.signature) {
+      updateSeries(wanted);
       charts.signature = signature;
       rebuilt = true;
     }
+    // The charts' own series order (kept ones first, new ones at the end).
+    const defs = charts.defs;
     // Live data changes at every poll. A history window changes only when it is fetched
     // again: setting the same data every 2 s would undo the user's zoom for nothing.
     const dataKey = win === 'live' ? null : `${win} ${state.history.window} ${state.history.fetchedMs}`;
