@@ -1568,8 +1568,11 @@
     const t = state.table;
     t.q = params.get('q') || '';
     t.state = kStates.includes(params.get('state')) ? params.get('state') : '';
-    t.alert = params.get('alert') || '';
-    t.sort = params.get('sort') || '';
+    // Only values the API takes: a stale link must not leave the table on an error.
+    t.alert = kAlertKinds.includes(params.get('alert')) ? params.get('alert') : '';
+    const sorts = [...document.querySelectorAll('#servers th[data-sort]')].map((th) => th.dataset.sort);
+    const sort = params.get('sort') || '';
+    t.sort = sorts.includes(sort.replace(/^-/, '')) ? sort : '';
     if (params.get('window') && params.get('window') !== 'live') setWindow(params.get('window'));
     if (params.get('scale')) setScale(params.get('scale'));
     renderFilterControls();
