@@ -12,7 +12,14 @@
 //    "user_data_dir": "...", "screenshot": "...png", "history_screenshot": "...png",
 //    "expect": {"servers": ["name", ...], "states": {"name": "state", ...},
 //               "min_chart_points": 3},
-//    "timeout_ms": 60000}
+//    "timeout_ms": 60000,
+//    "actions": [{"do": "search", "value": "x"} | {"do": "sort", "value": "delay"} |
+//                {"do": "filter_state", "value": "unreachable"} | {"do": "filter_alert", ...} |
+//                {"do": "state_count", "value": "falseticker"} | {"do": "next_page"} |
+//                {"do": "clear"} | {"do": "pick", "value": "name", "min_points": 2}, ...]}
+//   Each action is done through the page's controls as a person would (typing, clicking,
+//   choosing), then the driver waits until the daemon's answer is on screen and records
+//   readPage() in report.actions.
 'use strict';
 
 const config = JSON.parse(process.argv[2]);
@@ -47,6 +54,24 @@ function readPage() {
     badgeColor: getComputedStyle(tr.querySelector('.badge')).color,
   }));
   const dash = window.ntpmonDashboard;
+  const paintedLike = (canvas, color) => {
+    const img = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+    const want = [1, 3, 5].map((i) => parseInt(String(color).slice(i, i + 2), 16));
+    let n = 0;
+    for (let p = 0; p < img.length; p += 4) {
+      if (img[p + 3] > 160 && Math.abs(img[p] - want[0]) < 24 && Math.abs(img[p + 1] - want[1]) < 24 &&
+          Math.abs(img[p + 2] - want[2]) < 24) n++;
+    }
+    return n;
+  };
+  const histInfo = (chart) => {
+    if (!chart) return null;
+    const canvas = chart.root.querySelector('canvas');
+    const counts = chart.data[1] || [];
+    return {bars: counts.length, servers: counts.reduce((a, b) => a + (b || 0), 0),
+            pixels: canvas ? paintedLike(canvas, typeof chart.series[1].stroke === 'function'
+              ? chart.series[1].stroke(chart, 1) : chart.series[1].stroke) : 0};
+  };
   const chartInfo = (chart) => {
     if (!chart) return null;
     const series = chart.series.slice(1).map((s, i) => {
@@ -57,18 +82,7 @@ function readPage() {
     // Pixels actually painted in each series' colour: proof that uPlot drew the lines, not just
     // that data arrived (lines on top of each other hide the ones below, hence per series).
     const canvas = chart.root.querySelector('canvas');
-    if (canvas) {
-      const img = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
-      for (const s of series) {
-        const want = [1, 3, 5].map((i) => parseInt(String(s.stroke).slice(i, i + 2), 16));
-        let n = 0;
-        for (let p = 0; p < img.length; p += 4) {
-          if (img[p + 3] > 160 && Math.abs(img[p] - want[0]) < 24 && Math.abs(img[p + 1] - want[1]) < 24 &&
-              Math.abs(img[p + 2] - want[2]) < 24) n++;
-        }
-        s.pixels = n;
-      }
-    }
+    if (canvas) for (const s of series) s.pixels = paintedLike(canvas, s.stroke);
     return {x: chart.data[0].length, series,
             width: canvas ? canvas.width : 0, height: canvas ? canvas.height : 0};
   };
@@ -90,6 +104,27 @@ function readPage() {
     window: dash ? dash.state.window : null,
     chartNote: document.getElementById('chart-note').hidden ? null : text(document.getElementById('chart-note')),
     charts: dash ? {offset: chartInfo(dash.charts.offset), delay: chartInfo(dash.charts.delay)} : null,
+    // The fleet view (api/v1/summary): counts, histograms (bars per bucket, the servers they
+    // count, pixels painted in the bars' colour), worst offsets and state changes.
+    fleet: {
+      states: Object.fromEntries([...document.querySelectorAll('#state-counts button[data-state]')].map(
+        (b) => [b.dataset.state, Number(b.dataset.count)])),
+      alerts: Object.fromEntries([...document.querySelectorAll('#alert-counts button[data-alert]')].map(
+        (b) => [b.dataset.alert, Number(b.dataset.count)])),
+      histograms: dash ? {offset: histInfo(dash.charts.histOffset), delay: histInfo(dash.charts.histDelay)} : null,
+      worst: [...document.querySelectorAll('#worst-body tr[data-server]')].map((tr) => ({
+        server: tr.dataset.server, offset: tr.children[2].textContent.trim()})),
+      stateChanges: [...document.querySelectorAll('#state-changes-body tr[data-server]')].map((tr) => tr.dataset.server),
+    },
+    table: {
+      domRows: document.querySelectorAll('#servers-body tr').length,
+      hint: text(document.getElementById('servers-hint')),
+      pageInfo: text(document.getElementById('page-info')),
+      pagerHidden: document.getElementById('pager').hidden,
+      sorted: [...document.querySelectorAll('#servers th[aria-sort]')].map((th) => `${th.dataset.sort} ${th.getAttribute('aria-sort')}`),
+      charted: [...document.querySelectorAll('#servers-body tr[data-charted="true"]')].map((tr) => tr.dataset.server),
+    },
+    firstRenderMark: performance.getEntriesByName('ntpmon-first-render').length,
   };
 }
 
@@ -105,14 +140,49 @@ function pageReady(expect) {
     if (rows.get(name) !== st) return false;
   }
   const dash = window.ntpmonDashboard;
+  // The summary and the first table page are drawn (the page's first-render mark).
+  if (!performance.getEntriesByName('ntpmon-first-render').length) return false;
+  if (expect.charts === false) return true;
   if (!dash || !dash.charts.offset || !dash.charts.delay) return false;
   const enough = (chart) => chart.data.slice(1).some(
     (vals) => vals.filter((v) => v !== null && v !== undefined).length >= (expect.min_chart_points || 1));
   return enough(dash.charts.offset) && enough(dash.charts.delay);
 }
 
+// Does one action of config.actions through the page's own controls.
+async function act(page, action, timeoutMs) {
+  const before = await page.evaluate(() => window.ntpmonDashboard.state.table.generation);
+  switch (action.do) {
+    case 'search': await page.fill('#filter-q', action.value); break;
+    case 'sort': await page.click(`#servers th[data-sort="${action.value}"]`); break;
+    case 'filter_state': await page.selectOption('#filter-state', action.value); break;
+    case 'filter_alert': await page.selectOption('#filter-alert', action.value); break;
+    case 'state_count': await page.click(`#state-counts button[data-state="${action.value}"]`); break;
+    case 'next_page': await page.click('#page-next'); break;
+    case 'clear': await page.click('#filter-clear'); break;
+    case 'pick': await page.click(`#servers-body tr[data-server="${action.value}"] td:nth-child(2)`); break;
+    default: throw new Error(`unknown action ${action.do}`);
+  }
+  if (action.do === 'pick') {
+    // Charted: a series of that name on both charts with enough points.
+    await page.waitForFunction(([name, min]) => {
+      const c = window.ntpmonDashboard.charts;
+      const has = (chart) => chart && chart.series.some((s, i) => i > 0 && (s.label === name || s.label.startsWith(name + ' (')) &&
+        (chart.data[i] || []).filter((v) => v !== null && v !== undefined).length >= min);
+      return has(c.offset) && has(c.delay);
+    }, [action.value, action.min_points || 1], {timeout: timeoutMs, polling: 100});
+  } else {
+    // The page asked the daemon again (a new table generation) and drew its answer.
+    await page.waitForFunction((gen) => {
+      const st = window.ntpmonDashboard.state;
+      return st.table.generation > gen && st.pageGeneration === st.table.generation && !st.polling;
+    }, before, {timeout: timeoutMs, polling: 50});
+  }
+  return Object.assign({action}, await page.evaluate(readPage));
+}
+
 async function main() {
-  const report = {consoleErrors: [], pageErrors: [], failedRequests: [], badResponses: []};
+  const report = {consoleErrors: [], pageErrors: [], failedRequests: [], badResponses: [], apiRequests: []};
   const context = await chromium.launchPersistentContext(config.user_data_dir, {
     executablePath: config.chromium || '/usr/bin/chromium',
     headless: true,
@@ -129,6 +199,12 @@ async function main() {
     page.on('pageerror', (e) => report.pageErrors.push(String(e)));
     page.on('requestfailed', (r) => report.failedRequests.push(`${r.url()} ${r.failure() && r.failure().errorText}`));
     page.on('response', (r) => { if (r.status() >= 400) report.badResponses.push(`${r.status()} ${r.url()}`); });
+    // Every API request the page made (path and query), in order: what one refresh costs.
+    report.apiRequests = [];
+    page.on('request', (r) => {
+      const u = new URL(r.url());
+      if (u.pathname.includes('/api/v1/')) report.apiRequests.push(u.pathname + u.search);
+    });
 
     const started = Date.now();
     await page.goto(config.url, {waitUntil: 'load', timeout: timeoutMs});
@@ -144,6 +220,18 @@ async function main() {
     await page.waitForTimeout(2200);
     report.live = await page.evaluate(readPage);
     await page.screenshot({path: config.screenshot, fullPage: true});
+
+    report.actions = [];
+    for (const action of config.actions || []) {
+      try {
+        const t0 = Date.now();
+        report.actions.push(Object.assign(await act(page, action, 15000), {ms: Date.now() - t0}));
+      } catch (e) {
+        report.actions.push({action, error: String(e.message || e).split('\n')[0]});
+        break;
+      }
+    }
+    if (config.actions_screenshot) await page.screenshot({path: config.actions_screenshot, fullPage: true});
 
     if (config.history_screenshot) {
       await page.click('#window-buttons button[data-window="1h"]');
