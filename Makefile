@@ -90,7 +90,10 @@ bench: build
 # binding and example (pytest-cov), a build of its own in build-coverage/ (-O0 --coverage).
 # The reports: build-coverage/coverage/index.html (C++) and build-coverage/python-html/index.html
 # (Python); the summaries are printed at the end.
+# COVERAGE_TESTS narrows the integration part (pytest paths); the exit status is pytest's, after
+# the reports are written.
 COVERAGE_FLAGS = --coverage -O0 -g
+COVERAGE_TESTS ?= tests/integration
 coverage: deps
 	cmake -S . -B build-coverage -DCMAKE_BUILD_TYPE=Debug -DNTPMON_BENCH=OFF -DNTPMON_TESTS=ON \
 	  -DNTPMON_PYTHON=ON -DCMAKE_CXX_FLAGS="$(COVERAGE_FLAGS)" \
@@ -99,9 +102,10 @@ coverage: deps
 	cmake --build build-coverage -j$(JOBS)
 	cmake --build build-coverage -j$(JOBS) --target ntpmon_web_test_driver
 	cd build-coverage && ctest -j$(JOBS) --output-on-failure
-	NTPMON_BUILD_DIR=$(CURDIR)/build-coverage $(PYTHON) -m pytest -q tests/integration \
+	NTPMON_BUILD_DIR=$(CURDIR)/build-coverage $(PYTHON) -m pytest -q $(COVERAGE_TESTS) \
 	  --cov=build-coverage/python/ntp_monitor --cov=examples --cov-branch \
-	  --cov-report=html:build-coverage/python-html --cov-report=term || true
+	  --cov-report=html:build-coverage/python-html --cov-report=term; \
+	  echo $$? > build-coverage/pytest-status
 	mkdir -p build-coverage/coverage
 	gcovr --root . --object-directory build-coverage --filter 'src/' --filter 'python/' \
 	  --exclude-unreachable-branches --exclude-throw-branches \
@@ -109,6 +113,7 @@ coverage: deps
 	  --print-summary
 	@echo "C++ report: build-coverage/coverage/index.html; per file: build-coverage/coverage/summary.txt"
 	@echo "Python report: build-coverage/python-html/index.html"
+	@exit $$(cat build-coverage/pytest-status)
 
 CXX_SOURCES = git ls-files '*.cpp' '*.hpp'
 
