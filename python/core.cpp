@@ -167,9 +167,14 @@ class Client {
     {
       py::gil_scoped_release release;
       std::atomic<std::size_t> next{0};
+      std::vector<std::exception_ptr> errors(hosts.size());
       const auto worker = [&] {
         for (std::size_t i = next++; i < hosts.size(); i = next++) {
-          results[i] = client.get_time(hosts[i]);
+          try {
+            results[i] = client.get_time(hosts[i]);
+          } catch (...) {  // no network trouble throws; memory exhaustion might
+            errors[i] = std::current_exception();
+          }
         }
       };
       std::vector<std::thread> threads;
@@ -177,6 +182,9 @@ class Client {
       threads.reserve(count);
       for (std::size_t i = 0; i < count; ++i) threads.emplace_back(worker);
       for (auto& thread : threads) thread.join();
+      for (const auto& error : errors) {
+        if (error) std::rethrow_exception(error);
+      }
     }
     py::list out;
     for (const auto& result : results) out.append(to_dict(result));
