@@ -90,13 +90,14 @@ bench: build
 # binding and example (pytest-cov), a build of its own in build-coverage/ (-O0 --coverage).
 # The reports: build-coverage/coverage/index.html (C++) and build-coverage/python-html/index.html
 # (Python); the summaries are printed at the end.
-# COVERAGE_TESTS narrows the integration part (pytest paths); the exit status is pytest's, after
+# No ccache here: its relative paths (CCACHE_BASEDIR) end up in the .gcno files, where gcov
+# cannot resolve them. COVERAGE_TESTS narrows the integration part (pytest paths); the exit status is pytest's, after
 # the reports are written.
 COVERAGE_FLAGS = --coverage -O0 -g
 COVERAGE_TESTS ?= tests/integration
 coverage: deps
 	cmake -S . -B build-coverage -DCMAKE_BUILD_TYPE=Debug -DNTPMON_BENCH=OFF -DNTPMON_TESTS=ON \
-	  -DNTPMON_PYTHON=ON -DCMAKE_CXX_FLAGS="$(COVERAGE_FLAGS)" \
+	  -DNTPMON_PYTHON=ON -DNTPMON_CCACHE=OFF -DCMAKE_CXX_FLAGS="$(COVERAGE_FLAGS)" \
 	  -DCMAKE_EXE_LINKER_FLAGS=--coverage -DCMAKE_MODULE_LINKER_FLAGS=--coverage
 	find build-coverage -name '*.gcda' -delete
 	cmake --build build-coverage -j$(JOBS)
