@@ -5,8 +5,8 @@ CMAKE_FLAGS ?=
 PYTHON ?= /usr/bin/python3
 FUZZ_SECONDS ?= 20
 
-.PHONY: all deps build-deps configure binary build run demo test unit asan fuzz integration \
-        deploy test-fresh bench format format-check clean
+.PHONY: all deps build-deps configure binary build python run demo test unit asan fuzz integration \
+        deploy test-fresh bench coverage format format-check clean
 
 all: build
 
@@ -33,6 +33,12 @@ binary: build-deps
 build: deps
 	$(MAKE) configure WITH_TESTS=ON
 	cmake --build build -j$(JOBS)
+
+# The Python binding alone (`build` makes it too): build/python/ntp_monitor, used as
+# PYTHONPATH=build/python python3 -c "from ntp_monitor import NTPClient". docs/python.md.
+python: deps
+	$(MAKE) configure WITH_TESTS=ON
+	cmake --build build -j$(JOBS) --target ntpmon_python
 
 # The monitoring daemon on the seed configuration: metrics on :9100, dashboard on :8000.
 run: binary
@@ -78,6 +84,37 @@ test-fresh: deps
 bench: build
 	./build/bench/ntpmon_bench
 	$(PYTHON) bench/accuracy.py --binary build/ntp-monitor
+	$(PYTHON) bench/python_client.py --build build
+
+# Coverage of the unit and integration suites: C++ lines and branches (gcovr) and the Python
+# binding and example (pytest-cov), a build of its own in build-coverage/ (-O0 --coverage).
+# The reports: build-coverage/coverage/index.html (C++) and build-coverage/python-html/index.html
+# (Python); the summaries are printed at the end.
+# No ccache here: its relative paths (CCACHE_BASEDIR) end up in the .gcno files, where gcov
+# cannot resolve them. COVERAGE_TESTS narrows the integration part (pytest paths); the exit status is pytest's, after
+# the reports are written.
+COVERAGE_FLAGS = --coverage -O0 -g
+COVERAGE_TESTS ?= tests/integration
+coverage: deps
+	cmake -S . -B build-coverage -DCMAKE_BUILD_TYPE=Debug -DNTPMON_BENCH=OFF -DNTPMON_TESTS=ON \
+	  -DNTPMON_PYTHON=ON -DNTPMON_CCACHE=OFF -DCMAKE_CXX_FLAGS="$(COVERAGE_FLAGS)" \
+	  -DCMAKE_EXE_LINKER_FLAGS=--coverage -DCMAKE_MODULE_LINKER_FLAGS=--coverage
+	find build-coverage -name '*.gcda' -delete
+	cmake --build build-coverage -j$(JOBS)
+	cmake --build build-coverage -j$(JOBS) --target ntpmon_web_test_driver
+	cd build-coverage && ctest -j$(JOBS) --output-on-failure
+	NTPMON_BUILD_DIR=$(CURDIR)/build-coverage $(PYTHON) -m pytest -q $(COVERAGE_TESTS) \
+	  --cov=build-coverage/python/ntp_monitor --cov=examples --cov-branch \
+	  --cov-report=html:build-coverage/python-html --cov-report=term; \
+	  echo $$? > build-coverage/pytest-status
+	mkdir -p build-coverage/coverage
+	gcovr --root . --object-directory build-coverage --filter 'src/' --filter 'python/' \
+	  --exclude-unreachable-branches --exclude-throw-branches \
+	  --html-details build-coverage/coverage/index.html --txt build-coverage/coverage/summary.txt \
+	  --print-summary
+	@echo "C++ report: build-coverage/coverage/index.html; per file: build-coverage/coverage/summary.txt"
+	@echo "Python report: build-coverage/python-html/index.html"
+	@exit $$(cat build-coverage/pytest-status)
 
 CXX_SOURCES = git ls-files '*.cpp' '*.hpp'
 
@@ -88,4 +125,4 @@ format-check: deps
 	$(CXX_SOURCES) | xargs clang-format --dry-run --Werror
 
 clean:
-	rm -rf build build-asan build-fuzz build-deploy
+	rm -rf build build-asan build-fuzz build-deploy build-coverage build-wheel

@@ -20,7 +20,7 @@ _ntp_monitor() {
         prev=${COMP_WORDS[COMP_CWORD - 2]}
     fi
 
-    local commands="query simulate check-config demo healthcheck"
+    local commands="query simulate check-config demo healthcheck check"
     # Options of the daemon (no sub-command) and of each sub-command; the ones that take a
     # value are listed again in *_valued, so that their value is not taken for a command.
     local daemon_opts="--help --version --config --prometheus-port --web-dashboard
@@ -40,6 +40,10 @@ _ntp_monitor() {
     local demo_opts="--help --prometheus-port --web-dashboard --duration --die-after
         --log-level"
     local healthcheck_opts="--help --timeout --ca-file"
+    local check_opts="--help --hostname --port --warning --critical --swarn --scrit --jwarn
+        --jcrit --twarn --tcrit --time-offset --timeout --use-ipv4 --use-ipv6 --quiet --verbose
+        --samples --interval --ntp-version --nts --ntske-port --ca-file --key-file --key-id
+        --key-format"
 
     # The sub-command is the first word that is neither an option nor an option's value.
     local command="" i word
@@ -93,7 +97,8 @@ _ntp_monitor() {
             --offset | --stratum | --refid | --leap | --precision | --poll | --root-delay | \
             --root-dispersion | --forward-delay | --forward-delay-probability | \
             --return-delay | --return-delay-probability | --loss | --spoof-shift | --seed | \
-            --max-runtime | --duration | --die-after)
+            --max-runtime | --duration | --die-after | --hostname | --warning | --critical | \
+            --swarn | --scrit | --jwarn | --jcrit | --twarn | --tcrit | --time-offset)
             return 0  # a number, an address or a name: nothing to offer
             ;;
     esac
@@ -106,6 +111,7 @@ _ntp_monitor() {
         check-config) opts=$check_config_opts ;;
         demo) opts=$demo_opts ;;
         healthcheck) opts=$healthcheck_opts ;;
+        check) opts=$check_opts ;;
     esac
 
     if [[ $cur == -* ]]; then

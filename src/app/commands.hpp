@@ -17,6 +17,9 @@ void register_simulate(CLI::App& app, int* exit_code);
 void register_check_config(CLI::App& app, int* exit_code);
 void register_demo(CLI::App& app, int* exit_code);
 void register_healthcheck(CLI::App& app, int* exit_code);
+// The Nagios/Icinga plugin: its exit codes are the plugin states (0-3), a usage error is 3.
+void register_check(CLI::App& app, int* exit_code);
+inline constexpr int kExitPluginUnknown = 3;
 // The default command (no sub-command): the monitoring daemon. Adds its options to `app`.
 void register_run(CLI::App& app, int* exit_code);
 

@@ -57,12 +57,16 @@ int main(int argc, char** argv) {
   ntpmon::app::register_check_config(app, &exit_code);
   ntpmon::app::register_demo(app, &exit_code);
   ntpmon::app::register_healthcheck(app, &exit_code);
+  ntpmon::app::register_check(app, &exit_code);
   ntpmon::app::register_run(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const int rc = app.exit(e);
-    return rc == 0 ? ntpmon::app::kExitOk : ntpmon::app::kExitUsage;
+    if (rc == 0) return ntpmon::app::kExitOk;
+    // A plugin's bad usage is UNKNOWN (3), not the other commands' 2: Nagios reads the code.
+    const bool plugin = argc > 1 && std::string_view(argv[1]) == "check";
+    return plugin ? ntpmon::app::kExitPluginUnknown : ntpmon::app::kExitUsage;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ntp-monitor: %s\n", e.what());
     return ntpmon::app::kExitUsage;

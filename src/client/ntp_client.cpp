@@ -5,6 +5,7 @@
 
 #include "engine/address.hpp"
 #include "engine/query.hpp"
+#include "proto/validate.hpp"
 
 namespace ntpmon {
 namespace {
@@ -23,7 +24,31 @@ engine::QueryOptions engine_options(const QueryOptions& options) {
   out.samples = options.samples;
   out.interval = std::chrono::duration_cast<std::chrono::nanoseconds>(options.interval);
   out.timeout = std::chrono::duration_cast<std::chrono::nanoseconds>(options.timeout);
+  out.dns_timeout = std::chrono::duration_cast<std::chrono::nanoseconds>(options.dns_timeout);
+  if (options.nts) {
+    out.auth = engine::QueryOptions::Auth::kNts;
+    out.ntske_port = options.ntske_port;
+    out.ca_file = options.ca_file;
+  } else if (options.key) {
+    out.auth = engine::QueryOptions::Auth::kKey;
+    out.key = options.key;
+  }
   return out;
+}
+
+Failure classify(const engine::AddressResult& in, const TimeResult& out) {
+  if (in.ok) return Failure::kNone;
+  if (!in.address) return Failure::kDns;
+  if (in.kod) return Failure::kKissOfDeath;
+  const std::string& error = out.error;
+  if (error.rfind("NTS-KE", 0) == 0 || out.rejected == "auth_failed") {
+    return Failure::kAuthentication;
+  }
+  if (!out.rejected.empty()) return Failure::kRejected;
+  // engine/query.cpp's failure_reason: a send error is reported as itself, silence as
+  // "no reply (N requests timed out)".
+  if (error.rfind("no reply", 0) == 0) return Failure::kTimeout;
+  return Failure::kNetwork;
 }
 
 TimeResult flatten(const engine::AddressResult& in) {
@@ -47,6 +72,23 @@ TimeResult flatten(const engine::AddressResult& in) {
   out.poll = in.poll_s.value_or(0);
   out.samples = in.samples;
   out.kod = in.kod.value_or("");
+  out.requests = in.requests;
+  out.timeouts = in.timeouts;
+  out.authenticated = in.authenticated;
+  out.authenticated_samples = in.authenticated_samples;
+  out.auth_error = in.auth_error.value_or("");
+  out.nts_ke_seconds = in.nts_ke_s;
+  out.cookies = in.cookies;
+  out.aead = in.aead.value_or("");
+  out.certificate_expiry = in.certificate_expiry.value_or("");
+  std::uint64_t most = 0;
+  for (std::size_t i = 0; i < in.rejections.size(); ++i) {
+    if (in.rejections[i] > most) {
+      most = in.rejections[i];
+      out.rejected = proto::to_string(static_cast<proto::RejectReason>(i));
+    }
+  }
+  out.failure = classify(in, out);
   return out;
 }
 
@@ -60,6 +102,28 @@ std::vector<TimeResult> run(const std::vector<engine::QueryTarget>& targets,
 }
 
 }  // namespace
+
+std::string_view to_string(Failure failure) {
+  switch (failure) {
+    case Failure::kNone:
+      return "none";
+    case Failure::kBadHost:
+      return "bad_host";
+    case Failure::kDns:
+      return "dns";
+    case Failure::kTimeout:
+      return "timeout";
+    case Failure::kKissOfDeath:
+      return "kiss_of_death";
+    case Failure::kRejected:
+      return "rejected";
+    case Failure::kAuthentication:
+      return "authentication";
+    case Failure::kNetwork:
+      return "network";
+  }
+  return "none";
+}
 
 ConfigLoadError::ConfigLoadError(std::vector<config::ConfigError> errors)
     : std::runtime_error(join_errors(errors)), errors_(std::move(errors)) {}
@@ -87,6 +151,7 @@ std::vector<TimeResult> NtpClient::get_time_all(const std::string& host) const {
     failed.host = host;
     failed.port = options_.port;
     failed.error = spec.error();
+    failed.failure = Failure::kBadHost;
     return {failed};
   }
   engine::QueryTarget target{spec->host, options_.port, options_.version};

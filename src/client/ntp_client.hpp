@@ -16,21 +16,44 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "config/config.hpp"
+#include "proto/keys.hpp"
 
 namespace ntpmon {
 
 struct QueryOptions {
-  int samples = 4;                              // requests per server address
-  std::chrono::duration<double> interval{1.0};  // spacing between requests to one address
-  std::chrono::duration<double> timeout{2.0};   // per request
-  std::uint16_t port = 123;                     // for hosts that are not in the configuration
-  std::uint8_t version = 4;                     // NTP version for hosts not in the configuration
+  int samples = 4;                                 // requests per server address
+  std::chrono::duration<double> interval{1.0};     // spacing between requests to one address
+  std::chrono::duration<double> timeout{2.0};      // per request
+  std::uint16_t port = 123;                        // for hosts that are not in the configuration
+  std::uint8_t version = 4;                        // NTP version for hosts not in the configuration
+  std::chrono::duration<double> dns_timeout{5.0};  // one lookup of a name
+  // Authentication: NTS (RFC 8915; NTS-KE on ntske_port, certificates checked against ca_file
+  // or the system store), or a symmetric key on every request. At most one of the two.
+  bool nts = false;
+  std::uint16_t ntske_port = 4460;
+  std::string ca_file;
+  std::optional<proto::SymmetricKey> key;
 };
+
+// Why a TimeResult is not ok, in the categories a caller acts on differently.
+enum class Failure : std::uint8_t {
+  kNone,            // ok
+  kBadHost,         // the host text is not a host ("a:b:c:d]")
+  kDns,             // the name did not resolve
+  kTimeout,         // no answer in time
+  kKissOfDeath,     // the server sent a kiss code (TimeResult::kod)
+  kRejected,        // answers came, none valid (TimeResult::rejected says why)
+  kAuthentication,  // NTS-KE failed, or no reply passed the NTS / MAC check
+  kNetwork,         // the request could not be sent (no route, ...)
+};
+// "none", "bad_host", "dns", "timeout", "kiss_of_death", "rejected", "authentication", "network".
+std::string_view to_string(Failure failure);
 
 // What one server address said. Figures are meaningful only when ok is true.
 struct TimeResult {
@@ -54,6 +77,19 @@ struct TimeResult {
   double poll = 0;             // seconds
   int samples = 0;             // valid samples behind the figures
   std::string kod;             // kiss code ("RATE", "DENY", ...) if one came; else empty
+
+  Failure failure = Failure::kNone;  // why ok is false
+  std::string rejected;  // the most frequent rejection reason ("unsynchronized", "bogus_origin")
+  int requests = 0;      // requests sent
+  int timeouts = 0;      // requests without an acceptable answer in time
+  // Authentication: "none", "nts" or "key", and what NTS negotiated (empty without NTS).
+  std::string authenticated = "none";
+  int authenticated_samples = 0;
+  std::string auth_error;
+  std::optional<double> nts_ke_seconds;
+  std::optional<int> cookies;
+  std::string aead;
+  std::string certificate_expiry;
 };
 
 // Thrown by NtpClient::from_config; what() lists every problem as file:line:col: message.
