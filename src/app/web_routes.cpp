@@ -19,6 +19,8 @@ namespace {
 namespace api = exporter::api;
 
 constexpr std::string_view kServersPrefix = "/api/v1/servers/";
+// Pages of /api/v1/servers with more entries than this (about 60 KiB) are streamed.
+constexpr std::size_t kWholePageEntries = 100;
 constexpr std::string_view kHistorySuffix = "/history";
 // The page has no inline script or style element and loads everything from its own origin.
 constexpr std::string_view kCsp = "default-src 'self'; frame-ancestors 'none'";
@@ -160,9 +162,19 @@ void add_web_routes(exporter::HttpServer& server, const engine::Daemon& daemon,
       [&daemon, indexes](const exporter::HttpRequest& req, exporter::HttpResponse& res) {
         const auto snap = daemon.snapshot();
         if (!snap) return json_answer(res, 503, api::render_error("starting: no snapshot yet"));
-        auto body = api::serve_servers(*indexes->get(snap), req.query);
-        if (!body.ok()) return json_answer(res, 400, api::render_error(body.error()));
-        json_answer(res, 200, std::move(*body));
+        auto query = api::parse_servers_query(req.query);
+        if (!query.ok()) return json_answer(res, 400, api::render_error(query.error()));
+        std::shared_ptr<api::ServerIndex> index = indexes->get(snap);
+        auto page = api::select_page(*index, *query);
+        if (!page.ok()) return json_answer(res, 400, api::render_error(page.error()));
+        if (page->positions.size() <= kWholePageEntries) {
+          return json_answer(res, 200, api::render_servers_page(index->snapshot(), *page));
+        }
+        // A large page is written in chunks as it is sent: no body of megabytes in memory.
+        json_answer(res, 200, {});
+        res.stream = [index, page = std::move(*page)](const exporter::ChunkSink& sink) {
+          api::write_servers_page(index->snapshot(), page, sink);
+        };
       });
 
   // Alerts: the default limit's body once per snapshot; another limit is rendered per request.

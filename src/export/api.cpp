@@ -316,46 +316,46 @@ std::string render_status(const monitor::View& view) {
 std::string render_alerts(const monitor::View& view, std::size_t limit) {
   const monitor::Snapshot& snap = *view.monitor;
   const monitor::EngineStatus& engine = view.engine;
-  json active = json::array();
-  std::uint64_t active_total = 0;
-  const auto add = [&](json o) {
-    ++active_total;
-    if (active.size() < limit) active.push_back(std::move(o));
-  };
-  // The daemon's own alerts first, so that a fleet with many alerting servers cannot push them
-  // out of the list. The host's own clock: no server.
-  for (const monitor::ActiveAlert& a : snap.local_clock_alerts) {
-    json o = alert_json(a);
-    o["server"] = nullptr;
-    o["address"] = nullptr;
-    add(std::move(o));
-  }
   // A configured database that is off or cannot be written (an outage, retried) is the daemon's
   // own alert: no server, no start time known to the snapshot, the store's error as the message,
   // the outage's reason ("full", "readonly", "io", "busy", "missing", "other"; null when off) and
   // the records kept in memory meanwhile.
-  if (engine.history && engine.history->persistent && !engine.history->writable) {
-    add({{"server", nullptr},
-         {"address", nullptr},
-         {"alert", "history"},
-         {"since", nullptr},
-         {"since_unix", nullptr},
-         {"message",
-          engine.history->error.empty() ? "history database is off" : engine.history->error},
-         {"reason", text_or_null(engine.history->reason)},
-         {"buffered", engine.history->buffered}});
-  }
+  const bool history_alert =
+      engine.history && engine.history->persistent && !engine.history->writable;
+  // The daemon's own alerts (the host's clock, the history) come last but always fit: many
+  // alerting servers cannot push them out of the list.
+  const std::size_t own = snap.local_clock_alerts.size() + (history_alert ? 1 : 0);
+  const std::size_t server_room = limit > own ? limit - own : 0;
+  json active = json::array();
+  std::uint64_t active_total = own;
   for (const auto& s : snap.servers) {
-    if (active.size() >= limit) {
-      active_total += s->alerts.size();  // counted, not rendered
-      continue;
-    }
+    active_total += s->alerts.size();
     for (const monitor::ActiveAlert& a : s->alerts) {
+      if (active.size() >= server_room) break;
       json o = alert_json(a);
       o["server"] = s->name;
       o["address"] = text_or_null(s->address);
-      add(std::move(o));
+      active.push_back(std::move(o));
     }
+  }
+  // The host's own clock: no server.
+  for (const monitor::ActiveAlert& a : snap.local_clock_alerts) {
+    if (active.size() >= limit) break;
+    json o = alert_json(a);
+    o["server"] = nullptr;
+    o["address"] = nullptr;
+    active.push_back(std::move(o));
+  }
+  if (history_alert && active.size() < limit) {
+    active.push_back({{"server", nullptr},
+                      {"address", nullptr},
+                      {"alert", "history"},
+                      {"since", nullptr},
+                      {"since_unix", nullptr},
+                      {"message", engine.history->error.empty() ? "history database is off"
+                                                                : engine.history->error},
+                      {"reason", text_or_null(engine.history->reason)},
+                      {"buffered", engine.history->buffered}});
   }
   json recent = json::array();
   if (engine.recent_alerts) {

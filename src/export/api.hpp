@@ -36,8 +36,8 @@ std::string render_servers(const monitor::Snapshot& snapshot);
 std::string render_selection(const monitor::Snapshot& snapshot);
 // GET /api/v1/status: the daemon's totals, constant size whatever the number of servers.
 std::string render_status(const monitor::View& view);
-// GET /api/v1/alerts: at most `limit` active alerts (the daemon's own first, then the servers'
-// in configuration order) and `active_total`, the number of all of them.
+// GET /api/v1/alerts: at most `limit` active alerts (the servers' in configuration order, then
+// the daemon's own, which always fit) and `active_total`, the number of all of them.
 inline constexpr std::size_t kDefaultAlertLimit = 1000;
 std::string render_alerts(const monitor::View& view, std::size_t limit = kDefaultAlertLimit);
 // {"error": message} for 4xx/5xx answers.

@@ -1,16 +1,35 @@
 #include "export/server_pages.hpp"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <bit>
 #include <charconv>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <new>
 
 #include "export/api.hpp"
 #include "export/api_json.hpp"
 
 namespace ntpmon::exporter::api {
+
+void* kernel_allocate(std::size_t bytes) {
+  if (bytes < kKernelAllocationBytes) return ::operator new(bytes);
+  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+  return p;
+}
+
+void kernel_deallocate(void* p, std::size_t bytes) noexcept {
+  if (bytes < kKernelAllocationBytes) {
+    ::operator delete(p);
+  } else {
+    ::munmap(p, bytes);
+  }
+}
 
 namespace {
 
@@ -106,8 +125,9 @@ bool matches(const ServerSnapshot& s, const ServersQuery& q) {
                     [&](const monitor::ActiveAlert& a) { return a.kind == *q.alert; });
     if (!firing) return false;
   }
-  if (!q.q.empty() && !contains_folded(s.name, q.q) && !contains_folded(s.host, q.q) &&
-      !contains_folded(s.address, q.q)) {
+  // The name and address are usually inside the entry (short strings); the host last.
+  if (!q.q.empty() && !contains_folded(s.name, q.q) && !contains_folded(s.address, q.q) &&
+      !contains_folded(s.host, q.q)) {
     return false;
   }
   return true;
@@ -233,6 +253,73 @@ std::size_t start_in_configuration_order(const monitor::Snapshot& snap, const Cu
   return std::min<std::size_t>(c.pos, servers.size());
 }
 
+// Sorts positions by (name, address, position). A million strings compared through
+// their entries would touch a cache line of a different entry at every step: the names and
+// addresses are first copied into one buffer, each with the 8 bytes that follow the prefix all
+// names share as an integer, so most comparisons are one integer comparison.
+void sort_by_identity_of(const monitor::Snapshot& snap, Positions& out) {
+  const auto& servers = snap.servers;
+  const std::size_t n = out.size();
+  std::size_t common = n == 0 ? 0 : servers[out[0]]->name.size();
+  std::size_t bytes = 0;
+  for (const std::uint32_t i : out) {
+    const std::string& name = servers[i]->name;
+    const std::string& first = servers[out[0]]->name;
+    common = std::min(common, name.size());
+    std::size_t k = 0;
+    while (k < common && name[k] == first[k]) ++k;
+    common = k;
+    bytes += name.size() + servers[i]->address.size();
+  }
+  std::basic_string<char, std::char_traits<char>, KernelAllocator<char>> arena;
+  arena.reserve(bytes);
+  struct Record {
+    std::uint64_t prefix;  // bytes common..common+8 of the name, big-endian, zero-padded
+    std::uint32_t name_at;
+    std::uint32_t name_len;
+    std::uint32_t address_len;  // the address follows the name in the arena
+    std::uint32_t pos;
+  };
+  std::vector<Record, KernelAllocator<Record>> records;
+  records.reserve(n);
+  const bool fits = bytes <= 0xFFFFFFFFU;
+  for (std::size_t j = 0; j < n && fits; ++j) {
+    const std::uint32_t i = out[j];
+    const std::string& name = servers[i]->name;
+    const std::string& address = servers[i]->address;
+    std::uint64_t prefix = 0;
+    for (std::size_t k = 0; k < 8; ++k) {
+      const std::size_t at = common + k;
+      prefix = (prefix << 8) | (at < name.size() ? static_cast<std::uint8_t>(name[at]) : 0U);
+    }
+    records.push_back(Record{prefix, static_cast<std::uint32_t>(arena.size()),
+                             static_cast<std::uint32_t>(name.size()),
+                             static_cast<std::uint32_t>(address.size()), i});
+    arena += name;
+    arena += address;
+  }
+  if (!fits) {  // over 4 GiB of names: compare through the entries
+    std::sort(out.begin(), out.end(), [&](std::uint32_t a, std::uint32_t b) {
+      return compare_identity(tuple_of(*servers[a], SortKey::kName, a),
+                              tuple_of(*servers[b], SortKey::kName, b)) < 0;
+    });
+    return;
+  }
+  const std::string_view all(arena.data(), arena.size());
+  std::sort(records.begin(), records.end(), [&](const Record& a, const Record& b) {
+    if (a.prefix != b.prefix) return a.prefix < b.prefix;
+    const std::string_view an = all.substr(a.name_at, a.name_len);
+    const std::string_view bn = all.substr(b.name_at, b.name_len);
+    if (const int c = an.compare(bn); c != 0) return c < 0;
+    const std::string_view aa = all.substr(a.name_at + a.name_len, a.address_len);
+    const std::string_view ba = all.substr(b.name_at + b.name_len, b.address_len);
+    if (const int c = aa.compare(ba); c != 0) return c < 0;
+    return a.pos < b.pos;
+  });
+  out.clear();
+  for (const Record& r : records) out.push_back(r.pos);
+}
+
 }  // namespace
 
 // ---- Parameters -----------------------------------------------------------------------------
@@ -305,12 +392,17 @@ Result<ServersQuery, std::string> parse_servers_query(
 ServerIndex::ServerIndex(std::shared_ptr<const monitor::Snapshot> snapshot)
     : snapshot_(std::move(snapshot)) {}
 
-const std::vector<std::uint32_t>& ServerIndex::order(SortKey key, bool descending) {
+const Positions& ServerIndex::order(SortKey key, bool descending) {
   Slot& slot = slots_[static_cast<std::size_t>(key) * 2 + (descending ? 1 : 0)];
   std::call_once(slot.once, [&] {
+    const auto start = std::chrono::steady_clock::now();
     build(key, descending, slot.positions);
+    const auto took = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::steady_clock::now() - start)
+                          .count();
     std::lock_guard lock(mutex_);
     ++built_;
+    build_ns_ += took;
   });
   return slot.positions;
 }
@@ -320,7 +412,12 @@ std::size_t ServerIndex::built() const {
   return built_;
 }
 
-void ServerIndex::build(SortKey key, bool descending, std::vector<std::uint32_t>& out) {
+std::int64_t ServerIndex::build_ns() const {
+  std::lock_guard lock(mutex_);
+  return build_ns_;
+}
+
+void ServerIndex::build(SortKey key, bool descending, Positions& out) {
   const auto& servers = snapshot_->servers;
   const auto n = static_cast<std::uint32_t>(servers.size());
   out.clear();
@@ -340,7 +437,7 @@ void ServerIndex::build(SortKey key, bool descending, std::vector<std::uint32_t>
       return;
     }
     for (std::uint32_t i = 0; i < n; ++i) out.push_back(i);
-    std::sort(out.begin(), out.end(), identity_less);
+    sort_by_identity_of(*snapshot_, out);
     return;
   }
   if (key == SortKey::kStratum || key == SortKey::kState) {
@@ -364,8 +461,8 @@ void ServerIndex::build(SortKey key, bool descending, std::vector<std::uint32_t>
     std::int64_t key;
     std::uint32_t pos;
   };
-  std::vector<Keyed> keyed;
-  std::vector<std::uint32_t> nulls;
+  std::vector<Keyed, KernelAllocator<Keyed>> keyed;
+  Positions nulls;
   keyed.reserve(n);
   for (std::uint32_t i = 0; i < n; ++i) {
     if (const auto v = key_of(*servers[i], key)) {
@@ -378,7 +475,7 @@ void ServerIndex::build(SortKey key, bool descending, std::vector<std::uint32_t>
     if (a.key != b.key) return descending ? a.key > b.key : a.key < b.key;
     return identity_less(a.pos, b.pos);
   });
-  std::sort(nulls.begin(), nulls.end(), identity_less);
+  sort_by_identity_of(*snapshot_, nulls);
   for (const Keyed& k : keyed) out.push_back(k.pos);
   out.insert(out.end(), nulls.begin(), nulls.end());
 }
@@ -386,10 +483,19 @@ void ServerIndex::build(SortKey key, bool descending, std::vector<std::uint32_t>
 std::shared_ptr<ServerIndex> ServerIndexCache::get(
     const std::shared_ptr<const monitor::View>& view) {
   std::lock_guard lock(mutex_);
-  if (view->monitor != snapshot_ || !index_) {
-    snapshot_ = view->monitor;
-    index_ = std::make_shared<ServerIndex>(view->monitor);
+  if (view->monitor == snapshot_ && index_) return index_;
+  if (index_ && view->monitor->generated_unix_ns >= snapshot_->generated_unix_ns &&
+      view->monitor->generated_unix_ns - snapshot_->generated_unix_ns <
+          kCostFactor * index_->build_ns()) {
+    return index_;  // young enough for what it cost: see the class comment
   }
+  if (snapshot_ && view->monitor->generated_unix_ns < snapshot_->generated_unix_ns) {
+    // A request still reading an older snapshot than the cached one: its own index, so that
+    // requests on the two snapshots do not take the cache from each other.
+    return std::make_shared<ServerIndex>(view->monitor);
+  }
+  snapshot_ = view->monitor;
+  index_ = std::make_shared<ServerIndex>(view->monitor);
   return index_;
 }
 
@@ -399,7 +505,7 @@ Result<ServersPage, std::string> select_page(ServerIndex& index, const ServersQu
   const monitor::Snapshot& snap = index.snapshot();
   const auto& servers = snap.servers;
   const std::size_t n = servers.size();
-  const std::vector<std::uint32_t>* order =
+  const Positions* order =
       query.sort == SortKey::kNone ? nullptr : &index.order(query.sort, query.descending);
   const auto at = [&](std::size_t i) -> std::uint32_t {
     return order != nullptr ? (*order)[i] : static_cast<std::uint32_t>(i);
@@ -433,8 +539,14 @@ Result<ServersPage, std::string> select_page(ServerIndex& index, const ServersQu
     const std::uint32_t pos = at(i);
     if (!filtered || matches(*servers[pos], query)) page.positions.push_back(pos);
   }
+  // One pass over the whole list at most: the matches after the page up to the next one (is
+  // there a next page?), then, for the total, those before the page and after that.
   bool more = false;
-  for (; i < n && !more; ++i) more = !filtered || matches(*servers[at(i)], query);
+  std::size_t matched = page.positions.size();
+  for (; i < n && !more; ++i) {
+    more = !filtered || matches(*servers[at(i)], query);
+    if (more) ++matched;
+  }
   if (more && !page.positions.empty()) {
     const std::uint32_t last = page.positions.back();
     page.next_cursor = encode_cursor(*servers[last], query.sort, query.descending, last);
@@ -442,22 +554,52 @@ Result<ServersPage, std::string> select_page(ServerIndex& index, const ServersQu
   if (!filtered) {
     page.total = n;
   } else {
-    page.total = static_cast<std::size_t>(std::count_if(
-        servers.begin(), servers.end(), [&](const auto& s) { return matches(*s, query); }));
+    // Order does not matter for a count: positions outside [start, i) of the order are the
+    // entries outside the scanned range, counted in configuration order where there is one.
+    for (std::size_t k = 0; k < std::min(start, n); ++k) matched += matches(*servers[at(k)], query);
+    for (std::size_t k = i; k < n; ++k) matched += matches(*servers[at(k)], query);
+    page.total = matched;
   }
   return page;
 }
 
-std::string render_servers_page(const monitor::Snapshot& snap, const ServersPage& page) {
-  json list = json::array();
-  for (const std::uint32_t pos : page.positions) {
-    list.push_back(detail::server_json(*snap.servers[pos]));
+bool write_servers_page(const monitor::Snapshot& snap, const ServersPage& page,
+                        const std::function<bool(std::string_view)>& sink) {
+  // Written entry by entry (each one's JSON tree freed before the next) in chunks of about
+  // kChunkBytes: a page of 10,000 entries costs neither a tree of the whole page nor its whole
+  // text at once. Keys in the order a dumped object has them (sorted), so the body is what
+  // dumping one document would give.
+  constexpr std::size_t kChunkBytes = 32 * 1024;
+  std::string out;
+  out.reserve(kChunkBytes + 4096);
+  out += "{\"generated_at\":";
+  out += detail::time_or_null(snap.generated_unix_ns).dump();
+  out += ",\"next_cursor\":";
+  out += page.next_cursor ? json(*page.next_cursor).dump() : "null";
+  out += ",\"servers\":[";
+  for (std::size_t i = 0; i < page.positions.size(); ++i) {
+    if (i > 0) out += ',';
+    out += detail::server_json(*snap.servers[page.positions[i]])
+               .dump(-1, ' ', false, json::error_handler_t::replace);
+    if (out.size() >= kChunkBytes) {
+      if (!sink(out)) return false;
+      out.clear();
+    }
   }
-  return detail::dump(
-      json{{"generated_at", detail::time_or_null(snap.generated_unix_ns)},
-           {"servers", std::move(list)},
-           {"total", page.total},
-           {"next_cursor", page.next_cursor ? json(*page.next_cursor) : json(nullptr)}});
+  out += "],\"total\":";
+  out += std::to_string(page.total);
+  out += "}\n";
+  return sink(out);
+}
+
+std::string render_servers_page(const monitor::Snapshot& snap, const ServersPage& page) {
+  std::string body;
+  body.reserve(96 + page.positions.size() * 640);
+  write_servers_page(snap, page, [&body](std::string_view chunk) {
+    body += chunk;
+    return true;
+  });
+  return body;
 }
 
 Result<std::string, std::string> serve_servers(

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Callable, Optional, Sequence, Union
@@ -145,7 +146,7 @@ class Daemon(peers.Peer):
     def ready(self) -> bool:
         """/readyz on the metrics port and the server list on the API port answer 200."""
         return (http_get(self.metrics_port, "/readyz", timeout_s=2)[0] == 200
-                and http_get(self.api_port, "/api/v1/servers", timeout_s=2)[0] == 200)
+                and http_get(self.api_port, "/api/v1/servers?limit=1", timeout_s=2)[0] == 200)
 
     def get(self, port: int, path: str) -> bytes:
         """The body of a 200 answer."""
@@ -162,8 +163,20 @@ class Daemon(peers.Peer):
     def api(self, path: str):
         return json.loads(self.get(self.api_port, path))
 
+    def server_list(self) -> list:
+        """Every entry of /api/v1/servers, following next_cursor across its pages."""
+        entries: list = []
+        cursor = None
+        while True:
+            body = self.api("/api/v1/servers?limit=10000"
+                            + (f"&cursor={urllib.parse.quote(cursor)}" if cursor else ""))
+            entries += body["servers"]
+            cursor = body["next_cursor"]
+            if cursor is None:
+                return entries
+
     def servers(self) -> dict:
-        return {s["name"]: s for s in self.api("/api/v1/servers")["servers"]}
+        return {s["name"]: s for s in self.server_list()}
 
     def signal(self, signum: int) -> None:
         self.proc.send_signal(signum)

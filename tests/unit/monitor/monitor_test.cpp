@@ -375,6 +375,38 @@ TEST(MonitorPoll, UnreachableAfterThreeMissesThenExponentialBackOff) {
   EXPECT_EQ(h.resolves[2].first, ns(3665));
 }
 
+// Each entry says what its state was before the latest change and when that changed: the time
+// of the event that decided it, however late the snapshot is taken.
+TEST(MonitorSnapshot, StateChangesCarryThePreviousStateAndTheEventTime) {
+  Harness h(config_of({server("a", "192.0.2.1")}));
+  h.start();
+  h.run_until(4.5);
+  EXPECT_EQ(h.entry("a")->state, ServerState::kPending);
+  EXPECT_FALSE(h.entry("a")->previous_state.has_value());  // never changed
+  EXPECT_EQ(h.entry("a")->state_changed_unix_ns, 0);
+  h.run_until(60);  // the third miss at 5 s makes it unreachable; no snapshot in between
+  const ServerSnapshot* a = h.entry("a");
+  EXPECT_EQ(a->state, ServerState::kUnreachable);
+  EXPECT_EQ(a->previous_state, ServerState::kPending);
+  EXPECT_EQ(a->state_changed_unix_ns, kBaseUnixNs + ns(5));
+  h.run_until(100);  // unchanged: the same change is kept
+  EXPECT_EQ(h.entry("a")->state_changed_unix_ns, kBaseUnixNs + ns(5));
+
+  // Back: a burst refills the filter and the selection takes it (at an event's time, after
+  // the back-off's poll at 138.84 s).
+  h.net["192.0.2.1"] = FakeServer{};
+  h.run_until(1000);
+  a = h.entry("a");
+  EXPECT_EQ(a->state, ServerState::kSelected);
+  // From what it was on the way back (unsynchronized while its first samples are too far for
+  // a verdict), not from a state it never left.
+  ASSERT_TRUE(a->previous_state.has_value());
+  EXPECT_NE(*a->previous_state, ServerState::kSelected);
+  EXPECT_NE(*a->previous_state, ServerState::kUnreachable) << "the way back has steps between";
+  EXPECT_GT(a->state_changed_unix_ns, kBaseUnixNs + ns(138));
+  EXPECT_LT(a->state_changed_unix_ns, kBaseUnixNs + ns(420));
+}
+
 TEST(MonitorPoll, UnreachableAlertFiresAfterTheHoldAndClearsWhenBack) {
   Harness h(config_of({server("a", "192.0.2.1")}));
   h.start();
@@ -740,6 +772,33 @@ TEST(MonitorSelection, FailsOverWithinFourPollsWhenTheSystemPeerGoesSilent) {
   ASSERT_NE(it, h.logs.rend());
   EXPECT_EQ(it->fields[0], (std::pair<std::string, std::string>{"from", peer}));
   EXPECT_EQ(it->fields[4], (std::pair<std::string, std::string>{"reason", "unreachable"}));
+}
+
+TEST(MonitorSnapshot, AFailoverIsTwoStateChangesAtTheSelectionsTime) {
+  Harness h(config_of(four_servers()));
+  h.net["192.0.2.1"] = fake(0.0010, 0.004);
+  h.net["192.0.2.2"] = fake(0.0012, 0.008);
+  h.net["192.0.2.3"] = fake(0.0008, 0.012);
+  h.net["192.0.2.4"] = fake(0.0011, 0.016);
+  h.start();
+  h.run_until(1000);
+  const std::string peer = *h.snap()->selected;
+  const std::string address = *h.snap()->selected_address;
+  h.net[address].alive = false;
+  double t = 1000;
+  while (h.snap()->selected == peer && t < 5000) h.run_until(t += 1);
+  const auto snap = h.snap();
+  const std::string next = *snap->selected;
+  const SelectionEvent& event = snap->recent_selection_changes.back();
+  const ServerSnapshot* old_peer = h.entry(peer);
+  const ServerSnapshot* new_peer = h.entry(next);
+  EXPECT_EQ(old_peer->previous_state, ServerState::kSelected);
+  EXPECT_EQ(old_peer->state, ServerState::kUnreachable);
+  EXPECT_EQ(new_peer->previous_state, ServerState::kCandidate);
+  EXPECT_EQ(new_peer->state, ServerState::kSelected);
+  EXPECT_EQ(new_peer->state_changed_unix_ns, event.at_unix_ns);
+  EXPECT_LE(old_peer->state_changed_unix_ns, event.at_unix_ns);
+  EXPECT_GT(old_peer->state_changed_unix_ns, kBaseUnixNs + ns(1000));
 }
 
 TEST(MonitorSelection, RunsAtMostOncePerIntervalNotPerReply) {
