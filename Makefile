@@ -103,7 +103,8 @@ coverage: deps
 	cmake --build build-coverage -j$(JOBS)
 	cmake --build build-coverage -j$(JOBS) --target ntpmon_web_test_driver
 	cd build-coverage && ctest -j$(JOBS) --output-on-failure
-	NTPMON_BUILD_DIR=$(CURDIR)/build-coverage $(PYTHON) -m pytest -q $(COVERAGE_TESTS) \
+	NTPMON_BUILD_DIR=$(CURDIR)/build-coverage COVERAGE_FILE=$(CURDIR)/build-coverage/.coverage \
+	  $(PYTHON) -m pytest -q $(COVERAGE_TESTS) \
 	  --cov=build-coverage/python/ntp_monitor --cov=examples --cov-branch \
 	  --cov-report=html:build-coverage/python-html --cov-report=term; \
 	  echo $$? > build-coverage/pytest-status
