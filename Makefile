@@ -93,7 +93,7 @@ bench: build
 # No ccache here: its relative paths (CCACHE_BASEDIR) end up in the .gcno files, where gcov
 # cannot resolve them. COVERAGE_TESTS narrows the integration part (pytest paths); the exit status is pytest's, after
 # the reports are written.
-COVERAGE_FLAGS = --coverage -O0 -g
+COVERAGE_FLAGS = --coverage -fprofile-update=atomic -O0 -g
 COVERAGE_TESTS ?= tests/integration
 coverage: deps
 	cmake -S . -B build-coverage -DCMAKE_BUILD_TYPE=Debug -DNTPMON_BENCH=OFF -DNTPMON_TESTS=ON \
@@ -103,13 +103,14 @@ coverage: deps
 	cmake --build build-coverage -j$(JOBS)
 	cmake --build build-coverage -j$(JOBS) --target ntpmon_web_test_driver
 	cd build-coverage && ctest -j$(JOBS) --output-on-failure
-	NTPMON_BUILD_DIR=$(CURDIR)/build-coverage $(PYTHON) -m pytest -q $(COVERAGE_TESTS) \
+	NTPMON_BUILD_DIR=$(CURDIR)/build-coverage COVERAGE_FILE=$(CURDIR)/build-coverage/.coverage \
+	  $(PYTHON) -m pytest -q $(COVERAGE_TESTS) \
 	  --cov=build-coverage/python/ntp_monitor --cov=examples --cov-branch \
 	  --cov-report=html:build-coverage/python-html --cov-report=term; \
 	  echo $$? > build-coverage/pytest-status
 	mkdir -p build-coverage/coverage
 	gcovr --root . --object-directory build-coverage --filter 'src/' --filter 'python/' \
-	  --exclude-unreachable-branches --exclude-throw-branches \
+	  --exclude-unreachable-branches --exclude-throw-branches --gcov-ignore-parse-errors \
 	  --html-details build-coverage/coverage/index.html --txt build-coverage/coverage/summary.txt \
 	  --print-summary
 	@echo "C++ report: build-coverage/coverage/index.html; per file: build-coverage/coverage/summary.txt"
