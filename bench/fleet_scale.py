@@ -132,7 +132,7 @@ def dashboard_figures(daemon: common.MonitorDaemon, modules: Path, seconds: int,
     argv = ["node", str(HERE / "dashboard_scale.js"),
             "--url", f"http://127.0.0.1:{daemon.api_port}/",
             "--seconds", str(seconds), "--node-modules", str(modules),
-            "--chromium", str(CHROMIUM), "--user-data-dir", str(workdir / "chromium-profile")]
+            "--chromium", str(CHROMIUM), "--screenshot", str(workdir / "dashboard.png")]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 300)
     if out.returncode != 0:
         return {"error": (out.stderr or out.stdout).strip()[-500:]}
@@ -169,6 +169,13 @@ def run_size(workdir: Path, binary: Path, sim_port: int, n: int, poll_s: float, 
     with daemon.start():
         wait_for(f"{n} servers answered once", polled(daemon, n), 1800, interval_s=0.5)
         time.sleep(3.0)
+        # The control: how much RSS moves by itself (polling, snapshots) over a minute without
+        # a request but /api/v1/status, so the growth after the API and dashboard can be read
+        # against it.
+        result["rss_idle_start_kib"] = daemon.rss_kib()
+        for _ in range(60):
+            daemon.status()
+            time.sleep(1.0)
         result["rss_before_kib"] = daemon.rss_kib()
         result["api"] = api_figures(daemon)
         if modules is not None:
@@ -187,6 +194,9 @@ def print_result(r: dict) -> None:
     n = r["n"]
     print(f"\n== {n} servers ==")
     grow = (r["rss_after_kib"] - r["rss_before_kib"]) / r["rss_before_kib"] * 100
+    idle = (r["rss_before_kib"] - r["rss_idle_start_kib"]) / r["rss_idle_start_kib"] * 100
+    print(f"RSS {r['rss_idle_start_kib'] / 1024:.1f} MiB, a minute later without requests "
+          f"{r['rss_before_kib'] / 1024:.1f} MiB ({idle:+.1f} %, the control)")
     print(f"RSS before {r['rss_before_kib'] / 1024:.1f} MiB, after API and dashboard "
           f"{r['rss_after_kib'] / 1024:.1f} MiB ({grow:+.1f} %)")
     for key, what in (("page", "page of 100, configuration order"),
