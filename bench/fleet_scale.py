@@ -5,7 +5,7 @@ Prints figures; asserts nothing about them (a benchmark, not a timed test). For 
 default 1,000, 10,000 and 100,000), the daemon watches N servers on 127.A.B.C addresses (a
 server list, `server_lists:`) polled every 16 s, all answered by ONE `ntp-monitor simulate`
 on loopback, with no in-memory sample history (`history.live_samples: 0`) and no database.
-Once every server has been polled, it measures:
+Once every server has been polled 8 times (its clock filter is full), it measures:
 
 - the JSON API: latency of a page of 100 servers (configuration order, sorted by -abs_offset,
   a page reached through five cursors, a q= search) and of /api/v1/summary, median and worst
@@ -168,7 +168,9 @@ def run_size(workdir: Path, binary: Path, sim_port: int, n: int, poll_s: float, 
     result: dict = {"n": n}
     with daemon.start():
         wait_for(f"{n} servers answered once", polled(daemon, n), 1800, interval_s=0.5)
-        time.sleep(3.0)
+        # Each server's clock filter holds its last 8 samples (RFC 5905 §10): until 8 polls
+        # have passed, the daemon's memory still grows with every reply, requests or not.
+        time.sleep(8 * poll_s + 3.0)
         # The control: how much RSS moves by itself (polling, snapshots) over a minute without
         # a request but /api/v1/status, so the growth after the API and dashboard can be read
         # against it.
