@@ -732,14 +732,19 @@ TEST(MonitorSelection, MarksTheFalsetickerAmongFour) {
   EXPECT_EQ(kinds, (std::vector<AlertKind>{AlertKind::kOffset, AlertKind::kFalseticker}));
 }
 
-TEST(MonitorSelection, FailsOverWithinFourPollsWhenTheSystemPeerGoesSilent) {
-  Harness h(config_of(four_servers()));
+// Four agreeing servers of different delays, polled for 1000 s: one of them is selected.
+void start_four_agreeing(Harness& h) {
   h.net["192.0.2.1"] = fake(0.0010, 0.004);
   h.net["192.0.2.2"] = fake(0.0012, 0.008);
   h.net["192.0.2.3"] = fake(0.0008, 0.012);
   h.net["192.0.2.4"] = fake(0.0011, 0.016);
   h.start();
   h.run_until(1000);
+}
+
+TEST(MonitorSelection, FailsOverWithinFourPollsWhenTheSystemPeerGoesSilent) {
+  Harness h(config_of(four_servers()));
+  start_four_agreeing(h);
   auto snap = h.snap();
   ASSERT_TRUE(snap->selected.has_value());
   const std::string peer = *snap->selected;
@@ -776,12 +781,7 @@ TEST(MonitorSelection, FailsOverWithinFourPollsWhenTheSystemPeerGoesSilent) {
 
 TEST(MonitorSnapshot, AFailoverIsTwoStateChangesAtTheSelectionsTime) {
   Harness h(config_of(four_servers()));
-  h.net["192.0.2.1"] = fake(0.0010, 0.004);
-  h.net["192.0.2.2"] = fake(0.0012, 0.008);
-  h.net["192.0.2.3"] = fake(0.0008, 0.012);
-  h.net["192.0.2.4"] = fake(0.0011, 0.016);
-  h.start();
-  h.run_until(1000);
+  start_four_agreeing(h);
   const std::string peer = *h.snap()->selected;
   const std::string address = *h.snap()->selected_address;
   h.net[address].alive = false;
