@@ -8,12 +8,14 @@
 // server, and one for the host's own clock), one line each: the name (its log, webhook and
 // ntp_monitor_alert_active{alert} name) and the severity. A test holds deploy/prometheus/rules.yml
 // to this list.
+#include <cstdint>
 #include <cstdio>
 #include <memory>
 #include <string>
 
 #include "app/commands.hpp"
 #include "config/config.hpp"
+#include "config/shard.hpp"
 #include "engine/key_file.hpp"
 #include "monitor/snapshot.hpp"
 
@@ -74,6 +76,23 @@ void register_check_config(CLI::App& app, int* exit_code) {
       summary += ", " + std::to_string(keys->size()) + (keys->size() == 1 ? " key" : " keys") +
                  " in " + config.key_file;
     }
+    // The shard block: how many of the servers the shard it names would monitor (or, without an
+    // index, that the command line must give it).
+    if (config.shard) {
+      const std::string of = " of " + std::to_string(config.shard->count) + " shards";
+      if (config.shard->index) {
+        const std::uint32_t index = *config.shard->index;
+        std::size_t in_shard = 0;
+        for (const auto& server : config.servers) {
+          in_shard += config::shard_of(server.name, config.shard->count) == index ? 1 : 0;
+        }
+        summary +=
+            ", shard " + std::to_string(index) + of + ": " + std::to_string(in_shard) + " of them";
+      } else {
+        summary += ", split into" + of.substr(3) + " (the index comes from the command line)";
+      }
+    }
+    if (!config.vantage.empty()) summary += ", vantage " + config.vantage;
     std::printf("%s: ok (%s)\n", path->c_str(), summary.c_str());
     *exit_code = kExitOk;
   });

@@ -8,6 +8,9 @@
 // combinations are allowed is decided in app/listen_address.hpp.
 // Start-up failures (bad configuration, a port that cannot be bound) print one line per
 // problem and exit 2 before anything is polled.
+#include <unistd.h>
+
+#include <array>
 #include <cstdio>
 #include <exception>
 #include <memory>
@@ -22,6 +25,7 @@
 #include "app/probe_route.hpp"
 #include "app/web_routes.hpp"
 #include "config/config.hpp"
+#include "config/shard.hpp"
 #include "engine/daemon.hpp"
 #include "engine/logging.hpp"
 #include "export/http_server.hpp"
@@ -45,7 +49,19 @@ struct RunArgs {
   HttpFlags given;  // filled from the above after parsing
   std::string log_format = "logfmt";
   std::string log_level = "info";
+  // --shard K/N (checked by CLI11 with config::parse_shard), --shard-from-hostname,
+  // --shard-count N; `shard` is filled from them after parsing.
+  std::string shard_text;
+  bool shard_from_hostname = false;
+  std::uint32_t shard_count = 0;
+  config::ShardFlags shard;
 };
+
+std::string host_name() {
+  std::array<char, 256> name{};
+  if (::gethostname(name.data(), name.size() - 1) != 0) return {};
+  return std::string(name.data());
+}
 
 exporter::BuildInfo build_info() {
   exporter::BuildInfo info;
@@ -84,6 +100,14 @@ int run_daemon(const RunArgs& args) {
     }
     return kExitUsage;
   }
+  // This replica's share of the servers (docs/architecture.md, "Sharding"); a reload settles
+  // it again with the same flags.
+  const auto shard = config::resolve_shard(args.shard, loaded->shard);
+  if (!shard) {
+    std::fprintf(stderr, "ntp-monitor: %s\n", shard.error().c_str());
+    return kExitUsage;
+  }
+  config::apply_shard(*loaded, *shard);
   // TLS and basic auth for both ports; its files are checked now so a bad certificate stops
   // the daemon before it polls anything.
   exporter::WebConfig web;
@@ -100,6 +124,7 @@ int run_daemon(const RunArgs& args) {
   engine::Logger logger(*format, *level);
   engine::DaemonOptions options;
   options.config_path = args.config_path;
+  options.shard = args.shard;
   // Signal handlers are installed here, before the HTTP threads exist.
   engine::Daemon daemon(std::move(*loaded), options, logger);
   const exporter::SnapshotSource source = [&daemon] { return daemon.snapshot(); };
@@ -219,21 +244,45 @@ void register_run(CLI::App& app, int* exit_code) {
   app.add_option("--log-level", args->log_level, "Lowest level logged")
       ->check(CLI::IsMember({"debug", "info", "warning", "error"}))
       ->capture_default_str();
+  // Sharding (docs/architecture.md): K/N is checked here, so a bad value is a usage error
+  // reported as CLI11 reports every other one.
+  auto* shard = app.add_option("--shard", args->shard_text,
+                               "K/N: monitor only shard K (0-based) of N of the configured "
+                               "servers (rendezvous hashing of their names)")
+                    ->check(CLI::Validator(
+                        [](const std::string& text) {
+                          const auto parsed = config::parse_shard(text);
+                          return parsed ? std::string() : parsed.error();
+                        },
+                        "K/N"));
+  auto* from_hostname =
+      app.add_flag("--shard-from-hostname", args->shard_from_hostname,
+                   "Take the shard K from the host name's trailing number (a StatefulSet pod "
+                   "ntp-monitor-2 is shard 2); N from --shard-count or the file's shard.count")
+          ->excludes(shard);
+  auto* shard_count = app.add_option("--shard-count", args->shard_count,
+                                     "N, the number of shards, for --shard-from-hostname")
+                          ->check(CLI::Range(1U, config::kMaxShardCount))
+                          ->needs(from_hostname);
   // Runs after parsing; only when no sub-command was given.
-  app.callback(
-      [&app, args, exit_code, prometheus_port, listen_address, web_config, web_config_file] {
-        if (!app.get_subcommands().empty()) return;
-        HttpFlags& given = args->given;
-        given.web_listen_addresses = args->web_listen_addresses;
-        if (prometheus_port->count() > 0) given.prometheus_port = args->prometheus_port;
-        if (listen_address->count() > 0) given.listen_address = args->listen_address;
-        given.dashboard_port = args->dashboard_port;
-        if (web_config->count() > 0) given.web_config = args->web_config_path;
-        if (web_config_file->count() > 0) given.web_config_file = args->web_config_file;
-        given.telemetry_path = args->telemetry_path;
-        prefer_huge_pages();
-        *exit_code = run_daemon(*args);
-      });
+  app.callback([&app, args, exit_code, prometheus_port, listen_address, web_config, web_config_file,
+                shard, shard_count] {
+    if (!app.get_subcommands().empty()) return;
+    if (shard->count() > 0) args->shard.shard = *config::parse_shard(args->shard_text);
+    args->shard.from_hostname = args->shard_from_hostname;
+    if (args->shard_from_hostname) args->shard.hostname = host_name();
+    if (shard_count->count() > 0) args->shard.count = args->shard_count;
+    HttpFlags& given = args->given;
+    given.web_listen_addresses = args->web_listen_addresses;
+    if (prometheus_port->count() > 0) given.prometheus_port = args->prometheus_port;
+    if (listen_address->count() > 0) given.listen_address = args->listen_address;
+    given.dashboard_port = args->dashboard_port;
+    if (web_config->count() > 0) given.web_config = args->web_config_path;
+    if (web_config_file->count() > 0) given.web_config_file = args->web_config_file;
+    given.telemetry_path = args->telemetry_path;
+    prefer_huge_pages();
+    *exit_code = run_daemon(*args);
+  });
 }
 
 }  // namespace ntpmon::app

@@ -76,9 +76,13 @@ constexpr std::size_t kMaxConfigBytes = 1024 * 1024;
 // for monitoring, and an upper bound keeps typos like `poll: 64000000` from going unnoticed.
 constexpr double kMaxPollS = 131072.0;
 
-constexpr std::array<std::string_view, 13> kTopKeys = {
-    "servers", "server_lists", "alert_thresholds", "poll",       "alerts", "selection", "dns",
-    "history", "key_file",     "requests",         "key_format", "probe",  "metrics"};
+constexpr std::array<std::string_view, 15> kTopKeys = {
+    "servers",    "server_lists", "alert_thresholds", "poll",     "alerts",
+    "selection",  "dns",          "history",          "key_file", "requests",
+    "key_format", "probe",        "metrics",          "shard",    "vantage"};
+constexpr std::array<std::string_view, 2> kShardKeys = {"index", "count"};
+// A label value people read on dashboards; the bound keeps every series line short.
+constexpr std::size_t kMaxVantageBytes = 128;
 constexpr std::array<std::string_view, 1> kMetricsKeys = {"per_server"};
 // A `server_lists` entry: the file, and the server keys that apply to each of its lines.
 constexpr std::array<std::string_view, 5> kServerListKeys = {"path", "port", "version", "poll",
@@ -283,6 +287,8 @@ class Checker : public YamlChecker {
   DnsSettings dns_settings(const Field& field);
   HistorySettings history_settings(const Field& field);
   MetricsSettings metrics_settings(const Field& field);
+  std::optional<ShardSettings> shard_settings(const Field& field);
+  std::string vantage(const Field& field);
   ProbeSettings probe_settings(const Field& field, bool has_key_file);
   std::optional<ProbeModule> probe_module(const YAML::Node& key, const YAML::Node& value,
                                           bool has_key_file);
@@ -519,6 +525,41 @@ MetricsSettings Checker::metrics_settings(const Field& field) {
     }
   }
   return out;
+}
+
+std::optional<ShardSettings> Checker::shard_settings(const Field& field) {
+  if (!is_mapping(field, "a mapping with count and index")) return std::nullopt;
+  const auto fields = fields_of(field.value, "in shard", kShardKeys);
+  ShardSettings out;
+  const Field* count = find(fields, "count");
+  if (count == nullptr) {
+    error_at(field.key_node.Mark(),
+             "'shard' needs 'count' (the number of shards the servers are split into)");
+    return std::nullopt;
+  }
+  const auto n = integer(*count, 1, kMaxShardCount, "an integer from 1 to 1000 (shards)");
+  if (!n) return std::nullopt;
+  out.count = static_cast<std::uint32_t>(*n);
+  if (const Field* f = find(fields, "index")) {
+    const auto k = integer(*f, 0, *n - 1,
+                           "an integer from 0 to " + std::to_string(*n - 1) +
+                               " (this replica's shard; shards count from 0 up to count-1)");
+    if (!k) return std::nullopt;
+    out.index = static_cast<std::uint32_t>(*k);
+  }
+  return out;
+}
+
+std::string Checker::vantage(const Field& field) {
+  auto text = string(field);
+  if (!text) return {};
+  if (text->size() > kMaxVantageBytes || !is_utf8(*text) ||
+      std::any_of(text->begin(), text->end(),
+                  [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
+    wrong_value(field, "a name of at most 128 bytes of UTF-8 without control characters");
+    return {};
+  }
+  return std::move(*text);
 }
 
 HistorySettings Checker::history_settings(const Field& field) {
@@ -896,6 +937,8 @@ Config Checker::parse_document(const YAML::Node& root) {
   auth_settings(fields, config);
   if (const Field* f = find(fields, "history")) config.history = history_settings(*f);
   if (const Field* f = find(fields, "metrics")) config.metrics = metrics_settings(*f);
+  if (const Field* f = find(fields, "shard")) config.shard = shard_settings(*f);
+  if (const Field* f = find(fields, "vantage")) config.vantage = vantage(*f);
   if (const Field* f = find(fields, "probe")) {
     config.probe = probe_settings(*f, find(fields, "key_file") != nullptr);
   }

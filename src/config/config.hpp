@@ -174,6 +174,22 @@ struct MetricsSettings {
   PerServerMetrics per_server = PerServerMetrics::kStandard;
 };
 
+// Shard `index` of `count` (0 <= index < count): which share of the servers a replica monitors
+// (config/shard.hpp). 0/1 is the whole fleet.
+struct Shard {
+  std::uint32_t index = 0;
+  std::uint32_t count = 1;
+  friend bool operator==(const Shard&, const Shard&) = default;
+};
+inline constexpr std::uint32_t kMaxShardCount = 1000;
+
+// The `shard:` block as the file writes it. `index` may be left out when the command line gives
+// it (--shard-from-hostname).
+struct ShardSettings {
+  std::optional<std::uint32_t> index;
+  std::uint32_t count = 1;
+};
+
 // How many addresses of a `pool:` entry are monitored when max_addresses is not given.
 inline constexpr int kDefaultPoolAddresses = 4;
 
@@ -198,6 +214,16 @@ struct Config {
   // The `server_lists` files in the order listed, as opened (a relative path joined to the
   // configuration file's directory). Their servers follow the `servers:` entries in `servers`.
   std::vector<std::string> server_list_files;
+  // `shard:` as the file writes it (absent: not given). config::apply_shard settles it with the
+  // command line and drops the other shards' servers.
+  std::optional<ShardSettings> shard;
+  // Filled by apply_shard: the shard this process monitors and how many servers the file (and
+  // its lists) named before the other shards' were dropped. Before it: 0/1 and 0.
+  Shard shard_active;
+  std::size_t fleet_servers = 0;
+  // `vantage:` where this replica watches from (a site, a region): the label `vantage` of every
+  // per-server series ("" = no label). Reloadable.
+  std::string vantage;
 };
 
 // The file a server entry was written in: Config::source or one of the server list files.

@@ -315,7 +315,11 @@ struct Daemon::Impl {
     logger.log(LogLevel::kInfo, "daemon_started",
                {{"config", options.config_path},
                 {"servers", std::to_string(server_count)},
+                {"shard", shard_text(config.shard_active)},
+                {"fleet_servers", std::to_string(config.fleet_servers)},
+                {"vantage", config.vantage},
                 {"precision_s", format_seconds(clock.precision_s())}});
+    log_empty_shard();
     carry_out(n);
     publish(n);
     arm_housekeeping();
@@ -418,6 +422,20 @@ struct Daemon::Impl {
     notify_service(state, status, steady_now_ns() / 1000);
   }
 
+  static std::string shard_text(config::Shard shard) {
+    return std::to_string(shard.index) + "/" + std::to_string(shard.count);
+  }
+
+  // A replica whose shard holds none of the servers (more replicas than servers, or an unlucky
+  // split of a small fleet) is healthy and idle; it says so once per start or reload.
+  void log_empty_shard() {
+    if (server_count != 0) return;
+    logger.log(LogLevel::kInfo, "shard_empty",
+               {{"shard", shard_text(config.shard_active)},
+                {"fleet_servers", std::to_string(config.fleet_servers)},
+                {"message", "no configured server belongs to this shard; nothing to monitor"}});
+  }
+
   std::string running_status() const {
     return "monitoring " + std::to_string(server_count) +
            (server_count == 1 ? " server" : " servers");
@@ -444,7 +462,7 @@ struct Daemon::Impl {
   // the reload thread's work, never the loop's: a file can hold a megabyte of errors and a
   // server list millions of lines, and the probes must keep their times meanwhile. Only regular
   // files are read (config::read_regular_file), so a FIFO cannot hold the thread either.
-  static LoadedReload load_for_reload(const std::string& path) {
+  static LoadedReload load_for_reload(const std::string& path, const config::ShardFlags& flags) {
     LoadedReload out;
     auto loaded = config::load_config_file(path);
     if (!loaded.ok()) {
@@ -454,6 +472,15 @@ struct Daemon::Impl {
       out.errors = config::join_config_errors(loaded.error());
       return out;
     }
+    // The shard as at start: the command line's flags with the file's (new) shard block. Only
+    // this shard's servers go on to the Monitor, whose reload keeps the ones it runs already.
+    const auto shard = config::resolve_shard(flags, loaded->shard);
+    if (!shard) {
+      out.error_count = 1;
+      out.errors = shard.error();
+      return out;
+    }
+    config::apply_shard(*loaded, *shard);
     // The key file is part of the configuration: re-read on every reload (keys get rotated),
     // and a file that does not load keeps the running configuration and keys.
     auto fresh_keys = load_config_keys(*loaded);
@@ -486,10 +513,10 @@ struct Daemon::Impl {
     // configuration running: the service is ready either way).
     notify(ServiceState::kReloading, "reloading " + options.config_path);
     try {
-      std::thread([gate = reload_gate, path = options.config_path] {
+      std::thread([gate = reload_gate, path = options.config_path, flags = options.shard] {
         // Below the loop's priority: on a busy machine the parse waits, not the probes.
         ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), kReloadNice);
-        auto loaded = std::make_shared<LoadedReload>(load_for_reload(path));
+        auto loaded = std::make_shared<LoadedReload>(load_for_reload(path, flags));
         const std::lock_guard lock(gate->mutex);
         if (gate->impl == nullptr) return;
         Impl* impl = gate->impl;
@@ -532,11 +559,19 @@ struct Daemon::Impl {
                   {"action", "the running history settings stay until the daemon restarts"}});
     }
     fresh.history = config.history;  // the store runs with the settings it was opened with
+    if (fresh.shard_active != config.shard_active) {
+      logger.log(LogLevel::kInfo, "shard_changed",
+                 {{"from", shard_text(config.shard_active)},
+                  {"to", shard_text(fresh.shard_active)},
+                  {"servers", std::to_string(fresh.servers.size())},
+                  {"fleet_servers", std::to_string(fresh.fleet_servers)}});
+    }
     config = std::move(fresh);
     resolver.set_options(dns_options(config));
     actions.clear();
     monitor.reload(config, n, actions);
     release_server_list();
+    log_empty_shard();
     carry_out(n);
     after_event();
   }
@@ -934,6 +969,10 @@ struct Daemon::Impl {
     engine.recent_alerts = alerts.recent();
     engine.history = history_status;
     engine.per_server_metrics = config.metrics.per_server;
+    engine.vantage = config.vantage;
+    engine.shard = config.shard_active;
+    engine.shard_servers = server_count;
+    engine.fleet_servers = config.fleet_servers;
     const ProbeHubCounters& c = hub.counters();
     engine.unmatched_datagrams = c.unmatched;
     engine.datagrams_sent = c.sent;

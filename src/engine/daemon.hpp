@@ -24,6 +24,7 @@
 #include <string>
 
 #include "config/config.hpp"
+#include "config/shard.hpp"
 #include "engine/logging.hpp"
 #include "history/history_store.hpp"
 #include "monitor/monitor.hpp"
@@ -55,6 +56,9 @@ struct ProbeAnswer {
 
 struct DaemonOptions {
   std::string config_path;  // re-read on SIGHUP
+  // The command line's shard flags: a reloaded file is cut to the shard they and its `shard:`
+  // block give (config::resolve_shard), as at start. The initial Config comes cut already.
+  config::ShardFlags shard;
   bool handle_signals = true;
 };
 

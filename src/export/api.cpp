@@ -310,7 +310,13 @@ std::string render_status(const monitor::View& view) {
                    {"system_offset", or_null(snap.system_offset_s)},
                    {"truechimer_count", snap.truechimers},
                    {"config_reloads", snap.config_reloads},
-                   {"history", std::move(history)}});
+                   {"history", std::move(history)},
+                   {"vantage", engine.vantage},
+                   {"shard", json{{"index", engine.shard.index},
+                                  {"count", engine.shard.count},
+                                  {"servers", engine.shard_servers},
+                                  {"fleet_servers", engine.fleet_servers},
+                                  {"empty", engine.shard_servers == 0}}}});
 }
 
 std::string render_alerts(const monitor::View& view, std::size_t limit) {

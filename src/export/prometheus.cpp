@@ -183,14 +183,21 @@ struct Label {
   std::string_view value;
 };
 
-// `name{server="..",address=".."` plus extra labels, then `} `; the caller appends the value.
-void append_server_series(std::string& out, std::string_view metric, const ServerSnapshot& server,
-                          std::initializer_list<Label> extra = {}) {
+// `name{server="..",address=".."`, `vantage=".."` when the configuration names one, plus extra
+// labels, then `} `; the caller appends the value. An empty vantage writes no label: Prometheus
+// treats a label with an empty value as absent, so the bytes would say nothing.
+void append_server_series(std::string& out, std::string_view metric, std::string_view vantage,
+                          const ServerSnapshot& server, std::initializer_list<Label> extra = {}) {
   out.append(metric).append("{server=\"");
   append_escaped_label_value(out, server.name);
   out.append("\",address=\"");
   append_escaped_label_value(out, server.address);
   out.push_back('"');
+  if (!vantage.empty()) {
+    out.append(",vantage=\"");
+    append_escaped_label_value(out, vantage);
+    out.push_back('"');
+  }
   for (const auto& label : extra) {
     out.push_back(',');
     out.append(label.name).append("=\"");
@@ -225,8 +232,9 @@ constexpr std::array<std::string_view, 2> kFullOnlyFamilies = {
 
 class Renderer {
  public:
-  Renderer(const Snapshot& snapshot, ChunkWriter& w, config::PerServerMetrics mode)
-      : snap_(snapshot), w_(w), mode_(mode) {}
+  Renderer(const Snapshot& snapshot, ChunkWriter& w, config::PerServerMetrics mode,
+           std::string_view vantage)
+      : snap_(snapshot), w_(w), mode_(mode), vantage_(vantage) {}
 
   // Whether a per-server family has samples in this mode (its HELP and TYPE are always written).
   [[nodiscard]] bool on(const Family& family) const {
@@ -256,7 +264,7 @@ class Renderer {
       if (!server) continue;
       auto v = value(*server);
       if (!v) continue;
-      append_server_series(w_.buf(), family.name, *server);
+      append_server_series(w_.buf(), family.name, vantage_, *server);
       append_value(*v);
       if (!end_line()) return false;
     }
@@ -282,7 +290,7 @@ class Renderer {
         auto [end, ec] = std::to_chars(version, version + sizeof version, *server->version);
         version_text = std::string_view(version, static_cast<std::size_t>(end - version));
       }
-      append_server_series(w_.buf(), family.name, *server,
+      append_server_series(w_.buf(), family.name, vantage_, *server,
                            {{"refid", server->refid},
                             {"version", version_text},
                             {"state", monitor::to_string(server->state)},
@@ -302,7 +310,7 @@ class Renderer {
       for (int i = 0; i < proto::kRejectReasonCount; ++i) {
         auto reason = static_cast<proto::RejectReason>(i);
         if (!dense() && server->rejected[static_cast<std::size_t>(i)] == 0) continue;
-        append_server_series(w_.buf(), family.name, *server,
+        append_server_series(w_.buf(), family.name, vantage_, *server,
                              {{"reason", proto::to_string(reason)}});
         append_uint(w_.buf(), server->rejected[static_cast<std::size_t>(i)]);
         if (!end_line()) return false;
@@ -320,7 +328,7 @@ class Renderer {
         // Only the codes seen (every one with a count of at least 1).
         for (const auto& [code, count] : server->kod) {
           if (count == 0) continue;
-          append_server_series(w_.buf(), family.name, *server, {{"code", code}});
+          append_server_series(w_.buf(), family.name, vantage_, *server, {{"code", code}});
           append_uint(w_.buf(), count);
           if (!end_line()) return false;
         }
@@ -341,7 +349,7 @@ class Renderer {
           if (known != kWellKnownKissCodes.end() && *known == code) ++known;
           ++seen;
         }
-        append_server_series(w_.buf(), family.name, *server, {{"code", code}});
+        append_server_series(w_.buf(), family.name, vantage_, *server, {{"code", code}});
         append_uint(w_.buf(), count);
         if (!end_line()) return false;
       }
@@ -368,7 +376,7 @@ class Renderer {
         if (known != always.end() && *known == name) ++known;
         ++seen;
       }
-      append_server_series(w_.buf(), family.name, server, {{label, name}});
+      append_server_series(w_.buf(), family.name, vantage_, server, {{label, name}});
       append_uint(w_.buf(), count);
       if (!end_line()) return false;
     }
@@ -384,7 +392,7 @@ class Renderer {
       if (!dense()) {
         for (const auto& [reason, count] : server->nts_ke_failures) {
           if (count == 0) continue;
-          append_server_series(w_.buf(), family.name, *server, {{"reason", reason}});
+          append_server_series(w_.buf(), family.name, vantage_, *server, {{"reason", reason}});
           append_uint(w_.buf(), count);
           if (!end_line()) return false;
         }
@@ -413,7 +421,7 @@ class Renderer {
         if (!dense() && !active && (server->alerts_fired & (1U << static_cast<unsigned>(i))) == 0) {
           continue;
         }
-        append_server_series(w_.buf(), family.name, *server,
+        append_server_series(w_.buf(), family.name, vantage_, *server,
                              {{"alert", monitor::alert_name(kind)}});
         w_.buf().push_back(active ? '1' : '0');
         if (!end_line()) return false;
@@ -457,6 +465,7 @@ class Renderer {
   const Snapshot& snap_;
   ChunkWriter& w_;
   config::PerServerMetrics mode_;
+  std::string_view vantage_;  // the configuration's `vantage`; "" = no label
 };
 
 constexpr Family kBuildInfo{"ntp_monitor_build_info", "gauge",
@@ -544,6 +553,9 @@ constexpr Family kFleetRequests{"ntp_monitor_fleet_requests_total", "counter",
 constexpr Family kFleetResponses{"ntp_monitor_fleet_responses_total", "counter",
                                  "Valid replies from every server since start (removed ones "
                                  "too)."};
+constexpr Family kShardInfo{"ntp_monitor_shard_info", "gauge",
+                            "Always 1; the labels `index` and `count` say which shard of how many "
+                            "this process monitors (0 and 1: the whole fleet)."};
 constexpr Family kPerServerMode{"ntp_monitor_metrics_per_server", "gauge",
                                 "Always 1; the label `mode` is metrics.per_server (full, standard "
                                 "or minimal): which per-server series this exposition has."};
@@ -757,6 +769,16 @@ bool write_fleet(ChunkWriter& w, const Snapshot& snapshot, config::PerServerMetr
   append_uint_sample(out, kFleetResponses.name, snapshot.responses_total);
   append_header(w, kPerServerMode);
   append_labelled_uint_sample(out, kPerServerMode.name, "mode", config::to_string(mode), 1);
+  w.line_done();
+  return w.ok();
+}
+
+// Which shard this process monitors: present in every exposition (index 0, count 1 unsharded).
+bool write_shard(ChunkWriter& w, config::Shard shard) {
+  auto& out = w.buf();
+  append_header(w, kShardInfo);
+  out.append(kShardInfo.name).append("{index=\"").append(std::to_string(shard.index));
+  out.append("\",count=\"").append(std::to_string(shard.count)).append("\"} 1\n");
   w.line_done();
   return w.ok();
 }
@@ -1047,7 +1069,7 @@ bool write_exposition(const monitor::View& view, const BuildInfo& build,
   ChunkWriter w(sink, options.chunk_bytes == 0 ? kDefaultChunkBytes : options.chunk_bytes,
                 options.format);
   const config::PerServerMetrics mode = engine.per_server_metrics;
-  Renderer r(snapshot, w, mode);
+  Renderer r(snapshot, w, mode, engine.vantage);
   using S = ServerSnapshot;
 
   // Stops at the first family the sink refused; && keeps the family order readable.
@@ -1102,7 +1124,7 @@ bool write_exposition(const monitor::View& view, const BuildInfo& build,
                                           : std::nullopt;
                    }) &&
       r.nts_ke_failures(kNtsKeFailures) && write_fleet(w, snapshot, mode) &&
-      r.single(kSystemOffset, snapshot.system_offset_s) &&
+      write_shard(w, engine.shard) && r.single(kSystemOffset, snapshot.system_offset_s) &&
       r.single(kSystemJitter, snapshot.system_jitter_s) &&
       r.single(kLocalClockOffset, snapshot.local_clock_offset_s) &&
       r.single(kLocalClockSteps, std::optional<std::uint64_t>(snapshot.local_clock_steps)) &&

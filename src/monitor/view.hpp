@@ -9,6 +9,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -94,6 +95,14 @@ struct EngineStatus {
   // Which per-server series /metrics writes (the configuration's metrics.per_server, as of
   // this publish: a reload changes the next view).
   config::PerServerMetrics per_server_metrics = config::PerServerMetrics::kStandard;
+  // The configuration's `vantage` (the label of every per-server series; "" = none), the shard
+  // this process monitors (0/1: the whole fleet), the configured entries in it (0: the shard is
+  // empty, the process is idle and healthy) and how many the configuration names over all
+  // shards, as of this publish.
+  std::string vantage;
+  config::Shard shard;
+  std::size_t shard_servers = 0;
+  std::size_t fleet_servers = 0;
 };
 
 // One published picture: both parts describe the same moment and never change.

@@ -43,7 +43,8 @@ std::string unknown_keys(int lines) {
 std::string unknown_key_error(int line) {
   return "cfg.yaml:" + std::to_string(line) + ":1: unknown key 'bogus_" + std::to_string(line) +
          "' at the top level (expected one of: servers, server_lists, alert_thresholds, poll, "
-         "alerts, selection, dns, history, key_file, requests, key_format, probe, metrics)";
+         "alerts, selection, dns, history, key_file, requests, key_format, probe, metrics, shard, "
+         "vantage)";
 }
 
 TEST(ConfigErrorCap, AFileWithAnErrorOnEveryLineReportsTheFirstTwentyAndACount) {

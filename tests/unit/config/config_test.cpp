@@ -266,7 +266,7 @@ TEST(ConfigErrors, UnknownKeysAtEveryLevel) {
   EXPECT_EQ(error_of("servers: [{host: a}]\nalert: {}\n"),
             "servers.yaml:2:1: unknown key 'alert' at the top level (expected one of: "
             "servers, server_lists, alert_thresholds, poll, alerts, selection, dns, history, "
-            "key_file, requests, key_format, probe, metrics)");
+            "key_file, requests, key_format, probe, metrics, shard, vantage)");
   EXPECT_EQ(error_of("servers: [{host: a}]\nalert_thresholds:\n  offset: 3\n"),
             "servers.yaml:3:3: unknown key 'offset' in alert_thresholds (expected one of: "
             "offset_ms, delay_ms)");

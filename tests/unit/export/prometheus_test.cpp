@@ -1317,5 +1317,57 @@ TEST(PerServerModes, FleetFamiliesSumTheServers) {
   }
 }
 
+// ---- vantage and shard -------------------------------------------------------------------------
+
+TEST(Vantage, EveryPerServerSeriesCarriesTheVantageInEveryMode) {
+  for (const auto mode : {config::PerServerMetrics::kFull, config::PerServerMetrics::kStandard,
+                          config::PerServerMetrics::kMinimal}) {
+    const auto snapshot = three_server_snapshot();
+    monitor::View view = monitor::view_of(snapshot);
+    view.engine.per_server_metrics = mode;
+    const auto plain = render_prometheus(view, sample_build());
+    view.engine.vantage = "eu \"west\"";
+    const auto text = render_prometheus(view, sample_build());
+    std::size_t per_server = 0;
+    const auto plain_lines = lines_of(plain);
+    const auto lines = lines_of(text);
+    ASSERT_EQ(lines.size(), plain_lines.size()) << config::to_string(mode);
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+      const std::string& line = plain_lines[i];
+      const auto at = line.find("{server=\"");
+      if (line.rfind('#', 0) == 0 || at == std::string::npos) {
+        EXPECT_EQ(lines[i], line);  // not a per-server series: unchanged
+        continue;
+      }
+      ++per_server;
+      // The same series with vantage="..." after the address label.
+      const auto address_end = line.find('"', line.find("address=\"") + 9) + 1;
+      std::string expected = line;
+      expected.insert(address_end, ",vantage=\"eu \\\"west\\\"\"");
+      EXPECT_EQ(lines[i], expected);
+    }
+    EXPECT_GE(per_server, 18U) << config::to_string(mode);
+  }
+}
+
+TEST(Shard, ShardInfoIsAlwaysPresent) {
+  const auto snapshot = one_server_snapshot();
+  monitor::View view = monitor::view_of(snapshot);
+  EXPECT_EQ(lines_starting_with(render_prometheus(view, sample_build()), "ntp_monitor_shard_info"),
+            std::vector<std::string>{"ntp_monitor_shard_info{index=\"0\",count=\"1\"} 1"});
+  view.engine.shard = config::Shard{2, 3};
+  EXPECT_EQ(lines_starting_with(render_prometheus(view, sample_build()), "ntp_monitor_shard_info"),
+            std::vector<std::string>{"ntp_monitor_shard_info{index=\"2\",count=\"3\"} 1"});
+  // An empty shard: no server series, the fleet-wide families and shard_info still there.
+  monitor::Snapshot empty = one_server_snapshot();
+  empty.servers.clear();
+  view = monitor::view_of(empty);
+  view.engine.shard = config::Shard{1, 4};
+  const auto text = render_prometheus(view, sample_build());
+  EXPECT_NE(text.find("ntp_monitor_servers 0\n"), std::string::npos);
+  EXPECT_NE(text.find("ntp_monitor_shard_info{index=\"1\",count=\"4\"} 1\n"), std::string::npos);
+  EXPECT_EQ(text.find("{server=\""), std::string::npos);
+}
+
 }  // namespace
 }  // namespace ntpmon::exporter
