@@ -391,6 +391,21 @@ TEST(ApiStatus, TotalsWithoutALinePerServer) {
   EXPECT_EQ(windowed["requests_window"]["unsent"], 5);
   EXPECT_EQ(windowed["requests_window"]["in_flight"], 4096);
   EXPECT_EQ(windowed["requests_window"]["waiting"], 120);
+  // Unsharded and without a vantage, then shard 2 of 3 of a fleet of 10 with a vantage.
+  EXPECT_EQ(body["vantage"], "");
+  EXPECT_EQ(body["shard"]["index"], 0);
+  EXPECT_EQ(body["shard"]["count"], 1);
+  view.engine.vantage = "eu-west";
+  view.engine.shard = config::Shard{2, 3};
+  view.engine.shard_servers = 4;
+  view.engine.fleet_servers = 10;
+  const json sharded = json::parse(render_status(view));
+  EXPECT_EQ(sharded["vantage"], "eu-west");
+  EXPECT_EQ(
+      sharded["shard"],
+      (json{{"index", 2}, {"count", 3}, {"servers", 4}, {"fleet_servers", 10}, {"empty", false}}));
+  view.engine.shard_servers = 0;
+  EXPECT_EQ(json::parse(render_status(view))["shard"]["empty"], true);
 }
 
 }  // namespace
