@@ -25,10 +25,11 @@ _ntp_monitor() {
     # value are listed again in *_valued, so that their value is not taken for a command.
     local daemon_opts="--help --version --config --prometheus-port --web-dashboard
         --listen-address --web-config --web.listen-address --web.config.file
-        --web.telemetry-path --log-format --log-level"
+        --web.telemetry-path --log-format --log-level --shard --shard-from-hostname
+        --shard-count"
     local daemon_valued="--config --prometheus-port --web-dashboard --listen-address
         --web-config --web.listen-address --web.config.file --web.telemetry-path --log-format
-        --log-level"
+        --log-level --shard --shard-count"
     local query_opts="--help --json --samples --interval --timeout --port --ntp-version
         --config --nts --ntske-port --ca-file --ntske-timeout --nts-ntp-server --key-file
         --key-id --key-format"
@@ -98,6 +99,7 @@ _ntp_monitor() {
             --root-dispersion | --forward-delay | --forward-delay-probability | \
             --return-delay | --return-delay-probability | --loss | --spoof-shift | --seed | \
             --max-runtime | --duration | --die-after | --hostname | --warning | --critical | \
+            --shard | --shard-count | \
             --swarn | --scrit | --jwarn | --jcrit | --twarn | --tcrit | --time-offset)
             return 0  # a number, an address or a name: nothing to offer
             ;;
