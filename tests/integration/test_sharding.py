@@ -25,7 +25,7 @@ FLEET = 1000
 YAML_ENTRIES = 10
 
 
-# ---- the assignment as docs/architecture.md defines it ------------------------------------------
+# ---- the assignment as docs/architecture.md defines it -------------------------------------
 
 M64 = (1 << 64) - 1
 GOLDEN = 0x9E3779B97F4A7C15
@@ -51,7 +51,7 @@ def shard_of(name: str, count: int) -> int:
     return weights.index(max(weights))
 
 
-# ---- the fleet ------------------------------------------------------------------------------------
+# ---- the fleet -----------------------------------------------------------------------------
 
 NAMES = [f"yaml-{i}" for i in range(YAML_ENTRIES)] + \
         [f"node-{i:04d}.example" for i in range(FLEET - YAML_ENTRIES)]
@@ -178,13 +178,25 @@ def test_reload_from_three_to_four_shards_moves_a_quarter(tmp_path, monitor, dea
             text = d.metrics_text()
             assert f'ntp_monitor_shard_info{{index="{k}",count="4"}} 1' in text
             assert metric(text, "ntp_monitor_config_reloads_total") == 1
+
+        # A shard block the daemon cannot settle (no index, no flag) fails the reload: the
+        # running shard stays.
+        d = replicas[0]
+        d.config_path.write_text(base + "shard: {count: 4}\n")
+        d.signal(signal.SIGHUP)
+        (failed,) = wait_for("the reload refused", lambda: d.log_events("config_reload_failed"),
+                             10, interval_s=0.1)
+        assert "the configuration's shard block has no index" in failed, failed
+        assert names_of(d) == after[0]
+        assert metric(d.metrics_text(), "ntp_monitor_config_reload_failures_total") == 1
     finally:
         for d in replicas:
             d.stop()
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--shard", "3/3"], "--shard: shard 3 does not exist among 3 (K counts from 0: K/N needs K < N)"),
+    (["--shard", "3/3"],
+     "--shard: shard 3 does not exist among 3 (K counts from 0: K/N needs K < N)"),
     (["--shard", "1/0"], "--shard: the shard count N must be at least 1 (K/N, got 0)"),
     (["--shard", "one/3"], "--shard: 'one/3' is not K/N"),
     (["--shard", "0/2", "--shard-from-hostname"], "--shard excludes --shard-from-hostname"),
