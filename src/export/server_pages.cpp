@@ -13,6 +13,7 @@
 
 #include "export/api.hpp"
 #include "export/api_json.hpp"
+#include "proto/base64.hpp"
 
 namespace ntpmon::exporter::api {
 
@@ -136,43 +137,6 @@ bool matches(const ServerSnapshot& s, const ServersQuery& q) {
 // ---- Cursors: base64url (no padding) of a small binary record --------------------------------
 
 constexpr std::uint8_t kCursorVersion = 1;
-constexpr std::string_view kBase64Url =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-std::string base64url(const std::string& bytes) {
-  std::string out;
-  out.reserve((bytes.size() * 4 + 2) / 3);
-  std::uint32_t acc = 0;
-  int bits = 0;
-  for (const char ch : bytes) {
-    acc = (acc << 8) | static_cast<std::uint8_t>(ch);
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out.push_back(kBase64Url[(acc >> bits) & 0x3F]);
-    }
-  }
-  if (bits > 0) out.push_back(kBase64Url[(acc << (6 - bits)) & 0x3F]);
-  return out;
-}
-
-std::optional<std::string> unbase64url(std::string_view text) {
-  std::string out;
-  std::uint32_t acc = 0;
-  int bits = 0;
-  for (const char ch : text) {
-    const std::size_t v = kBase64Url.find(ch);
-    if (v == std::string_view::npos) return std::nullopt;
-    acc = (acc << 6) | static_cast<std::uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((acc >> bits) & 0xFF));
-    }
-  }
-  if (bits >= 6 || (acc & ((1U << bits) - 1)) != 0) return std::nullopt;  // not canonical
-  return out;
-}
 
 struct Cursor {
   SortKey sort = SortKey::kNone;
@@ -212,11 +176,11 @@ std::string encode_cursor(const Tuple& t, SortKey sort, bool descending) {
   b.append(t.name.substr(0, name_len));
   put_le(b, address_len, 2);
   b.append(t.address.substr(0, address_len));
-  return base64url(b);
+  return proto::encode_base64url(b);
 }
 
 std::optional<Cursor> decode_cursor(std::string_view text) {
-  const auto bytes = unbase64url(text);
+  const auto bytes = proto::decode_base64url(text);
   if (!bytes || bytes->size() < 18) return std::nullopt;
   const std::string& b = *bytes;
   if (static_cast<std::uint8_t>(b[0]) != kCursorVersion) return std::nullopt;
