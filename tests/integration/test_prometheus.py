@@ -206,9 +206,9 @@ def test_every_alert_has_a_promtool_test():
 # One vocabulary: the daemon's alerts and the rules
 
 # Rules about the monitor itself or the whole fleet: the daemon, which judges one server at a
-# time, has no alert of these names.
+# time from one place, has no alert of these names.
 FLEET_ONLY_RULES = {"NtpMonitorDown", "NtpMonitorAbsent", "NtpNoTruechimerMajority",
-                    "NtpConfigReloadFailed"}
+                    "NtpConfigReloadFailed", "NtpServerUnreachableFromMajority"}
 
 _ALERT_LABEL = re.compile(r'ntp_monitor_alert_active\{[^}]*\balert="([^"]*)"')
 
