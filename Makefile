@@ -91,8 +91,8 @@ bench: build
 # The reports: build-coverage/coverage/index.html (C++) and build-coverage/python-html/index.html
 # (Python); the summaries are printed at the end.
 # No ccache here: its relative paths (CCACHE_BASEDIR) end up in the .gcno files, where gcov
-# cannot resolve them. COVERAGE_TESTS narrows the integration part (pytest paths); the exit status is pytest's, after
-# the reports are written.
+# cannot resolve them. COVERAGE_TESTS narrows the integration part (pytest paths). Both suites run
+# whatever the other printed; the exit status is non-zero if either failed, after the reports.
 COVERAGE_FLAGS = --coverage -fprofile-update=atomic -O0 -g
 COVERAGE_TESTS ?= tests/integration
 coverage: deps
@@ -102,7 +102,7 @@ coverage: deps
 	find build-coverage -name '*.gcda' -delete
 	cmake --build build-coverage -j$(JOBS)
 	cmake --build build-coverage -j$(JOBS) --target ntpmon_web_test_driver
-	cd build-coverage && ctest -j$(JOBS) --output-on-failure
+	cd build-coverage && ctest -j$(JOBS) --output-on-failure; echo $$? > ctest-status
 	NTPMON_BUILD_DIR=$(CURDIR)/build-coverage COVERAGE_FILE=$(CURDIR)/build-coverage/.coverage \
 	  $(PYTHON) -m pytest -q $(COVERAGE_TESTS) \
 	  --cov=build-coverage/python/ntp_monitor --cov=examples --cov-branch \
@@ -115,7 +115,8 @@ coverage: deps
 	  --print-summary
 	@echo "C++ report: build-coverage/coverage/index.html; per file: build-coverage/coverage/summary.txt"
 	@echo "Python report: build-coverage/python-html/index.html"
-	@exit $$(cat build-coverage/pytest-status)
+	@echo "ctest exit status $$(cat build-coverage/ctest-status), pytest exit status $$(cat build-coverage/pytest-status)"
+	@test "$$(cat build-coverage/ctest-status)" = 0 && exit $$(cat build-coverage/pytest-status)
 
 CXX_SOURCES = git ls-files '*.cpp' '*.hpp'
 

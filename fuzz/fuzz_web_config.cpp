@@ -15,6 +15,7 @@
 #include <string_view>
 
 #include "export/web_config.hpp"
+#include "proto/base64.hpp"
 
 namespace {
 
@@ -66,7 +67,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
   }
   // The Authorization header's credentials: any bytes, never an exception.
-  if (const auto decoded = ntpmon::exporter::decode_base64(text)) {
+  if (const auto decoded = ntpmon::proto::decode_base64(text)) {
     check(decoded->size() <= text.size() / 4 * 3);
   }
   return 0;

@@ -23,11 +23,11 @@
 #include <string>
 #include <vector>
 
+#include "app/client_auth.hpp"
 #include "app/commands.hpp"
 #include "app/nagios.hpp"
 #include "config/config.hpp"
 #include "engine/address.hpp"
-#include "engine/key_file.hpp"
 #include "engine/query.hpp"
 
 namespace ntpmon::app {
@@ -53,13 +53,7 @@ struct CheckArgs {
   int samples = 4;
   double interval_s = 1.0;
   int version = 4;
-  // Authentication, as for `query`.
-  bool nts = false;
-  int ntske_port = 4460;
-  std::string ca_file;
-  std::string key_file;
-  std::int64_t key_id = -1;
-  std::string key_format = "auto";
+  ClientAuthArgs auth;  // as for `query`
 };
 
 int print(const Verdict& verdict, bool verbose) {
@@ -120,9 +114,6 @@ Result<std::vector<std::string>, std::string> resolve_family(const std::string& 
 Verdict run_check(const CheckArgs& args) {
   if (args.host.empty()) return nagios::unknown("no host given (-H)");
   if (args.ipv4 && args.ipv6) return nagios::unknown("-4 and -6 are exclusive");
-  if (args.nts && !args.key_file.empty()) {
-    return nagios::unknown("--nts and --key-file are exclusive");
-  }
   nagios::CheckSpec spec;
   std::string error;
   if (!set_range("-w", args.warning, &spec.offset.warning, &error) ||
@@ -139,29 +130,7 @@ Verdict run_check(const CheckArgs& args) {
   spec.quiet = args.quiet;
 
   engine::QueryOptions options;
-  if (args.nts) {
-    options.auth = engine::QueryOptions::Auth::kNts;
-    options.ntske_port = static_cast<std::uint16_t>(args.ntske_port);
-    options.ca_file = args.ca_file;
-  } else if (!args.key_file.empty() || args.key_id >= 0) {
-    if (args.key_file.empty() || args.key_id < 0) {
-      return nagios::unknown("--key-file and --key-id go together");
-    }
-    config::Config keys_only;
-    keys_only.key_file = args.key_file;
-    keys_only.key_format = args.key_format == "chrony"   ? config::KeyFormat::kChrony
-                           : args.key_format == "ntpsec" ? config::KeyFormat::kNtpsec
-                                                         : config::KeyFormat::kAuto;
-    const auto keys = engine::load_config_keys(keys_only);
-    if (!keys) return nagios::unknown(keys.error());
-    const proto::SymmetricKey* key =
-        proto::find_key(*keys, static_cast<std::uint32_t>(args.key_id));
-    if (key == nullptr) {
-      return nagios::unknown("key " + std::to_string(args.key_id) + " not in " + args.key_file);
-    }
-    options.auth = engine::QueryOptions::Auth::kKey;
-    options.key = *key;
-  }
+  if (const auto why = apply_client_auth(args.auth, options)) return nagios::unknown(*why);
 
   const auto spec_host = engine::parse_host_port(args.host);
   if (!spec_host) return nagios::unknown("-H: " + spec_host.error());
@@ -254,20 +223,7 @@ void register_check(CLI::App& app, int* exit_code) {
   cmd->add_option("--ntp-version", args->version, "NTP version of the requests")
       ->check(CLI::IsMember({3, 4}))
       ->capture_default_str();
-  cmd->add_flag("--nts", args->nts, "Authenticate with NTS (RFC 8915)");
-  cmd->add_option("--ntske-port", args->ntske_port, "NTS-KE TCP port")
-      ->check(CLI::Range(1, 65535))
-      ->capture_default_str();
-  cmd->add_option("--ca-file", args->ca_file, "PEM CA certificates to trust for NTS-KE")
-      ->check(CLI::ExistingFile);
-  cmd->add_option("--key-file", args->key_file,
-                  "Symmetric key file (chrony.keys or ntpsec ntp.keys)")
-      ->check(CLI::ExistingFile);
-  cmd->add_option("--key-id", args->key_id, "Key id from --key-file to authenticate with")
-      ->check(CLI::Range(std::int64_t{1}, std::int64_t{4294967295}));
-  cmd->add_option("--key-format", args->key_format, "Key file format")
-      ->check(CLI::IsMember({"auto", "chrony", "ntpsec"}))
-      ->capture_default_str();
+  add_client_auth_options(*cmd, args->auth);
   cmd->callback([args, exit_code] {
     std::signal(SIGALRM, on_alarm);
     alarm(static_cast<unsigned>(args->timeout_s));

@@ -6,21 +6,19 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
-#include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "app/client_auth.hpp"
 #include "app/commands.hpp"
 #include "config/config.hpp"
 #include "engine/address.hpp"
 #include "engine/query.hpp"
 #include "export/measurement_json.hpp"
-#include "proto/keys.hpp"
 
 namespace ntpmon::app {
 namespace {
@@ -35,14 +33,9 @@ struct QueryArgs {
   std::string config_file;
   std::vector<std::string> hosts;
   // Authentication.
-  bool nts = false;
-  int ntske_port = 4460;
-  std::string ca_file;
+  ClientAuthArgs auth;
   double ntske_timeout_s = 5.0;
   std::string nts_ntp_server;
-  std::string key_file;
-  std::int64_t key_id = -1;
-  std::string key_format = "auto";
 };
 
 std::chrono::nanoseconds to_ns(double seconds) {
@@ -223,38 +216,13 @@ void print_json(const std::vector<engine::AddressResult>& results) {
   std::printf("%s\n", out.dump(2).c_str());
 }
 
-// chrony.keys marks every key with HEX: or ASCII: in practice and spells types AES128/AES256;
-// ntp.keys never uses the prefixes. Without a prefix a file that parses as ntp.keys is taken as
-// one (the two agree on "ID MD5 text" lines of up to 20 characters anyway).
-Result<std::vector<proto::SymmetricKey>, std::string> load_keys(const QueryArgs& args) {
-  std::ifstream in(args.key_file);
-  if (!in) return Err(std::string("cannot read key file ") + args.key_file);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  const std::string text = buffer.str();
-  std::string format = args.key_format;
-  if (format == "auto") {
-    const bool prefixed =
-        text.find("HEX:") != std::string::npos || text.find("ASCII:") != std::string::npos;
-    format = (!prefixed && proto::parse_ntpsec_keys(text)) ? "ntpsec" : "chrony";
-  }
-  auto keys = format == "ntpsec" ? proto::parse_ntpsec_keys(text) : proto::parse_chrony_keys(text);
-  if (!keys) {
-    return Err(args.key_file + " (" + format + " format): " + proto::to_string(keys.error()));
-  }
-  return std::move(*keys);
-}
-
 int run_query_command(const QueryArgs& args) {
   engine::QueryOptions options;
-  if (args.nts && !args.key_file.empty()) {
-    std::fprintf(stderr, "ntp-monitor query: --nts and --key-file are exclusive\n");
+  if (const auto error = apply_client_auth(args.auth, options)) {
+    std::fprintf(stderr, "ntp-monitor query: %s\n", error->c_str());
     return kExitUsage;
   }
-  if (args.nts) {
-    options.auth = engine::QueryOptions::Auth::kNts;
-    options.ntske_port = static_cast<std::uint16_t>(args.ntske_port);
-    options.ca_file = args.ca_file;
+  if (args.auth.nts) {
     options.ntske_timeout = to_ns(args.ntske_timeout_s);
     if (!args.nts_ntp_server.empty()) {
       const auto parsed = engine::parse_host_port(args.nts_ntp_server);
@@ -265,25 +233,6 @@ int run_query_command(const QueryArgs& args) {
       options.nts_ntp_host = parsed->host;
       options.nts_ntp_port = parsed->port;
     }
-  } else if (!args.key_file.empty() || args.key_id >= 0) {
-    if (args.key_file.empty() || args.key_id < 0) {
-      std::fprintf(stderr, "ntp-monitor query: --key-file and --key-id go together\n");
-      return kExitUsage;
-    }
-    const auto keys = load_keys(args);
-    if (!keys) {
-      std::fprintf(stderr, "ntp-monitor query: %s\n", keys.error().c_str());
-      return kExitUsage;
-    }
-    const proto::SymmetricKey* key =
-        proto::find_key(*keys, static_cast<std::uint32_t>(args.key_id));
-    if (key == nullptr) {
-      std::fprintf(stderr, "ntp-monitor query: key %lld not in %s\n",
-                   static_cast<long long>(args.key_id), args.key_file.c_str());
-      return kExitUsage;
-    }
-    options.auth = engine::QueryOptions::Auth::kKey;
-    options.key = *key;
   }
 
   std::vector<engine::QueryTarget> targets;
@@ -353,28 +302,13 @@ void register_query(CLI::App& app, int* exit_code) {
       ->capture_default_str();
   cmd->add_option("--config", args->config_file,
                   "Also query every server of this YAML configuration (its port and version)");
-  cmd->add_flag("--nts", args->nts,
-                "Authenticate with NTS (RFC 8915): NTS-KE over TLS 1.3, then NTS-protected NTP");
-  cmd->add_option("--ntske-port", args->ntske_port, "NTS-KE TCP port")
-      ->check(CLI::Range(1, 65535))
-      ->capture_default_str();
-  cmd->add_option("--ca-file", args->ca_file,
-                  "PEM file of CA certificates to trust for NTS-KE instead of the system store")
-      ->check(CLI::ExistingFile);
+  add_client_auth_options(*cmd, args->auth);
   cmd->add_option("--ntske-timeout", args->ntske_timeout_s, "Seconds allowed for one NTS-KE")
       ->check(CLI::Range(0.001, 60.0))
       ->capture_default_str();
   cmd->add_option("--nts-ntp-server", args->nts_ntp_server,
                   "HOST:PORT: send NTS-protected NTP here instead of the negotiated server "
                   "(debugging, proxies)");
-  cmd->add_option("--key-file", args->key_file,
-                  "Symmetric key file (chrony.keys or ntpsec ntp.keys)")
-      ->check(CLI::ExistingFile);
-  cmd->add_option("--key-id", args->key_id, "Key id from --key-file to authenticate with")
-      ->check(CLI::Range(std::int64_t{1}, std::int64_t{4294967295}));
-  cmd->add_option("--key-format", args->key_format, "Key file format")
-      ->check(CLI::IsMember({"auto", "chrony", "ntpsec"}))
-      ->capture_default_str();
   cmd->add_option("hosts", args->hosts,
                   "HOST[:PORT]: a name, an IPv4 address, [IPv6]:PORT or a bare IPv6 address");
   cmd->callback([args, exit_code] { *exit_code = run_query_command(*args); });

@@ -154,8 +154,8 @@ void add_web_routes(exporter::HttpServer& server, const engine::Daemon& daemon,
   cached("/api/v1/status", &api::render_status);
   cached("/api/v1/summary", &api::render_summary);
 
-  // Pages of servers, rendered per request from the snapshot (never the whole fleet); the sort
-  // orders they need are built once per snapshot and shared.
+  // Pages of servers, rendered per request from the newest snapshot (never the whole fleet); the
+  // sort orders they need are built once per layout of the fleet and shared (SortOrders).
   auto indexes = std::make_shared<api::ServerIndexCache>();
   server.add_route(
       "GET", "/api/v1/servers",

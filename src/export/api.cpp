@@ -506,7 +506,9 @@ std::string render_history(std::string_view server, const HistoryQuery& query,
 std::shared_ptr<const std::string> SnapshotJsonCache::get(
     const std::shared_ptr<const monitor::View>& snapshot) {
   std::lock_guard lock(mutex_);
-  if (snapshot != snapshot_ || !body_) {
+  const bool same = !snapshot_.expired() && !snapshot_.owner_before(snapshot) &&
+                    !snapshot.owner_before(snapshot_);
+  if (!same || !body_) {
     body_ = std::make_shared<const std::string>(render_(*snapshot));
     snapshot_ = snapshot;
     ++renders_;

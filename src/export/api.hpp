@@ -96,9 +96,10 @@ class SnapshotJsonCache {
  private:
   Render render_;
   mutable std::mutex mutex_;
-  // The snapshot is held (not just its address) so that a new snapshot can never reuse the
-  // address of the cached one.
-  std::shared_ptr<const monitor::View> snapshot_;
+  // Weakly: a superseded snapshot is freed when its last request is done, not kept until the
+  // next request (with a fleet polled every few seconds, most of its entries are superseded
+  // too). Compared by owner, so a new snapshot at the address of a freed one is still new.
+  std::weak_ptr<const monitor::View> snapshot_;
   std::shared_ptr<const std::string> body_;
   std::uint64_t renders_ = 0;
 };

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "export/ascii.hpp"
+#include "proto/base64.hpp"
 
 namespace ntpmon::exporter {
 namespace {
@@ -54,40 +55,6 @@ std::optional<std::string> bcrypt_format_error(std::string_view hash) {
     if (!ok) return std::string("is not a bcrypt hash: unexpected character in salt or hash");
   }
   return std::nullopt;
-}
-
-std::optional<std::string> decode_base64(std::string_view text) {
-  if (text.size() % 4 != 0) return std::nullopt;
-  const auto value = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
-  std::string out;
-  out.reserve(text.size() / 4 * 3);
-  for (std::size_t i = 0; i < text.size(); i += 4) {
-    const bool last = i + 4 == text.size();
-    const int pad = last ? (text[i + 3] == '=' ? (text[i + 2] == '=' ? 2 : 1) : 0) : 0;
-    std::uint32_t group = 0;
-    for (std::size_t j = 0; j < 4; ++j) {
-      const char c = text[i + j];
-      int v = 0;
-      if (j >= 4 - static_cast<std::size_t>(pad)) {
-        if (c != '=') return std::nullopt;
-      } else {
-        v = value(c);
-        if (v < 0) return std::nullopt;
-      }
-      group = (group << 6) | static_cast<std::uint32_t>(v);
-    }
-    out += static_cast<char>((group >> 16) & 0xff);
-    if (pad < 2) out += static_cast<char>((group >> 8) & 0xff);
-    if (pad < 1) out += static_cast<char>(group & 0xff);
-  }
-  return out;
 }
 
 struct BasicAuthVerifier::CryptScratch {
@@ -154,7 +121,7 @@ bool BasicAuthVerifier::check_authorization(std::string_view header_value) {
   std::string_view token = header_value.substr(kScheme.size());
   while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
   while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
-  const auto decoded = decode_base64(token);
+  const auto decoded = proto::decode_base64(token);
   if (!decoded) return false;
   const auto colon = decoded->find(':');
   if (colon == std::string::npos) return false;

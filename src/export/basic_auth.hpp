@@ -70,7 +70,4 @@ class BasicAuthVerifier {
   std::atomic<std::uint64_t> bcrypt_runs_{0};
 };
 
-// Decodes standard base64 (RFC 4648 section 4, padding required); nullopt on any bad input.
-std::optional<std::string> decode_base64(std::string_view text);
-
 }  // namespace ntpmon::exporter

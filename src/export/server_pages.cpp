@@ -13,6 +13,7 @@
 
 #include "export/api.hpp"
 #include "export/api_json.hpp"
+#include "proto/base64.hpp"
 
 namespace ntpmon::exporter::api {
 
@@ -136,43 +137,6 @@ bool matches(const ServerSnapshot& s, const ServersQuery& q) {
 // ---- Cursors: base64url (no padding) of a small binary record --------------------------------
 
 constexpr std::uint8_t kCursorVersion = 1;
-constexpr std::string_view kBase64Url =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-std::string base64url(const std::string& bytes) {
-  std::string out;
-  out.reserve((bytes.size() * 4 + 2) / 3);
-  std::uint32_t acc = 0;
-  int bits = 0;
-  for (const char ch : bytes) {
-    acc = (acc << 8) | static_cast<std::uint8_t>(ch);
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out.push_back(kBase64Url[(acc >> bits) & 0x3F]);
-    }
-  }
-  if (bits > 0) out.push_back(kBase64Url[(acc << (6 - bits)) & 0x3F]);
-  return out;
-}
-
-std::optional<std::string> unbase64url(std::string_view text) {
-  std::string out;
-  std::uint32_t acc = 0;
-  int bits = 0;
-  for (const char ch : text) {
-    const std::size_t v = kBase64Url.find(ch);
-    if (v == std::string_view::npos) return std::nullopt;
-    acc = (acc << 6) | static_cast<std::uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((acc >> bits) & 0xFF));
-    }
-  }
-  if (bits >= 6 || (acc & ((1U << bits) - 1)) != 0) return std::nullopt;  // not canonical
-  return out;
-}
 
 struct Cursor {
   SortKey sort = SortKey::kNone;
@@ -196,9 +160,9 @@ std::uint64_t get_le(std::string_view in, std::size_t at, int bytes) {
   return v;
 }
 
-std::string encode_cursor(const ServerSnapshot& s, SortKey sort, bool descending,
-                          std::uint32_t pos) {
-  const auto key = key_of(s, sort);
+std::string encode_cursor(const Tuple& t, SortKey sort, bool descending) {
+  const auto& key = t.key;
+  const std::uint32_t pos = t.pos;
   std::string b;
   b.push_back(static_cast<char>(kCursorVersion));
   b.push_back(static_cast<char>(sort));
@@ -206,17 +170,17 @@ std::string encode_cursor(const ServerSnapshot& s, SortKey sort, bool descending
   b.push_back(static_cast<char>(key ? 1 : 0));
   put_le(b, static_cast<std::uint64_t>(key.value_or(0)), 8);
   put_le(b, pos, 4);
-  const std::size_t name_len = std::min<std::size_t>(s.name.size(), 0xFFFF);
-  const std::size_t address_len = std::min<std::size_t>(s.address.size(), 0xFFFF);
+  const std::size_t name_len = std::min<std::size_t>(t.name.size(), 0xFFFF);
+  const std::size_t address_len = std::min<std::size_t>(t.address.size(), 0xFFFF);
   put_le(b, name_len, 2);
-  b.append(s.name, 0, name_len);
+  b.append(t.name.substr(0, name_len));
   put_le(b, address_len, 2);
-  b.append(s.address, 0, address_len);
-  return base64url(b);
+  b.append(t.address.substr(0, address_len));
+  return proto::encode_base64url(b);
 }
 
 std::optional<Cursor> decode_cursor(std::string_view text) {
-  const auto bytes = unbase64url(text);
+  const auto bytes = proto::decode_base64url(text);
   if (!bytes || bytes->size() < 18) return std::nullopt;
   const std::string& b = *bytes;
   if (static_cast<std::uint8_t>(b[0]) != kCursorVersion) return std::nullopt;
@@ -387,62 +351,77 @@ Result<ServersQuery, std::string> parse_servers_query(
   return q;
 }
 
-// ---- The index ------------------------------------------------------------------------------
+// ---- The orders -----------------------------------------------------------------------------
 
-ServerIndex::ServerIndex(std::shared_ptr<const monitor::Snapshot> snapshot)
-    : snapshot_(std::move(snapshot)) {}
-
-const Positions& ServerIndex::order(SortKey key, bool descending) {
-  Slot& slot = slots_[static_cast<std::size_t>(key) * 2 + (descending ? 1 : 0)];
-  std::call_once(slot.once, [&] {
-    const auto start = std::chrono::steady_clock::now();
-    build(key, descending, slot.positions);
-    const auto took = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                          std::chrono::steady_clock::now() - start)
-                          .count();
-    std::lock_guard lock(mutex_);
-    ++built_;
-    build_ns_ += took;
-  });
-  return slot.positions;
+bool SortOrders::fresh(const SortOrder& order, std::int64_t unix_ns) {
+  const std::int64_t age = unix_ns > order.built_from_unix_ns ? unix_ns - order.built_from_unix_ns
+                                                              : order.built_from_unix_ns - unix_ns;
+  return age == 0 || age < kCostFactor * order.build_ns;
 }
 
-std::size_t ServerIndex::built() const {
+std::shared_ptr<const SortOrder> SortOrders::order(const monitor::Snapshot& snapshot, SortKey key,
+                                                   bool descending) {
+  Slot& slot = slots_[static_cast<std::size_t>(key) * 2 + (descending ? 1 : 0)];
+  std::lock_guard slot_lock(slot.mutex);
+  // The name order depends on nothing but the layout: it never gets old.
+  if (slot.order && (key == SortKey::kName || fresh(*slot.order, snapshot.generated_unix_ns))) {
+    return slot.order;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  auto built = std::make_shared<SortOrder>(build(snapshot, key, descending));
+  built->built_from_unix_ns = snapshot.generated_unix_ns;
+  built->build_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start)
+          .count();
+  {
+    std::lock_guard lock(mutex_);
+    ++built_;
+    build_ns_ += built->build_ns;
+  }
+  slot.order = std::move(built);
+  return slot.order;
+}
+
+void SortOrders::drop_stale(std::int64_t now_unix_ns) {
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    if (i / 2 == static_cast<std::size_t>(SortKey::kName)) continue;
+    Slot& slot = slots_[i];
+    std::unique_lock slot_lock(slot.mutex, std::try_to_lock);
+    if (slot_lock.owns_lock() && slot.order && !fresh(*slot.order, now_unix_ns)) {
+      slot.order.reset();  // the requests still reading it keep it alive
+    }
+  }
+}
+
+std::size_t SortOrders::built() const {
   std::lock_guard lock(mutex_);
   return built_;
 }
 
-std::int64_t ServerIndex::build_ns() const {
+std::int64_t SortOrders::build_ns() const {
   std::lock_guard lock(mutex_);
   return build_ns_;
 }
 
-void ServerIndex::build(SortKey key, bool descending, Positions& out) {
-  const auto& servers = snapshot_->servers;
+SortOrder SortOrders::build(const monitor::Snapshot& snapshot, SortKey key, bool descending) {
+  SortOrder result;
+  Positions& out = result.positions;
+  const auto& servers = snapshot.servers;
   const auto n = static_cast<std::uint32_t>(servers.size());
-  out.clear();
   out.reserve(n);
-  if (key == SortKey::kNone) {
-    for (std::uint32_t i = 0; i < n; ++i) out.push_back(i);
-    return;
-  }
-  const auto identity_less = [&](std::uint32_t a, std::uint32_t b) {
-    return compare_identity(tuple_of(*servers[a], SortKey::kName, a),
-                            tuple_of(*servers[b], SortKey::kName, b)) < 0;
-  };
   if (key == SortKey::kName) {
     if (descending) {
-      const auto& ascending = order(SortKey::kName, false);
-      out.assign(ascending.rbegin(), ascending.rend());
-      return;
+      const auto ascending = order(snapshot, SortKey::kName, false);
+      out.assign(ascending->positions.rbegin(), ascending->positions.rend());
+      return result;
     }
     for (std::uint32_t i = 0; i < n; ++i) out.push_back(i);
-    sort_by_identity_of(*snapshot_, out);
-    return;
+    sort_by_identity_of(snapshot, out);
+    return result;
   }
   if (key == SortKey::kStratum || key == SortKey::kState) {
     // Few distinct values: a stable counting sort of the name order keeps ties by name.
-    const auto& by_name = order(SortKey::kName, false);
+    const auto by_name = order(snapshot, SortKey::kName, false);
     constexpr std::size_t kValues = 257;  // 0..255, then null
     std::vector<std::uint32_t> count(kValues + 1, 0);
     const auto bucket = [&](std::uint32_t pos) -> std::size_t {
@@ -451,11 +430,17 @@ void ServerIndex::build(SortKey key, bool descending, Positions& out) {
       const auto clamped = static_cast<std::size_t>(std::clamp<std::int64_t>(*v, 0, 255));
       return descending ? 255 - clamped : clamped;
     };
-    for (const std::uint32_t pos : by_name) ++count[bucket(pos) + 1];
+    for (const std::uint32_t pos : by_name->positions) ++count[bucket(pos) + 1];
     for (std::size_t i = 1; i <= kValues; ++i) count[i] += count[i - 1];
     out.resize(n);
-    for (const std::uint32_t pos : by_name) out[count[bucket(pos)]++] = pos;
-    return;
+    for (const std::uint32_t pos : by_name->positions) out[count[bucket(pos)]++] = pos;
+    result.keys.reserve(n - (count[kValues] - count[kValues - 1]));
+    for (const std::uint32_t pos : out) {
+      const auto v = key_of(*servers[pos], key);
+      if (!v) break;  // the nulls, last
+      result.keys.push_back(std::clamp<std::int64_t>(*v, 0, 255));
+    }
+    return result;
   }
   struct Keyed {
     std::int64_t key;
@@ -471,32 +456,53 @@ void ServerIndex::build(SortKey key, bool descending, Positions& out) {
       nulls.push_back(i);
     }
   }
+  const auto identity_less = [&](std::uint32_t a, std::uint32_t b) {
+    return compare_identity(tuple_of(*servers[a], SortKey::kName, a),
+                            tuple_of(*servers[b], SortKey::kName, b)) < 0;
+  };
   std::sort(keyed.begin(), keyed.end(), [&](const Keyed& a, const Keyed& b) {
     if (a.key != b.key) return descending ? a.key > b.key : a.key < b.key;
     return identity_less(a.pos, b.pos);
   });
-  sort_by_identity_of(*snapshot_, nulls);
-  for (const Keyed& k : keyed) out.push_back(k.pos);
+  sort_by_identity_of(snapshot, nulls);
+  result.keys.reserve(keyed.size());
+  for (const Keyed& k : keyed) {
+    out.push_back(k.pos);
+    result.keys.push_back(k.key);
+  }
   out.insert(out.end(), nulls.begin(), nulls.end());
+  return result;
+}
+
+ServerIndex::ServerIndex(std::shared_ptr<const monitor::Snapshot> snapshot)
+    : ServerIndex(snapshot, std::make_shared<SortOrders>(snapshot->layout_generation,
+                                                         snapshot->servers.size())) {}
+
+ServerIndex::ServerIndex(std::shared_ptr<const monitor::Snapshot> snapshot,
+                         std::shared_ptr<SortOrders> orders)
+    : snapshot_(std::move(snapshot)), orders_(std::move(orders)) {}
+
+const SortOrder& ServerIndex::order(SortKey key, bool descending) {
+  auto& used = used_[static_cast<std::size_t>(key) * 2 + (descending ? 1 : 0)];
+  if (!used) used = orders_->order(*snapshot_, key, descending);
+  return *used;
 }
 
 std::shared_ptr<ServerIndex> ServerIndexCache::get(
     const std::shared_ptr<const monitor::View>& view) {
+  const auto& snapshot = view->monitor;
   std::lock_guard lock(mutex_);
-  if (view->monitor == snapshot_ && index_) return index_;
-  if (index_ && view->monitor->generated_unix_ns >= snapshot_->generated_unix_ns &&
-      view->monitor->generated_unix_ns - snapshot_->generated_unix_ns <
-          kCostFactor * index_->build_ns()) {
-    return index_;  // young enough for what it cost: see the class comment
+  if (!orders_ ||
+      (!orders_->fits(*snapshot) && snapshot->layout_generation >= orders_->layout_generation())) {
+    orders_ = std::make_shared<SortOrders>(snapshot->layout_generation, snapshot->servers.size());
   }
-  if (snapshot_ && view->monitor->generated_unix_ns < snapshot_->generated_unix_ns) {
-    // A request still reading an older snapshot than the cached one: its own index, so that
-    // requests on the two snapshots do not take the cache from each other.
-    return std::make_shared<ServerIndex>(view->monitor);
+  if (!orders_->fits(*snapshot)) {
+    // A late request on an older layout: orders of its own, so that requests on the two
+    // layouts do not take the cache from each other.
+    return std::make_shared<ServerIndex>(snapshot);
   }
-  snapshot_ = view->monitor;
-  index_ = std::make_shared<ServerIndex>(view->monitor);
-  return index_;
+  orders_->drop_stale(snapshot->generated_unix_ns);
+  return std::make_shared<ServerIndex>(snapshot, orders_);
 }
 
 // ---- Pages ----------------------------------------------------------------------------------
@@ -505,10 +511,20 @@ Result<ServersPage, std::string> select_page(ServerIndex& index, const ServersQu
   const monitor::Snapshot& snap = index.snapshot();
   const auto& servers = snap.servers;
   const std::size_t n = servers.size();
-  const Positions* order =
+  const SortOrder* order =
       query.sort == SortKey::kNone ? nullptr : &index.order(query.sort, query.descending);
   const auto at = [&](std::size_t i) -> std::uint32_t {
-    return order != nullptr ? (*order)[i] : static_cast<std::uint32_t>(i);
+    return order != nullptr ? order->positions[i] : static_cast<std::uint32_t>(i);
+  };
+  // Where entry i of the order stands: the value it was ordered by (which may have changed in
+  // this snapshot since), its name and address (the same in every snapshot of the layout).
+  const auto tuple_at = [&](std::size_t i) {
+    const std::uint32_t pos = at(i);
+    Tuple t = tuple_of(*servers[pos], query.sort, pos);
+    if (query.sort != SortKey::kName && order != nullptr) {
+      t.key = i < order->keys.size() ? std::optional<std::int64_t>(order->keys[i]) : std::nullopt;
+    }
+    return t;
   };
 
   std::size_t start = 0;
@@ -521,13 +537,19 @@ Result<ServersPage, std::string> select_page(ServerIndex& index, const ServersQu
     if (order == nullptr) {
       start = start_in_configuration_order(snap, *cursor);
     } else {
+      // The first entry after the mark: a binary search over the order's own values.
       const Tuple mark{cursor->key, cursor->name, cursor->address, cursor->pos};
-      const auto it = std::upper_bound(order->begin(), order->end(), mark,
-                                       [&](const Tuple& m, std::uint32_t pos) {
-                                         return compare(m, tuple_of(*servers[pos], query.sort, pos),
-                                                        query.sort, query.descending) < 0;
-                                       });
-      start = static_cast<std::size_t>(it - order->begin());
+      std::size_t low = 0;
+      std::size_t high = n;
+      while (low < high) {
+        const std::size_t mid = low + (high - low) / 2;
+        if (compare(mark, tuple_at(mid), query.sort, query.descending) < 0) {
+          high = mid;
+        } else {
+          low = mid + 1;
+        }
+      }
+      start = low;
     }
   }
 
@@ -535,9 +557,13 @@ Result<ServersPage, std::string> select_page(ServerIndex& index, const ServersQu
   const bool filtered = query.filtered();
   page.positions.reserve(std::min(query.limit, n - std::min(start, n)));
   std::size_t i = start;
+  std::size_t last = 0;  // where the page's last entry is in the order
   for (; i < n && page.positions.size() < query.limit; ++i) {
     const std::uint32_t pos = at(i);
-    if (!filtered || matches(*servers[pos], query)) page.positions.push_back(pos);
+    if (!filtered || matches(*servers[pos], query)) {
+      page.positions.push_back(pos);
+      last = i;
+    }
   }
   // One pass over the whole list at most: the matches after the page up to the next one (is
   // there a next page?), then, for the total, those before the page and after that.
@@ -548,8 +574,7 @@ Result<ServersPage, std::string> select_page(ServerIndex& index, const ServersQu
     if (more) ++matched;
   }
   if (more && !page.positions.empty()) {
-    const std::uint32_t last = page.positions.back();
-    page.next_cursor = encode_cursor(*servers[last], query.sort, query.descending, last);
+    page.next_cursor = encode_cursor(tuple_at(last), query.sort, query.descending);
   }
   if (!filtered) {
     page.total = n;

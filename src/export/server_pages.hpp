@@ -3,13 +3,14 @@
 //
 // Responsible for: checking the page parameters (limit, cursor, state, q, alert, sort) into a
 // ServersQuery or a 400 reason; the orders a page can be read in, each a compact index of
-// positions into one Snapshot, built on first use and shared by every request on that snapshot
-// (ServerIndex, freed with it); keyset cursors (the sort, and the last entry's sort value, name
-// and address, so a page boundary stays put when other servers change between snapshots);
-// rendering one page from the snapshot; and the fleet summary (counts by state and alert,
-// log-spaced distributions of offset, delay and jitter, the worst offsets, the latest state
-// changes), rendered once per snapshot through SnapshotJsonCache. Pure except for the index's
-// once-per-key build (thread-safe): no clock, no I/O. Not responsible for: HTTP (src/app).
+// positions into the snapshots of one layout of the fleet, built on first use and shared by the
+// requests (SortOrders, holding no snapshot); keyset cursors (the sort, and the last entry's sort
+// value, name and address, so a page boundary stays put when other servers change between
+// snapshots); rendering one page from the request's snapshot; and the fleet summary (counts by
+// state and alert, log-spaced distributions of offset, delay and jitter, the worst offsets, the
+// latest state changes), rendered once per snapshot through SnapshotJsonCache. Pure except for
+// the steady-clock timing of an order's build (thread-safe): no I/O. Not responsible for: HTTP
+// (src/app).
 #pragma once
 
 #include <array>
@@ -88,52 +89,94 @@ struct ServersQuery {
 Result<ServersQuery, std::string> parse_servers_query(
     const std::vector<std::pair<std::string, std::string>>& params);
 
-// The orders of one snapshot's servers, each built once, when a request first needs it, and then
-// shared: a vector of 4-byte positions per (sort key, direction). Thread-safe.
-class ServerIndex {
- public:
-  explicit ServerIndex(std::shared_ptr<const monitor::Snapshot> snapshot);
+// One order of a fleet's servers: positions into Snapshot::servers, and the sort values they
+// were ordered by (positions past keys.size() have no value: nulls, last), kept so that a page
+// boundary is found in the order as it was built even when the values have changed since.
+struct SortOrder {
+  Positions positions;
+  std::vector<std::int64_t, KernelAllocator<std::int64_t>> keys;  // empty for the name order
+  std::int64_t built_from_unix_ns = 0;  // Snapshot::generated_unix_ns of the values used
+  std::int64_t build_ns = 0;            // what it took (steady clock)
+};
 
-  [[nodiscard]] const monitor::Snapshot& snapshot() const { return *snapshot_; }
-  // Positions in snapshot().servers in the order of `key` (not kNone), nulls last, ties by name
-  // then address then position.
-  const Positions& order(SortKey key, bool descending);
-  // How many orders were built (for tests: one per key and direction however many requests).
+// The sort orders of one layout of the fleet (Snapshot::layout_generation: the same servers at
+// the same positions), each built when a request first needs it and then shared. They hold no
+// snapshot: a superseded snapshot is freed as soon as its last request is done, whatever the
+// orders built from it. An order is used for later snapshots of the same layout while they are
+// less than kCostFactor times its build time younger than the values it was built from (the
+// snapshot publisher's rule): building one costs O(n log n) (about 0.2 s for a million
+// servers), and the daemon publishes as often as every 100 ms while it is read. Past that age
+// it is built again from the newer snapshot. An order that cost nothing is never reused, so
+// small fleets are always in the newest order. Thread-safe.
+class SortOrders {
+ public:
+  static constexpr std::int64_t kCostFactor = 20;
+  SortOrders(std::uint64_t layout_generation, std::size_t size)
+      : layout_generation_(layout_generation), size_(size) {}
+
+  // Whether `snapshot` has this layout.
+  [[nodiscard]] bool fits(const monitor::Snapshot& snapshot) const {
+    return snapshot.layout_generation == layout_generation_ && snapshot.servers.size() == size_;
+  }
+  [[nodiscard]] std::uint64_t layout_generation() const { return layout_generation_; }
+  // The order of `key` (not kNone) for `snapshot` (which fits()): nulls last, ties by name then
+  // address then position.
+  std::shared_ptr<const SortOrder> order(const monitor::Snapshot& snapshot, SortKey key,
+                                         bool descending);
+  // Lets go of the orders too old for a snapshot of `now_unix_ns` (they would be built again).
+  // Skips an order being built.
+  void drop_stale(std::int64_t now_unix_ns);
+  // How many orders were built, and the time that took in nanoseconds (tests, benchmarks).
   [[nodiscard]] std::size_t built() const;
-  // The time spent building them (steady clock), in nanoseconds.
   [[nodiscard]] std::int64_t build_ns() const;
 
  private:
   struct Slot {
-    std::once_flag once;
-    Positions positions;
+    std::mutex mutex;  // held while the order is built: other requests for it wait
+    std::shared_ptr<const SortOrder> order;
   };
-  void build(SortKey key, bool descending, Positions& out);
+  [[nodiscard]] static bool fresh(const SortOrder& order, std::int64_t unix_ns);
+  SortOrder build(const monitor::Snapshot& snapshot, SortKey key, bool descending);
 
-  std::shared_ptr<const monitor::Snapshot> snapshot_;
+  const std::uint64_t layout_generation_;
+  const std::size_t size_;
   std::array<Slot, 2 * kSortKeyCount> slots_;
   mutable std::mutex mutex_;
   std::size_t built_ = 0;
   std::int64_t build_ns_ = 0;
 };
 
-// The ServerIndex requests share. Building an order costs O(n log n) (about 0.2 s for a
-// million servers), and the daemon publishes a new snapshot as often as every 100 ms while it is
-// read: so, as the snapshot publisher does for snapshots, an index is used for newer snapshots
-// too while the newest is less than kCostFactor times its build time younger than the index's
-// (a page then shows that snapshot: its generated_at says so). An index that cost nothing to
-// build (configuration order, small fleets) is never reused for a newer snapshot. A newer
-// snapshot past that age gets a new index (the old one is freed once its last request is done);
-// a request on an older snapshot than the cached one gets an index of its own, not kept.
+// What one request reads: its snapshot, and the orders of that snapshot's layout.
+class ServerIndex {
+ public:
+  // With orders of its own (tests, benchmarks, a request on a superseded layout).
+  explicit ServerIndex(std::shared_ptr<const monitor::Snapshot> snapshot);
+  ServerIndex(std::shared_ptr<const monitor::Snapshot> snapshot,
+              std::shared_ptr<SortOrders> orders);
+
+  [[nodiscard]] const monitor::Snapshot& snapshot() const { return *snapshot_; }
+  [[nodiscard]] const std::shared_ptr<SortOrders>& orders() const { return orders_; }
+  // The order of `key` (not kNone), kept alive as long as this index.
+  const SortOrder& order(SortKey key, bool descending);
+  [[nodiscard]] std::size_t built() const { return orders_->built(); }
+  [[nodiscard]] std::int64_t build_ns() const { return orders_->build_ns(); }
+
+ private:
+  std::shared_ptr<const monitor::Snapshot> snapshot_;
+  std::shared_ptr<SortOrders> orders_;
+  std::array<std::shared_ptr<const SortOrder>, 2 * kSortKeyCount> used_;
+};
+
+// The orders requests share: those of the newest layout seen. A request on a newer layout
+// replaces them; a late request on an older layout gets orders of its own, not kept. Holds no
+// snapshot.
 class ServerIndexCache {
  public:
-  static constexpr std::int64_t kCostFactor = 20;
   std::shared_ptr<ServerIndex> get(const std::shared_ptr<const monitor::View>& view);
 
  private:
   std::mutex mutex_;
-  std::shared_ptr<const monitor::Snapshot> snapshot_;
-  std::shared_ptr<ServerIndex> index_;
+  std::shared_ptr<SortOrders> orders_;
 };
 
 struct ServersPage {

@@ -281,6 +281,7 @@ struct Monitor::Impl {
   std::uint64_t clock_steps = 0;
 
   std::uint64_t config_reloads = 0;
+  std::uint64_t layout_generation = 1;  // Snapshot::layout_generation
   std::uint64_t config_reload_failures = 0;
   std::int64_t next_start_mono_ns = INT64_MIN;
   std::uint64_t requests_total = 0;
@@ -573,7 +574,11 @@ struct Monitor::Impl {
     Source& ref = *s;
     sources.push_back(std::move(s));
     ++live_sources;
-    if (srv.probe) ++probe_sources;
+    if (srv.probe) {
+      ++probe_sources;
+    } else {
+      ++layout_generation;
+    }
     srv.sources.push_back(ref.id);
     schedule_poll(ref, start_slot(now));
     log(out, LogEvent::debug, "source_added",
@@ -604,7 +609,11 @@ struct Monitor::Impl {
     out.cancels.push_back(id);
     log(out, LogEvent::info, "source_removed",
         {{"server", name}, {"address", s->address}, {"reason", reason}});
-    if (s->owner->probe) --probe_sources;
+    if (s->owner->probe) {
+      --probe_sources;
+    } else {
+      ++layout_generation;
+    }
     sources[id].reset();
     --live_sources;
     mark_selection(now);
@@ -1421,6 +1430,7 @@ ReloadResult Monitor::reload(const config::Config& config, const Now& now, Actio
   Impl& m = *impl_;
   ReloadResult result;
   m.apply_globals(config);
+  ++m.layout_generation;  // servers may come, go or change places
 
   std::vector<std::unique_ptr<Server>> old = std::move(m.servers);
   m.servers.clear();
@@ -1519,6 +1529,7 @@ std::shared_ptr<const Snapshot> Monitor::snapshot(const Now& now) {
   auto snap = std::make_shared<Snapshot>();
   snap->generated_unix_ns = now.unix_ns;
   snap->started_unix_ns = m.started_unix_ns;
+  snap->layout_generation = m.layout_generation;
   snap->servers.reserve(m.live_sources + m.servers.size());
   for (const auto& srv : m.servers) {
     bool any = false;

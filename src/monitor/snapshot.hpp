@@ -173,6 +173,10 @@ struct Snapshot {
   // In configuration order. Entries are shared between successive snapshots: the event loop
   // rebuilds only the servers that changed, so publishing stays cheap with many servers.
   std::vector<std::shared_ptr<const ServerSnapshot>> servers;
+  // Changes whenever an entry of `servers` is added or removed or the order changes (a source
+  // added or removed, a reload): while it is the same, position i of two snapshots is the same
+  // server and address, so what was built over positions (the API's sort orders) still holds.
+  std::uint64_t layout_generation = 0;
   std::optional<double> system_offset_s;
   std::optional<double> system_jitter_s;
   // The monitoring host's own clock. Its offset from the truechimers' consensus (local minus

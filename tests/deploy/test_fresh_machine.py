@@ -151,6 +151,10 @@ def test_test_dependencies_on_the_fresh_machine(installed):
     for tool in ("curl", "promtool", "chromium", "chronyd", "podman", "mmdebstrap", "lintian",
                  "dpkg-buildpackage", "systemd-analyze", "clang++", "clang-format"):
         installed.exec(f"command -v {tool}")
+    # helm, from its npm package into .deps/helm (x86_64): the chart lints with it.
+    if installed.exec("uname -m").stdout.strip() == "x86_64":
+        lint = installed.exec(".deps/helm/helm lint --strict deploy/helm/ntp-monitor 2>&1")
+        assert "1 chart(s) linted, 0 chart(s) failed" in lint.stdout, lint.stdout
     run = installed.exec(
         "NTPMON_BUILD_DIR=$PWD/build /usr/bin/python3 -m pytest -q -p no:cacheprovider "
         "tests/integration/test_dashboard.py tests/integration/test_web_security.py "

@@ -12,6 +12,11 @@ Three layers:
   loaded. Every PromQL expression of the dashboard (template variables substituted) and of the
   recording rules must be valid and return data; every alert expression must be valid; the
   fleet's one expected alert (KoD RATE) must fire in Prometheus and nothing else;
+- vantages: two daemons with `vantage: eu` and `vantage: us` watching the same server names
+  (one of them a different simulator per site, one unreachable from us), one Prometheus over
+  both: the median offset over vantages, the unreachable share, the vantage count and
+  NtpServerUnreachableFromMajority (pending) on real series; skipped while the daemon does not
+  know `vantage:`;
 - exposition formats: a second Prometheus scrapes the same daemon both directly (OpenMetrics,
   which Prometheus 2.42 always asks for) and through a loopback proxy that rewrites the Accept
   header to ask for 0.0.4, and both jobs must carry the same series; promtool checks the 0.0.4
@@ -206,9 +211,9 @@ def test_every_alert_has_a_promtool_test():
 # One vocabulary: the daemon's alerts and the rules
 
 # Rules about the monitor itself or the whole fleet: the daemon, which judges one server at a
-# time, has no alert of these names.
+# time from one place, has no alert of these names.
 FLEET_ONLY_RULES = {"NtpMonitorDown", "NtpMonitorAbsent", "NtpNoTruechimerMajority",
-                    "NtpConfigReloadFailed"}
+                    "NtpConfigReloadFailed", "NtpServerUnreachableFromMajority"}
 
 _ALERT_LABEL = re.compile(r'ntp_monitor_alert_active\{[^}]*\balert="([^"]*)"')
 
@@ -303,12 +308,13 @@ def test_provisioning_files():
 
 
 class Prometheus(peers.Peer):
-    """A real Prometheus on 127.0.0.1, scraping one target every second (job "ntp-monitor"),
-    with rules loaded; extra_jobs adds jobs of one target each (job name -> target)."""
+    """A real Prometheus on 127.0.0.1, scraping its target(s) every second (job
+    "ntp-monitor"), with rules loaded; extra_jobs adds jobs of one target each (job name ->
+    target)."""
 
     name = "prometheus"
 
-    def __init__(self, workdir: Path, target: str, rule_files: list[Path],
+    def __init__(self, workdir: Path, target: "str | list[str]", rule_files: list[Path],
                  extra_jobs: Optional[dict[str, str]] = None):
         super().__init__(workdir)
         self.port = peers.free_tcp_port()
@@ -318,8 +324,8 @@ class Prometheus(peers.Peer):
             "global": {"scrape_interval": "1s", "scrape_timeout": "1s",
                        "evaluation_interval": "1s"},
             "rule_files": [str(p) for p in rule_files],
-            "scrape_configs": [{"job_name": job, "static_configs": [{"targets": [t]}]}
-                               for job, t in jobs.items()],
+            "scrape_configs": [{"job_name": job, "static_configs": [
+                {"targets": t if isinstance(t, list) else [t]}]} for job, t in jobs.items()],
         }))
 
     def start(self, deadline_s: float = 30.0) -> "Prometheus":
@@ -825,3 +831,104 @@ def test_openmetrics_parser_accepts_both_formats(stack):
     samples_004 = {(s.name, tuple(sorted(s.labels.items())))
                    for f in families_004 for s in f.samples}
     assert samples_004 == samples_om
+
+
+# ----------------------------------------------------------------------------------------
+# Live: two vantages watching the same server names, one Prometheus over both
+
+# Per vantage, which simulator (or closed port) stands behind each server name. s1: 2 ms off
+# seen from eu, 6 ms from us (one site's path or clock differs), median 4 ms. s2: answers eu;
+# us cannot reach it (nothing listens on its port), so it is unreachable from half of them.
+VANTAGE_OFFSETS = {"eu": 0.002, "us": 0.006}
+
+
+def _knows_vantage(binary: Path, workdir: Path) -> bool:
+    config = workdir / "vantage-probe.yaml"
+    config.write_text("vantage: probe\nservers:\n  - host: 127.0.0.1\n")
+    out = peers.run_monitor(["check-config", str(config)], timeout_s=30, binary=binary)
+    return out.returncode == 0
+
+
+@pytest.fixture(scope="module")
+def vantages(tmp_path_factory, monitor):
+    if not Path(PROMETHEUS).exists():
+        pytest.skip("prometheus not installed (Debian package prometheus)")
+    workdir = tmp_path_factory.mktemp("prometheus-vantages")
+    if not _knows_vantage(monitor, workdir):
+        pytest.skip(f"{monitor} does not know `vantage:` yet (issue 16's daemon part)")
+    peers_started = []
+    try:
+        sims = {}
+        for vantage, offset in VANTAGE_OFFSETS.items():
+            sims[vantage] = peers.Simulator(workdir / f"sim-{vantage}",
+                                            args=("--offset", str(offset))).start()
+            peers_started.append(sims[vantage])
+        closed_port = peers.free_udp_port()
+        daemons = {}
+        for vantage, sim in sims.items():
+            s2 = (f"{{name: s2, host: '{sims['eu'].address}', port: {sims['eu'].port}, poll: 1}}"
+                  if vantage == "eu" else f"{{name: s2, host: 127.0.0.1, port: {closed_port}, poll: 1}}")
+            config = (f"vantage: {vantage}\nservers:\n"
+                      f"  - {{name: s1, host: '{sim.address}', port: {sim.port}, poll: 1}}\n"
+                      f"  - {s2}\n")
+            daemons[vantage] = Daemon(workdir / f"daemon-{vantage}", config).start()
+            peers_started.append(daemons[vantage])
+        prom = Prometheus(workdir / "prometheus",
+                          [f"127.0.0.1:{d.metrics_port}" for d in daemons.values()],
+                          [RULES]).start()
+        peers_started.append(prom)
+        yield {"prometheus": prom, "daemons": daemons}
+    finally:
+        for peer in reversed(peers_started):
+            peer.stop()
+
+
+def _by_server(prom: Prometheus, expr: str) -> dict[str, float]:
+    result = prom.query(expr)["data"]["result"]
+    return {s["metric"]["server"]: float(s["value"][1]) for s in result}
+
+
+def test_rules_across_vantages(vantages):
+    prom: Prometheus = vantages["prometheus"]
+    # Each daemon labels its per-server series with its vantage.
+    wanted = {("eu", "s1"), ("eu", "s2"), ("us", "s1"), ("us", "s2")}
+    wait_for("both daemons scraped", lambda: {
+        (s["metric"].get("vantage"), s["metric"]["server"])
+        for s in prom.query("ntp_monitor_server_up")["data"]["result"]} == wanted,
+        30, interval_s=0.5)
+
+    def state() -> tuple[dict, dict, dict]:
+        return (_by_server(prom, "server:ntp_monitor_server_offset_seconds:median_over_vantages"),
+                _by_server(prom, "server:ntp_monitor_server_unreachable_vantages:ratio"),
+                _by_server(prom, "server:ntp_monitor_vantages:count"))
+
+    def settled() -> bool:
+        median, ratio, count = state()
+        return ("s1" in median and abs(median["s1"] - 0.004) < 0.001
+                and ratio == {"s1": 0, "s2": 0.5} and count == {"s1": 2, "s2": 2})
+
+    try:
+        wait_for("the rules across vantages", settled, 30, interval_s=1)
+    finally:
+        median, ratio, count = state()
+        print(f"\nmedian offset over vantages: {median}; unreachable share: {ratio}; "
+              f"vantages: {count}")
+    # s1: the mean of eu's 2 ms and us's 6 ms (above). s2 answers eu only: its median is eu's.
+    assert "s2" in median and abs(median["s2"] - VANTAGE_OFFSETS["eu"]) < 0.001, median
+
+    # Unreachable from half of two vantages: the alert is on its way (for: 5m), for s2 alone;
+    # each site's own NtpServerUnreachable for s2 comes from us only.
+    def pending():
+        alerts = prom.api("/api/v1/alerts")["data"]["alerts"]
+        return [a for a in alerts if a["labels"]["alertname"] ==
+                "NtpServerUnreachableFromMajority"] or None
+
+    [alert] = wait_for("NtpServerUnreachableFromMajority pending", pending, 30, interval_s=1)
+    assert alert["state"] == "pending"
+    assert alert["labels"] == {
+        "alertname": "NtpServerUnreachableFromMajority", "job": "ntp-monitor", "server": "s2",
+        "severity": "critical"}
+    assert float(alert["value"]) == 0.5
+    unreachable = [a["labels"] for a in prom.api("/api/v1/alerts")["data"]["alerts"]
+                   if a["labels"]["alertname"] == "NtpServerUnreachable"]
+    assert [(a["server"], a["vantage"]) for a in unreachable] == [("s2", "us")], unreachable

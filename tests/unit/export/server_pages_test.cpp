@@ -243,13 +243,13 @@ TEST(ServerPages, LargeOrdersFromTheKernelAllocator) {
                            i % 10 == 0 ? std::nullopt : std::optional<double>((i % 1000) * 1e-6)));
   }
   ServerIndex index(snapshot_of(fleet));
-  const Positions& by_name = index.order(SortKey::kName, false);
+  const Positions& by_name = index.order(SortKey::kName, false).positions;
   ASSERT_EQ(by_name.size(), 30000u);
   const auto& servers = index.snapshot().servers;
   for (std::size_t i = 1; i < by_name.size(); ++i) {
     ASSERT_LT(servers[by_name[i - 1]]->name, servers[by_name[i]]->name);
   }
-  const Positions& by_offset = index.order(SortKey::kOffset, true);
+  const Positions& by_offset = index.order(SortKey::kOffset, true).positions;
   for (std::size_t i = 1; i < 27000; ++i) {
     ASSERT_GE(*servers[by_offset[i - 1]]->offset_s, *servers[by_offset[i]]->offset_s);
   }
@@ -268,27 +268,36 @@ TEST(ServerPages, IndexBuiltOncePerSortAndDirectionAndShared) {
   page(index, {{"sort", "stratum"}});  // built from the name order: two more
   EXPECT_EQ(index.built(), 4u);
 
-  // The cache hands the same index to requests on the same snapshot, a new one for a new one.
+  // The cache hands the same orders to requests on snapshots of one layout (the same servers at
+  // the same positions), each request reading its own snapshot; new orders for a new layout.
   ServerIndexCache cache;
-  const auto view = std::make_shared<monitor::View>(monitor::View{snapshot_of(mixed_fleet()), {}});
+  const auto view_at = [](std::uint64_t layout, std::int64_t unix_ns) {
+    auto snap = std::make_shared<monitor::Snapshot>(*snapshot_of(mixed_fleet()));
+    snap->layout_generation = layout;
+    snap->generated_unix_ns = unix_ns;
+    return std::make_shared<monitor::View>(monitor::View{snap, {}});
+  };
+  const auto view = view_at(7, 1'700'000'100 * kS);
   const auto a = cache.get(view);
-  EXPECT_EQ(a, cache.get(view));
-  auto newer = std::make_shared<monitor::Snapshot>(*snapshot_of(mixed_fleet()));
-  newer->generated_unix_ns += kS;
-  const auto next = std::make_shared<monitor::View>(monitor::View{newer, {}});
+  EXPECT_EQ(a->orders(), cache.get(view)->orders());
+  const auto next = view_at(7, 1'700'000'101 * kS);
   const auto b = cache.get(next);
-  EXPECT_NE(a, b);
+  EXPECT_EQ(b->orders(), a->orders());
   EXPECT_EQ(&b->snapshot(), next->monitor.get());
-  // A late request on the older snapshot: an index of its own; the newer one stays cached.
+  const auto relaid = view_at(8, 1'700'000'102 * kS);
+  const auto c = cache.get(relaid);
+  EXPECT_NE(c->orders(), a->orders());
+  // A late request on the older layout: orders of its own; the newer ones stay cached.
   const auto late = cache.get(view);
   EXPECT_EQ(&late->snapshot(), view->monitor.get());
-  EXPECT_NE(late, a);
-  EXPECT_EQ(cache.get(next), b);
+  EXPECT_NE(late->orders(), c->orders());
+  EXPECT_NE(late->orders(), a->orders());
+  EXPECT_EQ(cache.get(relaid)->orders(), c->orders());
 }
 
-// An index that took time to build serves newer snapshots for kCostFactor times that time; one
-// that cost nothing (no sort yet) never does, so small fleets always see the newest snapshot.
-TEST(ServerPages, AnIndexServesNewerSnapshotsForTwentyTimesItsBuildTime) {
+// An order serves later snapshots of its layout for kCostFactor times its build time, each page
+// showing the request's own snapshot; past that it is built again, and the cache lets go of it.
+TEST(ServerPages, AnOrderServesLaterSnapshotsForTwentyTimesItsBuildTime) {
   ServerIndexCache cache;
   const auto at = [](std::int64_t unix_ns) {
     auto snap = std::make_shared<monitor::Snapshot>(*snapshot_of(mixed_fleet()));
@@ -296,25 +305,65 @@ TEST(ServerPages, AnIndexServesNewerSnapshotsForTwentyTimesItsBuildTime) {
     return std::make_shared<monitor::View>(monitor::View{snap, {}});
   };
   const auto first = at(1'700'000'000 * kS);
-  const auto index = cache.get(first);
-  // Nothing built: the next snapshot, 1 ns newer, gets its own index.
-  const auto second = at(1'700'000'000 * kS + 1);
-  const auto index2 = cache.get(second);
-  EXPECT_NE(index2, index);
-  EXPECT_EQ(index2->build_ns(), 0);
-  page(*index2, {{"sort", "-abs_offset"}});
-  ASSERT_GT(index2->build_ns(), 0);
-  const std::int64_t reuse_ns = ServerIndexCache::kCostFactor * index2->build_ns();
-  // Within that time the built index answers; its own snapshot is what pages show.
-  const auto third = at(second->monitor->generated_unix_ns + reuse_ns - 1);
-  EXPECT_EQ(cache.get(third), index2);
-  EXPECT_EQ(json::parse(*serve_servers(*cache.get(third), {}))["generated_at"],
-            "2023-11-14T22:13:20.000Z");
-  // Past it: a new index for the newest snapshot.
-  const auto fourth = at(second->monitor->generated_unix_ns + reuse_ns);
-  const auto index4 = cache.get(fourth);
-  EXPECT_NE(index4, index2);
-  EXPECT_EQ(&index4->snapshot(), fourth->monitor.get());
+  auto index = cache.get(first);
+  page(*index, {{"sort", "-abs_offset"}});
+  ASSERT_EQ(index->built(), 1u);
+  ASSERT_GT(index->build_ns(), 0);
+  const std::weak_ptr<const SortOrder> built =
+      index->orders()->order(*first->monitor, SortKey::kAbsOffset, true);
+  const std::int64_t reuse_ns = SortOrders::kCostFactor * index->build_ns();
+  // Within that time the order answers; the page is the newer snapshot's.
+  const auto second = at(first->monitor->generated_unix_ns + reuse_ns - 1);
+  auto index2 = cache.get(second);
+  const json body = page(*index2, {{"sort", "-abs_offset"}});
+  EXPECT_EQ(index2->built(), 1u);
+  EXPECT_EQ(&index2->snapshot(), second->monitor.get());
+  EXPECT_EQ(body["servers"].size(), mixed_fleet().size());
+  EXPECT_EQ(index2->orders()->order(*second->monitor, SortKey::kAbsOffset, true), built.lock());
+  // Past it: the cache lets go of the old order (once no request reads it), and a page builds
+  // it again.
+  index.reset();
+  index2.reset();
+  const auto third = at(first->monitor->generated_unix_ns + reuse_ns);
+  const auto index3 = cache.get(third);
+  EXPECT_TRUE(built.expired());
+  page(*index3, {{"sort", "-abs_offset"}});
+  EXPECT_EQ(index3->built(), 2u);
+  // The name order depends on the layout alone: never built again.
+  page(*index3, {{"sort", "name"}});
+  page(*cache.get(at(third->monitor->generated_unix_ns + 1000 * kS)), {{"sort", "name"}});
+  EXPECT_EQ(index3->built(), 3u);
+}
+
+// Pages read through an order built from older values (the same layout): the boundaries are
+// found in the order's own values, so a walk sees every entry once even though every value
+// changed under it.
+TEST(ServerPages, AWalkOverAReusedOrderSeesEveryEntryOnce) {
+  std::vector<ServerSnapshot> fleet;
+  for (int i = 0; i < 40; ++i) {
+    fleet.push_back(server("s" + std::string(i < 10 ? "0" : "") + std::to_string(i),
+                           "10.0.0." + std::to_string(i), 0.001 * (i + 1)));
+  }
+  ServerIndexCache cache;
+  const auto first = std::make_shared<monitor::View>(monitor::View{snapshot_of(fleet), {}});
+  for (auto& s : fleet) s.offset_s = -*s.offset_s;  // every value moves: the order reverses
+  auto later = std::make_shared<monitor::Snapshot>(*snapshot_of(fleet));
+  later->generated_unix_ns += 1;
+  const auto second = std::make_shared<monitor::View>(monitor::View{later, {}});
+  for (const std::string sort : {"offset", "-offset", "abs_offset", "stratum", "-state"}) {
+    SCOPED_TRACE(sort);
+    json body = page(*cache.get(first), {{"sort", sort}, {"limit", "9"}});
+    std::vector<std::string> seen;
+    for (const auto& e : body["servers"]) seen.push_back(id_of(e));
+    while (body["next_cursor"].is_string()) {
+      const auto index = cache.get(second);
+      body = page(*index, {{"sort", sort}, {"limit", "9"}, {"cursor", body["next_cursor"]}});
+      ASSERT_EQ(index->snapshot().generated_unix_ns, later->generated_unix_ns);
+      for (const auto& e : body["servers"]) seen.push_back(id_of(e));
+    }
+    EXPECT_EQ(seen.size(), fleet.size());
+    EXPECT_EQ(std::set<std::string>(seen.begin(), seen.end()).size(), fleet.size());
+  }
 }
 
 // A page boundary stays put when other servers change between two snapshots: entries that did

@@ -305,19 +305,6 @@ TEST_F(WebConfigFiles, MissingOrOversizedWebConfig) {
             "the file is larger than 256 KiB; this is not a web configuration file");
 }
 
-TEST(Base64, DecodesStandardAlphabetWithPadding) {
-  EXPECT_EQ(decode_base64("YWxpY2U6cHc="), "alice:pw");
-  EXPECT_EQ(decode_base64("YWxpY2U6cHc6eA=="), "alice:pw:x");
-  EXPECT_EQ(decode_base64("bm9ib2R5OnB3"), "nobody:pw");
-  EXPECT_EQ(decode_base64(""), "");
-  EXPECT_EQ(decode_base64("+/+/"), std::string("\xfb\xff\xbf", 3));
-  EXPECT_FALSE(decode_base64("YWxpY2U6cHc"));       // length not a multiple of 4
-  EXPECT_FALSE(decode_base64("YW=pY2U6cHc="));      // padding inside
-  EXPECT_FALSE(decode_base64("YWxp=2U6cHc="));      // padding inside a group
-  EXPECT_FALSE(decode_base64("YWxpY2U6cH-="));      // URL-safe alphabet is not Basic's
-  EXPECT_FALSE(decode_base64("YWxpY2U6cHc=AAAA"));  // data after padding
-}
-
 TEST(BasicAuthVerifier, BcryptHashesOfEveryPrefixVerify) {
   for (const char* hash : {kPwHash2a, kPwHash2b, kPwHash2y, kPwHashCost10}) {
     BasicAuthVerifier verifier(std::vector<BasicAuthUser>{{"alice", hash}});

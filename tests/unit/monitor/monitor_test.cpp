@@ -624,6 +624,10 @@ TEST(MonitorDns, OneHostBecomesOneSourcePerAddressAndFollowsChanges) {
   EXPECT_EQ(snap->servers[1]->address, "192.0.2.2");
   EXPECT_EQ(h.send_times("192.0.2.1").front(), 0);
   EXPECT_EQ(h.send_times("192.0.2.2").front(), 0);
+  // Polls and replies keep the layout (the same addresses at the same positions).
+  const std::uint64_t layout = snap->layout_generation;
+  h.run_until(600);
+  EXPECT_EQ(h.snap()->layout_generation, layout);
   const SourceId first = h.id_of("pool", 0);
   const SourceId second = h.id_of("pool", 1);
 
@@ -641,6 +645,7 @@ TEST(MonitorDns, OneHostBecomesOneSourcePerAddressAndFollowsChanges) {
   EXPECT_EQ(snap->servers[0]->address, "192.0.2.2");
   EXPECT_EQ(snap->servers[0]->requests, 58U);  // kept its counters: 4 + 54 polls
   EXPECT_EQ(snap->servers[1]->address, "192.0.2.3");
+  EXPECT_NE(snap->layout_generation, layout);  // as many entries, other addresses
   // A late event for the removed source is ignored.
   Actions out;
   h.monitor.on_timeout(first, at_ns(ns(3601)), out);
@@ -915,12 +920,14 @@ TEST(MonitorReload, KeepsCountersOfUnchangedServers) {
   const SourceId a = h.id_of("a");
   const SourceId b = h.id_of("b");
   EXPECT_EQ(h.entry("a")->requests, 6U);
+  const std::uint64_t layout = h.snap()->layout_generation;
 
   config::Config next = config_of({server("a", "192.0.2.1"), server("c", "192.0.2.3")});
   next.servers[0].expected_stratum = 1;  // a non-identity change: still the same server
   h.add_literal("192.0.2.3");
   h.net["192.0.2.3"] = FakeServer{};
   const ReloadResult result = h.reload(next);
+  EXPECT_NE(h.snap()->layout_generation, layout);
   EXPECT_EQ(result.kept, 1U);
   EXPECT_EQ(result.removed, 1U);
   EXPECT_EQ(result.added, 1U);
