@@ -2,7 +2,7 @@
 
 helm v3.17.1 is the upstream static binary that scripts/install-deps unpacks into .deps/helm
 from a pinned npm package (Debian 12 has no helm). There is no Kubernetes API server here, so
-nothing is installed or validated against the API's schemas; what is checked:
+nothing is installed; what is checked:
 
 - `helm lint --strict` passes with the defaults and with every optional block on;
   values.schema.json rejects bad values (helm lint and helm template fail on them);
@@ -16,12 +16,16 @@ nothing is installed or validated against the API's schemas; what is checked:
   deploy/grafana/ntp-monitor.json (the chart reads both through symbolic links; the packaged
   chart holds their contents);
 - the rendered servers.yaml (and a server list beside it) passes `ntp-monitor check-config`;
-- NOTES.txt, rendered by helm's own `tpl`.
+- NOTES.txt, rendered by helm's own `tpl`;
+- every rendered object against the Kubernetes OpenAPI schemas (tests/k8s-schema/validate.js:
+  the kubernetes-models packages, installed by scripts/install-deps into .deps/k8s-schema),
+  and a broken object fails that check, naming the field.
 """
 
 from __future__ import annotations
 
 import ast
+import copy
 import json
 import os
 import platform
@@ -549,3 +553,158 @@ def test_notes(helm, tmp_path):
                                        "config.history.path=/var/lib/ntp-monitor/history.db"],
                                 tmp_path / "c")
     assert "WARNING" not in with_history
+
+
+# ------------------------------------------------------------------------------------------
+# The Kubernetes OpenAPI schemas
+
+
+K8S_SCHEMA = REPO / "tests" / "k8s-schema"
+K8S_SCHEMA_DIR = Path(os.environ.get("NTPMON_K8S_SCHEMA_DIR",
+                                     str(REPO / ".deps" / "k8s-schema")))
+VALIDATOR = K8S_SCHEMA / "validate.js"
+# Debian 12's Node.js, the oldest the project supports.
+NODE_18 = (18, 19, 0)
+
+
+@pytest.fixture(scope="module")
+def node() -> str:
+    """Node.js (NTPMON_NODE, else the one on PATH), with tests/k8s-schema's packages installed
+    (npm ci) by scripts/install-deps into .deps/k8s-schema, from the lockfile as it is now."""
+    node = os.environ.get("NTPMON_NODE") or shutil.which("node")
+    if node is None:
+        pytest.fail("node not found: run scripts/install-deps", pytrace=False)
+    for name in ("package.json", "package-lock.json", ".npmrc"):
+        installed = K8S_SCHEMA_DIR / name
+        if not installed.is_file() or installed.read_bytes() != (K8S_SCHEMA / name).read_bytes():
+            pytest.fail(f"{K8S_SCHEMA_DIR} is missing or older than tests/k8s-schema: "
+                        "run scripts/install-deps", pytrace=False)
+    return node
+
+
+def validate_objects(node: str, docs: list[dict]) -> tuple[int, list[tuple[str, str]]]:
+    """The validator's exit status and its verdict per object, ("Kind/name", verdict), in
+    input order."""
+    out = subprocess.run([node, str(VALIDATOR), str(K8S_SCHEMA_DIR)], input=json.dumps(docs),
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode in (0, 1), f"validate.js:\n{out.stdout}\n{out.stderr}"
+    verdicts = []
+    for line in out.stdout.splitlines():
+        match = re.fullmatch(r"([A-Za-z0-9]+/[^:\s]+): (.+)", line)
+        assert match, line
+        verdicts.append((match.group(1), match.group(2)))
+    return out.returncode, verdicts
+
+
+def label(doc: dict) -> str:
+    return f"{doc['kind']}/{doc['metadata']['name']}"
+
+
+def node_versions_admitted(range_text: str) -> tuple[int, ...]:
+    """The lowest Node.js version an "engines" range admits; only ">=X[.Y[.Z]]" is accepted, so
+    a range this cannot judge fails the test instead of passing unread."""
+    match = re.fullmatch(r">=\s*(\d+)(?:\.(\d+))?(?:\.(\d+))?", range_text.strip())
+    assert match, f"engines range not understood: {range_text!r}"
+    return tuple(int(part or 0) for part in match.groups())
+
+
+def test_schema_packages_are_the_pinned_ones(node):
+    manifest = json.loads((K8S_SCHEMA / "package.json").read_text())
+    lock = json.loads((K8S_SCHEMA / "package-lock.json").read_text())
+    assert (K8S_SCHEMA / ".npmrc").read_text() == (REPO / "web" / ".npmrc").read_text()
+    pins = manifest["dependencies"]
+    assert set(pins) == {"kubernetes-models", "@kubernetes-models/prometheus-operator"}
+    for package, version in pins.items():
+        assert re.fullmatch(r"\d+\.\d+\.\d+", version), (package, version)  # exact pins
+        installed = json.loads(
+            (K8S_SCHEMA_DIR / "node_modules" / package / "package.json").read_text())
+        print(f"\n{package} {installed['version']}", end="")
+        assert installed["version"] == version == lock["packages"][
+            f"node_modules/{package}"]["version"]
+    # Every package in the locked tree supports Debian 12's Node.js 18 (npm ci enforces it
+    # there, .npmrc: engine-strict; this machine's Node.js may be newer).
+    for path, entry in lock["packages"].items():
+        engines = entry.get("engines", {}).get("node")
+        if engines is not None:
+            assert node_versions_admitted(engines) <= NODE_18, (path, engines)
+        # The same convention as web/package-lock.json: integrity hashes, no download URLs.
+        assert "resolved" not in entry, path
+        assert path == "" or entry["integrity"].startswith("sha512-"), path
+    here = subprocess.run([node, "--version"], capture_output=True, text=True).stdout.strip()
+    print(f"\n{len(lock['packages']) - 1} locked packages; Node.js {here} here")
+
+
+def test_rendered_objects_match_the_openapi_schemas(rendered, node):
+    n, docs = rendered
+    status, verdicts = validate_objects(node, docs)
+    print(f"\nreplicaCount={n}:\n" + "\n".join(f"{o}: {v}" for o, v in verdicts))
+    # Every rendered object was checked, each with its own kind's model, and passed.
+    assert [o for o, _ in verdicts] == [label(d) for d in docs]
+    assert {d["kind"] for d in docs} == {
+        "ConfigMap", "PodDisruptionBudget", "PrometheusRule", "Service", "ServiceAccount",
+        "ServiceMonitor", "StatefulSet", "Pod"}
+    assert all(v == "ok" for _, v in verdicts), verdicts
+    assert status == 0
+
+
+@pytest.fixture(scope="module")
+def all_on(helm) -> list[dict]:
+    return render(helm, ["replicaCount=3", *ALL_ON])
+
+
+def edit(docs: list[dict], kind: str, change) -> tuple[list[dict], str]:
+    """A copy of docs whose object of that kind went through change(obj)."""
+    docs = copy.deepcopy(docs)
+    target = one(docs, kind)
+    change(target)
+    return docs, label(target)
+
+
+def sts_container(obj: dict) -> dict:
+    return obj["spec"]["template"]["spec"]["containers"][0]
+
+
+@pytest.mark.parametrize("kind,change,complaint", [
+    ("StatefulSet", lambda o: o["spec"].update(replicas="three"),
+     "invalid: /spec/replicas must be integer"),
+    ("StatefulSet", lambda o: sts_container(o)["ports"][0].update(containerPort="9123"),
+     "invalid: /spec/template/spec/containers/0/ports/0/containerPort must be integer"),
+    ("StatefulSet", lambda o: sts_container(o)["securityContext"].update(runAsNonRoot="yes"),
+     "invalid: /spec/template/spec/containers/0/securityContext/runAsNonRoot must be boolean"),
+    ("StatefulSet", lambda o: o["spec"].pop("selector"),
+     "invalid: /spec must have required property selector"),
+    ("PodDisruptionBudget", lambda o: o["spec"].update(maxUnavailable=[1]),
+     "invalid: /spec/maxUnavailable"),
+    ("ServiceMonitor", lambda o: o["spec"]["endpoints"][0].update(interval="thirty seconds"),
+     "invalid: /spec/endpoints/0/interval must match pattern"),
+    ("PrometheusRule", lambda o: o["spec"]["groups"][0].pop("name"),
+     "invalid: /spec/groups/0 must have required property name"),
+    ("StatefulSet", lambda o: o.update(kind="StatefulSett"),
+     "no model for apps/v1 StatefulSett"),
+    ("ServiceMonitor", lambda o: o.update(apiVersion="monitoring.coreos.com/v2"),
+     "no model for monitoring.coreos.com/v2 ServiceMonitor"),
+], ids=["replicas-string", "port-string", "bool-string", "no-selector", "pdb-list",
+        "interval-pattern", "rule-group-unnamed", "unknown-kind", "unknown-version"])
+def test_schema_check_rejects_a_broken_object(all_on, node, kind, change, complaint):
+    """The check has teeth: one broken object among the rendered ones fails the run, with a
+    message naming the field, and only that object."""
+    docs, broken = edit(all_on, kind, change)
+    status, verdicts = validate_objects(node, docs)
+    print(f"\n{broken}: {dict(verdicts)[broken]}")
+    assert status == 1
+    assert [o for o, _ in verdicts] == [label(d) for d in docs]
+    for obj, verdict in verdicts:
+        if obj == broken:
+            assert verdict.startswith(complaint), verdict
+        else:
+            assert verdict == "ok", (obj, verdict)
+
+
+def test_what_the_schemas_do_not_check(all_on, node):
+    """The schemas (the API's published OpenAPI ones) leave these to the API server, which this
+    test does not have: unknown fields and a port number out of range pass. docs/deploy.md says
+    so; this fails when a new version of the models starts rejecting them."""
+    for change in (lambda o: o["spec"].update(replicaz=3),
+                   lambda o: sts_container(o)["ports"][0].update(containerPort=70000)):
+        status, verdicts = validate_objects(node, edit(all_on, "StatefulSet", change)[0])
+        assert status == 0 and all(v == "ok" for _, v in verdicts), verdicts
