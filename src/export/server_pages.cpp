@@ -433,12 +433,12 @@ SortOrder SortOrders::build(const monitor::Snapshot& snapshot, SortKey key, bool
     for (const std::uint32_t pos : by_name->positions) ++count[bucket(pos) + 1];
     for (std::size_t i = 1; i <= kValues; ++i) count[i] += count[i - 1];
     out.resize(n);
-    for (const std::uint32_t pos : by_name->positions) out[count[bucket(pos)]++] = pos;
-    result.keys.reserve(n - (count[kValues] - count[kValues - 1]));
-    for (const std::uint32_t pos : out) {
-      const auto v = key_of(*servers[pos], key);
-      if (!v) break;  // the nulls, last
-      result.keys.push_back(std::clamp<std::int64_t>(*v, 0, 255));
+    result.keys.resize(count[kValues - 1]);  // the values; the nulls' bucket starts there
+    for (const std::uint32_t pos : by_name->positions) {
+      const std::size_t b = bucket(pos);
+      const std::size_t at = count[b]++;
+      out[at] = pos;
+      if (b != kValues - 1) result.keys[at] = static_cast<std::int64_t>(descending ? 255 - b : b);
     }
     return result;
   }
